@@ -1,0 +1,38 @@
+# Voxplane — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+# Build output lives outside the checkout so fresh clones (and CI) reuse it.
+export CARGO_TARGET_DIR ?= /var/tmp/voxplane-target
+export NO_PROXY := 127.0.0.1,localhost
+CARGO ?= cargo
+
+.PHONY: setup run test lint fmt openapi bench clean-local
+
+## Install local dependencies (embedded Postgres) — idempotent.
+setup:
+	@./scripts/setup.sh
+
+## Serve the API on the embedded default (Postgres under .local/).
+run: setup
+	$(CARGO) run --quiet -- dev $(if $(PORT),--port $(PORT),)
+
+## Format check, lints, and every test.
+test: setup lint
+	$(CARGO) test --all-targets -- --test-threads=2
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --quiet --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+## Regenerate openapi/openapi.json and the Postman collection from the code.
+openapi:
+	$(CARGO) run --quiet -- gen-docs --root .
+
+## Benchmarks (see docs/PERFORMANCE.md).
+bench: setup
+	./bench/run.sh
+
+clean-local:
+	rm -rf .local/pgdata .local/pgdata.password .local/test-pg .local/dev.env .local/dev-seed.json

@@ -1,0 +1,84 @@
+//! `voxplane admin …`: provisioning from the command line.
+
+use crate::db::{api_keys, projects};
+use crate::limits::plans::Plan;
+use anyhow::{Context, Result};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::Serialize;
+
+/// What `create-project` and `create-key` print.
+#[derive(Debug, Serialize)]
+pub struct Created {
+    /// Project id.
+    pub project_id: i64,
+    /// Project name.
+    pub name: String,
+    /// Plan.
+    pub plan: Plan,
+    /// Room prefix.
+    pub room_prefix: String,
+    /// Key id.
+    pub key_id: i64,
+    /// The key; shown only now.
+    pub api_key: String,
+}
+
+/// Creates a project and its first key.
+pub async fn create_project(url: &str, name: &str, plan: Plan) -> Result<Created> {
+    let name = name.trim();
+    anyhow::ensure!(
+        !name.is_empty() && name.len() <= 200,
+        "--name must be 1 to 200 characters"
+    );
+    let mut conn = AsyncPgConnection::establish(url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let (project, key, secret) = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let project = projects::create(conn, name, plan).await?;
+            let (key, secret) = api_keys::create(conn, project.id, "default", None).await?;
+            Ok((project, key, secret))
+        })
+        .await?;
+    Ok(Created {
+        project_id: project.id,
+        plan: project.plan(),
+        name: project.name,
+        room_prefix: project.room_prefix,
+        key_id: key.id,
+        api_key: secret,
+    })
+}
+
+/// Creates another key for an existing project.
+pub async fn create_key(url: &str, project_id: i64, name: &str) -> Result<Created> {
+    let mut conn = AsyncPgConnection::establish(url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let project = projects::find(&mut conn, project_id)
+        .await
+        .map_err(|_| anyhow::anyhow!("project {project_id} does not exist"))?;
+    let (key, secret) = api_keys::create(&mut conn, project.id, name, None).await?;
+    Ok(Created {
+        project_id: project.id,
+        plan: project.plan(),
+        name: project.name,
+        room_prefix: project.room_prefix,
+        key_id: key.id,
+        api_key: secret,
+    })
+}
+
+/// Prints the result as JSON or as lines.
+pub fn print(c: &Created, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(c)?);
+    } else {
+        println!("project_id:  {}", c.project_id);
+        println!("name:        {}", c.name);
+        println!("plan:        {}", c.plan);
+        println!("room_prefix: {}", c.room_prefix);
+        println!("api_key:     {}   (shown once; store it now)", c.api_key);
+    }
+    Ok(())
+}

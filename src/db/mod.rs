@@ -1,0 +1,83 @@
+//! Database access: the connection pool, embedded migrations, and the SQL of
+//! the tables the foundation owns.
+
+pub mod api_keys;
+pub mod projects;
+pub mod schema;
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::time::Duration;
+
+/// The migrations under `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The shared async connection pool.
+pub type Pool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
+
+/// A connection checked out of the pool.
+pub type PooledConn<'a> =
+    bb8::PooledConnection<'a, AsyncDieselConnectionManager<AsyncPgConnection>>;
+
+/// Why a connection could not be had from the pool.
+pub type PoolError = bb8::RunError<diesel_async::pooled_connection::PoolError>;
+
+/// Builds the pool without connecting: the first request connects, and a
+/// database that is down makes requests answer 503 rather than the process fail.
+pub fn pool(url: &str, max_size: u32, timeout: Duration) -> Pool {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    bb8::Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(timeout)
+        .build_unchecked(manager)
+}
+
+/// Runs every pending migration; returns the versions applied.
+pub async fn run_migrations(url: &str) -> anyhow::Result<Vec<String>> {
+    with_sync_connection(url, |conn| {
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+        Ok(applied.iter().map(|v| v.to_string()).collect())
+    })
+    .await
+}
+
+/// The migrations that have not been applied yet.
+pub async fn pending_migrations(url: &str) -> anyhow::Result<Vec<String>> {
+    with_sync_connection(url, |conn| {
+        let pending = conn
+            .pending_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("could not read migrations: {e}"))?;
+        Ok(pending.iter().map(|m| m.name().to_string()).collect())
+    })
+    .await
+}
+
+/// Reverts the most recent migration (used by the migration round-trip test).
+pub async fn revert_all_migrations(url: &str) -> anyhow::Result<usize> {
+    with_sync_connection(url, |conn| {
+        let reverted = conn
+            .revert_all_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("revert failed: {e}"))?;
+        Ok(reverted.len())
+    })
+    .await
+}
+
+type SyncConn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
+
+async fn with_sync_connection<T: Send + 'static>(
+    url: &str,
+    f: impl FnOnce(&mut SyncConn) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    use diesel::Connection;
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = SyncConn::establish(&url)
+            .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
+        f(&mut conn)
+    })
+    .await?
+}

@@ -1,0 +1,49 @@
+// Diesel table definitions, kept in step with `migrations/` (checked by the
+// `db_schema` integration test).
+
+diesel::table! {
+    projects (id) {
+        id -> Int8,
+        name -> Text,
+        slug -> Text,
+        room_prefix -> Text,
+        plan -> Text,
+        rate_limit_per_minute -> Nullable<Int4>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Int8,
+        project_id -> Int8,
+        name -> Text,
+        key_hash -> Bytea,
+        key_prefix -> Text,
+        key_last4 -> Text,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        expires_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (project_id, key) {
+        project_id -> Int8,
+        key -> Text,
+        request_hash -> Bytea,
+        status_code -> Nullable<Int4>,
+        response_body -> Nullable<Bytea>,
+        response_content_type -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_keys -> projects (project_id));
+diesel::joinable!(idempotency_keys -> projects (project_id));
+
+diesel::allow_tables_to_appear_in_same_query!(projects, api_keys, idempotency_keys);

@@ -1,0 +1,3 @@
+//! Development and test doubles of the production dependencies.
+
+pub mod postgres;

@@ -1,0 +1,134 @@
+//! Voxplane: a multi-tenant control plane for LiveKit voice.
+//!
+//! [`build_app`] assembles the HTTP application; `main` and the integration
+//! tests both serve it through [`http_server`].
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod dev;
+pub mod embedded;
+pub mod error;
+pub mod limits;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+pub mod workers;
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use error::ApiError;
+use state::AppState;
+
+/// The whole HTTP application for a state.
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let json_limit = state.settings.json_body_limit;
+    let cors = cors(&state.settings.cors_allowed_origins);
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(json_limit)
+                .error_handler(|err, _| ApiError::from(err).into()),
+        )
+        .app_data(web::PayloadConfig::default().limit(json_limit))
+        .app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::from(err).into()))
+        .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::from(err).into()))
+        .configure(routes::ops::configure)
+        .service(
+            web::scope("/api/v1")
+                .wrap(from_fn(middleware::idempotency::idempotency))
+                .wrap(from_fn(middleware::api_guard::guard))
+                .configure(routes::configure_api)
+                .default_service(web::to(routes::not_found)),
+        )
+        .default_service(web::to(routes::not_found))
+        .wrap(cors)
+        .wrap(from_fn(middleware::observe::observe))
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .expose_headers([
+            "x-request-id",
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "retry-after",
+            "idempotent-replayed",
+        ])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        cors = cors.allow_any_origin();
+    } else {
+        for o in origins {
+            cors = cors.allowed_origin(o);
+        }
+    }
+    cors
+}
+
+/// An HTTP server for the app on an already bound listener.
+pub fn http_server(state: AppState, listener: std::net::TcpListener) -> std::io::Result<Server> {
+    let workers = match state.settings.workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n,
+    };
+    let server = HttpServer::new(move || build_app(state.clone()))
+        .workers(workers)
+        .backlog(4096)
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+    Ok(server)
+}
+
+/// `voxplane serve`: production, against `DATABASE_URL`.
+pub async fn serve(settings: config::Settings) -> anyhow::Result<()> {
+    let url = settings.require_database_url()?.to_owned();
+    match db::pending_migrations(&url).await {
+        Ok(pending) if !pending.is_empty() => anyhow::bail!(
+            "the database has {} pending migration(s) ({}); run `voxplane migrate` first",
+            pending.len(),
+            pending.join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check migrations; starting anyway (/ready will tell)")
+        }
+    }
+    let listener = std::net::TcpListener::bind((settings.host.as_str(), settings.port))
+        .map_err(|e| anyhow::anyhow!("cannot bind {}:{}: {e}", settings.host, settings.port))?;
+    let pool = db::pool(
+        &url,
+        settings.database_pool_size,
+        std::time::Duration::from_millis(settings.database_timeout_ms),
+    );
+    let state = AppState::new(settings, pool);
+    let housekeeping = workers::spawn_housekeeping(state.clone());
+    tracing::info!(addr = %listener.local_addr()?, "serving");
+    let result = http_server(state, listener)?.await;
+    housekeeping.abort();
+    result.map_err(Into::into)
+}

@@ -1,0 +1,5 @@
+//! Rate limits per API key, plan quotas, and the plans themselves.
+
+pub mod plans;
+pub mod quota;
+pub mod rate;

@@ -1,0 +1,142 @@
+//! The `voxplane` binary: `serve`, `dev`, `migrate`, `admin …`.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use voxplane::config::Settings;
+use voxplane::limits::plans::Plan;
+use voxplane::{admin, dev};
+
+#[derive(Parser)]
+#[command(
+    name = "voxplane",
+    version,
+    about = "Multi-tenant control plane for LiveKit voice"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API against DATABASE_URL (production).
+    Serve,
+    /// Serve on the embedded default: local Postgres, a demo project and key.
+    Dev {
+        /// Port to listen on (default 8080, or VOXPLANE_PORT).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Apply pending database migrations to DATABASE_URL.
+    Migrate,
+    /// Administrative tasks against DATABASE_URL.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Write the OpenAPI document and the Postman collection (for `make openapi`).
+    #[command(hide = true)]
+    GenDocs {
+        /// Repository root.
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a project with a first API key.
+    CreateProject {
+        /// Project name.
+        #[arg(long)]
+        name: String,
+        /// Plan: free, professional or enterprise.
+        #[arg(long, default_value = "free", value_parser = parse_plan)]
+        plan: Plan,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create another API key for a project.
+    CreateKey {
+        /// Project id.
+        #[arg(long)]
+        project: i64,
+        /// Key name.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_plan(s: &str) -> Result<Plan, String> {
+    s.parse()
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    if let Command::GenDocs { root } = &cli.command {
+        std::fs::write(
+            root.join("openapi/openapi.json"),
+            voxplane::openapi::document_json(),
+        )?;
+        std::fs::write(
+            root.join("postman/voxplane.postman_collection.json"),
+            voxplane::openapi::postman_json(),
+        )?;
+        println!("wrote openapi/openapi.json and postman/voxplane.postman_collection.json");
+        return Ok(());
+    }
+    let mut settings = Settings::load()?;
+    voxplane::telemetry::init(&settings);
+    match cli.command {
+        Command::Serve => voxplane::serve(settings).await,
+        Command::Dev { port } => {
+            if let Some(port) = port {
+                settings.port = port;
+            }
+            dev::run(settings).await
+        }
+        Command::Migrate => {
+            let url = settings.require_database_url()?;
+            let applied = voxplane::db::run_migrations(url).await?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            }
+            for v in applied {
+                println!("applied {v}");
+            }
+            Ok(())
+        }
+        Command::Admin { command } => {
+            let url = settings.require_database_url()?.to_owned();
+            match command {
+                AdminCommand::CreateProject { name, plan, json } => {
+                    let out = admin::create_project(&url, &name, plan).await?;
+                    admin::print(&out, json)
+                }
+                AdminCommand::CreateKey {
+                    project,
+                    name,
+                    json,
+                } => {
+                    let out = admin::create_key(&url, project, &name)
+                        .await
+                        .context("create-key")?;
+                    admin::print(&out, json)
+                }
+            }
+        }
+        Command::GenDocs { .. } => Ok(()),
+    }
+}

@@ -1,0 +1,7 @@
+//! Request pipeline pieces: request ids, metrics and panic recovery for every
+//! request; authentication and rate limiting for `/api/v1`; idempotent POSTs.
+
+pub mod api_guard;
+pub mod idempotency;
+pub mod observe;
+pub mod request_id;

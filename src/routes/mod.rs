@@ -1,0 +1,28 @@
+//! HTTP routes, one module per resource, each with `configure(cfg)`.
+
+pub mod ops;
+pub mod project;
+pub mod quota;
+
+use crate::error::ApiError;
+use actix_web::{HttpResponse, Route, web};
+
+/// The default service of a resource: 405 with the methods it does allow.
+pub fn allow(methods: &'static [&'static str]) -> Route {
+    web::to(move || async move {
+        Err::<HttpResponse, ApiError>(ApiError::MethodNotAllowed {
+            allowed: methods.to_vec(),
+        })
+    })
+}
+
+/// The default service of the app: 404 in the envelope.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("No such endpoint".into()))
+}
+
+/// Registers the `/api/v1` resources (inside the guarded scope).
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    project::configure(cfg);
+    quota::configure(cfg);
+}

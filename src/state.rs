@@ -1,0 +1,43 @@
+//! The state shared by every request handler and background task.
+
+use crate::auth::cache::KeyCache;
+use crate::config::Settings;
+use crate::db::Pool;
+use crate::limits::rate::{GovernorLimiter, RateLimiter};
+use crate::metrics::Metrics;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Cheap to clone; registered once as `web::Data<AppState>`.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings, validated at start.
+    pub settings: Arc<Settings>,
+    /// Postgres pool.
+    pub pool: Pool,
+    /// API-key lookups.
+    pub keys: Arc<KeyCache>,
+    /// Rate-limit backend.
+    pub limiter: Arc<dyn RateLimiter>,
+    /// In-process limiter, kept for periodic sweeping.
+    pub governor: Arc<GovernorLimiter>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Builds the state from settings and a pool.
+    pub fn new(settings: Settings, pool: Pool) -> Self {
+        let governor = Arc::new(GovernorLimiter::default());
+        Self {
+            keys: Arc::new(KeyCache::new(Duration::from_millis(
+                settings.key_cache_ttl_ms,
+            ))),
+            limiter: governor.clone(),
+            governor,
+            metrics: Arc::new(Metrics::default()),
+            settings: Arc::new(settings),
+            pool,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Periodic housekeeping run by every API process.
+
+use crate::db::schema::idempotency_keys as ik;
+use crate::state::AppState;
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use std::time::Duration;
+
+/// Spawns the housekeeping loop: expired idempotency records are deleted and
+/// idle anonymous rate-limit state is dropped.
+pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            state.governor.sweep_anonymous();
+            if let Err(e) = purge_idempotency(&state).await {
+                tracing::warn!(error = %e, "could not purge expired idempotency keys");
+            }
+        }
+    })
+}
+
+async fn purge_idempotency(state: &AppState) -> anyhow::Result<()> {
+    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let n = diesel::delete(ik::table.filter(ik::expires_at.lt(Utc::now())))
+        .execute(&mut conn)
+        .await?;
+    if n > 0 {
+        tracing::info!(deleted = n, "purged expired idempotency keys");
+    }
+    Ok(())
+}
