@@ -30,6 +30,7 @@ use state::AppState;
 /// The whole HTTP application for a state.
 pub fn build_app(
     state: AppState,
+    extra: fn(&mut web::ServiceConfig),
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -52,6 +53,7 @@ pub fn build_app(
         .app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::from(err).into()))
         .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::from(err).into()))
         .configure(routes::ops::configure)
+        .configure(extra)
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(middleware::idempotency::idempotency))
@@ -89,13 +91,23 @@ fn cors(origins: &[String]) -> Cors {
 
 /// An HTTP server for the app on an already bound listener.
 pub fn http_server(state: AppState, listener: std::net::TcpListener) -> std::io::Result<Server> {
+    http_server_with(state, listener, |_| {})
+}
+
+/// [`http_server`] with extra routes mounted outside `/api/v1` (tests use it
+/// to mount a route that panics).
+pub fn http_server_with(
+    state: AppState,
+    listener: std::net::TcpListener,
+    extra: fn(&mut web::ServiceConfig),
+) -> std::io::Result<Server> {
     let workers = match state.settings.workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2),
         n => n,
     };
-    let server = HttpServer::new(move || build_app(state.clone()))
+    let server = HttpServer::new(move || build_app(state.clone(), extra))
         .workers(workers)
         .backlog(4096)
         .shutdown_timeout(10)

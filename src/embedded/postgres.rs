@@ -249,12 +249,19 @@ impl EmbeddedPostgres {
     /// A detached shell that stops the cluster once this process is gone
     /// (crash, kill -9, a test binary exiting).
     fn spawn_watchdog(&self) {
-        let pidfile = self.opts.data_dir.join("postmaster.pid");
+        // The postmaster's pid is taken now: a later cluster in the same data
+        // directory (a restart) must not be stopped by this process's watchdog.
+        let postmaster = fs::read_to_string(self.opts.data_dir.join("postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
+        let Some(postmaster) = postmaster else {
+            tracing::warn!("no postmaster.pid after start; no watchdog");
+            return;
+        };
         let script = format!(
             "trap '' INT TERM HUP; while kill -0 {me} 2>/dev/null; do sleep 0.5; done; \
-             if [ -f '{pidfile}' ]; then kill -INT \"$(head -n 1 '{pidfile}')\" 2>/dev/null; fi",
+             kill -INT {postmaster} 2>/dev/null",
             me = std::process::id(),
-            pidfile = pidfile.display(),
         );
         let spawned = Command::new("sh")
             .arg("-c")

@@ -1,0 +1,94 @@
+//! The OpenAPI document, the docs page and the Postman collection.
+
+use crate::common::{TestApp, root};
+use reqwest::Method;
+use serde_json::Value;
+
+#[tokio::test]
+async fn served_openapi_matches_the_committed_file() {
+    let app = TestApp::spawn().await;
+    let res = app.anon(Method::GET, "/openapi.json").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let served = res.text().await.unwrap();
+    let committed =
+        std::fs::read_to_string(root().join("openapi/openapi.json")).unwrap_or_default();
+    assert!(
+        served == committed,
+        "openapi/openapi.json is stale: run `make openapi` and commit the result"
+    );
+    let doc: Value = serde_json::from_str(&served).unwrap();
+    assert!(doc["paths"]["/api/v1/quota"]["get"].is_object());
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+}
+
+#[test]
+fn postman_collection_matches_the_committed_file() {
+    let generated = voxplane::openapi::postman_json();
+    let committed =
+        std::fs::read_to_string(root().join("postman/voxplane.postman_collection.json"))
+            .unwrap_or_default();
+    assert!(
+        generated == committed,
+        "the Postman collection is stale: run `make openapi` and commit the result"
+    );
+    let c: Value = serde_json::from_str(&committed).unwrap();
+    assert_eq!(
+        c["info"]["schema"],
+        "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+    );
+    let vars: Vec<&str> = c["variable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(vars, ["base_url", "api_key"]);
+    assert_eq!(c["auth"]["type"], "apikey");
+    assert_eq!(c["auth"]["apikey"][0]["value"], "X-API-Key");
+    // One request per operation.
+    let doc: Value = serde_json::from_str(voxplane::openapi::document_json()).unwrap();
+    let operations: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    let requests: usize = c["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["item"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(operations, requests);
+    for folder in c["item"].as_array().unwrap() {
+        for item in folder["item"].as_array().unwrap() {
+            assert!(
+                item["request"]["url"]["raw"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("{{base_url}}/")
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn docs_page_works_offline() {
+    let app = TestApp::spawn().await;
+    let res = app.anon(Method::GET, "/docs").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = res.text().await.unwrap();
+    assert!(html.contains("/openapi.json"));
+    for external in ["src=\"http", "href=\"http", "src='http", "@import", "cdn"] {
+        assert!(
+            !html.to_lowercase().contains(external),
+            "external asset: {external}"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Bad input always gets the error envelope.

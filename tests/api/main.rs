@@ -1,0 +1,13 @@
+//! Integration tests: the real server over HTTP on an embedded Postgres.
+//! One binary with modules, so it links once.
+
+mod common;
+
+mod auth;
+mod cli;
+mod db_schema;
+mod docs;
+mod errors;
+mod ops;
+mod quota;
+mod rate_limits;
