@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod validate;
 pub mod workers;
 
 use actix_cors::Cors;

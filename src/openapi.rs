@@ -22,6 +22,12 @@ use utoipa::{Modify, OpenApi};
         crate::routes::ops::ready,
         crate::routes::project::get_project,
         crate::routes::quota::get_quota,
+        crate::routes::agents::list_agents,
+        crate::routes::agents::create_agent,
+        crate::routes::agents::get_agent,
+        crate::routes::agents::update_agent,
+        crate::routes::agents::delete_agent,
+        crate::routes::agents::get_agent_tools,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),
@@ -29,6 +35,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Operations", description = "Liveness, readiness, metrics"),
         (name = "Project", description = "The project behind the API key"),
         (name = "Quota & Usage", description = "Plan limits, usage and costs"),
+        (name = "Agents", description = "AI agent configurations"),
     )
 )]
 pub struct ApiDoc;

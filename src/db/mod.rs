@@ -1,6 +1,7 @@
 //! Database access: the connection pool, embedded migrations, and the SQL of
 //! the tables the foundation owns.
 
+pub mod agents;
 pub mod api_keys;
 pub mod projects;
 pub mod schema;

@@ -43,7 +43,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    agents (id) {
+        id -> Int8,
+        project_id -> Int8,
+        name -> Text,
+        agent_type -> Text,
+        dispatch_name -> Text,
+        llm_provider -> Nullable<Text>,
+        llm_model -> Nullable<Text>,
+        stt_provider -> Nullable<Text>,
+        stt_model -> Nullable<Text>,
+        tts_provider -> Nullable<Text>,
+        tts_model -> Nullable<Text>,
+        tts_voice -> Nullable<Text>,
+        instructions -> Nullable<Text>,
+        greeting -> Nullable<Text>,
+        tools -> Jsonb,
+        knowledge_base_ids -> Array<Int8>,
+        is_active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(agents -> projects (project_id));
 diesel::joinable!(api_keys -> projects (project_id));
 diesel::joinable!(idempotency_keys -> projects (project_id));
 
-diesel::allow_tables_to_appear_in_same_query!(projects, api_keys, idempotency_keys);
+diesel::allow_tables_to_appear_in_same_query!(projects, api_keys, idempotency_keys, agents);

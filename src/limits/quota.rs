@@ -78,8 +78,8 @@ impl Resource {
         match self {
             // Until accounts own several projects, a project counts itself.
             Resource::Projects => Some("SELECT 1::int8 AS n"),
-            Resource::Agents
-            | Resource::KnowledgeBases
+            Resource::Agents => Some("SELECT count(*) AS n FROM agents WHERE project_id = $1"),
+            Resource::KnowledgeBases
             | Resource::SipConfigs
             | Resource::WebhookConfigs
             | Resource::TeamMembers

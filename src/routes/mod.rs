@@ -1,5 +1,6 @@
 //! HTTP routes, one module per resource, each with `configure(cfg)`.
 
+pub mod agents;
 pub mod ops;
 pub mod project;
 pub mod quota;
@@ -23,6 +24,7 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 
 /// Registers the `/api/v1` resources (inside the guarded scope).
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    agents::configure(cfg);
     project::configure(cfg);
     quota::configure(cfg);
 }

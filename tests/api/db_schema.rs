@@ -55,10 +55,10 @@ fn declared() -> BTreeMap<(String, String), (String, bool)> {
     let mut table: Option<String> = None;
     for line in text.lines().map(str::trim) {
         if let Some(rest) = line.strip_suffix('{').map(str::trim) {
-            if let Some((name, _)) = rest.split_once(" (") {
-                if !name.contains("table!") {
-                    table = Some(name.trim().to_string());
-                }
+            if let Some((name, _)) = rest.split_once(" (")
+                && !name.contains("table!")
+            {
+                table = Some(name.trim().to_string());
             }
             continue;
         }

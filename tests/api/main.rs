@@ -1,13 +1,17 @@
 //! Integration tests: the real server over HTTP on an embedded Postgres.
 //! One binary with modules, so it links once.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
+mod agents;
 mod auth;
 mod cli;
 mod db_schema;
 mod docs;
 mod errors;
+mod idempotency;
 mod ops;
 mod quota;
 mod rate_limits;

@@ -314,7 +314,8 @@ impl TestApp {
 
     /// Stops the server now (also done on drop).
     pub fn stop(&mut self) {
-        let _ = self.handle.stop(false);
+        // The stop command is sent when called; its future only awaits completion.
+        drop(self.handle.stop(false));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
