@@ -69,6 +69,21 @@ pub async fn create_key(url: &str, project_id: i64, name: &str) -> Result<Create
     })
 }
 
+/// Sets or clears a project's rate-limit override (takes effect within the
+/// key-cache TTL on running nodes).
+pub async fn set_rate_limit(url: &str, project_id: i64, per_minute: Option<u32>) -> Result<()> {
+    let per_minute = per_minute
+        .map(|n| i32::try_from(n).ok().filter(|n| *n > 0))
+        .map(|n| n.ok_or_else(|| anyhow::anyhow!("--per-minute must be between 1 and 2147483647")))
+        .transpose()?;
+    let mut conn = AsyncPgConnection::establish(url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let n = projects::set_rate_limit(&mut conn, project_id, per_minute).await?;
+    anyhow::ensure!(n == 1, "project {project_id} does not exist");
+    Ok(())
+}
+
 /// Prints the result as JSON or as lines.
 pub fn print(c: &Created, json: bool) -> Result<()> {
     if json {

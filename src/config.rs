@@ -291,3 +291,22 @@ mod tests {
         });
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    /// The shipped example documents exactly the defaults.
+    #[test]
+    fn example_config_is_the_defaults() {
+        let text = include_str!("../voxplane.example.toml");
+        let from_file: Settings = Figment::from(Toml::string(text))
+            .extract()
+            .expect("example parses");
+        let defaults = Settings::default();
+        assert_eq!(
+            serde_json::to_value(&from_file).expect("json"),
+            serde_json::to_value(&defaults).expect("json")
+        );
+    }
+}

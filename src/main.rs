@@ -58,6 +58,15 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set or clear a project's requests-per-minute override.
+    SetRateLimit {
+        /// Project id.
+        #[arg(long)]
+        project: i64,
+        /// Requests per minute per key; omit to return to the plan's limit.
+        #[arg(long)]
+        per_minute: Option<u32>,
+    },
     /// Create another API key for a project.
     CreateKey {
         /// Project id.
@@ -124,6 +133,17 @@ async fn run(cli: Cli) -> Result<()> {
                 AdminCommand::CreateProject { name, plan, json } => {
                     let out = admin::create_project(&url, &name, plan).await?;
                     admin::print(&out, json)
+                }
+                AdminCommand::SetRateLimit {
+                    project,
+                    per_minute,
+                } => {
+                    admin::set_rate_limit(&url, project, per_minute).await?;
+                    match per_minute {
+                        Some(n) => println!("project {project}: {n} requests per minute per key"),
+                        None => println!("project {project}: plan rate limit"),
+                    }
+                    Ok(())
                 }
                 AdminCommand::CreateKey {
                     project,
