@@ -28,6 +28,16 @@ use actix_web::{App, HttpServer, web};
 use error::ApiError;
 use state::AppState;
 
+/// Installs the process-wide TLS crypto provider (ring), once. reqwest is
+/// built with `rustls-no-provider` (through livekit-api), so building any
+/// HTTP client before this panics.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The whole HTTP application for a state.
 pub fn build_app(
     state: AppState,

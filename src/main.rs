@@ -87,6 +87,7 @@ fn parse_plan(s: &str) -> Result<Plan, String> {
 
 #[tokio::main]
 async fn main() {
+    voxplane::install_crypto_provider();
     if let Err(e) = run(Cli::parse()).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -28,6 +28,7 @@ pub struct AppState {
 impl AppState {
     /// Builds the state from settings and a pool.
     pub fn new(settings: Settings, pool: Pool) -> Self {
+        crate::install_crypto_provider();
         let governor = Arc::new(GovernorLimiter::default());
         Self {
             keys: Arc::new(KeyCache::new(Duration::from_millis(

@@ -41,6 +41,7 @@ pub fn cluster() -> &'static Cluster {
 }
 
 fn init_cluster() -> Cluster {
+    voxplane::install_crypto_provider();
     let local = root().join(".local");
     let base = local.join("test-pg");
     std::fs::create_dir_all(&base).expect("create .local/test-pg");
@@ -231,6 +232,7 @@ impl TestApp {
             });
         });
         let (addr, handle, state) = rx.recv().expect("server started");
+        voxplane::install_crypto_provider();
         let project = create_project_in(&db_url, "Test Project", Plan::Professional).await;
         TestApp {
             base: format!("http://{addr}"),
