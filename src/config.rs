@@ -127,6 +127,16 @@ pub struct Settings {
     pub upgrade_url: String,
     /// Directory for local state (embedded Postgres, dev files).
     pub data_dir: PathBuf,
+    /// LiveKit server API URL (`LIVEKIT_URL`); without it LiveKit endpoints answer 503.
+    pub livekit_url: Option<String>,
+    /// LiveKit API key (`LIVEKIT_API_KEY`).
+    pub livekit_api_key: Option<String>,
+    /// LiveKit API secret (`LIVEKIT_API_SECRET`); never logged.
+    pub livekit_api_secret: Option<String>,
+    /// URL clients connect to (`LIVEKIT_WS_URL`); default: `LIVEKIT_URL` with ws(s)://.
+    pub livekit_ws_url: Option<String>,
+    /// Timeout of one LiveKit call, in ms; past it the request answers 503.
+    pub livekit_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -148,6 +158,11 @@ impl Default for Settings {
             idempotency_ttl_hours: 24,
             upgrade_url: "https://voxplane.dev/pricing".into(),
             data_dir: PathBuf::from(".local"),
+            livekit_url: None,
+            livekit_api_key: None,
+            livekit_api_secret: None,
+            livekit_ws_url: None,
+            livekit_timeout_ms: 5000,
         }
     }
 }
@@ -174,7 +189,15 @@ impl Settings {
     fn figment(path: &Path) -> Figment {
         Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(path))
-            .merge(Env::raw().only(&["database_url", "host", "port"]))
+            .merge(Env::raw().only(&[
+                "database_url",
+                "host",
+                "port",
+                "livekit_url",
+                "livekit_api_key",
+                "livekit_api_secret",
+                "livekit_ws_url",
+            ]))
             .merge(Env::prefixed("VOXPLANE_").ignore(&["config"]).split("__"))
     }
 
@@ -224,6 +247,31 @@ impl Settings {
                 "database_url",
                 "must start with postgres:// or postgresql://",
             );
+        }
+        if let Some(url) = &self.livekit_url {
+            let scheme_ok = ["http://", "https://", "ws://", "wss://"]
+                .iter()
+                .any(|p| url.starts_with(p));
+            if !scheme_ok {
+                return fail(
+                    "livekit_url",
+                    "must start with http://, https://, ws:// or wss://",
+                );
+            }
+            if self.livekit_api_key.as_deref().is_none_or(str::is_empty) {
+                return fail("livekit_api_key", "is required when livekit_url is set");
+            }
+            if self.livekit_api_secret.as_deref().is_none_or(str::is_empty) {
+                return fail("livekit_api_secret", "is required when livekit_url is set");
+            }
+        }
+        if let Some(ws) = &self.livekit_ws_url
+            && !(ws.starts_with("ws://") || ws.starts_with("wss://"))
+        {
+            return fail("livekit_ws_url", "must start with ws:// or wss://");
+        }
+        if self.livekit_timeout_ms < 100 {
+            return fail("livekit_timeout_ms", "must be at least 100");
         }
         Ok(self)
     }

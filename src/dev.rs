@@ -4,6 +4,7 @@
 
 use crate::config::Settings;
 use crate::db::{self, api_keys, projects};
+use crate::embedded::livekit::{LiveKitSim, SimConfig};
 use crate::embedded::postgres::{EmbeddedPostgres, PgOptions};
 use crate::limits::plans::Plan;
 use crate::state::AppState;
@@ -49,20 +50,45 @@ pub async fn run(settings: Settings) -> Result<()> {
         })?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
-    let env = format!(
-        "# Written by `voxplane dev`; `source .local/dev.env` to use the API from a shell.\n\
-         export VOXPLANE_URL={base}\nexport VOXPLANE_API_KEY={key}\nexport DATABASE_URL={url}\n",
-        key = seed.api_key,
-    );
-    std::fs::write(dir.join("dev.env"), env)?;
 
     let mut settings = settings;
     settings.database_url = Some(url.clone());
+    // LiveKit: the configured server, else the simulator, which sends its
+    // webhooks back to this process.
+    let sim = if settings.livekit_url.is_none() {
+        let mut cfg = SimConfig::dev_defaults();
+        cfg.webhook_url = Some(format!("{base}/livekit/webhook"));
+        cfg.recordings_dir = dir.join("recordings");
+        let sim = LiveKitSim::start(cfg)?;
+        settings.livekit_url = Some(sim.url());
+        settings.livekit_api_key = Some(sim.api_key().to_owned());
+        settings.livekit_api_secret = Some(sim.api_secret().to_owned());
+        Some(sim)
+    } else {
+        None
+    };
+    let env = format!(
+        "# Written by `voxplane dev`; `source .local/dev.env` to use the API from a shell.\n\
+         export VOXPLANE_URL={base}\nexport VOXPLANE_API_KEY={key}\nexport DATABASE_URL={url}\n\
+         export LIVEKIT_URL={lk_url}\nexport LIVEKIT_API_KEY={lk_key}\nexport LIVEKIT_API_SECRET={lk_secret}\n",
+        key = seed.api_key,
+        lk_url = settings.livekit_url.as_deref().unwrap_or_default(),
+        lk_key = settings.livekit_api_key.as_deref().unwrap_or_default(),
+        lk_secret = settings.livekit_api_secret.as_deref().unwrap_or_default(),
+    );
+    std::fs::write(dir.join("dev.env"), env)?;
     let pool = db::pool(
         &url,
         settings.database_pool_size,
         Duration::from_millis(settings.database_timeout_ms),
     );
+    let livekit_line = match &sim {
+        Some(sim) => format!(
+            "{}   (built-in simulator; test controls under /_sim/)",
+            sim.url()
+        ),
+        None => settings.livekit_url.clone().unwrap_or_default(),
+    };
     let state = AppState::new(settings, pool);
     let housekeeping = crate::workers::spawn_housekeeping(state.clone());
     let server = crate::http_server(state, listener)?;
@@ -78,6 +104,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         "  API key    {}   (project {}, professional plan)",
         seed.api_key, seed.project_id
     );
+    println!("  LiveKit    {livekit_line}");
     println!(
         "  Env file   {}   (source it for curl/newman)",
         dir.join("dev.env").display()
@@ -87,6 +114,7 @@ pub async fn run(settings: Settings) -> Result<()> {
     println!();
     let result = server.await;
     housekeeping.abort();
+    drop(sim);
     drop(pg);
     println!("stopped");
     result.map_err(Into::into)

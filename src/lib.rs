@@ -11,6 +11,7 @@ pub mod dev;
 pub mod embedded;
 pub mod error;
 pub mod limits;
+pub mod livekit;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -64,6 +65,7 @@ pub fn build_app(
         .app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::from(err).into()))
         .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::from(err).into()))
         .configure(routes::ops::configure)
+        .configure(routes::livekit_webhook::configure)
         .configure(extra)
         .service(
             web::scope("/api/v1")

@@ -3,8 +3,11 @@
 use crate::auth::cache::KeyCache;
 use crate::config::Settings;
 use crate::db::Pool;
+use crate::error::{ApiError, ApiResult};
 use crate::limits::rate::{GovernorLimiter, RateLimiter};
+use crate::livekit::LiveKit;
 use crate::metrics::Metrics;
+use dashmap::DashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +26,10 @@ pub struct AppState {
     pub governor: Arc<GovernorLimiter>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The LiveKit server, when configured.
+    pub livekit: Option<Arc<LiveKit>>,
+    /// Room prefix → project id (None: no such project), for LiveKit webhooks.
+    pub prefixes: Arc<DashMap<String, Option<i64>>>,
 }
 
 impl AppState {
@@ -37,8 +44,19 @@ impl AppState {
             limiter: governor.clone(),
             governor,
             metrics: Arc::new(Metrics::default()),
+            livekit: LiveKit::from_settings(&settings).map(Arc::new),
+            prefixes: Arc::new(DashMap::new()),
             settings: Arc::new(settings),
             pool,
         }
+    }
+}
+
+impl AppState {
+    /// The LiveKit server, or 503 when none is configured.
+    pub fn livekit(&self) -> ApiResult<&LiveKit> {
+        self.livekit.as_deref().ok_or_else(|| {
+            ApiError::Unavailable("LiveKit is not configured (set LIVEKIT_URL)".into())
+        })
     }
 }

@@ -3,6 +3,7 @@
 //! hot path does not touch Postgres.
 
 pub mod cache;
+pub mod jwt;
 
 use crate::error::ApiError;
 use crate::limits::plans::Plan;

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod projects;
+pub mod rooms;
 pub mod schema;
 
 use diesel_async::AsyncPgConnection;

@@ -67,8 +67,74 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rooms (id) {
+        id -> Int8,
+        project_id -> Int8,
+        name -> Text,
+        full_name -> Text,
+        sid -> Nullable<Text>,
+        status -> Text,
+        empty_timeout -> Int4,
+        max_participants -> Int4,
+        metadata -> Text,
+        created_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    participants (id) {
+        id -> Int8,
+        project_id -> Int8,
+        room_id -> Int8,
+        sid -> Text,
+        identity -> Text,
+        name -> Text,
+        kind -> Text,
+        metadata -> Text,
+        attributes -> Jsonb,
+        joined_at -> Nullable<Timestamptz>,
+        left_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    livekit_webhook_events (event_id) {
+        event_id -> Text,
+        event -> Text,
+        room_name -> Text,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    connection_secrets (id) {
+        id -> Int8,
+        project_id -> Int8,
+        key_id -> Text,
+        secret -> Text,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(agents -> projects (project_id));
+diesel::joinable!(rooms -> projects (project_id));
+diesel::joinable!(participants -> rooms (room_id));
+diesel::joinable!(connection_secrets -> projects (project_id));
 diesel::joinable!(api_keys -> projects (project_id));
 diesel::joinable!(idempotency_keys -> projects (project_id));
 
-diesel::allow_tables_to_appear_in_same_query!(projects, api_keys, idempotency_keys, agents);
+diesel::allow_tables_to_appear_in_same_query!(
+    projects,
+    api_keys,
+    idempotency_keys,
+    agents,
+    rooms,
+    participants,
+    livekit_webhook_events,
+    connection_secrets,
+);

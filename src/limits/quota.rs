@@ -79,11 +79,13 @@ impl Resource {
             // Until accounts own several projects, a project counts itself.
             Resource::Projects => Some("SELECT 1::int8 AS n"),
             Resource::Agents => Some("SELECT count(*) AS n FROM agents WHERE project_id = $1"),
+            Resource::Rooms => {
+                Some("SELECT count(*) AS n FROM rooms WHERE project_id = $1 AND status = 'active'")
+            }
             Resource::KnowledgeBases
             | Resource::SipConfigs
             | Resource::WebhookConfigs
             | Resource::TeamMembers
-            | Resource::Rooms
             | Resource::Sessions
             | Resource::Recordings => None,
         }

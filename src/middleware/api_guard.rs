@@ -23,7 +23,14 @@ pub async fn guard(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::internal(anyhow::anyhow!("AppState missing")).into());
     };
-    let presented = auth::presented_key(req.request()).map(str::to_owned);
+    // The GET form of connection details authenticates with its signed token.
+    let public =
+        req.method() == actix_web::http::Method::GET && req.path() == "/api/v1/connection-details";
+    let presented = if public {
+        None
+    } else {
+        auth::presented_key(req.request()).map(str::to_owned)
+    };
     let ctx = match &presented {
         None => None,
         Some(key) => match state.keys.lookup(&state.pool, key).await {
@@ -52,6 +59,7 @@ pub async fn guard(
         req.into_response(err.error_response())
     } else {
         match ctx {
+            None if public => next.call(req).await?.map_into_boxed_body(),
             None if presented.is_none() => req.into_response(
                 ApiError::Unauthorized("Missing X-API-Key header".into()).error_response(),
             ),

@@ -1,9 +1,14 @@
 //! HTTP routes, one module per resource, each with `configure(cfg)`.
 
 pub mod agents;
+pub mod call_control;
+pub mod connection_details;
+pub mod livekit_webhook;
 pub mod ops;
 pub mod project;
 pub mod quota;
+pub mod rooms;
+pub mod token;
 
 use crate::error::ApiError;
 use actix_web::{HttpResponse, Route, web};
@@ -27,4 +32,8 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     agents::configure(cfg);
     project::configure(cfg);
     quota::configure(cfg);
+    token::configure(cfg);
+    rooms::configure(cfg);
+    call_control::configure(cfg);
+    connection_details::configure(cfg);
 }

@@ -12,6 +12,8 @@ mod db_schema;
 mod docs;
 mod errors;
 mod idempotency;
+mod livekit;
 mod ops;
 mod quota;
 mod rate_limits;
+mod simulator;

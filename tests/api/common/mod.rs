@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use voxplane::config::Settings;
 use voxplane::db;
+use voxplane::embedded::livekit::{LiveKitSim, SimConfig};
 use voxplane::embedded::postgres::{EmbeddedPostgres, PgOptions};
 use voxplane::limits::plans::Plan;
 use voxplane::state::AppState;
@@ -174,6 +175,8 @@ pub struct TestApp {
     pub db_name: String,
     /// A professional-plan project created for the test.
     pub project: TestProject,
+    /// The LiveKit simulator this app talks to (its webhooks come back here).
+    pub sim: Option<LiveKitSim>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
     owns_db: bool,
@@ -185,14 +188,29 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
-    /// An app whose settings are adjusted by `f`.
+    /// An app whose settings are adjusted by `f`, with its own LiveKit simulator.
     pub async fn spawn_with(f: impl FnOnce(&mut Settings)) -> Self {
         let (db_name, db_url) = fresh_database().await;
         let mut settings = test_settings(&db_url);
+        let sim = LiveKitSim::start(SimConfig {
+            recordings_dir: root().join(".local/test-recordings").join(&db_name),
+            ..SimConfig::dev_defaults()
+        })
+        .expect("LiveKit simulator");
+        settings.livekit_url = Some(sim.url());
+        settings.livekit_api_key = Some(sim.api_key().to_owned());
+        settings.livekit_api_secret = Some(sim.api_secret().to_owned());
         f(&mut settings);
         let mut app = Self::start(settings, db_name, db_url).await;
+        sim.set_webhook_url(Some(app.url("/livekit/webhook")));
+        app.sim = Some(sim);
         app.owns_db = true;
         app
+    }
+
+    /// The simulator (panics for apps started without one).
+    pub fn sim(&self) -> &LiveKitSim {
+        self.sim.as_ref().expect("this app has a LiveKit simulator")
     }
 
     /// An app on a database the caller owns (not dropped with the app).
@@ -205,6 +223,9 @@ impl TestApp {
     /// A second app process on the same database (another "node").
     pub async fn another_node(&self, f: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = test_settings(&self.db_url);
+        settings.livekit_url = self.state.settings.livekit_url.clone();
+        settings.livekit_api_key = self.state.settings.livekit_api_key.clone();
+        settings.livekit_api_secret = self.state.settings.livekit_api_secret.clone();
         f(&mut settings);
         let mut app = Self::start(settings, self.db_name.clone(), self.db_url.clone()).await;
         app.project = self.project.clone();
@@ -241,6 +262,7 @@ impl TestApp {
             db_url,
             db_name,
             project,
+            sim: None,
             handle,
             thread: Some(thread),
             owns_db: false,
@@ -327,6 +349,9 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.stop();
+        if let Some(mut sim) = self.sim.take() {
+            sim.stop();
+        }
         if self.owns_db {
             drop_database(&self.db_name);
         }

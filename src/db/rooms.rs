@@ -1,0 +1,275 @@
+//! The `rooms` and `participants` tables: what LiveKit reported, kept after
+//! rooms close. Webhook-driven writes are keyed on LiveKit's ids (room and
+//! participant `sid`) so duplicates and reordering leave the right state: a
+//! closed room is never reopened, a participant who left never rejoins.
+
+use super::schema::rooms;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Int4, Jsonb, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// A row of `rooms`.
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = rooms)]
+pub struct Room {
+    pub id: i64,
+    pub project_id: i64,
+    pub name: String,
+    pub full_name: String,
+    pub sid: Option<String>,
+    pub status: String,
+    pub empty_timeout: i32,
+    pub max_participants: i32,
+    pub metadata: String,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The active room of a project with this short name.
+pub async fn find_active(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    name: &str,
+) -> QueryResult<Option<Room>> {
+    rooms::table
+        .filter(
+            rooms::project_id
+                .eq(project_id)
+                .and(rooms::name.eq(name))
+                .and(rooms::status.eq("active")),
+        )
+        .select(Room::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The most recent room of a project with this short name, active or not.
+pub async fn latest(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    name: &str,
+) -> QueryResult<Option<Room>> {
+    rooms::table
+        .filter(rooms::project_id.eq(project_id).and(rooms::name.eq(name)))
+        .order(rooms::id.desc())
+        .select(Room::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// What `POST /rooms` records after LiveKit created the room.
+pub struct CreatedRoom<'a> {
+    pub project_id: i64,
+    pub name: &'a str,
+    pub full_name: &'a str,
+    pub sid: &'a str,
+    pub empty_timeout: i32,
+    pub max_participants: i32,
+    pub metadata: &'a str,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records a room created through the API (the `room_started` webhook may
+/// have recorded it already: same sid, one row).
+pub async fn record_created(
+    conn: &mut AsyncPgConnection,
+    r: &CreatedRoom<'_>,
+) -> QueryResult<Room> {
+    diesel::sql_query(
+        "INSERT INTO rooms (project_id, name, full_name, sid, empty_timeout, max_participants, metadata, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (sid) DO UPDATE SET empty_timeout = excluded.empty_timeout,
+             max_participants = excluded.max_participants, metadata = excluded.metadata, updated_at = now()
+         RETURNING *",
+    )
+    .bind::<BigInt, _>(r.project_id)
+    .bind::<Text, _>(r.name)
+    .bind::<Text, _>(r.full_name)
+    .bind::<Text, _>(r.sid)
+    .bind::<Int4, _>(r.empty_timeout)
+    .bind::<Int4, _>(r.max_participants)
+    .bind::<Text, _>(r.metadata)
+    .bind::<Timestamptz, _>(r.created_at)
+    .get_result(conn)
+    .await
+}
+
+/// Marks the project's active room of this name closed; returns whether one was.
+pub async fn close_active(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    name: &str,
+    at: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        rooms::table.filter(
+            rooms::project_id
+                .eq(project_id)
+                .and(rooms::name.eq(name))
+                .and(rooms::status.eq("active")),
+        ),
+    )
+    .set((
+        rooms::status.eq("closed"),
+        rooms::closed_at.eq(at),
+        rooms::updated_at.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// A room LiveKit reports as started (or first seen through a participant):
+/// older active rooms of the same name are closed (their `room_finished` was
+/// lost), then this incarnation is recorded unless already known. A room
+/// already closed stays closed. Returns the row id.
+pub async fn observe_started(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    name: &str,
+    full_name: &str,
+    sid: &str,
+    created_at: DateTime<Utc>,
+) -> QueryResult<i64> {
+    if let Some(id) = id_by_sid(conn, sid).await? {
+        return Ok(id);
+    }
+    diesel::sql_query(
+        "UPDATE rooms SET status = 'closed', closed_at = coalesce(closed_at, now()), updated_at = now()
+         WHERE project_id = $1 AND name = $2 AND status = 'active' AND sid IS DISTINCT FROM $3",
+    )
+    .bind::<BigInt, _>(project_id)
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(sid)
+    .execute(conn)
+    .await?;
+    let row: IdRow = diesel::sql_query(
+        "INSERT INTO rooms (project_id, name, full_name, sid, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (sid) DO UPDATE SET updated_at = now() RETURNING id",
+    )
+    .bind::<BigInt, _>(project_id)
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(full_name)
+    .bind::<Text, _>(sid)
+    .bind::<Timestamptz, _>(created_at)
+    .get_result(conn)
+    .await?;
+    Ok(row.id)
+}
+
+/// A room LiveKit reports as finished: closed, whether or not it was seen
+/// starting (a later `room_started` for the same sid will not reopen it).
+pub async fn observe_finished(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    name: &str,
+    full_name: &str,
+    sid: &str,
+    created_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> QueryResult<i64> {
+    let row: IdRow = diesel::sql_query(
+        "INSERT INTO rooms (project_id, name, full_name, sid, status, created_at, closed_at)
+         VALUES ($1, $2, $3, $4, 'closed', $5, $6)
+         ON CONFLICT (sid) DO UPDATE SET status = 'closed',
+             closed_at = coalesce(rooms.closed_at, excluded.closed_at), updated_at = now()
+         RETURNING id",
+    )
+    .bind::<BigInt, _>(project_id)
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(full_name)
+    .bind::<Text, _>(sid)
+    .bind::<Timestamptz, _>(created_at)
+    .bind::<Timestamptz, _>(at)
+    .get_result(conn)
+    .await?;
+    Ok(row.id)
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+async fn id_by_sid(conn: &mut AsyncPgConnection, sid: &str) -> QueryResult<Option<i64>> {
+    rooms::table
+        .filter(rooms::sid.eq(sid))
+        .select(rooms::id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A participant as a webhook reports it.
+pub struct ObservedParticipant<'a> {
+    pub project_id: i64,
+    pub room_id: i64,
+    pub sid: &'a str,
+    pub identity: &'a str,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub metadata: &'a str,
+    pub attributes: serde_json::Value,
+    pub joined_at: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+/// Records a participant joining or leaving; the first `joined_at` and the
+/// first `left_at` win, so duplicates and reordering do not undo a leave.
+pub async fn observe_participant(
+    conn: &mut AsyncPgConnection,
+    p: &ObservedParticipant<'_>,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO participants (project_id, room_id, sid, identity, name, kind, metadata, attributes, joined_at, left_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (sid) DO UPDATE SET
+             name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE participants.name END,
+             joined_at = coalesce(participants.joined_at, excluded.joined_at),
+             left_at = coalesce(participants.left_at, excluded.left_at),
+             updated_at = now()",
+    )
+    .bind::<BigInt, _>(p.project_id)
+    .bind::<BigInt, _>(p.room_id)
+    .bind::<Text, _>(p.sid)
+    .bind::<Text, _>(p.identity)
+    .bind::<Text, _>(p.name)
+    .bind::<Text, _>(p.kind)
+    .bind::<Text, _>(p.metadata)
+    .bind::<Jsonb, _>(&p.attributes)
+    .bind::<Nullable<Timestamptz>, _>(p.joined_at)
+    .bind::<Nullable<Timestamptz>, _>(p.left_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A participant row, for the room detail of closed rooms.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = super::schema::participants)]
+pub struct Participant {
+    pub identity: String,
+    pub name: String,
+    pub kind: String,
+    pub joined_at: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+/// The participants recorded for a room, in joining order.
+pub async fn participants_of(
+    conn: &mut AsyncPgConnection,
+    room_id: i64,
+) -> QueryResult<Vec<Participant>> {
+    use super::schema::participants as p;
+    p::table
+        .filter(p::room_id.eq(room_id))
+        .order((p::joined_at.asc(), p::id.asc()))
+        .select(Participant::as_select())
+        .load(conn)
+        .await
+}

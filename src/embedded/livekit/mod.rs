@@ -1,0 +1,152 @@
+//! The LiveKit server simulator: an in-process HTTP server speaking the
+//! LiveKit server API (Twirp) as the real server does for the RPCs Voxplane
+//! uses (`livekit-contract.md`), so the real `livekit-api` client can be
+//! tested against it over HTTP. A development and test double only.
+//!
+//! - Twirp routing, protobuf and JSON bodies, Twirp errors (`twirp`, `server`)
+//! - token verification and the per-RPC grants of the real server (`auth`)
+//! - RoomService and AgentDispatchService (`services/`)
+//! - rooms, participants, dispatches and sent data in memory (`state`)
+//! - signed LiveKit-format webhooks, delivered in order (`webhooks`)
+//! - a control surface for tests and demos, in Rust on [`LiveKitSim`] and as
+//!   JSON under `/_sim/` (`control`)
+
+mod auth;
+mod config;
+mod control;
+mod server;
+mod services;
+mod state;
+mod twirp;
+mod webhooks;
+
+pub use config::{DEV_API_KEY, DEV_API_SECRET, SimConfig};
+pub use control::{SimKind, SimParticipant};
+pub use state::SentData;
+pub use webhooks::sign as sign_webhook;
+
+use livekit_protocol::{AgentDispatch, ParticipantInfo, Room};
+use state::Shared;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A running simulator; stops serving when dropped.
+pub struct LiveKitSim {
+    shared: Arc<Shared>,
+    running: server::Running,
+    recordings_dir: PathBuf,
+}
+
+impl LiveKitSim {
+    /// Binds 127.0.0.1:`cfg.port` and serves on its own thread (with its own
+    /// actix `System`, which also delivers the webhooks); returns once listening.
+    pub fn start(cfg: SimConfig) -> anyhow::Result<LiveKitSim> {
+        if cfg.api_key.is_empty() || cfg.api_secret.is_empty() {
+            anyhow::bail!("the LiveKit simulator needs an API key and an API secret");
+        }
+        // reqwest (webhook delivery) panics when built without a provider.
+        crate::install_crypto_provider();
+        let (queue, worker) =
+            webhooks::channel(&cfg.api_key, &cfg.api_secret, cfg.webhook_url.clone());
+        let shared = Arc::new(Shared::new(&cfg.api_key, &cfg.api_secret, queue));
+        let running = server::spawn(shared.clone(), cfg.port, worker)?;
+        Ok(LiveKitSim {
+            shared,
+            running,
+            recordings_dir: cfg.recordings_dir,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: what `LIVEKIT_URL` is set to.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.running.addr)
+    }
+
+    /// The API key tokens must be issued by.
+    pub fn api_key(&self) -> &str {
+        &self.shared.api_key
+    }
+
+    /// The API secret.
+    pub fn api_secret(&self) -> &str {
+        &self.shared.api_secret
+    }
+
+    /// Where egress recordings are written.
+    pub fn recordings_dir(&self) -> &Path {
+        &self.recordings_dir
+    }
+
+    /// Changes where webhooks emitted from now on are posted (`None`: nowhere).
+    pub fn set_webhook_url(&self, url: Option<String>) {
+        self.shared.webhooks.set_url(url);
+    }
+
+    /// Stops serving: the port closes and queued webhooks are dropped.
+    /// Also done on drop.
+    pub fn stop(&mut self) {
+        self.running.stop();
+    }
+
+    /// Joins a simulated participant, creating the room when missing (as a
+    /// real join does): `room_started` if new, `participant_joined`, then
+    /// `track_published` per track. An identity already in the room is
+    /// replaced (it leaves first), as LiveKit does.
+    pub async fn join(&self, room: &str, p: SimParticipant) -> anyhow::Result<ParticipantInfo> {
+        control::join(&self.shared, room, p)
+    }
+
+    /// A participant leaves: `track_unpublished` per track, `participant_left`.
+    pub async fn leave(&self, room: &str, identity: &str) -> anyhow::Result<()> {
+        control::leave(&self.shared, room, identity)
+    }
+
+    /// Every data packet accepted by `SendData`, oldest first.
+    pub fn data_packets(&self) -> Vec<SentData> {
+        self.shared.read(|s| s.data().to_vec())
+    }
+
+    /// All rooms, by name.
+    pub fn rooms(&self) -> Vec<Room> {
+        self.shared.read(|s| s.rooms().map(|r| r.proto()).collect())
+    }
+
+    /// The participants of a room in join order (none for an unknown room).
+    pub fn participants(&self, room: &str) -> Vec<ParticipantInfo> {
+        self.shared.read(|s| {
+            s.room(room)
+                .map(|r| r.participants.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The agent dispatches of a room (none for an unknown room).
+    pub fn dispatches(&self, room: &str) -> Vec<AgentDispatch> {
+        self.shared.read(|s| {
+            s.room(room)
+                .map(|r| r.dispatches.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Returns once every webhook queued so far was delivered or given up
+    /// (at once when stopped), so tests never sleep.
+    pub async fn flush_webhooks(&self) {
+        self.shared.webhooks.flush().await;
+    }
+}
+
+impl Drop for LiveKitSim {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::fmt::Debug for LiveKitSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveKitSim")
+            .field("addr", &self.running.addr)
+            .field("api_key", &self.shared.api_key)
+            .finish_non_exhaustive()
+    }
+}

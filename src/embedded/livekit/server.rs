@@ -1,0 +1,152 @@
+//! The HTTP server: its own thread and actix `System`, one worker, bound to
+//! 127.0.0.1; Twirp routing as LiveKit's generated routers do it
+//! (contract §3.1, §6.2 points 1–4).
+
+use super::auth::{self, AuthFailure};
+use super::control;
+use super::services::{self, Call};
+use super::state::Shared;
+use super::twirp::{Codec, TwirpError};
+use super::webhooks::WebhookWorker;
+use actix_web::dev::ServerHandle;
+use actix_web::http::Method;
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// A serving simulator.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops serving and waits for the thread (the port is closed after).
+    pub fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            // The stop command is sent when called; the future only awaits completion.
+            drop(self.handle.stop(false));
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Binds 127.0.0.1:`port` and serves `shared` on a new thread, which also
+/// runs the webhook delivery task; returns once listening.
+pub fn spawn(shared: Arc<Shared>, port: u16, worker: WebhookWorker) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .with_context(|| format!("LiveKit simulator: bind 127.0.0.1:{port}"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("livekit-sim".to_owned())
+        .spawn(move || {
+            let system = actix_web::rt::System::new();
+            system.block_on(async move {
+                actix_web::rt::spawn(worker.run());
+                let data = web::Data::from(shared);
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .app_data(web::PayloadConfig::new(BODY_LIMIT))
+                        .configure(control::configure)
+                        .default_service(web::to(twirp_entry))
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(1)
+                .listen(listener);
+                match server {
+                    Ok(server) => {
+                        let server = server.run();
+                        let _ = tx.send(Ok(server.handle()));
+                        let _ = server.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .context("LiveKit simulator: spawn its thread")?;
+    let handle = rx
+        .recv_timeout(Duration::from_secs(10))
+        .context("LiveKit simulator: the server did not start")?
+        .context("LiveKit simulator: serve")?;
+    Ok(Running {
+        addr,
+        handle,
+        thread: Some(thread),
+    })
+}
+
+/// Every request outside `/_sim/`: auth middleware, then the Twirp router.
+async fn twirp_entry(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    let claims = match auth::authenticate(header, &shared.api_key, &shared.api_secret) {
+        Ok(claims) => claims,
+        Err(AuthFailure(msg)) => {
+            return HttpResponse::Unauthorized()
+                .content_type("text/plain; charset=utf-8")
+                .body(msg);
+        }
+    };
+    let call = |codec| Call {
+        shared: &shared,
+        claims: claims.as_ref(),
+        codec,
+        body: &body,
+    };
+    match route(&req) {
+        Ok((handler, codec)) => handler(&call(codec)),
+        Err(e) => Err(e),
+    }
+    .unwrap_or_else(|e| e.response())
+}
+
+/// The handler and codec of a request, or Twirp's `bad_route`.
+fn route(req: &HttpRequest) -> Result<(services::Handler, Codec), TwirpError> {
+    let method = req.method().as_str();
+    let path = req.path();
+    if req.method() != Method::POST {
+        return Err(TwirpError::bad_route(
+            format!("unsupported method {method:?} (only POST is allowed)"),
+            method,
+            path,
+        ));
+    }
+    let handler = path
+        .strip_prefix("/twirp/")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(_, rpc)| !rpc.contains('/'))
+        .and_then(|(service, rpc)| services::lookup(service, rpc))
+        .ok_or_else(|| {
+            TwirpError::bad_route(format!("no handler for path {path:?}"), method, path)
+        })?;
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let codec = Codec::from_content_type(&content_type).ok_or_else(|| {
+        TwirpError::bad_route(
+            format!("unexpected Content-Type: {content_type:?}"),
+            method,
+            path,
+        )
+    })?;
+    Ok((handler, codec))
+}

@@ -1,0 +1,338 @@
+//! `POST /api/v1/token`: a LiveKit access token for a project room, optionally
+//! dispatching agents through the token's room configuration.
+
+use super::allow;
+use crate::auth::Auth;
+use crate::db::agents::Agent;
+use crate::error::{ApiError, ApiResult};
+use crate::limits::quota::{self, Resource};
+use crate::livekit::names::{RoomName, identity};
+use crate::livekit::proto;
+use crate::state::AppState;
+use crate::validate;
+use actix_web::{HttpResponse, web};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use livekit_api::access_token::{AccessToken, VideoGrants};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Body of `POST /api/v1/token`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"identity": "user1", "room": "my-room"}))]
+pub struct TokenIn {
+    /// User identity for the room.
+    pub identity: Option<String>,
+    /// Room name (auto-prefixed with the project prefix).
+    pub room: Option<String>,
+    /// Single agent to dispatch.
+    pub agent_config_id: Option<i64>,
+    /// Several agents to dispatch.
+    pub agent_config_ids: Option<Vec<i64>>,
+    /// If true, no agent is dispatched (otherwise the first active agent is, when neither id is given).
+    pub no_agent: Option<bool>,
+    /// Extra LiveKit video grants: canPublish, canSubscribe, canPublishData,
+    /// canPublishSources, canUpdateOwnMetadata, hidden.
+    #[schema(value_type = Option<Object>)]
+    pub grants: Option<Map<String, Value>>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Participant metadata.
+    pub metadata: Option<String>,
+    /// Participant attributes.
+    pub attributes: Option<HashMap<String, String>>,
+    /// Lifetime in seconds (default 3600, 60 to 86400).
+    pub ttl: Option<u64>,
+}
+
+/// Response of `POST /api/v1/token`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenOut {
+    /// The LiveKit JWT.
+    #[schema(example = "eyJhbGciOi...")]
+    pub token: String,
+    /// The full (prefixed) room name.
+    #[schema(example = "proj_my-room")]
+    pub room: String,
+    /// Where clients connect.
+    #[serde(rename = "wsUrl")]
+    #[schema(example = "wss://livekit.example.com")]
+    pub ws_url: String,
+    /// Ids of the agents dispatched into the room.
+    #[schema(example = json!([1]))]
+    pub agents_dispatched: Vec<i64>,
+}
+
+const DEFAULT_TTL: u64 = 3600;
+const MAX_TTL: u64 = 86_400;
+const MIN_TTL: u64 = 60;
+
+/// Builds the video grant: join this room only, publish/subscribe/data by
+/// default, plus the client-safe extras the caller asked for.
+pub fn client_grants(room: &str, extra: Option<&Map<String, Value>>) -> ApiResult<VideoGrants> {
+    let mut g = VideoGrants {
+        room_join: true,
+        room: room.to_owned(),
+        can_publish: Some(true),
+        can_subscribe: Some(true),
+        can_publish_data: Some(true),
+        ..Default::default()
+    };
+    for (name, value) in extra.into_iter().flatten() {
+        let flag = || {
+            value.as_bool().ok_or_else(|| {
+                ApiError::invalid_field("grants", format!("grant `{name}` must be a boolean"))
+            })
+        };
+        match name.as_str() {
+            "canPublish" => g.can_publish = Some(flag()?),
+            "canSubscribe" => g.can_subscribe = Some(flag()?),
+            "canPublishData" => g.can_publish_data = Some(flag()?),
+            "canUpdateOwnMetadata" => g.can_update_own_metadata = Some(flag()?),
+            "hidden" => g.hidden = flag()?,
+            "canPublishSources" => {
+                const SOURCES: [&str; 4] =
+                    ["camera", "microphone", "screen_share", "screen_share_audio"];
+                let list = value.as_array().ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "grants",
+                        "grant `canPublishSources` must be an array of sources",
+                    )
+                })?;
+                let mut sources = Vec::new();
+                for s in list {
+                    match s.as_str().filter(|s| SOURCES.contains(s)) {
+                        Some(s) => sources.push(s.to_owned()),
+                        None => {
+                            return Err(ApiError::invalid_field(
+                                "grants",
+                                format!("canPublishSources entries must be one of {SOURCES:?}"),
+                            ));
+                        }
+                    }
+                }
+                g.can_publish_sources = sources;
+            }
+            "roomAdmin" | "roomCreate" | "roomList" | "roomRecord" | "ingressAdmin"
+            | "recorder" | "agent" | "room" | "roomJoin" | "destinationRoom" => {
+                return Err(ApiError::invalid_field(
+                    "grants",
+                    format!("grant `{name}` cannot be given to a client token"),
+                ));
+            }
+            other => {
+                return Err(ApiError::invalid_field(
+                    "grants",
+                    format!("unknown grant `{other}`"),
+                ));
+            }
+        }
+    }
+    Ok(g)
+}
+
+/// The JSON an agent receives as dispatch metadata: its configuration.
+pub fn agent_metadata(agent: &Agent, room: &str) -> String {
+    json!({
+        "agent_config_id": agent.id,
+        "project_id": agent.project_id,
+        "room": room,
+        "name": agent.name,
+        "agent_type": agent.agent_type,
+        "llm_provider": agent.llm_provider,
+        "llm_model": agent.llm_model,
+        "stt_provider": agent.stt_provider,
+        "stt_model": agent.stt_model,
+        "tts_provider": agent.tts_provider,
+        "tts_model": agent.tts_model,
+        "tts_voice": agent.tts_voice,
+        "instructions": agent.instructions,
+        "greeting": agent.greeting,
+        "tools": agent.tools,
+        "knowledge_base_ids": agent.knowledge_base_ids,
+    })
+    .to_string()
+}
+
+/// The agents a request names (or the project's first active one), checked.
+pub async fn agents_to_dispatch(
+    conn: &mut diesel_async::AsyncPgConnection,
+    project_id: i64,
+    ids: &[i64],
+    default_first_active: bool,
+) -> ApiResult<Vec<Agent>> {
+    use crate::db::schema::agents as a;
+    if ids.is_empty() {
+        if !default_first_active {
+            return Ok(Vec::new());
+        }
+        let first = a::table
+            .filter(a::project_id.eq(project_id).and(a::is_active.eq(true)))
+            .order(a::id.asc())
+            .select(Agent::as_select())
+            .first(conn)
+            .await
+            .optional()?;
+        return Ok(first.into_iter().collect());
+    }
+    let mut unique = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let found = a::table
+        .filter(a::project_id.eq(project_id).and(a::id.eq_any(&unique)))
+        .order(a::id.asc())
+        .select(Agent::as_select())
+        .load::<Agent>(conn)
+        .await?;
+    let missing: Vec<i64> = unique
+        .iter()
+        .copied()
+        .filter(|id| !found.iter().any(|a| a.id == *id))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::BadRequest {
+            message: format!("Unknown agent_config_id(s) for this project: {missing:?}"),
+            details: Some(json!({ "field": "agent_config_ids", "unknown": missing })),
+        });
+    }
+    if let Some(inactive) = found.iter().find(|a| !a.is_active) {
+        return Err(ApiError::invalid_field(
+            "agent_config_ids",
+            format!("Agent {} is inactive", inactive.id),
+        ));
+    }
+    Ok(found)
+}
+
+/// Generate a LiveKit room token. Quota: sessions (when an agent is dispatched).
+#[utoipa::path(
+    post, path = "/api/v1/token", tag = "Tokens",
+    request_body = TokenIn,
+    responses(
+        (status = 200, description = "Token", body = TokenOut),
+        (status = 400, description = "Missing identity or room, bad grants or agents", body = crate::error::ErrorBody),
+        (status = 429, description = "Session quota reached", body = crate::error::ErrorBody),
+        (status = 503, description = "LiveKit not configured", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create_token(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<TokenIn>,
+) -> ApiResult<HttpResponse> {
+    let lk = state.livekit()?;
+    let body = body.into_inner();
+    let identity = match body.identity.as_deref() {
+        Some(i) => identity("identity", i)?,
+        None => return Err(ApiError::invalid_field("identity", "identity is required")),
+    };
+    let room = match body.room.as_deref() {
+        Some(r) => RoomName::parse(&auth.project.room_prefix, r)?,
+        None => return Err(ApiError::invalid_field("room", "room is required")),
+    };
+    let ttl = body.ttl.unwrap_or(DEFAULT_TTL);
+    if !(MIN_TTL..=MAX_TTL).contains(&ttl) {
+        return Err(ApiError::invalid_field(
+            "ttl",
+            format!("ttl must be between {MIN_TTL} and {MAX_TTL} seconds"),
+        ));
+    }
+    let grants = client_grants(&room.full, body.grants.as_ref())?;
+    let name = validate::opt_text("name", body.name.as_deref(), 256)?;
+    if body.metadata.as_ref().is_some_and(|m| m.len() > 16 * 1024) {
+        return Err(ApiError::invalid_field(
+            "metadata",
+            "metadata must be at most 16 KB",
+        ));
+    }
+    let attributes = body.attributes.unwrap_or_default();
+    if attributes.len() > 64
+        || attributes
+            .iter()
+            .any(|(k, v)| k.is_empty() || k.len() > 128 || v.len() > 4096)
+    {
+        return Err(ApiError::invalid_field(
+            "attributes",
+            "at most 64 attributes, keys 1-128 and values up to 4096 bytes",
+        ));
+    }
+    let mut ids: Vec<i64> = body.agent_config_ids.unwrap_or_default();
+    ids.extend(body.agent_config_id);
+    let no_agent = body.no_agent.unwrap_or(false);
+    if no_agent && !ids.is_empty() {
+        return Err(ApiError::invalid_field(
+            "no_agent",
+            "no_agent cannot be combined with agent_config_id(s)",
+        ));
+    }
+
+    let agents = if no_agent {
+        Vec::new()
+    } else {
+        let mut conn = state.pool.get().await?;
+        let settings = state.settings.clone();
+        let project = auth.project.clone();
+        conn.transaction::<_, ApiError, _>(async |conn| {
+            let agents = agents_to_dispatch(conn, project.id, &ids, true).await?;
+            if !agents.is_empty() {
+                quota::reserve(
+                    conn,
+                    &settings.plans,
+                    &settings.upgrade_url,
+                    &project,
+                    Resource::Sessions,
+                )
+                .await?;
+            }
+            Ok(agents)
+        })
+        .await?
+    };
+
+    let mut token = AccessToken::with_api_key(lk.api_key(), lk.api_secret())
+        .with_identity(&identity)
+        .with_ttl(Duration::from_secs(ttl))
+        .with_grants(grants);
+    if let Some(name) = &name {
+        token = token.with_name(name);
+    }
+    if let Some(metadata) = &body.metadata {
+        token = token.with_metadata(metadata);
+    }
+    if !attributes.is_empty() {
+        token = token.with_attributes(attributes);
+    }
+    if !agents.is_empty() {
+        token = token.with_room_config(proto::RoomConfiguration {
+            agents: agents
+                .iter()
+                .map(|a| proto::RoomAgentDispatch {
+                    agent_name: a.dispatch_name.clone(),
+                    metadata: agent_metadata(a, &room.full),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+    }
+    let jwt = token.to_jwt().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(TokenOut {
+        token: jwt,
+        room: room.full,
+        ws_url: lk.ws_url().to_owned(),
+        agents_dispatched: agents.iter().map(|a| a.id).collect(),
+    }))
+}
+
+/// Registers the route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/token")
+            .route(web::post().to(create_token))
+            .default_service(allow(&["POST"])),
+    );
+}
