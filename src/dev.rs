@@ -21,7 +21,15 @@ pub const DATABASE: &str = "voxplane";
 struct Seed {
     project_id: i64,
     api_key: String,
+    /// The demo account owning the project (absent in seeds of older versions).
+    #[serde(default)]
+    account_email: String,
+    #[serde(default)]
+    account_password: String,
 }
+
+/// Address of the demo account.
+const DEMO_EMAIL: &str = "demo@example.com";
 
 /// Runs the dev server.
 pub async fn run(settings: Settings) -> Result<()> {
@@ -53,6 +61,18 @@ pub async fn run(settings: Settings) -> Result<()> {
 
     let mut settings = settings;
     settings.database_url = Some(url.clone());
+    // Without an SMTP server, e-mail is written as .eml files to .local/mail.
+    if settings.smtp_url.is_none() && settings.mail_dir.is_none() {
+        settings.mail_dir = Some(dir.join("mail"));
+    }
+    let mail_line = match &settings.mail_dir {
+        Some(d) if settings.smtp_url.is_none() => {
+            format!("{}   (.eml files; no SMTP_URL set)", d.display())
+        }
+        _ => "sent over SMTP_URL".to_owned(),
+    };
+    // Local receivers (e.g. a webhook catcher on localhost) are allowed in dev.
+    settings.webhook_allow_loopback = true;
     // LiveKit: the configured server, else the simulator, which sends its
     // webhooks back to this process.
     let sim = if settings.livekit_url.is_none() {
@@ -70,8 +90,11 @@ pub async fn run(settings: Settings) -> Result<()> {
     let env = format!(
         "# Written by `voxplane dev`; `source .local/dev.env` to use the API from a shell.\n\
          export VOXPLANE_URL={base}\nexport VOXPLANE_API_KEY={key}\nexport DATABASE_URL={url}\n\
-         export LIVEKIT_URL={lk_url}\nexport LIVEKIT_API_KEY={lk_key}\nexport LIVEKIT_API_SECRET={lk_secret}\n",
+         export LIVEKIT_URL={lk_url}\nexport LIVEKIT_API_KEY={lk_key}\nexport LIVEKIT_API_SECRET={lk_secret}\n\
+         export VOXPLANE_DEMO_EMAIL={demo_email}\nexport VOXPLANE_DEMO_PASSWORD={demo_password}\n",
         key = seed.api_key,
+        demo_email = seed.account_email,
+        demo_password = seed.account_password,
         lk_url = settings.livekit_url.as_deref().unwrap_or_default(),
         lk_key = settings.livekit_api_key.as_deref().unwrap_or_default(),
         lk_secret = settings.livekit_api_secret.as_deref().unwrap_or_default(),
@@ -90,7 +113,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         None => settings.livekit_url.clone().unwrap_or_default(),
     };
     let state = AppState::new(settings, pool);
-    let housekeeping = crate::workers::spawn_housekeeping(state.clone());
+    let workers = crate::workers::spawn_all(&state);
     let server = crate::http_server(state, listener)?;
     println!();
     println!(
@@ -104,6 +127,11 @@ pub async fn run(settings: Settings) -> Result<()> {
         "  API key    {}   (project {}, professional plan)",
         seed.api_key, seed.project_id
     );
+    println!(
+        "  Demo login {} / {}   (owner of the demo project)",
+        seed.account_email, seed.account_password
+    );
+    println!("  Mail       {mail_line}");
     println!("  LiveKit    {livekit_line}");
     println!(
         "  Env file   {}   (source it for curl/newman)",
@@ -113,30 +141,80 @@ pub async fn run(settings: Settings) -> Result<()> {
     println!("  curl -H \"X-API-Key: $VOXPLANE_API_KEY\" $VOXPLANE_URL/api/v1/project");
     println!();
     let result = server.await;
-    housekeeping.abort();
+    drop(workers);
     drop(sim);
     drop(pg);
     println!("stopped");
     result.map_err(Into::into)
 }
 
-/// The demo project and key: reused while the key still works, else created.
+/// The demo project, key and account: reused while they still work, else created.
 async fn seed(url: &str, path: &Path) -> Result<Seed> {
     let mut conn = AsyncPgConnection::establish(url).await?;
-    if let Ok(text) = std::fs::read_to_string(path)
-        && let Ok(seed) = serde_json::from_str::<Seed>(&text)
-        && api_keys::authenticate(&mut conn, &api_keys::hash_key(&seed.api_key))
-            .await?
-            .is_some()
-    {
-        return Ok(seed);
-    }
-    let project = projects::create(&mut conn, "Demo Project", Plan::Professional).await?;
-    let (_, api_key) = api_keys::create(&mut conn, project.id, "dev", None).await?;
-    let seed = Seed {
-        project_id: project.id,
-        api_key,
+    let previous = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Seed>(&text).ok());
+    let mut seed = match previous {
+        Some(seed)
+            if api_keys::authenticate(&mut conn, &api_keys::hash_key(&seed.api_key))
+                .await?
+                .is_some() =>
+        {
+            seed
+        }
+        _ => {
+            let project = projects::create(&mut conn, "Demo Project", Plan::Professional).await?;
+            let (_, api_key) = api_keys::create(&mut conn, project.id, "dev", None).await?;
+            Seed {
+                project_id: project.id,
+                api_key,
+                account_email: String::new(),
+                account_password: String::new(),
+            }
+        }
     };
+    seed_account(&mut conn, &mut seed).await?;
     std::fs::write(path, serde_json::to_string_pretty(&seed)?)?;
     Ok(seed)
+}
+
+/// The demo account (verified, professional plan) owning the demo project.
+async fn seed_account(conn: &mut AsyncPgConnection, seed: &mut Seed) -> Result<()> {
+    use crate::auth::password;
+    use crate::db::{accounts, members};
+    let account = match accounts::find_by_email(conn, DEMO_EMAIL).await? {
+        Some(a)
+            if !seed.account_password.is_empty()
+                && password::verify(&seed.account_password, &a.password_hash) =>
+        {
+            a
+        }
+        found => {
+            let pw = format!("demo-{}", projects::random_alnum(12));
+            let hash = password::hash(&pw).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let account = match found {
+                Some(a) => {
+                    accounts::set_password(conn, a.id, &hash).await?;
+                    a
+                }
+                None => {
+                    accounts::create(
+                        conn,
+                        DEMO_EMAIL,
+                        "Demo User",
+                        &hash,
+                        Plan::Professional.as_str(),
+                    )
+                    .await?
+                }
+            };
+            accounts::verify_email(conn, account.id, None).await?;
+            seed.account_password = pw;
+            account
+        }
+    };
+    seed.account_email = account.email.clone();
+    projects::set_owner(conn, seed.project_id, account.id).await?;
+    members::add(conn, seed.project_id, account.id, "owner").await?;
+    Ok(())
 }

@@ -10,11 +10,14 @@ pub mod db;
 pub mod dev;
 pub mod embedded;
 pub mod error;
+pub mod events;
 pub mod limits;
 pub mod livekit;
+pub mod mail;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod rag;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -66,6 +69,7 @@ pub fn build_app(
         .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::from(err).into()))
         .configure(routes::ops::configure)
         .configure(routes::livekit_webhook::configure)
+        .configure(routes::monitor::configure)
         .configure(extra)
         .service(
             web::scope("/api/v1")
@@ -151,9 +155,9 @@ pub async fn serve(settings: config::Settings) -> anyhow::Result<()> {
         std::time::Duration::from_millis(settings.database_timeout_ms),
     );
     let state = AppState::new(settings, pool);
-    let housekeeping = workers::spawn_housekeeping(state.clone());
+    let workers = workers::spawn_all(&state);
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let result = http_server(state, listener)?.await;
-    housekeeping.abort();
+    drop(workers);
     result.map_err(Into::into)
 }

@@ -4,6 +4,8 @@ use crate::auth::cache::KeyCache;
 use crate::config::Settings;
 use crate::db::Pool;
 use crate::error::{ApiError, ApiResult};
+use crate::events::hub::Hub;
+use crate::events::ssrf;
 use crate::limits::rate::{GovernorLimiter, RateLimiter};
 use crate::livekit::LiveKit;
 use crate::metrics::Metrics;
@@ -30,6 +32,18 @@ pub struct AppState {
     pub livekit: Option<Arc<LiveKit>>,
     /// Room prefix → project id (None: no such project), for LiveKit webhooks.
     pub prefixes: Arc<DashMap<String, Option<i64>>>,
+    /// Signed-in accounts: access tokens, session and membership caches, login throttling.
+    pub accounts: Arc<crate::auth::sessions::Accounts>,
+    /// Account e-mail.
+    pub mailer: Arc<crate::mail::Mailer>,
+    /// Monitor sockets of this process.
+    pub hub: Arc<Hub>,
+    /// Wakes the webhook delivery workers.
+    pub delivery_wake: Arc<tokio::sync::Notify>,
+    /// API calls counted in memory until flushed.
+    pub api_calls: Arc<crate::limits::api_calls::ApiCalls>,
+    /// The embedding model (or why it is missing) and the background indexer's bell.
+    pub rag: Arc<crate::rag::Rag>,
 }
 
 impl AppState {
@@ -46,6 +60,15 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             livekit: LiveKit::from_settings(&settings).map(Arc::new),
             prefixes: Arc::new(DashMap::new()),
+            accounts: Arc::new(crate::auth::sessions::Accounts::new(&settings)),
+            mailer: Arc::new(crate::mail::Mailer::from_settings(&settings)),
+            hub: Arc::new(Hub::new(
+                settings.monitor_buffer,
+                settings.monitor_max_connections_per_project,
+            )),
+            delivery_wake: Arc::new(tokio::sync::Notify::new()),
+            api_calls: Arc::new(Default::default()),
+            rag: Arc::new(crate::rag::Rag::from_settings(&settings)),
             settings: Arc::new(settings),
             pool,
         }
@@ -53,6 +76,14 @@ impl AppState {
 }
 
 impl AppState {
+    /// Which internal destinations webhooks may call.
+    pub fn webhook_allow(&self) -> ssrf::Allow {
+        ssrf::Allow {
+            loopback: self.settings.webhook_allow_loopback,
+            private: self.settings.webhook_allow_private,
+        }
+    }
+
     /// The LiveKit server, or 503 when none is configured.
     pub fn livekit(&self) -> ApiResult<&LiveKit> {
         self.livekit.as_deref().ok_or_else(|| {

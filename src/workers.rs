@@ -7,6 +7,30 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use std::time::Duration;
 
+/// Background tasks of a process; aborted when dropped.
+pub struct Workers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// Spawns every background task: the event dispatcher, the webhook delivery
+/// workers, housekeeping and the e-mail outbox.
+pub fn spawn_all(state: &AppState) -> Workers {
+    let mut handles = vec![
+        tokio::spawn(crate::events::dispatcher::run(state.clone())),
+        tokio::spawn(crate::events::delivery::run(state.clone())),
+        spawn_housekeeping(state.clone()),
+        crate::mail::outbox::spawn_worker(state.mailer.clone(), state.pool.clone()),
+    ];
+    handles.extend(crate::rag::indexer::spawn(state.clone()));
+    Workers(handles)
+}
+
 /// Spawns the housekeeping loop: expired idempotency records are deleted and
 /// idle anonymous rate-limit state is dropped.
 pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {

@@ -5,6 +5,7 @@
 //! this node evicts at once; other nodes see it within the TTL. Unknown keys
 //! are cached too, in a bounded way, so guessing keys cannot hammer Postgres.
 
+use super::roles::Role;
 use super::{AuthContext, ProjectInfo};
 use crate::db::{self, api_keys};
 use crate::error::ApiResult;
@@ -57,17 +58,9 @@ impl KeyCache {
             Some((key, project)) => {
                 let ctx = Arc::new(AuthContext {
                     key_id: key.id,
-                    project: ProjectInfo {
-                        id: project.id,
-                        plan: project.plan(),
-                        rate_limit_per_minute: project
-                            .rate_limit_per_minute
-                            .and_then(|v| u32::try_from(v).ok()),
-                        name: project.name,
-                        slug: project.slug,
-                        room_prefix: project.room_prefix,
-                        created_at: project.created_at,
-                    },
+                    role: Role::Owner,
+                    account_id: None,
+                    project: ProjectInfo::from(project),
                 });
                 self.entries.insert(hash, Entry::Valid(ctx.clone(), now));
                 Some(ctx)

@@ -22,6 +22,14 @@ pub struct ApiKey {
     pub last_used_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub created_by: Option<i64>,
+}
+
+impl ApiKey {
+    /// The key as shown after creation: `pk_ab12…wxyz`.
+    pub fn masked(&self) -> String {
+        format!("{}…{}", self.key_prefix, self.key_last4)
+    }
 }
 
 /// SHA-256 of a presented key.
@@ -53,6 +61,7 @@ struct NewApiKey<'a> {
     key_prefix: &'a str,
     key_last4: &'a str,
     expires_at: Option<DateTime<Utc>>,
+    created_by: Option<i64>,
 }
 
 /// Creates a key for a project; returns the row and the key (shown once).
@@ -61,6 +70,17 @@ pub async fn create(
     project_id: i64,
     name: &str,
     expires_at: Option<DateTime<Utc>>,
+) -> QueryResult<(ApiKey, String)> {
+    create_by(conn, project_id, name, expires_at, None).await
+}
+
+/// [`create`], recording the account that created the key.
+pub async fn create_by(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+    created_by: Option<i64>,
 ) -> QueryResult<(ApiKey, String)> {
     let key = generate_key();
     let hash = hash_key(&key);
@@ -71,6 +91,7 @@ pub async fn create(
         key_prefix: &key[..7],
         key_last4: &key[key.len() - 4..],
         expires_at,
+        created_by,
     };
     let created = diesel::insert_into(api_keys::table)
         .values(&row)
@@ -108,6 +129,20 @@ pub async fn authenticate(
             .await?;
     }
     Ok(found)
+}
+
+/// The keys of a project that are not revoked, newest first.
+pub async fn list_live(conn: &mut AsyncPgConnection, project_id: i64) -> QueryResult<Vec<ApiKey>> {
+    api_keys::table
+        .filter(
+            api_keys::project_id
+                .eq(project_id)
+                .and(api_keys::revoked_at.is_null()),
+        )
+        .order(api_keys::id.desc())
+        .select(ApiKey::as_select())
+        .load(conn)
+        .await
 }
 
 /// Revokes a key of a project; returns whether a live key was revoked.

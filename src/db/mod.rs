@@ -1,11 +1,18 @@
 //! Database access: the connection pool, embedded migrations, and the SQL of
 //! the tables the foundation owns.
 
+pub mod accounts;
 pub mod agents;
 pub mod api_keys;
+pub mod kb_chunks;
+pub mod kb_jobs;
+pub mod knowledge_bases;
+pub mod members;
 pub mod projects;
 pub mod rooms;
 pub mod schema;
+pub mod sessions;
+pub mod sql_types;
 
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;

@@ -102,6 +102,41 @@ pub async fn set_rate_limit(
         .await
 }
 
+/// Makes an account the owner of a project (it counts in its `projects` quota).
+pub async fn set_owner(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    account_id: i64,
+) -> QueryResult<usize> {
+    diesel::update(projects::table.find(id))
+        .set(projects::owner_account_id.eq(account_id))
+        .execute(conn)
+        .await
+}
+
+/// Renames a live project.
+pub async fn rename(conn: &mut AsyncPgConnection, id: i64, name: &str) -> QueryResult<Project> {
+    diesel::update(projects::table.filter(projects::id.eq(id).and(projects::deleted_at.is_null())))
+        .set((projects::name.eq(name), projects::updated_at.eq(Utc::now())))
+        .returning(Project::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Soft-deletes a project and revokes all its API keys at once.
+pub async fn soft_delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> {
+    use super::schema::api_keys as ak;
+    let now = Utc::now();
+    diesel::update(ak::table.filter(ak::project_id.eq(id).and(ak::revoked_at.is_null())))
+        .set(ak::revoked_at.eq(now))
+        .execute(conn)
+        .await?;
+    diesel::update(projects::table.filter(projects::id.eq(id).and(projects::deleted_at.is_null())))
+        .set((projects::deleted_at.eq(now), projects::updated_at.eq(now)))
+        .execute(conn)
+        .await
+}
+
 /// Lower-case alphanumerics, the alphabet of slugs suffixes and room prefixes.
 pub fn random_alnum(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

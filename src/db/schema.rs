@@ -12,6 +12,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        owner_account_id -> Nullable<Int8>,
     }
 }
 
@@ -27,6 +28,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamptz>,
         expires_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        created_by -> Nullable<Int8>,
     }
 }
 
@@ -121,7 +123,274 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    events (id) {
+        id -> Int8,
+        public_id -> Text,
+        project_id -> Int8,
+        event_type -> Text,
+        data -> Jsonb,
+        created_at -> Timestamptz,
+        dispatched_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Int8,
+        project_id -> Int8,
+        url -> Text,
+        description -> Text,
+        event_types -> Array<Text>,
+        is_active -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+        failing_since -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Int8,
+        project_id -> Int8,
+        endpoint_id -> Int8,
+        event_id -> Int8,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_status_code -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        delivery_id -> Int8,
+        attempt -> Int4,
+        status_code -> Nullable<Int4>,
+        latency_ms -> Int4,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    knowledge_bases (id) {
+        id -> Int8,
+        project_id -> Int8,
+        name -> Text,
+        description -> Nullable<Text>,
+        chunk_size -> Int4,
+        chunk_overlap -> Int4,
+        indexing_status -> Text,
+        indexing_error -> Nullable<Text>,
+        last_indexed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::{Tsvector, Vector};
+
+    kb_chunks (id) {
+        id -> Int8,
+        project_id -> Int8,
+        knowledge_base_id -> Int8,
+        source -> Text,
+        chunk_index -> Int4,
+        content -> Text,
+        embedding -> Vector,
+        tsv -> Nullable<Tsvector>,
+        is_active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    kb_index_jobs (id) {
+        id -> Int8,
+        project_id -> Int8,
+        knowledge_base_id -> Int8,
+        source -> Text,
+        kind -> Text,
+        origin -> Text,
+        content -> Text,
+        attempts -> Int4,
+        run_after -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(knowledge_bases -> projects (project_id));
+diesel::joinable!(kb_chunks -> knowledge_bases (knowledge_base_id));
+diesel::joinable!(kb_index_jobs -> knowledge_bases (knowledge_base_id));
+diesel::table! {
+    sessions (id) {
+        id -> Int8,
+        project_id -> Int8,
+        room_name -> Text,
+        agent_config_id -> Nullable<Int8>,
+        caller_identity -> Nullable<Text>,
+        session_type -> Text,
+        status -> Text,
+        metadata -> Jsonb,
+        summary -> Nullable<Text>,
+        duration_seconds -> Nullable<Int4>,
+        started_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    transcripts (id) {
+        id -> Int8,
+        project_id -> Int8,
+        session_id -> Int8,
+        speaker -> Text,
+        content -> Text,
+        timestamp_ms -> Int8,
+        is_final -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    usage_events (id) {
+        id -> Int8,
+        project_id -> Int8,
+        session_id -> Nullable<Int8>,
+        agent_config_id -> Nullable<Int8>,
+        service -> Text,
+        provider -> Text,
+        model -> Text,
+        input_tokens -> Int8,
+        output_tokens -> Int8,
+        audio_seconds -> Numeric,
+        characters -> Int8,
+        cost_usd -> Numeric,
+        priced -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_usage_daily (project_id, day) {
+        project_id -> Int8,
+        day -> Date,
+        calls -> Int8,
+    }
+}
+
+diesel::joinable!(sessions -> projects (project_id));
+diesel::joinable!(sessions -> agents (agent_config_id));
+diesel::joinable!(transcripts -> sessions (session_id));
+diesel::joinable!(events -> projects (project_id));
+diesel::joinable!(webhook_endpoints -> projects (project_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_deliveries -> events (event_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+diesel::table! {
+    accounts (id) {
+        id -> Int8,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        plan -> Text,
+        email_verified_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    account_sessions (id) {
+        id -> Int8,
+        account_id -> Int8,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    auth_tokens (id) {
+        id -> Int8,
+        account_id -> Int8,
+        kind -> Text,
+        token_hash -> Bytea,
+        session_id -> Nullable<Int8>,
+        email -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    project_members (project_id, account_id) {
+        project_id -> Int8,
+        account_id -> Int8,
+        role -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Int8,
+        project_id -> Int8,
+        email -> Text,
+        role -> Text,
+        token_hash -> Bytea,
+        invited_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    outbound_emails (id) {
+        id -> Int8,
+        kind -> Text,
+        to_address -> Text,
+        subject -> Text,
+        body_text -> Nullable<Text>,
+        body_html -> Nullable<Text>,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamptz>,
+        failed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(agents -> projects (project_id));
+diesel::joinable!(account_sessions -> accounts (account_id));
+diesel::joinable!(auth_tokens -> accounts (account_id));
+diesel::joinable!(project_members -> accounts (account_id));
+diesel::joinable!(project_members -> projects (project_id));
+diesel::joinable!(invitations -> projects (project_id));
 diesel::joinable!(rooms -> projects (project_id));
 diesel::joinable!(participants -> rooms (room_id));
 diesel::joinable!(connection_secrets -> projects (project_id));
@@ -130,6 +399,12 @@ diesel::joinable!(idempotency_keys -> projects (project_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     projects,
+    accounts,
+    account_sessions,
+    auth_tokens,
+    project_members,
+    invitations,
+    outbound_emails,
     api_keys,
     idempotency_keys,
     agents,
@@ -137,4 +412,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     participants,
     livekit_webhook_events,
     connection_secrets,
+    knowledge_bases,
+    kb_chunks,
+    kb_index_jobs,
+    events,
+    webhook_endpoints,
+    webhook_deliveries,
+    webhook_attempts,
+    sessions,
+    transcripts,
+    usage_events,
+    api_usage_daily,
 );

@@ -76,18 +76,34 @@ impl Resource {
     /// or `None` while the resource has no table yet.
     fn usage_sql(self) -> Option<&'static str> {
         match self {
-            // Until accounts own several projects, a project counts itself.
-            Resource::Projects => Some("SELECT 1::int8 AS n"),
+            // The live projects of the project's owner (a project created by
+            // the CLI has none and counts itself).
+            Resource::Projects => Some(
+                "SELECT CASE WHEN p.owner_account_id IS NULL THEN 1::int8 ELSE \
+                 (SELECT count(*) FROM projects q WHERE q.owner_account_id = p.owner_account_id \
+                 AND q.deleted_at IS NULL) END AS n FROM projects p WHERE p.id = $1",
+            ),
+            // Members plus open invitations.
+            Resource::TeamMembers => Some(
+                "SELECT (SELECT count(*) FROM project_members WHERE project_id = $1) + \
+                 (SELECT count(*) FROM invitations WHERE project_id = $1 AND accepted_at IS NULL \
+                 AND revoked_at IS NULL AND expires_at > now()) AS n",
+            ),
             Resource::Agents => Some("SELECT count(*) AS n FROM agents WHERE project_id = $1"),
             Resource::Rooms => {
                 Some("SELECT count(*) AS n FROM rooms WHERE project_id = $1 AND status = 'active'")
             }
-            Resource::KnowledgeBases
-            | Resource::SipConfigs
-            | Resource::WebhookConfigs
-            | Resource::TeamMembers
-            | Resource::Sessions
-            | Resource::Recordings => None,
+            Resource::Sessions => Some(
+                "SELECT count(*) AS n FROM sessions WHERE project_id = $1 \
+                 AND started_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            ),
+            Resource::WebhookConfigs => {
+                Some("SELECT count(*) AS n FROM webhook_endpoints WHERE project_id = $1")
+            }
+            Resource::KnowledgeBases => {
+                Some("SELECT count(*) AS n FROM knowledge_bases WHERE project_id = $1")
+            }
+            Resource::SipConfigs | Resource::Recordings => None,
         }
     }
 }
@@ -145,6 +161,37 @@ pub async fn reserve(
             resource: resource.as_str(),
             limit,
             used,
+            upgrade_url: upgrade_url.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Takes one unit of the `projects` quota of an account (the owner of the
+/// project about to be created) or answers 429 `QUOTA_EXCEEDED`.
+///
+/// Call inside the creating transaction: it locks the account row, so
+/// concurrent creates by one owner are counted one after another.
+pub async fn reserve_owned_project(
+    conn: &mut AsyncPgConnection,
+    plans: &Plans,
+    upgrade_url: &str,
+    account_id: i64,
+    plan: crate::limits::plans::Plan,
+) -> ApiResult<()> {
+    crate::db::accounts::lock(conn, account_id).await?;
+    let count: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM projects WHERE owner_account_id = $1 AND deleted_at IS NULL",
+    )
+    .bind::<Int8, _>(account_id)
+    .get_result(conn)
+    .await?;
+    let limit = plans.for_plan(plan).projects;
+    if count.n >= limit {
+        return Err(ApiError::QuotaExceeded {
+            resource: Resource::Projects.as_str(),
+            limit,
+            used: count.n,
             upgrade_url: upgrade_url.to_owned(),
         });
     }

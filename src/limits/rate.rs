@@ -19,6 +19,8 @@ use std::time::Duration;
 pub enum RateKey {
     /// A project API key, by id.
     ApiKey(i64),
+    /// A signed-in account (dashboard), by id.
+    Account(i64),
     /// A client address without a valid key.
     Ip(IpAddr),
 }

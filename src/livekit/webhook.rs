@@ -8,12 +8,14 @@ use super::proto;
 use crate::db::rooms::{self, ObservedParticipant};
 use crate::db::schema::{livekit_webhook_events as lwe, projects};
 use crate::error::{ApiError, ApiResult};
+use crate::events::emit;
 use crate::state::AppState;
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use livekit_api::access_token::TokenVerifier;
 use livekit_api::webhooks::WebhookReceiver;
+use serde_json::json;
 
 /// What happened to a webhook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -82,14 +84,27 @@ async fn apply(
     } else {
         room.sid.clone()
     };
+    let base = json!({ "room_name": name.full, "room": name.short, "room_sid": room.sid });
+    let with = |extra: serde_json::Value| base.clone().merge(extra);
+    let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     match event.event.as_str() {
         "room_started" => {
             rooms::observe_started(conn, project_id, &name.short, &name.full, &sid, created)
                 .await?;
+            let data = with(json!({ "created_at": rfc(created) }));
+            emit(conn, project_id, "room.started", data).await?;
         }
         "room_finished" => {
             rooms::observe_finished(conn, project_id, &name.short, &name.full, &sid, created, at)
                 .await?;
+            emit(
+                conn,
+                project_id,
+                "room.finished",
+                with(json!({ "closed_at": rfc(at) })),
+            )
+            .await?;
+            crate::db::sessions::end(conn, project_id, &name.full, None, None, at).await?;
         }
         "participant_joined" | "participant_left" | "participant_connection_aborted" => {
             let Some(p) = event.participant.as_ref() else {
@@ -116,8 +131,57 @@ async fn apply(
                 },
             )
             .await?;
+            let who = json!({ "identity": p.identity, "name": p.name, "kind": kind_name(p.kind), "participant_sid": p.sid });
+            if joined && p.kind == proto::participant_info::Kind::Agent as i32 {
+                // An agent joining starts the room's session, unless one runs.
+                let new = crate::db::sessions::NewSession {
+                    room_name: name.full.clone(),
+                    session_type: "voice".into(),
+                    metadata: json!({ "agent_identity": p.identity }),
+                    ..Default::default()
+                };
+                crate::db::sessions::start(conn, project_id, &new).await?;
+            }
+            if joined {
+                let joined_at = seconds(p.joined_at).unwrap_or(at);
+                emit(
+                    conn,
+                    project_id,
+                    "participant.joined",
+                    with(json!({ "joined_at": rfc(joined_at) })).merge(who),
+                )
+                .await?;
+            } else {
+                let reason = proto::DisconnectReason::try_from(p.disconnect_reason)
+                    .map(|r| r.as_str_name())
+                    .unwrap_or("UNKNOWN_REASON");
+                emit(
+                    conn,
+                    project_id,
+                    "participant.left",
+                    with(json!({ "reason": reason })).merge(who),
+                )
+                .await?;
+            }
         }
-        // track_published / track_unpublished / egress_* change no stored state here.
+        "track_published" | "track_unpublished" => {
+            let (Some(p), Some(t)) = (event.participant.as_ref(), event.track.as_ref()) else {
+                return Ok(());
+            };
+            let kind = if event.event == "track_published" {
+                "track.published"
+            } else {
+                "track.unpublished"
+            };
+            let track = json!({
+                "identity": p.identity,
+                "track_sid": t.sid,
+                "track_type": proto::TrackType::try_from(t.r#type).map(|k| k.as_str_name()).unwrap_or("UNKNOWN"),
+                "source": proto::TrackSource::try_from(t.source).map(|k| k.as_str_name()).unwrap_or("UNKNOWN"),
+            });
+            emit(conn, project_id, kind, with(track)).await?;
+        }
+        // egress_* arrive with the recordings resource.
         _ => {}
     }
     Ok(())
@@ -161,4 +225,18 @@ async fn project_for(state: &AppState, full: &str) -> ApiResult<Option<i64>> {
         state.prefixes.insert(prefix.to_owned(), id);
     }
     Ok(id)
+}
+
+/// `a.merge(b)`: the fields of both objects (b wins).
+trait Merge {
+    fn merge(self, other: serde_json::Value) -> serde_json::Value;
+}
+
+impl Merge for serde_json::Value {
+    fn merge(mut self, other: serde_json::Value) -> serde_json::Value {
+        if let (Some(a), serde_json::Value::Object(b)) = (self.as_object_mut(), other) {
+            a.extend(b);
+        }
+        self
+    }
 }

@@ -1,13 +1,23 @@
-//! Guards `/api/v1`: resolves the API key (401 otherwise), applies the rate
-//! limit of the key's plan (429 otherwise), and puts the rate-limit headers on
-//! every response. Requests without a valid key are limited per client IP.
+//! Guards `/api/v1`: resolves the caller (401 otherwise), applies its rate
+//! limit (429 otherwise), and puts the rate-limit headers on every response.
+//!
+//! Callers: a project API key (full rights); a signed-in account with
+//! `Authorization: Bearer <access token>` + `X-Project-Id` acting on that
+//! project with its member role (reads need a viewer, writes a member, see
+//! [`Role::for_method`]); a signed-in account on `/auth/*`, `/projects…` and
+//! `/invitations/*`. Requests without valid credentials are limited per
+//! client IP; API keys per key; accounts per account. Only the first lookup
+//! of a key, session or membership within the cache TTL touches Postgres.
 
+use crate::auth::roles::Role;
+use crate::auth::sessions::AccountAuth;
 use crate::auth::{self, AuthContext};
 use crate::error::ApiError;
 use crate::limits::rate::{RateDecision, RateKey};
 use crate::state::AppState;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
@@ -23,29 +33,28 @@ pub async fn guard(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::internal(anyhow::anyhow!("AppState missing")).into());
     };
-    // The GET form of connection details authenticates with its signed token.
-    let public =
-        req.method() == actix_web::http::Method::GET && req.path() == "/api/v1/connection-details";
-    let presented = if public {
-        None
-    } else {
-        auth::presented_key(req.request()).map(str::to_owned)
+    let (caller, denied) = match identify(&req, &state).await {
+        Ok(caller) => (caller, None),
+        Err(e) => (Caller::Anonymous, Some(e)),
     };
-    let ctx = match &presented {
-        None => None,
-        Some(key) => match state.keys.lookup(&state.pool, key).await {
-            Ok(ctx) => ctx,
-            Err(e) => return Ok(req.into_response(e.error_response())),
-        },
-    };
-    let (rate_key, per_minute) = match &ctx {
-        Some(ctx) => (
+    let (rate_key, per_minute) = match &caller {
+        Caller::Key(ctx) => (
             RateKey::ApiKey(ctx.key_id),
             ctx.project
                 .rate_limit_per_minute
                 .unwrap_or_else(|| state.settings.rate_limits.for_plan(ctx.project.plan)),
         ),
-        None => (
+        Caller::Member(ctx, account) => (
+            RateKey::Account(account.account_id),
+            ctx.project
+                .rate_limit_per_minute
+                .unwrap_or_else(|| state.settings.rate_limits.for_plan(ctx.project.plan)),
+        ),
+        Caller::Account(account) => (
+            RateKey::Account(account.account_id),
+            state.settings.rate_limits.account,
+        ),
+        Caller::Anonymous => (
             RateKey::Ip(client_ip(&req)),
             state.settings.rate_limits.anonymous,
         ),
@@ -57,23 +66,116 @@ pub async fn guard(
             retry_after: decision.retry_after.as_secs_f64().ceil().max(1.0) as u64,
         };
         req.into_response(err.error_response())
+    } else if let Some(err) = denied {
+        req.into_response(err.error_response())
     } else {
-        match ctx {
-            None if public => next.call(req).await?.map_into_boxed_body(),
-            None if presented.is_none() => req.into_response(
-                ApiError::Unauthorized("Missing X-API-Key header".into()).error_response(),
-            ),
-            None => req.into_response(
-                ApiError::Unauthorized("Invalid or deactivated API key".into()).error_response(),
-            ),
-            Some(ctx) => {
+        match caller {
+            Caller::Key(ctx) => {
+                state.api_calls.record(ctx.project.id);
                 req.extensions_mut().insert::<Arc<AuthContext>>(ctx);
-                next.call(req).await?.map_into_boxed_body()
             }
+            Caller::Member(ctx, account) => {
+                state.api_calls.record(ctx.project.id);
+                req.extensions_mut().insert::<Arc<AuthContext>>(ctx);
+                req.extensions_mut().insert(account);
+            }
+            Caller::Account(account) => {
+                req.extensions_mut().insert(account);
+            }
+            Caller::Anonymous => {}
         }
+        next.call(req).await?.map_into_boxed_body()
     };
     set_rate_headers(res.headers_mut(), &decision);
     Ok(res)
+}
+
+/// Who a request comes from, once its credentials are checked.
+enum Caller {
+    /// A project API key (acts as owner).
+    Key(Arc<AuthContext>),
+    /// A signed-in member acting on a project (`X-Project-Id`).
+    Member(Arc<AuthContext>, AccountAuth),
+    /// A signed-in account on the account routes.
+    Account(AccountAuth),
+    /// No (valid) credentials, where that is allowed.
+    Anonymous,
+}
+
+/// Routes of accounts rather than of one project: `/auth/*` is open to
+/// anyone (handlers that need an account ask for it), `/projects…` and
+/// `/invitations/*` need an account access token.
+fn account_route(path: &str) -> Option<bool> {
+    let rest = path.strip_prefix("/api/v1/")?;
+    if rest.starts_with("auth/") {
+        Some(false)
+    } else if rest == "projects"
+        || rest.starts_with("projects/")
+        || rest.starts_with("invitations/")
+    {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Resolves the credentials of a request; errors are answered after the
+/// rate limit (so guessing is limited per address).
+async fn identify(req: &ServiceRequest, state: &AppState) -> Result<Caller, ApiError> {
+    let bearer = auth::bearer_token(req.request());
+    let account = match bearer {
+        Some(token) => state.accounts.authenticate(&state.pool, token).await?,
+        None => None,
+    };
+    if let Some(needs_account) = account_route(req.path()) {
+        return match account {
+            Some(a) => Ok(Caller::Account(a)),
+            None if !needs_account => Ok(Caller::Anonymous),
+            None if auth::presented_key(req.request()).is_some() => Err(ApiError::Unauthorized(
+                "This endpoint needs an account access token (Authorization: Bearer <access token>), not an API key".into(),
+            )),
+            None => Err(ApiError::Unauthorized("Missing or invalid access token".into())),
+        };
+    }
+    // The GET form of connection details authenticates with its signed token.
+    if req.method() == Method::GET && req.path() == "/api/v1/connection-details" {
+        return Ok(Caller::Anonymous);
+    }
+    if let Some(key) = auth::presented_key(req.request()) {
+        return match state.keys.lookup(&state.pool, key).await? {
+            Some(ctx) => Ok(Caller::Key(ctx)),
+            None => Err(ApiError::Unauthorized(
+                "Invalid or deactivated API key".into(),
+            )),
+        };
+    }
+    let Some(account) = account else {
+        return Err(ApiError::Unauthorized(if bearer.is_some() {
+            "Invalid or expired access token".into()
+        } else {
+            "Missing X-API-Key header".into()
+        }));
+    };
+    // A dashboard: the account acts on the project named by X-Project-Id
+    // with its member role.
+    let project_id = req
+        .headers()
+        .get("x-project-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "X-Project-Id",
+                "X-Project-Id (a project id) is required with an account access token",
+            )
+        })?;
+    let ctx = state
+        .accounts
+        .project_context(&state.pool, account.account_id, project_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Project"))?;
+    ctx.require(Role::for_method(req.method()))?;
+    Ok(Caller::Member(ctx, account))
 }
 
 fn client_ip(req: &ServiceRequest) -> IpAddr {

@@ -189,16 +189,35 @@ fn agent_type(v: &str) -> ApiResult<String> {
     }
 }
 
-fn kb_ids(ids: &[i64]) -> ApiResult<Vec<i64>> {
-    // Knowledge bases arrive with their own resource; until one exists, no
-    // id can belong to the project.
-    if !ids.is_empty() {
+/// Checks that every id is a knowledge base of the project (400 naming the
+/// unknown ones otherwise); duplicates are dropped, order kept.
+async fn kb_ids(
+    conn: &mut diesel_async::AsyncPgConnection,
+    project_id: i64,
+    ids: Vec<i64>,
+) -> ApiResult<Vec<i64>> {
+    let mut unique = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !unique.contains(&id) {
+            unique.push(id);
+        }
+    }
+    if unique.is_empty() {
+        return Ok(unique);
+    }
+    let found = crate::db::knowledge_bases::existing_ids(conn, project_id, &unique).await?;
+    let unknown: Vec<i64> = unique
+        .iter()
+        .copied()
+        .filter(|id| !found.contains(id))
+        .collect();
+    if !unknown.is_empty() {
         return Err(ApiError::BadRequest {
-            message: format!("Unknown knowledge base id(s) for this project: {ids:?}"),
-            details: Some(json!({ "field": "knowledge_base_ids", "unknown": ids })),
+            message: format!("Unknown knowledge base id(s) for this project: {unknown:?}"),
+            details: Some(json!({ "field": "knowledge_base_ids", "unknown": unknown })),
         });
     }
-    Ok(Vec::new())
+    Ok(unique)
 }
 
 fn opt(field: &str, v: Option<Option<String>>, max: usize) -> ApiResult<Option<Option<String>>> {
@@ -243,7 +262,8 @@ impl AgentIn {
             )?,
             greeting: validate::opt_text("greeting", self.greeting.as_deref(), MAX_GREETING)?,
             tools: validate::tools(self.tools.as_ref().unwrap_or(&json!([])))?,
-            knowledge_base_ids: kb_ids(self.knowledge_base_ids.as_deref().unwrap_or_default())?,
+            // Checked against the database by the handler.
+            knowledge_base_ids: self.knowledge_base_ids.unwrap_or_default(),
             is_active: self.is_active.unwrap_or(true),
             name,
         })
@@ -274,7 +294,7 @@ impl AgentPatch {
             instructions: opt("instructions", self.instructions, MAX_INSTRUCTIONS)?,
             greeting: opt("greeting", self.greeting, MAX_GREETING)?,
             tools: self.tools.as_ref().map(validate::tools).transpose()?,
-            knowledge_base_ids: self.knowledge_base_ids.as_deref().map(kb_ids).transpose()?,
+            knowledge_base_ids: self.knowledge_base_ids,
             is_active: self.is_active,
             updated_at: Some(Utc::now()),
         };
@@ -329,8 +349,14 @@ pub async fn create_agent(
     state: web::Data<AppState>,
     body: web::Json<AgentIn>,
 ) -> ApiResult<HttpResponse> {
-    let new = body.into_inner().validate(auth.project.id)?;
+    let mut new = body.into_inner().validate(auth.project.id)?;
     let mut conn = state.pool.get().await?;
+    new.knowledge_base_ids = kb_ids(
+        &mut conn,
+        auth.project.id,
+        std::mem::take(&mut new.knowledge_base_ids),
+    )
+    .await?;
     let settings = state.settings.clone();
     let agent = conn
         .transaction::<_, ApiError, _>(async |conn| {
@@ -415,8 +441,11 @@ pub async fn update_agent(
     id: web::Path<i64>,
     body: web::Json<AgentPatch>,
 ) -> ApiResult<HttpResponse> {
-    let changes = body.into_inner().validate()?;
+    let mut changes = body.into_inner().validate()?;
     let mut conn = state.pool.get().await?;
+    if let Some(ids) = changes.knowledge_base_ids.take() {
+        changes.knowledge_base_ids = Some(kb_ids(&mut conn, auth.project.id, ids).await?);
+    }
     let agent = agents::update(&mut conn, auth.project.id, *id, &changes)
         .await
         .map_err(name_taken)?;
@@ -441,6 +470,30 @@ pub async fn delete_agent(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
+    {
+        use crate::db::schema::sessions as s;
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        let active: i64 = s::table
+            .filter(
+                s::project_id
+                    .eq(auth.project.id)
+                    .and(s::agent_config_id.eq(*id))
+                    .and(s::status.eq("active")),
+            )
+            .count()
+            .get_result(&mut conn)
+            .await?;
+        if active > 0 {
+            return Err(ApiError::Conflict {
+                message: format!(
+                    "Agent {} is handling {active} active session(s); end them first",
+                    *id
+                ),
+                details: Some(json!({ "active_sessions": active })),
+            });
+        }
+    }
     if !agents::delete(&mut conn, auth.project.id, *id).await? {
         return Err(ApiError::not_found("Agent"));
     }

@@ -1,14 +1,21 @@
 //! HTTP routes, one module per resource, each with `configure(cfg)`.
 
 pub mod agents;
+pub mod auth;
 pub mod call_control;
 pub mod connection_details;
+pub mod knowledge;
 pub mod livekit_webhook;
+pub mod monitor;
 pub mod ops;
 pub mod project;
+pub mod projects;
 pub mod quota;
 pub mod rooms;
+pub mod sessions;
 pub mod token;
+pub mod usage;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use actix_web::{HttpResponse, Route, web};
@@ -29,6 +36,8 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 
 /// Registers the `/api/v1` resources (inside the guarded scope).
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    auth::configure(cfg);
+    projects::configure(cfg);
     agents::configure(cfg);
     project::configure(cfg);
     quota::configure(cfg);
@@ -36,4 +45,8 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     rooms::configure(cfg);
     call_control::configure(cfg);
     connection_details::configure(cfg);
+    webhooks::configure(cfg);
+    sessions::configure(cfg);
+    usage::configure(cfg);
+    knowledge::configure(cfg);
 }

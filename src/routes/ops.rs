@@ -40,6 +40,7 @@ pub async fn health() -> HttpResponse {
 }
 
 /// Readiness: Postgres answers. 503 `SERVICE_UNAVAILABLE` when it does not.
+/// `checks.embedding_model` says whether knowledge-base search is usable.
 #[utoipa::path(
     get,
     path = "/ready",
@@ -60,7 +61,11 @@ pub async fn ready(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     match tokio::time::timeout(READY_TIMEOUT, check).await {
         Ok(Ok(_)) => Ok(HttpResponse::Ok().json(HealthResponse {
             status: "ready".into(),
-            checks: Some(json!({ "database": "ok" })),
+            // The model only affects knowledge bases: reported, never failing readiness.
+            checks: Some(json!({
+                "database": "ok",
+                "embedding_model": state.rag.status(),
+            })),
         })),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database check failed");

@@ -538,8 +538,16 @@ pub async fn delete_room(
         Err(e) => return Err(e),
     };
     let mut conn = state.pool.get().await?;
-    let recorded =
-        room_rows::close_active(&mut conn, auth.project.id, &room.short, Utc::now()).await?;
+    let project_id = auth.project.id;
+    let (recorded, _) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let now = Utc::now();
+            let closed = room_rows::close_active(conn, project_id, &room.short, now).await?;
+            let ended =
+                crate::db::sessions::end(conn, project_id, &room.full, None, None, now).await?;
+            Ok((closed, ended))
+        })
+        .await?;
     if !in_livekit && !recorded {
         return Err(ApiError::not_found("Room"));
     }

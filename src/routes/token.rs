@@ -4,6 +4,7 @@
 use super::allow;
 use crate::auth::Auth;
 use crate::db::agents::Agent;
+use crate::db::sessions::NewSession;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::quota::{self, Resource};
 use crate::livekit::names::{RoomName, identity};
@@ -276,9 +277,10 @@ pub async fn create_token(
         let mut conn = state.pool.get().await?;
         let settings = state.settings.clone();
         let project = auth.project.clone();
+        let room_full = room.full.clone();
         conn.transaction::<_, ApiError, _>(async |conn| {
             let agents = agents_to_dispatch(conn, project.id, &ids, true).await?;
-            if !agents.is_empty() {
+            if let Some(first) = <[Agent]>::first(&agents) {
                 quota::reserve(
                     conn,
                     &settings.plans,
@@ -287,6 +289,15 @@ pub async fn create_token(
                     Resource::Sessions,
                 )
                 .await?;
+                // Dispatching an agent starts the room's session (once).
+                let new = NewSession {
+                    room_name: room_full.clone(),
+                    agent_config_id: Some(first.id),
+                    caller_identity: Some(identity.clone()),
+                    session_type: "voice".into(),
+                    metadata: json!({ "agents_dispatched": agents.iter().map(|a| a.id).collect::<Vec<_>>() }),
+                };
+                crate::db::sessions::start(conn, project.id, &new).await?;
             }
             Ok(agents)
         })

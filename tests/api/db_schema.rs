@@ -37,6 +37,7 @@ fn diesel_to_pg(ty: &str) -> (String, bool) {
         "Jsonb" => "jsonb",
         "Timestamptz" => "timestamp with time zone",
         "Numeric" => "numeric",
+        "Date" => "date",
         "Float8" => "double precision",
         "Uuid" => "uuid",
         "Array<Text>" => "ARRAY",

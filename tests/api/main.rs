@@ -5,6 +5,7 @@
 
 mod common;
 
+mod accounts;
 mod agents;
 mod auth;
 mod cli;
@@ -12,8 +13,14 @@ mod db_schema;
 mod docs;
 mod errors;
 mod idempotency;
+mod knowledge;
+mod knowledge_docs;
+mod knowledge_search;
 mod livekit;
+mod monitor;
 mod ops;
 mod quota;
 mod rate_limits;
+mod sessions;
 mod simulator;
+mod webhooks;

@@ -11,15 +11,19 @@ use super::webhooks::WebhookWorker;
 use actix_web::dev::ServerHandle;
 use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use actix_web::rt::System;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// How long [`Running::stop`] waits for open connections to close.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// A serving simulator.
 pub struct Running {
@@ -27,16 +31,34 @@ pub struct Running {
     pub addr: SocketAddr,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl Running {
-    /// Stops serving and waits for the thread (the port is closed after).
+    /// Stops serving and waits until the port and every open connection
+    /// are closed (a client holding a keep-alive connection then gets a
+    /// transport error too, as with a real server going down).
     pub fn stop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            // The stop command is sent when called; the future only awaits completion.
-            drop(self.handle.stop(false));
-            let _ = thread.join();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        // The stop command is sent when called; the future only awaits completion.
+        drop(self.handle.stop(false));
+        let _ = thread.join();
+        // The worker threads close their connections as they stop.
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while self.connections.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
         }
+    }
+}
+
+/// Counts one open connection while it lives (kept in its extensions).
+struct ConnectionGuard(Arc<AtomicUsize>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -46,12 +68,14 @@ pub fn spawn(shared: Arc<Shared>, port: u16, worker: WebhookWorker) -> anyhow::R
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .with_context(|| format!("LiveKit simulator: bind 127.0.0.1:{port}"))?;
     let addr = listener.local_addr()?;
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("livekit-sim".to_owned())
         .spawn(move || {
-            let system = actix_web::rt::System::new();
-            system.block_on(async move {
+            let system = System::new();
+            let started = system.block_on(async move {
                 actix_web::rt::spawn(worker.run());
                 let data = web::Data::from(shared);
                 let server = HttpServer::new(move || {
@@ -61,21 +85,28 @@ pub fn spawn(shared: Arc<Shared>, port: u16, worker: WebhookWorker) -> anyhow::R
                         .configure(control::configure)
                         .default_service(web::to(twirp_entry))
                 })
+                .on_connect(move |_, extensions| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    extensions.insert(ConnectionGuard(counter.clone()));
+                })
                 .workers(1)
                 .disable_signals()
                 .shutdown_timeout(1)
-                .listen(listener);
-                match server {
-                    Ok(server) => {
-                        let server = server.run();
-                        let _ = tx.send(Ok(server.handle()));
-                        let _ = server.await;
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                    }
-                }
+                .listen(listener)?
+                .run();
+                let handle = server.handle();
+                actix_web::rt::spawn(async move {
+                    let _ = server.await;
+                    // Stops the worker threads too, which drops their connections.
+                    System::current().stop();
+                });
+                Ok::<_, std::io::Error>(handle)
             });
+            let serving = started.is_ok();
+            let _ = tx.send(started);
+            if serving {
+                let _ = system.run();
+            }
         })
         .context("LiveKit simulator: spawn its thread")?;
     let handle = rx
@@ -86,6 +117,7 @@ pub fn spawn(shared: Arc<Shared>, port: u16, worker: WebhookWorker) -> anyhow::R
         addr,
         handle,
         thread: Some(thread),
+        connections,
     })
 }
 

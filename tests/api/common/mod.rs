@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
+pub mod smtp;
+
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -161,6 +164,8 @@ pub fn test_settings(db_url: &str) -> Settings {
         workers: 1,
         database_url: Some(db_url.to_owned()),
         database_pool_size: 5,
+        webhook_allow_loopback: true,
+        events_poll_ms: 200,
         data_dir: root().join(".local"),
         ..Settings::default()
     }
@@ -244,12 +249,15 @@ impl TestApp {
                     std::time::Duration::from_millis(settings.database_timeout_ms),
                 );
                 let state = AppState::new(settings, pool);
+                let _kb_indexer = voxplane::rag::indexer::spawn(state.clone());
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
                 let addr = listener.local_addr().expect("addr");
                 let server = voxplane::http_server_with(state.clone(), listener, test_routes)
                     .expect("server");
+                let workers = voxplane::workers::spawn_all(&state);
                 tx.send((addr, server.handle(), state)).expect("send");
                 let _ = server.await;
+                drop(workers);
             });
         });
         let (addr, handle, state) = rx.recv().expect("server started");

@@ -1,0 +1,397 @@
+//! Knowledge-base benchmarks (not tests): `bench/knowledge.sh` runs them.
+//!
+//! (a) Ingest: a multi-megabyte document uploaded through the API and indexed
+//!     in the background (parse, chunk, embed, insert into the HNSW-indexed
+//!     table), in chunks/s, next to the bare model embedding the same chunks.
+//! (b) Search at 100,000 chunks (synthetic embeddings around real sentence
+//!     embeddings, loaded straight into the table, HNSW built afterwards):
+//!     p50/p99 latency through the API including the query embedding, for
+//!     hybrid and vector modes, and recall@5 of vector mode against exact search.
+//!
+//! Runs only under `cargo bench` (as a test target it exits at once).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use voxplane::config::Settings;
+use voxplane::db::kb_chunks::{self, NewChunk};
+use voxplane::db::sql_types::Embedding;
+use voxplane::embedded::postgres::{EmbeddedPostgres, PgOptions};
+use voxplane::limits::plans::Plan;
+use voxplane::rag::chunking::ChunkParams;
+use voxplane::rag::documents::{Kind, chunk_document};
+use voxplane::rag::embedder::{self, EmbedderConfig};
+use voxplane::state::AppState;
+
+const WORDS: &[&str] = &[
+    "customer",
+    "invoice",
+    "support",
+    "call",
+    "number",
+    "team",
+    "billing",
+    "plan",
+    "agent",
+    "queue",
+    "voicemail",
+    "recording",
+    "transfer",
+    "routing",
+    "office",
+    "device",
+    "network",
+    "latency",
+    "account",
+    "password",
+    "report",
+    "minutes",
+    "international",
+    "policy",
+    "refund",
+    "contract",
+    "integration",
+    "dashboard",
+    "message",
+    "schedule",
+    "holiday",
+    "weekend",
+    "manager",
+    "security",
+    "storage",
+    "backup",
+];
+
+fn sentence(rng: &mut impl Rng) -> String {
+    let n = rng.random_range(8..20);
+    let mut s: Vec<&str> = (0..n)
+        .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+        .collect();
+    s.insert(
+        1,
+        ["is", "has", "needs", "keeps", "sends"][rng.random_range(0..5)],
+    );
+    let mut text = s.join(" ");
+    if let Some(first) = text.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    text + "."
+}
+
+fn document(bytes: usize) -> String {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut out = String::new();
+    while out.len() < bytes {
+        for _ in 0..rng.random_range(3..7) {
+            out.push_str(&sentence(&mut rng));
+            out.push(' ');
+        }
+        out.push_str("\n\n");
+    }
+    out
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Server {
+    base: String,
+    key: String,
+    client: reqwest::Client,
+}
+
+impl Server {
+    async fn post(&self, path: &str, body: &Value) -> Value {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("X-API-Key", &self.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+    async fn get(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header("X-API-Key", &self.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn start_server(settings: Settings) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let pool = voxplane::db::pool(
+                settings.database_url.as_deref().unwrap(),
+                8,
+                Duration::from_secs(5),
+            );
+            let state = AppState::new(settings, pool);
+            let _indexer = voxplane::rag::indexer::spawn(state.clone());
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = voxplane::http_server(state, listener).unwrap();
+            tx.send(addr).unwrap();
+            let _ = server.await;
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    voxplane::install_crypto_provider();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let doc_mb: usize = std::env::var("KB_BENCH_DOC_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let n_chunks: usize = std::env::var("KB_BENCH_CHUNKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let pg = EmbeddedPostgres::start(PgOptions {
+        install_dir: root.join(".local/pg"),
+        data_dir: root.join(format!(".local/bench-kb/run-{}", std::process::id())),
+        port: 0,
+        ephemeral: true,
+        settings: vec![
+            ("maintenance_work_mem".into(), "1GB".into()),
+            ("shared_buffers".into(), "512MB".into()),
+        ],
+    })
+    .expect("embedded Postgres (run `make setup`)");
+    pg.ensure_database("kbbench").await.unwrap();
+    let url = pg.url("kbbench");
+    voxplane::db::run_migrations(&url).await.unwrap();
+    let created = voxplane::admin::create_project(&url, "bench", Plan::Enterprise)
+        .await
+        .unwrap();
+    voxplane::admin::set_rate_limit(&url, created.project_id, Some(2_000_000_000))
+        .await
+        .unwrap();
+    let settings = Settings {
+        port: 0,
+        workers: 1,
+        database_url: Some(url.clone()),
+        log_level: "warn".into(),
+        data_dir: root.join(".local"),
+        ..Settings::default()
+    }
+    .validated()
+    .unwrap();
+    let cfg = EmbedderConfig::from(&settings);
+    let srv = Server {
+        base: start_server(settings),
+        key: created.api_key,
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+    };
+    println!(
+        "== machine: {} cores, {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned())
+            )
+            .unwrap_or_default()
+    );
+
+    // (a) Ingest through the API vs the bare model on the same chunks.
+    let doc = document(doc_mb * 1024 * 1024);
+    let kb = srv
+        .post("/api/v1/knowledge-bases", &json!({"name": "ingest"}))
+        .await["knowledge_base"]["id"]
+        .as_i64()
+        .unwrap();
+    let boundary = "benchBoundary42";
+    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.txt\"\r\n\r\n").into_bytes();
+    body.extend_from_slice(doc.as_bytes());
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let t = Instant::now();
+    let r = srv
+        .client
+        .post(format!(
+            "{}/api/v1/knowledge-bases/{kb}/documents",
+            srv.base
+        ))
+        .header("X-API-Key", &srv.key)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    let chunks = loop {
+        let d = srv.get(&format!("/api/v1/knowledge-bases/{kb}")).await;
+        if d["knowledge_base"]["indexing_status"] == "ready" {
+            break d["knowledge_base"]["chunk_count"].as_i64().unwrap() as usize;
+        }
+        assert_ne!(d["knowledge_base"]["indexing_status"], "error", "{d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let pipeline = t.elapsed().as_secs_f64();
+    let texts = chunk_document(
+        Kind::Txt,
+        &doc,
+        ChunkParams {
+            size: 500,
+            overlap: 50,
+        },
+    )
+    .unwrap();
+    assert_eq!(texts.len(), chunks);
+    let mut model = embedder::load_model(&cfg).unwrap();
+    let t = Instant::now();
+    for batch in texts.chunks(cfg.batch_size) {
+        model.embed(batch, Some(batch.len())).unwrap();
+    }
+    let bare = t.elapsed().as_secs_f64();
+    drop(model);
+    println!(
+        "-- (a) ingest: {:.1} MB document, {chunks} chunks of ≤500 chars (overlap 50)",
+        doc.len() as f64 / 1e6
+    );
+    println!(
+        "   pipeline (upload → ready): {pipeline:.1} s = {:.1} chunks/s",
+        chunks as f64 / pipeline
+    );
+    println!(
+        "   bare model, same chunks:   {bare:.1} s = {:.1} chunks/s",
+        chunks as f64 / bare
+    );
+    println!("   ratio pipeline / bare: {:.2}", bare / pipeline);
+
+    // (b) Search at n_chunks.
+    let emb = voxplane::rag::embedder::Embedder::shared(&cfg).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let bases: Vec<String> = (0..1000).map(|_| sentence(&mut rng)).collect();
+    let base_vecs = emb.embed(&bases).await.unwrap();
+    let kb = srv
+        .post("/api/v1/knowledge-bases", &json!({"name": "search"}))
+        .await["knowledge_base"]["id"]
+        .as_i64()
+        .unwrap();
+    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+    conn.batch_execute("DROP INDEX kb_chunks_embedding_idx")
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let normal = rand_distr_normal();
+    for start in (0..n_chunks).step_by(1000) {
+        let rows: Vec<NewChunk> = (start..(start + 1000).min(n_chunks))
+            .map(|i| {
+                let b = i % bases.len();
+                let mut v: Vec<f32> = base_vecs[b]
+                    .iter()
+                    .map(|x| x + 0.03 * normal(&mut rng))
+                    .collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|x| *x /= norm);
+                NewChunk {
+                    project_id: created.project_id,
+                    knowledge_base_id: kb,
+                    source: format!("synthetic-{}", i / 1000),
+                    chunk_index: (i % 1000) as i32,
+                    content: format!("{} (variant {i})", bases[b]),
+                    embedding: Embedding(v),
+                }
+            })
+            .collect();
+        kb_chunks::insert_many(&mut conn, &rows).await.unwrap();
+    }
+    let load = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    conn.batch_execute("SET maintenance_work_mem = '1GB'; CREATE INDEX kb_chunks_embedding_idx ON kb_chunks USING hnsw (embedding vector_cosine_ops); ANALYZE kb_chunks").await.unwrap();
+    let build = t.elapsed().as_secs_f64();
+    println!("-- (b) search at {n_chunks} chunks: load {load:.1} s, HNSW build {build:.1} s");
+    let queries: Vec<String> = (0..220).map(|_| sentence(&mut rng)).collect();
+    for mode in ["vector", "hybrid"] {
+        let mut lat = Vec::new();
+        let mut recall = 0.0;
+        for (i, q) in queries.iter().enumerate() {
+            let t = Instant::now();
+            let res = srv
+                .post(
+                    "/api/v1/knowledge/search",
+                    &json!({"knowledge_base_id": kb, "query": q, "top_k": 5, "mode": mode}),
+                )
+                .await;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            if i < 20 {
+                continue; // warm-up
+            }
+            lat.push(ms);
+            if mode == "vector" {
+                let got: Vec<i64> = res["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["id"].as_i64().unwrap())
+                    .collect();
+                let qv = Embedding(emb.embed_one(q).await.unwrap());
+                #[derive(diesel::QueryableByName)]
+                struct Id {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    id: i64,
+                }
+                let exact: Vec<Id> = conn.transaction::<_, diesel::result::Error, _>(async |c| {
+                    c.batch_execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off").await?;
+                    diesel::sql_query("SELECT id FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active ORDER BY embedding <=> $2 LIMIT 5")
+                        .bind::<diesel::sql_types::BigInt, _>(kb).bind::<voxplane::db::sql_types::Vector, _>(&qv).load(c).await
+                }).await.unwrap();
+                recall += exact.iter().filter(|e| got.contains(&e.id)).count() as f64 / 5.0;
+            }
+        }
+        lat.sort_by(f64::total_cmp);
+        let n = lat.len();
+        print!(
+            "   {mode:<6}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {n} queries (one client, query embedding included)",
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            lat[n - 1]
+        );
+        if mode == "vector" {
+            print!(", recall@5 vs exact {:.3}", recall / n as f64);
+        }
+        println!();
+    }
+}
+
+/// A standard normal sampler (Box–Muller), to avoid another dependency.
+fn rand_distr_normal() -> impl Fn(&mut rand::rngs::StdRng) -> f32 {
+    |rng: &mut rand::rngs::StdRng| -> f32 {
+        let u1: f32 = rng.random_range(f32::EPSILON..1.0);
+        let u2: f32 = rng.random::<f32>();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+    }
+}

@@ -1,0 +1,410 @@
+//! Webhook delivery workers. Due deliveries are claimed with `FOR UPDATE SKIP
+//! LOCKED` and a lease (`locked_until`), so several processes never send the
+//! same attempt at once, and a delivery claimed by a process that died is
+//! taken again when its lease runs out. Each try is logged in
+//! `webhook_attempts`; failures are retried on the configured schedule with
+//! ±20 % jitter (`Retry-After` honoured, clamped); 410 disables the endpoint,
+//! as does failing continuously for `webhook_disable_after_hours`.
+
+use super::{Event, signing, ssrf};
+use crate::db::schema::{
+    webhook_attempts as wa, webhook_deliveries as wd, webhook_endpoints as we,
+};
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use rand::Rng;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Largest part of a response body kept in an attempt row.
+const MAX_RESPONSE: usize = 1024;
+
+#[derive(QueryableByName, Debug)]
+struct Claimed {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    endpoint_id: i64,
+    #[diesel(sql_type = BigInt)]
+    event_id: i64,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+}
+
+/// Runs until aborted: waits for a wake-up or a tick, then sends what is due.
+pub async fn run(state: AppState) {
+    let client = match client(&state) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook delivery disabled: cannot build the HTTP client");
+            return;
+        }
+    };
+    let permits = Arc::new(Semaphore::new(state.settings.webhook_concurrency.max(1)));
+    let poll = Duration::from_millis(state.settings.events_poll_ms);
+    loop {
+        loop {
+            let batch = match claim(&state, permits.available_permits().max(1) as i64).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook delivery: claim failed");
+                    break;
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for c in batch {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let (state, client) = (state.clone(), client.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = deliver(&state, &client, c).await {
+                        tracing::warn!(error = %e, "webhook delivery failed to record");
+                    }
+                    drop(permit);
+                });
+            }
+        }
+        tokio::select! {
+            _ = state.delivery_wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// The HTTP client deliveries use: no redirects, the configured timeout.
+pub fn client(state: &AppState) -> anyhow::Result<reqwest::Client> {
+    crate::install_crypto_provider();
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_millis(state.settings.webhook_timeout_ms))
+        .user_agent(concat!("Voxplane-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .build()?)
+}
+
+async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<Claimed>> {
+    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let lease = (state.settings.webhook_timeout_ms / 1000 + 5) as i32;
+    Ok(diesel::sql_query(
+        "UPDATE webhook_deliveries d
+         SET locked_until = now() + make_interval(secs => $2), attempts = d.attempts + 1, updated_at = now()
+         FROM (SELECT id FROM webhook_deliveries
+               WHERE status = 'pending' AND next_attempt_at <= now()
+                 AND (locked_until IS NULL OR locked_until < now())
+               ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
+         WHERE d.id = c.id
+         RETURNING d.id, d.endpoint_id, d.event_id, d.attempts",
+    )
+    .bind::<BigInt, _>(limit)
+    .bind::<Integer, _>(lease)
+    .load(&mut conn)
+    .await?)
+}
+
+/// url, secret, previous secret, its expiry, failing since, active.
+type EndpointRow = (
+    String,
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    bool,
+);
+
+struct Outcome {
+    status: Option<u16>,
+    body: Option<String>,
+    error: Option<String>,
+    retry_after: Option<u64>,
+    latency_ms: i32,
+}
+
+async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyhow::Result<()> {
+    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let endpoint: EndpointRow = we::table
+        .find(c.endpoint_id)
+        .select((
+            we::url,
+            we::secret,
+            we::previous_secret,
+            we::previous_secret_expires_at,
+            we::failing_since,
+            we::is_active,
+        ))
+        .first(&mut conn)
+        .await?;
+    let (url, secret, previous, previous_until, failing_since, active) = endpoint;
+    let event: Event = crate::db::schema::events::table
+        .find(c.event_id)
+        .select(Event::as_select())
+        .first(&mut conn)
+        .await?;
+    drop(conn);
+    if !active {
+        return finish(
+            state,
+            &c,
+            "failed",
+            None,
+            Some("endpoint disabled".into()),
+            None,
+        )
+        .await;
+    }
+    let body = serde_json::to_vec(&event.payload())?;
+    let outcome = send(
+        state,
+        client,
+        &url,
+        &secret,
+        previous
+            .as_deref()
+            .filter(|_| previous_until.is_some_and(|t| t > Utc::now())),
+        &event,
+        &body,
+    )
+    .await;
+    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    diesel::insert_into(wa::table)
+        .values((
+            wa::delivery_id.eq(c.id),
+            wa::attempt.eq(c.attempts),
+            wa::status_code.eq(outcome.status.map(i32::from)),
+            wa::latency_ms.eq(outcome.latency_ms),
+            wa::response_body.eq(&outcome.body),
+            wa::error.eq(&outcome.error),
+        ))
+        .execute(&mut conn)
+        .await?;
+    drop(conn);
+    let code = outcome.status.map(i32::from);
+    match outcome.status {
+        Some(s) if (200..300).contains(&s) => {
+            finish(state, &c, "delivered", code, None, None).await?;
+            set_failing(state, c.endpoint_id, None).await
+        }
+        Some(410) => {
+            finish(
+                state,
+                &c,
+                "failed",
+                code,
+                Some("410 Gone: endpoint disabled".into()),
+                None,
+            )
+            .await?;
+            disable(
+                state,
+                c.endpoint_id,
+                event.project_id,
+                "the endpoint answered 410 Gone",
+            )
+            .await
+        }
+        _ => {
+            let error = outcome
+                .error
+                .clone()
+                .or_else(|| outcome.status.map(|s| format!("HTTP {s}")));
+            let schedule = &state.settings.webhook_retry_schedule_secs;
+            let n = c.attempts.max(1) as usize;
+            if n < schedule.len() {
+                let base = schedule[n] as f64;
+                let jitter = rand::rng().random_range(0.8..=1.2);
+                let max = schedule.iter().copied().max().unwrap_or(36_000) as f64;
+                let delay = match outcome.retry_after {
+                    Some(ra) => (ra as f64).clamp(1.0, max.max(1.0)),
+                    None => base * jitter,
+                };
+                let next = Utc::now() + chrono::Duration::milliseconds((delay * 1000.0) as i64);
+                finish(state, &c, "pending", code, error, Some(next)).await?;
+            } else {
+                finish(state, &c, "failed", code, error, None).await?;
+            }
+            let since = failing_since.unwrap_or_else(Utc::now);
+            set_failing(state, c.endpoint_id, Some(since)).await?;
+            let limit =
+                chrono::Duration::hours(i64::from(state.settings.webhook_disable_after_hours));
+            if Utc::now() - since > limit {
+                disable(
+                    state,
+                    c.endpoint_id,
+                    event.project_id,
+                    "the endpoint failed continuously",
+                )
+                .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn send(
+    state: &AppState,
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    previous: Option<&str>,
+    event: &Event,
+    body: &[u8],
+) -> Outcome {
+    let started = Instant::now();
+    let elapsed = |s: Instant| s.elapsed().as_millis().min(i32::MAX as u128) as i32;
+    if let Err(why) = ssrf::check_url(url, state.webhook_allow()).await {
+        return Outcome {
+            status: None,
+            body: None,
+            error: Some(why),
+            retry_after: None,
+            latency_ms: 0,
+        };
+    }
+    let ts = Utc::now().timestamp();
+    let mut sigs = vec![signing::standard_signature(
+        secret,
+        &event.public_id,
+        ts,
+        body,
+    )];
+    if let Some(prev) = previous {
+        sigs.push(signing::standard_signature(
+            prev,
+            &event.public_id,
+            ts,
+            body,
+        ));
+    }
+    let res = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header(
+            "x-webhook-signature",
+            signing::contract_signature(secret, body),
+        )
+        .header("x-webhook-event", event.event_type.as_str())
+        .header("webhook-id", event.public_id.as_str())
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sigs.join(" "))
+        .body(body.to_vec())
+        .send()
+        .await;
+    match res {
+        Err(e) => {
+            let what = if e.is_timeout() {
+                "timed out".to_string()
+            } else {
+                format!("connection failed: {e}")
+            };
+            Outcome {
+                status: None,
+                body: None,
+                error: Some(what),
+                retry_after: None,
+                latency_ms: elapsed(started),
+            }
+        }
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let mut kept = Vec::new();
+            while kept.len() < MAX_RESPONSE {
+                match r.chunk().await {
+                    Ok(Some(chunk)) => {
+                        kept.extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE - kept.len())])
+                    }
+                    _ => break,
+                }
+            }
+            let body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
+            Outcome {
+                status: Some(status),
+                body,
+                error: None,
+                retry_after,
+                latency_ms: elapsed(started),
+            }
+        }
+    }
+}
+
+async fn finish(
+    state: &AppState,
+    c: &Claimed,
+    status: &str,
+    code: Option<i32>,
+    error: Option<String>,
+    next: Option<DateTime<Utc>>,
+) -> anyhow::Result<()> {
+    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = Utc::now();
+    diesel::update(wd::table.find(c.id))
+        .set((
+            wd::status.eq(status),
+            wd::last_status_code.eq(code),
+            wd::last_error.eq(error),
+            wd::locked_until.eq(None::<DateTime<Utc>>),
+            wd::next_attempt_at.eq(next.unwrap_or(now)),
+            wd::delivered_at.eq((status == "delivered").then_some(now)),
+            wd::updated_at.eq(now),
+        ))
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+async fn set_failing(
+    state: &AppState,
+    endpoint_id: i64,
+    since: Option<DateTime<Utc>>,
+) -> anyhow::Result<()> {
+    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    diesel::update(we::table.find(endpoint_id))
+        .set(we::failing_since.eq(since))
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// Disables an endpoint and says so with a `webhook.disabled` event.
+async fn disable(
+    state: &AppState,
+    endpoint_id: i64,
+    project_id: i64,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let n = diesel::update(we::table.find(endpoint_id).filter(we::is_active.eq(true)))
+            .set((
+                we::is_active.eq(false),
+                we::disabled_reason.eq(reason),
+                we::updated_at.eq(Utc::now()),
+            ))
+            .execute(conn)
+            .await?;
+        if n == 1 {
+            super::emit(
+                conn,
+                project_id,
+                "webhook.disabled",
+                serde_json::json!({ "webhook_id": endpoint_id, "reason": reason }),
+            )
+            .await?;
+        }
+        Ok(())
+    })
+    .await?;
+    tracing::warn!(endpoint_id, reason, "webhook endpoint disabled");
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Storing a document's chunks (embedding one group while the previous one
+//! is inserted), and the background worker that indexes queued documents.
+
+use super::chunking::ChunkParams;
+use super::documents::{Kind, chunk_document};
+use super::embedder::Embedder;
+use crate::db::kb_chunks::{self, NewChunk};
+use crate::db::kb_jobs;
+use crate::db::knowledge_bases::{self, KnowledgeBase};
+use crate::db::sql_types::Embedding;
+use crate::error::ApiError;
+use crate::state::AppState;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+use std::time::Duration;
+
+/// Chunks per insert statement (and per embedding request of the pipeline).
+const GROUP: usize = 64;
+/// Attempts before a queued document is given up and the KB marked `error`.
+const MAX_ATTEMPTS: i32 = 3;
+/// How often an idle worker looks for jobs queued by other nodes.
+const POLL: Duration = Duration::from_secs(2);
+
+/// Why a document could not be indexed.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("database: {0}")]
+    Db(#[from] diesel::result::Error),
+    #[error("embedding: {0}")]
+    Embed(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<IndexError> for ApiError {
+    fn from(e: IndexError) -> Self {
+        match e {
+            IndexError::Db(e) => e.into(),
+            IndexError::Embed(e) => ApiError::Unavailable(format!("Embedding failed: {e}")),
+            IndexError::Invalid(e) => ApiError::invalid_field("file", e),
+        }
+    }
+}
+
+/// The chunking parameters of a knowledge base.
+pub fn params(kb: &KnowledgeBase) -> ChunkParams {
+    ChunkParams {
+        size: usize::try_from(kb.chunk_size).unwrap_or(500),
+        overlap: usize::try_from(kb.chunk_overlap).unwrap_or(0),
+    }
+}
+
+/// Inside a transaction: serialises writers of one (knowledge base, source).
+pub async fn lock_source(
+    conn: &mut AsyncPgConnection,
+    kb_id: i64,
+    source: &str,
+) -> diesel::QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($2, $1))")
+        .bind::<BigInt, _>(kb_id)
+        .bind::<Text, _>(source)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Inside a transaction: replaces the chunks of `source` with `chunks`,
+/// embedding each group while the previous one is written. Returns how many
+/// chunks were stored.
+pub async fn store_chunks(
+    conn: &mut AsyncPgConnection,
+    embedder: &Embedder,
+    kb: &KnowledgeBase,
+    source: &str,
+    chunks: Vec<String>,
+) -> Result<usize, IndexError> {
+    lock_source(conn, kb.id, source).await?;
+    kb_chunks::delete_source(conn, kb.id, source).await?;
+    let mut pending: Vec<NewChunk> = Vec::new();
+    let mut next_index = 0i32;
+    for group in chunks.chunks(GROUP) {
+        let embed = embedder.embed(group);
+        let vectors = if pending.is_empty() {
+            embed.await
+        } else {
+            let (vectors, written) = tokio::join!(embed, kb_chunks::insert_many(conn, &pending));
+            written?;
+            vectors
+        }
+        .map_err(IndexError::Embed)?;
+        pending = group
+            .iter()
+            .zip(vectors)
+            .map(|(content, v)| {
+                let row = NewChunk {
+                    project_id: kb.project_id,
+                    knowledge_base_id: kb.id,
+                    source: source.to_owned(),
+                    chunk_index: next_index,
+                    content: content.clone(),
+                    embedding: Embedding(v),
+                };
+                next_index += 1;
+                row
+            })
+            .collect();
+    }
+    kb_chunks::insert_many(conn, &pending).await?;
+    Ok(chunks.len())
+}
+
+/// Writes an outbox event in the caller's transaction.
+pub async fn emit(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    event_type: &str,
+    data: serde_json::Value,
+) -> diesel::QueryResult<()> {
+    crate::events::emit(conn, project_id, event_type, data)
+        .await
+        .map(|_| ())
+}
+
+/// The `knowledge.document_uploaded` payload.
+pub fn uploaded_event(kb_id: i64, source: &str, chunks: usize, origin: &str) -> serde_json::Value {
+    json!({
+        "knowledge_base_id": kb_id,
+        "source": source,
+        "origin": origin,
+        "chunks_created": chunks,
+    })
+}
+
+/// Spawns the background indexer (nothing to do without a model: queued
+/// documents wait for a process that has one).
+pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
+    state.rag.embedder().ok()?;
+    Some(tokio::spawn(async move {
+        loop {
+            match run_one(&state).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "knowledge indexer: could not run a job"),
+            }
+            let _ = tokio::time::timeout(POLL, state.rag.wakeup.notified()).await;
+        }
+    }))
+}
+
+/// Indexes one queued document; false when none was due.
+pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
+    let embedder = state
+        .rag
+        .embedder()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .clone();
+    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut claimed: Option<kb_jobs::Job> = None;
+    let outcome = conn
+        .transaction::<_, IndexError, _>(async |conn| {
+            let Some(job) = kb_jobs::claim(conn).await? else {
+                return Ok(false);
+            };
+            claimed = Some(job.clone());
+            let kb = knowledge_bases::find(conn, job.project_id, job.knowledge_base_id).await?;
+            let kind = Kind::parse(&job.kind).ok_or_else(|| IndexError::Invalid("unknown kind".into()))?;
+            let chunks = chunk_document(kind, &job.content, params(&kb)).map_err(IndexError::Invalid)?;
+            let n = store_chunks(conn, &embedder, &kb, &job.source, chunks).await?;
+            kb_jobs::finish(conn, job.id).await?;
+            knowledge_bases::mark_indexed(conn, kb.id).await?;
+            let event = uploaded_event(kb.id, &job.source, n, &job.origin);
+            emit(conn, kb.project_id, "knowledge.document_uploaded", event).await?;
+            tracing::info!(kb_id = kb.id, source = %job.source, chunks = n, "indexed queued document");
+            Ok(true)
+        })
+        .await;
+    match (outcome, claimed) {
+        (Ok(done), _) => Ok(done),
+        (Err(e), Some(job)) => {
+            let why = e.to_string();
+            let retry = 5_i64 << job.attempts.clamp(0, 8);
+            let attempts = kb_jobs::record_failure(&mut conn, job.id, &why, retry).await?;
+            if attempts >= MAX_ATTEMPTS {
+                kb_jobs::abandon(&mut conn, job.id).await?;
+                knowledge_bases::set_status(&mut conn, job.knowledge_base_id, "error", Some(&why))
+                    .await?;
+            }
+            Err(anyhow::anyhow!("job {} ({}): {why}", job.id, job.source))
+        }
+        (Err(e), None) => Err(e.into()),
+    }
+}

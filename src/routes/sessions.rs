@@ -1,0 +1,694 @@
+//! Sessions (contract section 8): create, list, detail with costs, transcript
+//! append/read/export, end.
+
+use super::allow;
+use crate::auth::Auth;
+use crate::db::schema::{agents, sessions as s, transcripts as t};
+use crate::db::sessions::{self as store, NewSession, Session};
+use crate::error::{ApiError, ApiResult};
+use crate::limits::quota::{self, Resource};
+use crate::livekit::names::RoomName;
+use crate::state::AppState;
+use crate::validate;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Body of `POST /api/v1/sessions`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"room_name": "proj_my-room", "session_type": "voice"}))]
+pub struct SessionIn {
+    /// Room name, full (with prefix) or short.
+    pub room_name: Option<String>,
+    pub agent_config_id: Option<i64>,
+    pub caller_identity: Option<String>,
+    /// voice (default) or sip.
+    pub session_type: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+/// A session as created.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionOut {
+    #[schema(example = 42)]
+    pub id: i64,
+    #[schema(example = 1)]
+    pub project_id: i64,
+    #[schema(example = "proj_my-room")]
+    pub room_name: String,
+    #[schema(example = "active")]
+    pub status: String,
+    #[schema(example = "voice")]
+    pub session_type: String,
+    pub agent_config_id: Option<i64>,
+    pub caller_identity: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Session> for SessionOut {
+    fn from(x: Session) -> Self {
+        Self {
+            id: x.id,
+            project_id: x.project_id,
+            room_name: x.room_name,
+            status: x.status,
+            session_type: x.session_type,
+            agent_config_id: x.agent_config_id,
+            caller_identity: x.caller_identity,
+            metadata: x.metadata,
+            started_at: x.started_at,
+            ended_at: x.ended_at,
+            created_at: x.created_at,
+        }
+    }
+}
+
+/// `{"session": …}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionResponse {
+    pub session: SessionOut,
+}
+
+/// A session in the list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionSummary {
+    pub id: i64,
+    pub room_name: String,
+    pub agent_config_id: Option<i64>,
+    pub agent_name: Option<String>,
+    pub status: String,
+    pub session_type: String,
+    /// Seconds (running time for active sessions).
+    pub duration: i64,
+    pub message_count: i64,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// A page of sessions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionPage {
+    pub sessions: Vec<SessionSummary>,
+    pub total: i64,
+    pub page: i64,
+    pub total_pages: i64,
+}
+
+/// Filters of the list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SessionQuery {
+    /// Page number (default 1).
+    pub page: Option<i64>,
+    /// 1 to 100 (default 25).
+    pub per_page: Option<i64>,
+    /// active or completed.
+    pub status: Option<String>,
+    pub agent_config_id: Option<i64>,
+    /// voice or sip.
+    pub session_type: Option<String>,
+    /// Started at or after (ISO 8601).
+    pub from: Option<String>,
+    /// Started at or before (ISO 8601).
+    pub to: Option<String>,
+}
+
+/// Session detail.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionDetail {
+    pub id: i64,
+    pub room_name: String,
+    pub agent_config_id: Option<i64>,
+    pub agent_name: Option<String>,
+    pub llm_provider: Option<String>,
+    pub llm_model: Option<String>,
+    pub status: String,
+    pub session_type: String,
+    pub caller_identity: Option<String>,
+    pub duration_seconds: i64,
+    pub message_count: i64,
+    pub summary: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Costs by service, USD.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Costs {
+    #[schema(example = 0.045)]
+    pub total: f64,
+    #[schema(example = 0.038)]
+    pub llm: f64,
+    #[schema(example = 0.005)]
+    pub stt: f64,
+    #[schema(example = 0.002)]
+    pub tts: f64,
+}
+
+/// `{"session": …, "costs": …}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionDetailResponse {
+    pub session: SessionDetail,
+    pub costs: Costs,
+}
+
+/// Body of a transcript line.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"speaker": "user", "content": "Hello, I need help", "timestamp_ms": 5200}))]
+pub struct TranscriptIn {
+    /// agent, user or system.
+    pub speaker: Option<String>,
+    pub content: Option<String>,
+    /// Milliseconds from session start (default 0).
+    pub timestamp_ms: Option<i64>,
+    /// Default true.
+    pub is_final: Option<bool>,
+}
+
+/// A stored line.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TranscriptAdded {
+    pub success: bool,
+    pub session_id: i64,
+    pub transcript: store::Line,
+}
+
+/// `{"session_id", "transcripts"}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TranscriptOut {
+    pub session_id: i64,
+    pub transcripts: Vec<store::Line>,
+}
+
+/// Body of `end`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"summary": "Customer asked about billing"}))]
+pub struct EndIn {
+    pub summary: Option<String>,
+    /// Override, in seconds.
+    pub duration: Option<i32>,
+}
+
+/// `{"success": true, "session": …}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Ended {
+    pub success: bool,
+    pub session: SessionOut,
+}
+
+fn room_of(prefix: &str, input: &str) -> ApiResult<RoomName> {
+    RoomName::parse(prefix, input)
+        .map_err(|_| ApiError::invalid_field("room_name", "invalid room name"))
+}
+
+fn parse_time(field: &str, v: &str) -> ApiResult<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(t.and_utc());
+    }
+    Err(ApiError::invalid_field(
+        field,
+        format!("{field} must be an ISO 8601 date or date-time"),
+    ))
+}
+
+async fn message_counts(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+) -> ApiResult<std::collections::HashMap<i64, i64>> {
+    let rows: Vec<(i64, i64)> = t::table
+        .filter(t::session_id.eq_any(ids).and(t::is_final.eq(true)))
+        .group_by(t::session_id)
+        .select((t::session_id, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Start a session log for a room. Quota: sessions (per month).
+#[utoipa::path(
+    post, path = "/api/v1/sessions", tag = "Sessions",
+    request_body = SessionIn,
+    responses(
+        (status = 201, description = "Started", body = SessionResponse),
+        (status = 400, description = "Invalid input", body = crate::error::ErrorBody),
+        (status = 409, description = "The room already has an active session", body = crate::error::ErrorBody),
+        (status = 429, description = "Session quota reached", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create_session(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<SessionIn>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let room = room_of(
+        &auth.project.room_prefix,
+        body.room_name
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid_field("room_name", "room_name is required"))?,
+    )?;
+    let session_type = body.session_type.unwrap_or_else(|| "voice".into());
+    if !matches!(session_type.as_str(), "voice" | "sip") {
+        return Err(ApiError::invalid_field(
+            "session_type",
+            "session_type must be voice or sip",
+        ));
+    }
+    let metadata = body.metadata.unwrap_or_else(|| json!({}));
+    if !metadata.is_object() {
+        return Err(ApiError::invalid_field(
+            "metadata",
+            "metadata must be an object",
+        ));
+    }
+    let caller = validate::opt_text("caller_identity", body.caller_identity.as_deref(), 256)?;
+    let mut conn = state.pool.get().await?;
+    let (settings, project) = (state.settings.clone(), auth.project.clone());
+    let session = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            if let Some(agent) = body.agent_config_id {
+                crate::db::agents::find(conn, project.id, agent)
+                    .await
+                    .optional()?
+                    .ok_or_else(|| {
+                        ApiError::invalid_field(
+                            "agent_config_id",
+                            format!("Unknown agent_config_id {agent}"),
+                        )
+                    })?;
+            }
+            quota::reserve(
+                conn,
+                &settings.plans,
+                &settings.upgrade_url,
+                &project,
+                Resource::Sessions,
+            )
+            .await?;
+            let new = NewSession {
+                room_name: room.full.clone(),
+                agent_config_id: body.agent_config_id,
+                caller_identity: caller.clone(),
+                session_type: session_type.clone(),
+                metadata: metadata.clone(),
+            };
+            store::start(conn, project.id, &new).await?.ok_or_else(|| {
+                ApiError::conflict(format!("Room {} already has an active session", room.full))
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(SessionResponse {
+        session: session.into(),
+    }))
+}
+
+/// Paginated sessions with filters.
+#[utoipa::path(
+    get, path = "/api/v1/sessions", tag = "Sessions",
+    params(SessionQuery),
+    responses((status = 200, description = "A page", body = SessionPage), (status = 400, description = "Bad filter", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn list_sessions(
+    auth: Auth,
+    state: web::Data<AppState>,
+    q: web::Query<SessionQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(25);
+    if page < 1 {
+        return Err(ApiError::invalid_field("page", "page must be at least 1"));
+    }
+    if !(1..=100).contains(&per_page) {
+        return Err(ApiError::invalid_field(
+            "per_page",
+            "per_page must be between 1 and 100",
+        ));
+    }
+    if let Some(v) = &q.status
+        && !matches!(v.as_str(), "active" | "completed")
+    {
+        return Err(ApiError::invalid_field(
+            "status",
+            "status must be active or completed",
+        ));
+    }
+    if let Some(v) = &q.session_type
+        && !matches!(v.as_str(), "voice" | "sip")
+    {
+        return Err(ApiError::invalid_field(
+            "session_type",
+            "session_type must be voice or sip",
+        ));
+    }
+    let from = q
+        .from
+        .as_deref()
+        .map(|v| parse_time("from", v))
+        .transpose()?;
+    let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
+    let filtered = || {
+        let mut b = s::table
+            .filter(s::project_id.eq(auth.project.id))
+            .into_boxed();
+        if let Some(v) = &q.status {
+            b = b.filter(s::status.eq(v.clone()));
+        }
+        if let Some(v) = &q.session_type {
+            b = b.filter(s::session_type.eq(v.clone()));
+        }
+        if let Some(v) = q.agent_config_id {
+            b = b.filter(s::agent_config_id.eq(v));
+        }
+        if let Some(v) = from {
+            b = b.filter(s::started_at.ge(v));
+        }
+        if let Some(v) = to {
+            b = b.filter(s::started_at.le(v));
+        }
+        b
+    };
+    let mut conn = state.pool.get().await?;
+    let total: i64 = filtered().count().get_result(&mut conn).await?;
+    let ids: Vec<i64> = filtered()
+        .order((s::started_at.desc(), s::id.desc()))
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .select(s::id)
+        .load(&mut conn)
+        .await?;
+    let rows: Vec<(Session, Option<String>)> = s::table
+        .left_join(agents::table)
+        .filter(s::id.eq_any(&ids))
+        .order((s::started_at.desc(), s::id.desc()))
+        .select((Session::as_select(), agents::name.nullable()))
+        .load(&mut conn)
+        .await?;
+    let counts = message_counts(&mut conn, &ids).await?;
+    let sessions = rows
+        .into_iter()
+        .map(|(x, agent_name)| SessionSummary {
+            message_count: counts.get(&x.id).copied().unwrap_or(0),
+            duration: x.duration(),
+            id: x.id,
+            room_name: x.room_name,
+            agent_config_id: x.agent_config_id,
+            agent_name,
+            status: x.status,
+            session_type: x.session_type,
+            started_at: x.started_at,
+            ended_at: x.ended_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SessionPage {
+        sessions,
+        total,
+        page,
+        total_pages: (total + per_page - 1) / per_page,
+    }))
+}
+
+/// Session detail with the cost breakdown by service.
+#[utoipa::path(
+    get, path = "/api/v1/sessions/{session_id}/detail", tag = "Sessions",
+    params(("session_id" = i64, Path, description = "Session id", example = 42)),
+    responses((status = 200, description = "Detail", body = SessionDetailResponse), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn get_session_detail(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    let (x, agent) = store::find(&mut conn, auth.project.id, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    let counts = message_counts(&mut conn, &[x.id]).await?;
+    let costs = crate::routes::usage::session_costs(&mut conn, x.id).await?;
+    let (agent_name, llm_provider, llm_model) = match agent {
+        Some((n, p, m)) => (Some(n), p, m),
+        None => (None, None, None),
+    };
+    Ok(HttpResponse::Ok().json(SessionDetailResponse {
+        session: SessionDetail {
+            duration_seconds: x.duration(),
+            message_count: counts.get(&x.id).copied().unwrap_or(0),
+            id: x.id,
+            room_name: x.room_name,
+            agent_config_id: x.agent_config_id,
+            agent_name,
+            llm_provider,
+            llm_model,
+            status: x.status,
+            session_type: x.session_type,
+            caller_identity: x.caller_identity,
+            summary: x.summary,
+            metadata: x.metadata,
+            started_at: x.started_at,
+            ended_at: x.ended_at,
+        },
+        costs,
+    }))
+}
+
+/// Add a line to the active session of a room.
+#[utoipa::path(
+    post, path = "/api/v1/sessions/{roomName}/transcript", tag = "Sessions",
+    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room")),
+    request_body = TranscriptIn,
+    responses(
+        (status = 201, description = "Stored", body = TranscriptAdded),
+        (status = 400, description = "Invalid line", body = crate::error::ErrorBody),
+        (status = 404, description = "No active session in the room", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn add_transcript(
+    auth: Auth,
+    state: web::Data<AppState>,
+    room: web::Path<String>,
+    body: web::Json<TranscriptIn>,
+) -> ApiResult<HttpResponse> {
+    let room = room_of(&auth.project.room_prefix, &room)?;
+    let body = body.into_inner();
+    let speaker = body
+        .speaker
+        .ok_or_else(|| ApiError::invalid_field("speaker", "speaker is required"))?;
+    if !matches!(speaker.as_str(), "agent" | "user" | "system") {
+        return Err(ApiError::invalid_field(
+            "speaker",
+            "speaker must be agent, user or system",
+        ));
+    }
+    let content = body.content.unwrap_or_default();
+    if content.trim().is_empty() {
+        return Err(ApiError::invalid_field(
+            "content",
+            "content must not be empty",
+        ));
+    }
+    if content.chars().count() > 20_000 {
+        return Err(ApiError::invalid_field(
+            "content",
+            "content must be at most 20000 characters",
+        ));
+    }
+    let timestamp_ms = body.timestamp_ms.unwrap_or(0);
+    if timestamp_ms < 0 {
+        return Err(ApiError::invalid_field(
+            "timestamp_ms",
+            "timestamp_ms must be at least 0",
+        ));
+    }
+    let is_final = body.is_final.unwrap_or(true);
+    let mut conn = state.pool.get().await?;
+    let project_id = auth.project.id;
+    let (session_id, line) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let session = store::active(conn, project_id, &room.full)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("No active session in room {}", room.full))
+                })?;
+            let line =
+                store::append(conn, &session, &speaker, &content, timestamp_ms, is_final).await?;
+            Ok((session.id, line))
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(TranscriptAdded {
+        success: true,
+        session_id,
+        transcript: line,
+    }))
+}
+
+/// The transcript as JSON (every line, interim ones flagged).
+#[utoipa::path(
+    get, path = "/api/v1/sessions/{session_id}/transcript", tag = "Sessions",
+    params(("session_id" = i64, Path, description = "Session id", example = 42)),
+    responses((status = 200, description = "Transcript", body = TranscriptOut), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn get_transcript(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id: i64 = id.parse().map_err(|_| ApiError::not_found("Session"))?;
+    let mut conn = state.pool.get().await?;
+    store::find(&mut conn, auth.project.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    let transcripts = store::lines(&mut conn, id).await?;
+    Ok(HttpResponse::Ok().json(TranscriptOut {
+        session_id: id,
+        transcripts,
+    }))
+}
+
+/// The transcript as plain text: `[mm:ss] User: …`.
+#[utoipa::path(
+    get, path = "/api/v1/sessions/{session_id}/transcript/text", tag = "Sessions",
+    params(("session_id" = i64, Path, description = "Session id", example = 42)),
+    responses((status = 200, description = "Text", body = String, content_type = "text/plain"), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn get_transcript_text(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    store::find(&mut conn, auth.project.id, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    let lines = store::lines(&mut conn, *id).await?;
+    let mut text = String::new();
+    for l in store::superseded_removed(&lines) {
+        let who = match l.speaker.as_str() {
+            "agent" => "Agent",
+            "user" => "User",
+            _ => "System",
+        };
+        text.push_str(&format!(
+            "{} {who}: {}\n",
+            store::stamp(l.timestamp_ms),
+            l.content
+        ));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(text))
+}
+
+/// End the active session of a room.
+#[utoipa::path(
+    post, path = "/api/v1/sessions/{roomName}/end", tag = "Sessions",
+    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room")),
+    request_body = EndIn,
+    responses(
+        (status = 200, description = "Ended", body = Ended),
+        (status = 404, description = "The room never had a session", body = crate::error::ErrorBody),
+        (status = 409, description = "Already ended", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn end_session(
+    auth: Auth,
+    state: web::Data<AppState>,
+    room: web::Path<String>,
+    body: Option<web::Json<EndIn>>,
+) -> ApiResult<HttpResponse> {
+    let room = room_of(&auth.project.room_prefix, &room)?;
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    if body.duration.is_some_and(|d| d < 0) {
+        return Err(ApiError::invalid_field(
+            "duration",
+            "duration must be at least 0",
+        ));
+    }
+    let summary = validate::opt_text("summary", body.summary.as_deref(), 20_000)?;
+    let mut conn = state.pool.get().await?;
+    let project_id = auth.project.id;
+    let ended = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            match store::end(
+                conn,
+                project_id,
+                &room.full,
+                summary.as_deref(),
+                body.duration,
+                Utc::now(),
+            )
+            .await?
+            {
+                Some(x) => Ok(x),
+                None if store::any_for_room(conn, project_id, &room.full).await? => {
+                    Err(ApiError::conflict(format!(
+                        "The session in room {} has already ended",
+                        room.full
+                    )))
+                }
+                None => Err(ApiError::NotFound(format!(
+                    "No session in room {}",
+                    room.full
+                ))),
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Ended {
+        success: true,
+        session: ended.into(),
+    }))
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/sessions")
+            .route(web::get().to(list_sessions))
+            .route(web::post().to(create_session))
+            .default_service(allow(&["GET", "POST"])),
+    )
+    .service(
+        web::resource("/sessions/{session_id}/detail")
+            .route(web::get().to(get_session_detail))
+            .default_service(allow(&["GET"])),
+    )
+    .service(
+        web::resource("/sessions/{key}/transcript")
+            .route(web::get().to(get_transcript))
+            .route(web::post().to(add_transcript))
+            .default_service(allow(&["GET", "POST"])),
+    )
+    .service(
+        web::resource("/sessions/{session_id}/transcript/text")
+            .route(web::get().to(get_transcript_text))
+            .default_service(allow(&["GET"])),
+    )
+    .service(
+        web::resource("/sessions/{roomName}/end")
+            .route(web::post().to(end_session))
+            .default_service(allow(&["POST"])),
+    );
+}

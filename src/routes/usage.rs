@@ -1,0 +1,473 @@
+//! Usage and costs: `POST /api/v1/usage` (agent servers report LLM/STT/TTS
+//! usage, priced from the configured table, in exact decimals) and
+//! `GET /api/v1/usage` (the contract's totals and breakdown).
+
+use super::allow;
+use super::sessions::Costs;
+use crate::auth::Auth;
+use crate::config::ModelPrice;
+use crate::db::sessions as store;
+use crate::error::{ApiError, ApiResult};
+use crate::livekit::names::RoomName;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// One usage record.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"room_name": "proj_my-room", "service": "llm", "provider": "openai", "model": "gpt-4o", "input_tokens": 1200, "output_tokens": 300}))]
+pub struct UsageIn {
+    /// The session it belongs to (or give `room_name` for the room's active session).
+    pub session_id: Option<i64>,
+    pub room_name: Option<String>,
+    /// llm, stt or tts.
+    pub service: String,
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub audio_seconds: Option<f64>,
+    pub characters: Option<i64>,
+}
+
+/// A recorded, priced usage.
+#[derive(Debug, Serialize, utoipa::ToSchema, diesel::QueryableByName)]
+pub struct UsageRecorded {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub session_id: Option<i64>,
+    #[diesel(sql_type = Text)]
+    pub service: String,
+    #[diesel(sql_type = Text)]
+    pub model: String,
+    /// USD, exact decimal as a string.
+    #[diesel(sql_type = Text)]
+    pub cost_usd: String,
+    /// false when the model is not in the price table (cost 0).
+    #[diesel(sql_type = Bool)]
+    pub priced: bool,
+}
+
+/// Response of `POST /api/v1/usage`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UsageCreated {
+    pub success: bool,
+    pub recorded: usize,
+    pub usage: Vec<UsageRecorded>,
+}
+
+/// Query of `GET /api/v1/usage`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// today, 7d, 30d (default) or all.
+    pub period: Option<String>,
+    /// day (default), model, agent or service.
+    pub group_by: Option<String>,
+}
+
+/// Response of `GET /api/v1/usage` (shape of the contract).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"period": "30d", "group_by": "day", "totals": {"cost_usd": 14.52, "input_tokens": 1250000, "output_tokens": 310000, "audio_minutes": 85.3, "tts_characters": 42000, "api_calls": 1240}, "breakdown": [{"period": "2026-03-31", "cost": 2.10, "llm_cost": 1.80, "stt_cost": 0.20, "tts_cost": 0.10, "calls": 85}]}))]
+pub struct UsageReport {
+    pub period: String,
+    pub group_by: String,
+    #[schema(value_type = Object)]
+    pub totals: Value,
+    #[schema(value_type = Vec<Object>)]
+    pub breakdown: Vec<Value>,
+}
+
+fn price_for<'a>(prices: &'a [ModelPrice], provider: &str, model: &str) -> Option<&'a ModelPrice> {
+    prices
+        .iter()
+        .find(|p| p.provider.eq_ignore_ascii_case(provider) && p.model.eq_ignore_ascii_case(model))
+}
+
+fn check(u: &UsageIn, i: usize) -> ApiResult<()> {
+    let field = |f: &str| format!("[{i}].{f}");
+    if !matches!(u.service.as_str(), "llm" | "stt" | "tts") {
+        return Err(ApiError::invalid_field(
+            &field("service"),
+            "service must be llm, stt or tts",
+        ));
+    }
+    for (name, v) in [("provider", &u.provider), ("model", &u.model)] {
+        if v.trim().is_empty() || v.len() > 128 {
+            return Err(ApiError::invalid_field(
+                &field(name),
+                format!("{name} must be 1 to 128 characters"),
+            ));
+        }
+    }
+    for (name, v) in [
+        ("input_tokens", u.input_tokens),
+        ("output_tokens", u.output_tokens),
+        ("characters", u.characters),
+    ] {
+        if v.is_some_and(|v| !(0..=1_000_000_000_000).contains(&v)) {
+            return Err(ApiError::invalid_field(
+                &field(name),
+                format!("{name} must be a non-negative count"),
+            ));
+        }
+    }
+    if u.audio_seconds
+        .is_some_and(|s| !(0.0..=1.0e9).contains(&s) || s.is_nan())
+    {
+        return Err(ApiError::invalid_field(
+            &field("audio_seconds"),
+            "audio_seconds must be non-negative",
+        ));
+    }
+    if u.session_id.is_none() && u.room_name.is_none() {
+        return Err(ApiError::invalid_field(
+            &field("session_id"),
+            "session_id or room_name is required",
+        ));
+    }
+    Ok(())
+}
+
+/// Record LLM/STT/TTS usage (one object or an array), priced from the table.
+#[utoipa::path(
+    post, path = "/api/v1/usage", tag = "Quota & Usage",
+    request_body = UsageIn,
+    responses(
+        (status = 201, description = "Recorded", body = UsageCreated),
+        (status = 400, description = "Invalid usage", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown session or no active session in the room", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn record_usage(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let items: Vec<Value> = match body.into_inner() {
+        Value::Array(a) => a,
+        obj @ Value::Object(_) => vec![obj],
+        _ => {
+            return Err(ApiError::bad_request(
+                "Body must be a usage object or an array of them",
+            ));
+        }
+    };
+    if items.is_empty() || items.len() > 1000 {
+        return Err(ApiError::bad_request("Send 1 to 1000 usage records"));
+    }
+    let mut parsed = Vec::with_capacity(items.len());
+    for (i, v) in items.into_iter().enumerate() {
+        let u: UsageIn = serde_json::from_value(v)
+            .map_err(|e| ApiError::bad_request(format!("Invalid usage record [{i}]: {e}")))?;
+        check(&u, i)?;
+        parsed.push(u);
+    }
+    let prefix = auth.project.room_prefix.clone();
+    let project_id = auth.project.id;
+    let prices = state.settings.prices.clone();
+    let mut conn = state.pool.get().await?;
+    let recorded = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let mut out = Vec::with_capacity(parsed.len());
+            for (i, u) in parsed.iter().enumerate() {
+                let session = match (u.session_id, &u.room_name) {
+                    (Some(id), _) => store::find(conn, project_id, id)
+                        .await?
+                        .map(|(s, _)| s)
+                        .ok_or_else(|| ApiError::NotFound(format!("Session {id} not found ([{i}])")))?,
+                    (None, Some(room)) => {
+                        let room = RoomName::parse(&prefix, room)?;
+                        store::active(conn, project_id, &room.full)
+                            .await?
+                            .ok_or_else(|| ApiError::NotFound(format!("No active session in room {} ([{i}])", room.full)))?
+                    }
+                    (None, None) => return Err(ApiError::bad_request("session_id or room_name is required")),
+                };
+                let price = price_for(&prices, &u.provider, &u.model);
+                let p = |f: fn(&ModelPrice) -> &str| price.map(f).unwrap_or("0").to_owned();
+                let row: UsageRecorded = diesel::sql_query(
+                    "INSERT INTO usage_events (project_id, session_id, agent_config_id, service, provider, model,
+                         input_tokens, output_tokens, audio_seconds, characters, cost_usd, priced)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10,
+                         $7 * $11::numeric / 1000000 + $8 * $12::numeric / 1000000
+                         + $9::numeric * $13::numeric / 60 + $10 * $14::numeric / 1000, $15)
+                     RETURNING id, session_id, service, model, cost_usd::text AS cost_usd, priced",
+                )
+                .bind::<BigInt, _>(project_id)
+                .bind::<BigInt, _>(session.id)
+                .bind::<Nullable<BigInt>, _>(session.agent_config_id)
+                .bind::<Text, _>(&u.service)
+                .bind::<Text, _>(&u.provider)
+                .bind::<Text, _>(&u.model)
+                .bind::<BigInt, _>(u.input_tokens.unwrap_or(0))
+                .bind::<BigInt, _>(u.output_tokens.unwrap_or(0))
+                .bind::<Text, _>(format!("{:.3}", u.audio_seconds.unwrap_or(0.0)))
+                .bind::<BigInt, _>(u.characters.unwrap_or(0))
+                .bind::<Text, _>(p(|m| &m.input_per_million))
+                .bind::<Text, _>(p(|m| &m.output_per_million))
+                .bind::<Text, _>(p(|m| &m.per_minute))
+                .bind::<Text, _>(p(|m| &m.per_thousand_chars))
+                .bind::<Bool, _>(price.is_some())
+                .get_result(conn)
+                .await?;
+                out.push(row);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(UsageCreated {
+        success: true,
+        recorded: recorded.len(),
+        usage: recorded,
+    }))
+}
+
+/// One breakdown group, costs as exact decimal text.
+struct Row {
+    key: String,
+    cost: String,
+    llm: String,
+    stt: String,
+    tts: String,
+    calls: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    audio_seconds: String,
+    tts_characters: i64,
+}
+
+fn num(s: &str) -> Value {
+    s.parse::<f64>().map(|f| json!(f)).unwrap_or(json!(0))
+}
+
+/// Aggregated usage and costs.
+#[utoipa::path(
+    get, path = "/api/v1/usage", tag = "Quota & Usage",
+    params(UsageQuery),
+    responses((status = 200, description = "Usage", body = UsageReport), (status = 400, description = "Bad period or group_by", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn get_usage(
+    auth: Auth,
+    state: web::Data<AppState>,
+    q: web::Query<UsageQuery>,
+) -> ApiResult<HttpResponse> {
+    let period = q.period.clone().unwrap_or_else(|| "30d".into());
+    let group_by = q.group_by.clone().unwrap_or_else(|| "day".into());
+    let since = match period.as_str() {
+        "today" => "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        "7d" => "now() - interval '7 days'",
+        "30d" => "now() - interval '30 days'",
+        "all" => "'-infinity'::timestamptz",
+        _ => {
+            return Err(ApiError::BadRequest {
+                message: "period must be one of today, 7d, 30d, all".into(),
+                details: Some(json!({"field": "period", "allowed": ["today", "7d", "30d", "all"]})),
+            });
+        }
+    };
+    let (key, label) = match group_by.as_str() {
+        "day" => (
+            "to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+            "period",
+        ),
+        "model" => ("u.provider || '/' || u.model", "model"),
+        "agent" => ("coalesce(a.name, 'unassigned')", "agent"),
+        "service" => ("u.service", "service"),
+        _ => {
+            return Err(ApiError::BadRequest {
+                message: "group_by must be one of day, model, agent, service".into(),
+                details: Some(
+                    json!({"field": "group_by", "allowed": ["day", "model", "agent", "service"]}),
+                ),
+            });
+        }
+    };
+    // Each group's costs are rounded to 6 decimals; totals are the sum of the
+    // rounded groups, so they add up exactly.
+    let sql = format!(
+        "SELECT {key} AS key,
+                round(sum(u.cost_usd), 6)::text AS cost,
+                round(sum(u.cost_usd) FILTER (WHERE u.service = 'llm'), 6)::text AS llm,
+                round(sum(u.cost_usd) FILTER (WHERE u.service = 'stt'), 6)::text AS stt,
+                round(sum(u.cost_usd) FILTER (WHERE u.service = 'tts'), 6)::text AS tts,
+                count(*) AS calls,
+                sum(u.input_tokens)::int8 AS input_tokens, sum(u.output_tokens)::int8 AS output_tokens,
+                sum(u.audio_seconds) FILTER (WHERE u.service = 'stt')::text AS audio_seconds,
+                coalesce(sum(u.characters) FILTER (WHERE u.service = 'tts'), 0)::int8 AS tts_characters
+         FROM usage_events u LEFT JOIN agents a ON a.id = u.agent_config_id
+         WHERE u.project_id = $1 AND u.created_at >= {since}
+         GROUP BY 1 ORDER BY 1"
+    );
+    let mut conn = state.pool.get().await?;
+    let rows: Vec<Row> = diesel::sql_query(sql)
+        .bind::<BigInt, _>(auth.project.id)
+        .load::<RowRaw>(&mut conn)
+        .await?
+        .into_iter()
+        .map(RowRaw::into_row)
+        .collect();
+    let totals: TotalsRow = diesel::sql_query(format!(
+        "SELECT coalesce(sum(calls), 0)::int8 AS api_calls FROM api_usage_daily
+         WHERE project_id = $1 AND day >= ({since})::date"
+    ))
+    .bind::<BigInt, _>(auth.project.id)
+    .get_result(&mut conn)
+    .await?;
+    let api_calls = totals.api_calls + state.api_calls.pending(auth.project.id);
+    let sum_text = |f: fn(&Row) -> &str| sum_decimal(rows.iter().map(f));
+    let breakdown = rows
+        .iter()
+        .map(|r| {
+            json!({
+                label: r.key,
+                "cost": num(&r.cost),
+                "llm_cost": num(&r.llm),
+                "stt_cost": num(&r.stt),
+                "tts_cost": num(&r.tts),
+                "calls": r.calls,
+            })
+        })
+        .collect();
+    let audio_seconds: f64 = rows
+        .iter()
+        .map(|r| r.audio_seconds.parse::<f64>().unwrap_or(0.0))
+        .sum();
+    Ok(HttpResponse::Ok().json(UsageReport {
+        totals: json!({
+            "cost_usd": num(&sum_text(|r| &r.cost)),
+            "input_tokens": rows.iter().map(|r| r.input_tokens).sum::<i64>(),
+            "output_tokens": rows.iter().map(|r| r.output_tokens).sum::<i64>(),
+            "audio_minutes": (audio_seconds / 60.0 * 100.0).round() / 100.0,
+            "tts_characters": rows.iter().map(|r| r.tts_characters).sum::<i64>(),
+            "api_calls": api_calls,
+        }),
+        breakdown,
+        period,
+        group_by,
+    }))
+}
+
+#[derive(diesel::QueryableByName)]
+struct RowRaw {
+    #[diesel(sql_type = Text)]
+    key: String,
+    #[diesel(sql_type = Text)]
+    cost: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    llm: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    stt: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    tts: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    calls: i64,
+    #[diesel(sql_type = BigInt)]
+    input_tokens: i64,
+    #[diesel(sql_type = BigInt)]
+    output_tokens: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    audio_seconds: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    tts_characters: i64,
+}
+
+impl RowRaw {
+    fn into_row(self) -> Row {
+        let z = |v: Option<String>| v.unwrap_or_else(|| "0".into());
+        Row {
+            key: self.key,
+            cost: self.cost,
+            llm: z(self.llm),
+            stt: z(self.stt),
+            tts: z(self.tts),
+            calls: self.calls,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            audio_seconds: z(self.audio_seconds),
+            tts_characters: self.tts_characters,
+        }
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct TotalsRow {
+    #[diesel(sql_type = BigInt)]
+    api_calls: i64,
+}
+
+/// Exact sum of decimal strings with at most 6 fractional digits.
+fn sum_decimal<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    let mut micros: i128 = 0;
+    for v in values {
+        let (neg, v) = v.strip_prefix('-').map_or((false, v), |r| (true, r));
+        let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+        let frac = format!("{frac:0<6}");
+        let m =
+            int.parse::<i128>().unwrap_or(0) * 1_000_000 + frac[..6].parse::<i128>().unwrap_or(0);
+        micros += if neg { -m } else { m };
+    }
+    format!("{}.{:06}", micros / 1_000_000, (micros % 1_000_000).abs())
+}
+
+/// A session's costs by service.
+pub async fn session_costs(conn: &mut AsyncPgConnection, session_id: i64) -> ApiResult<Costs> {
+    #[derive(diesel::QueryableByName)]
+    struct C {
+        #[diesel(sql_type = Text)]
+        llm: String,
+        #[diesel(sql_type = Text)]
+        stt: String,
+        #[diesel(sql_type = Text)]
+        tts: String,
+    }
+    let c: C = diesel::sql_query(
+        "SELECT round(coalesce(sum(cost_usd) FILTER (WHERE service = 'llm'), 0), 6)::text AS llm,
+                round(coalesce(sum(cost_usd) FILTER (WHERE service = 'stt'), 0), 6)::text AS stt,
+                round(coalesce(sum(cost_usd) FILTER (WHERE service = 'tts'), 0), 6)::text AS tts
+         FROM usage_events WHERE session_id = $1",
+    )
+    .bind::<BigInt, _>(session_id)
+    .get_result(conn)
+    .await?;
+    let total = sum_decimal([c.llm.as_str(), c.stt.as_str(), c.tts.as_str()].into_iter());
+    let f = |s: &str| s.parse::<f64>().unwrap_or(0.0);
+    Ok(Costs {
+        total: f(&total),
+        llm: f(&c.llm),
+        stt: f(&c.stt),
+        tts: f(&c.tts),
+    })
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/usage")
+            .route(web::get().to(get_usage))
+            .route(web::post().to(record_usage))
+            .default_service(allow(&["GET", "POST"])),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sum_decimal;
+
+    #[test]
+    fn decimal_sums_are_exact() {
+        assert_eq!(
+            sum_decimal(["0.100000", "0.200000"].into_iter()),
+            "0.300000"
+        );
+        assert_eq!(sum_decimal(["14.5", "0.02"].into_iter()), "14.520000");
+        assert_eq!(sum_decimal(std::iter::empty()), "0.000000");
+    }
+}

@@ -1,0 +1,806 @@
+//! Webhook endpoints (beyond the contract, in its style), their deliveries,
+//! and `POST /api/v1/webhooks/test` exactly as the contract shows.
+
+use super::allow;
+use crate::auth::Auth;
+use crate::db::schema::{
+    events as ev, webhook_attempts as wa, webhook_deliveries as wd, webhook_endpoints as we,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::events::{self, signing, ssrf};
+use crate::limits::quota::{self, Resource};
+use crate::state::AppState;
+use crate::validate;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A webhook endpoint.
+#[derive(Debug, Serialize, utoipa::ToSchema, Queryable, Selectable)]
+#[diesel(table_name = we)]
+pub struct WebhookOut {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "https://example.com/hooks/voxplane")]
+    pub url: String,
+    pub description: String,
+    /// Subscribed event types; empty = all.
+    pub event_types: Vec<String>,
+    pub is_active: bool,
+    /// Why it was disabled, if it was.
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new endpoint with its secret (shown once).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookCreated {
+    #[serde(flatten)]
+    pub webhook: WebhookOut,
+    /// `whsec_…` — store it now; it is not shown again.
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    pub secret: String,
+}
+
+/// `{"webhook": …}` at creation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookCreatedResponse {
+    pub webhook: WebhookCreated,
+}
+
+/// `{"webhook": …}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookResponse {
+    pub webhook: WebhookOut,
+}
+
+/// `{"webhooks": […]}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookList {
+    pub webhooks: Vec<WebhookOut>,
+}
+
+/// Body of `POST /api/v1/webhooks`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://example.com/hooks/voxplane", "event_types": ["session.started", "session.ended"]}))]
+pub struct WebhookIn {
+    /// http(s) URL; internal addresses are refused.
+    pub url: String,
+    pub description: Option<String>,
+    /// Subset of the event catalogue; empty or absent = all.
+    pub event_types: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+}
+
+/// Body of `PATCH /api/v1/webhooks/{id}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"is_active": true}))]
+pub struct WebhookPatch {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    /// Re-enabling clears the disabled reason.
+    pub is_active: Option<bool>,
+}
+
+/// A rotated secret.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RotatedSecret {
+    pub secret: String,
+    /// Until then deliveries are signed with the previous secret too.
+    pub previous_secret_expires_at: DateTime<Utc>,
+}
+
+/// Body of the test call.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"event_type": "test", "payload": {"hello": "world"}}))]
+pub struct TestIn {
+    /// Event type to simulate (default `test`).
+    pub event_type: Option<String>,
+    /// Custom payload (the event's `data`).
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Value>,
+}
+
+/// What the test call enqueued.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TestOut {
+    pub success: bool,
+    /// The event's id (`webhook-id`).
+    #[schema(example = "evt_k3x9a2bq1f0zk3x9a2bq1f0z")]
+    pub event_id: String,
+    #[schema(example = "test")]
+    pub event_type: String,
+    /// How many deliveries were enqueued.
+    pub enqueued: usize,
+    /// The endpoints they go to.
+    pub webhook_ids: Vec<i64>,
+}
+
+/// A delivery of an event to an endpoint.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryOut {
+    pub id: i64,
+    /// The event's id (`webhook-id`).
+    pub event_id: String,
+    pub event_type: String,
+    /// pending, delivered or failed.
+    pub status: String,
+    pub attempts: i32,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One try.
+#[derive(Debug, Serialize, utoipa::ToSchema, Queryable)]
+pub struct AttemptOut {
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A delivery with its attempts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryDetail {
+    pub delivery: DeliveryOut,
+    pub attempts: Vec<AttemptOut>,
+}
+
+/// A page of deliveries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliveryOut>,
+    pub total: i64,
+    pub page: i64,
+    pub total_pages: i64,
+}
+
+/// Filters of the delivery list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    /// pending, delivered or failed.
+    pub status: Option<String>,
+    /// Page number (from 1).
+    pub page: Option<i64>,
+    /// 1 to 100, default 25.
+    pub per_page: Option<i64>,
+}
+
+/// Body of `recover`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"since": "2026-11-22T00:00:00Z"}))]
+pub struct RecoverIn {
+    /// Failed deliveries created at or after this time are re-enqueued.
+    pub since: DateTime<Utc>,
+}
+
+/// What `recover` re-enqueued.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecoverOut {
+    pub success: bool,
+    pub recovered: usize,
+}
+
+/// `{"success": true, "message": …}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Done {
+    pub success: bool,
+    pub message: String,
+}
+
+fn event_types(list: Option<Vec<String>>) -> ApiResult<Vec<String>> {
+    let mut list = list.unwrap_or_default();
+    if let Some(bad) = list.iter().find(|t| !events::is_known(t)) {
+        return Err(ApiError::BadRequest {
+            message: format!("Unknown event type `{bad}`"),
+            details: Some(json!({ "field": "event_types", "allowed": events::EVENT_TYPES })),
+        });
+    }
+    list.sort();
+    list.dedup();
+    Ok(list)
+}
+
+async fn checked_url(state: &AppState, url: &str) -> ApiResult<String> {
+    let url = url.trim();
+    if url.len() > 2048 {
+        return Err(ApiError::invalid_field(
+            "url",
+            "url must be at most 2048 characters",
+        ));
+    }
+    ssrf::check_url(url, state.webhook_allow())
+        .await
+        .map_err(|why| ApiError::invalid_field("url", why))?;
+    Ok(url.to_owned())
+}
+
+async fn find(conn: &mut AsyncPgConnection, project_id: i64, id: i64) -> ApiResult<WebhookOut> {
+    we::table
+        .filter(we::project_id.eq(project_id).and(we::id.eq(id)))
+        .select(WebhookOut::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("Webhook"))
+}
+
+/// Create a webhook endpoint. Quota: webhook_configs.
+#[utoipa::path(
+    post, path = "/api/v1/webhooks", tag = "Webhooks",
+    request_body = WebhookIn,
+    responses(
+        (status = 201, description = "Created; the secret is shown only now", body = WebhookCreatedResponse),
+        (status = 400, description = "Invalid URL or event type", body = crate::error::ErrorBody),
+        (status = 429, description = "Quota reached", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create_webhook(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<WebhookIn>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let url = checked_url(&state, &body.url).await?;
+    let types = event_types(body.event_types)?;
+    let description =
+        validate::opt_text("description", body.description.as_deref(), 500)?.unwrap_or_default();
+    let secret = signing::new_secret();
+    let mut conn = state.pool.get().await?;
+    let settings = state.settings.clone();
+    let project = auth.project.clone();
+    let created = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            quota::reserve(
+                conn,
+                &settings.plans,
+                &settings.upgrade_url,
+                &project,
+                Resource::WebhookConfigs,
+            )
+            .await?;
+            Ok(diesel::insert_into(we::table)
+                .values((
+                    we::project_id.eq(project.id),
+                    we::url.eq(&url),
+                    we::description.eq(&description),
+                    we::event_types.eq(&types),
+                    we::is_active.eq(body.is_active.unwrap_or(true)),
+                    we::secret.eq(&secret),
+                ))
+                .returning(WebhookOut::as_returning())
+                .get_result(conn)
+                .await?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(WebhookCreatedResponse {
+        webhook: WebhookCreated {
+            webhook: created,
+            secret,
+        },
+    }))
+}
+
+/// List the project's webhook endpoints (secrets are never listed).
+#[utoipa::path(
+    get, path = "/api/v1/webhooks", tag = "Webhooks",
+    responses((status = 200, description = "Endpoints", body = WebhookList)),
+    security(("api_key" = []))
+)]
+pub async fn list_webhooks(auth: Auth, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    let webhooks = we::table
+        .filter(we::project_id.eq(auth.project.id))
+        .order(we::id.asc())
+        .select(WebhookOut::as_select())
+        .load(&mut conn)
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookList { webhooks }))
+}
+
+/// One endpoint.
+#[utoipa::path(
+    get, path = "/api/v1/webhooks/{id}", tag = "Webhooks",
+    params(("id" = i64, Path, description = "Webhook id", example = 1)),
+    responses((status = 200, description = "Endpoint", body = WebhookResponse), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn get_webhook(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    Ok(HttpResponse::Ok().json(WebhookResponse {
+        webhook: find(&mut conn, auth.project.id, *id).await?,
+    }))
+}
+
+/// Update an endpoint.
+#[utoipa::path(
+    patch, path = "/api/v1/webhooks/{id}", tag = "Webhooks",
+    params(("id" = i64, Path, description = "Webhook id", example = 1)),
+    request_body = WebhookPatch,
+    responses((status = 200, description = "Updated", body = WebhookResponse), (status = 400, description = "Invalid input", body = crate::error::ErrorBody), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn update_webhook(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<WebhookPatch>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let url = match &body.url {
+        Some(u) => Some(checked_url(&state, u).await?),
+        None => None,
+    };
+    let types = body.event_types.map(|t| event_types(Some(t))).transpose()?;
+    let description = validate::opt_text("description", body.description.as_deref(), 500)?;
+    let mut conn = state.pool.get().await?;
+    find(&mut conn, auth.project.id, *id).await?;
+    let target = we::table.filter(we::project_id.eq(auth.project.id).and(we::id.eq(*id)));
+    let now = Utc::now();
+    if let Some(url) = url {
+        diesel::update(target)
+            .set(we::url.eq(url))
+            .execute(&mut conn)
+            .await?;
+    }
+    if let Some(types) = types {
+        diesel::update(target)
+            .set(we::event_types.eq(types))
+            .execute(&mut conn)
+            .await?;
+    }
+    if let Some(d) = description {
+        diesel::update(target)
+            .set(we::description.eq(d))
+            .execute(&mut conn)
+            .await?;
+    }
+    if let Some(active) = body.is_active {
+        let reason: Option<String> = None;
+        diesel::update(target)
+            .set((
+                we::is_active.eq(active),
+                we::disabled_reason.eq(reason),
+                we::failing_since.eq(None::<DateTime<Utc>>),
+            ))
+            .execute(&mut conn)
+            .await?;
+    }
+    diesel::update(target)
+        .set(we::updated_at.eq(now))
+        .execute(&mut conn)
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookResponse {
+        webhook: find(&mut conn, auth.project.id, *id).await?,
+    }))
+}
+
+/// Delete an endpoint (its delivery log goes with it).
+#[utoipa::path(
+    delete, path = "/api/v1/webhooks/{id}", tag = "Webhooks",
+    params(("id" = i64, Path, description = "Webhook id", example = 1)),
+    responses((status = 200, description = "Deleted", body = Done), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn delete_webhook(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    let n =
+        diesel::delete(we::table.filter(we::project_id.eq(auth.project.id).and(we::id.eq(*id))))
+            .execute(&mut conn)
+            .await?;
+    if n == 0 {
+        return Err(ApiError::not_found("Webhook"));
+    }
+    Ok(HttpResponse::Ok().json(Done {
+        success: true,
+        message: "Webhook deleted".into(),
+    }))
+}
+
+/// Rotate the secret; the previous one keeps signing for the overlap window.
+#[utoipa::path(
+    post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "Webhooks",
+    params(("id" = i64, Path, description = "Webhook id", example = 1)),
+    responses((status = 200, description = "New secret", body = RotatedSecret), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn rotate_secret(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    let secret = signing::new_secret();
+    let until = Utc::now()
+        + chrono::Duration::hours(i64::from(state.settings.webhook_rotation_overlap_hours));
+    let n =
+        diesel::update(we::table.filter(we::project_id.eq(auth.project.id).and(we::id.eq(*id))))
+            .set((
+                we::previous_secret.eq(we::secret.nullable()),
+                we::previous_secret_expires_at.eq(until),
+                we::secret.eq(&secret),
+                we::updated_at.eq(Utc::now()),
+            ))
+            .execute(&mut conn)
+            .await?;
+    if n == 0 {
+        return Err(ApiError::not_found("Webhook"));
+    }
+    Ok(HttpResponse::Ok().json(RotatedSecret {
+        secret,
+        previous_secret_expires_at: until,
+    }))
+}
+
+/// Send a test event to every active endpoint of the project.
+#[utoipa::path(
+    post, path = "/api/v1/webhooks/test", tag = "Webhooks",
+    request_body = TestIn,
+    responses((status = 200, description = "Enqueued", body = TestOut), (status = 400, description = "Unknown event type", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn test_webhook(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: Option<web::Json<TestIn>>,
+) -> ApiResult<HttpResponse> {
+    let body = body.map(web::Json::into_inner).unwrap_or(TestIn {
+        event_type: None,
+        payload: None,
+    });
+    let event_type = body.event_type.unwrap_or_else(|| "test".into());
+    if !events::is_known(&event_type) {
+        return Err(ApiError::BadRequest {
+            message: format!("Unknown event type `{event_type}`"),
+            details: Some(json!({ "field": "event_type", "allowed": events::EVENT_TYPES })),
+        });
+    }
+    let data = body
+        .payload
+        .unwrap_or_else(|| json!({ "message": "This is a test event from Voxplane" }));
+    let mut conn = state.pool.get().await?;
+    let project_id = auth.project.id;
+    let (event, ids) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let event = events::emit(conn, project_id, &event_type, data).await?;
+            let ids: Vec<i64> = we::table
+                .filter(we::project_id.eq(project_id).and(we::is_active.eq(true)))
+                .order(we::id.asc())
+                .select(we::id)
+                .load(conn)
+                .await?;
+            for id in &ids {
+                diesel::insert_into(wd::table)
+                    .values((
+                        wd::project_id.eq(project_id),
+                        wd::endpoint_id.eq(id),
+                        wd::event_id.eq(event.id),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            diesel::update(ev::table.find(event.id))
+                .set(ev::dispatched_at.eq(Utc::now()))
+                .execute(conn)
+                .await?;
+            Ok((event, ids))
+        })
+        .await?;
+    state.delivery_wake.notify_one();
+    Ok(HttpResponse::Ok().json(TestOut {
+        success: true,
+        event_id: event.public_id,
+        event_type: event.event_type,
+        enqueued: ids.len(),
+        webhook_ids: ids,
+    }))
+}
+
+type DeliveryRow = (
+    i64,
+    String,
+    String,
+    String,
+    i32,
+    Option<i32>,
+    Option<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+);
+
+fn delivery_out(r: DeliveryRow) -> DeliveryOut {
+    let pending = r.4 >= 0 && r.3 == "pending";
+    DeliveryOut {
+        id: r.0,
+        event_id: r.1,
+        event_type: r.2,
+        status: r.3,
+        attempts: r.4,
+        last_status_code: r.5,
+        last_error: r.6,
+        next_attempt_at: pending.then_some(r.7),
+        delivered_at: r.8,
+        created_at: r.9,
+    }
+}
+
+/// The deliveries of an endpoint, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/webhooks/{id}/deliveries", tag = "Webhooks",
+    params(("id" = i64, Path, description = "Webhook id", example = 1), DeliveryQuery),
+    responses((status = 200, description = "Deliveries", body = DeliveryPage), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn list_deliveries(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    q: web::Query<DeliveryQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(25);
+    if page < 1 {
+        return Err(ApiError::invalid_field("page", "page must be at least 1"));
+    }
+    if !(1..=100).contains(&per_page) {
+        return Err(ApiError::invalid_field(
+            "per_page",
+            "per_page must be between 1 and 100",
+        ));
+    }
+    if let Some(s) = &q.status
+        && !matches!(s.as_str(), "pending" | "delivered" | "failed")
+    {
+        return Err(ApiError::invalid_field(
+            "status",
+            "status must be pending, delivered or failed",
+        ));
+    }
+    let mut conn = state.pool.get().await?;
+    find(&mut conn, auth.project.id, *id).await?;
+    let base = || {
+        let mut q2 = wd::table
+            .inner_join(ev::table)
+            .filter(wd::endpoint_id.eq(*id))
+            .into_boxed();
+        if let Some(s) = &q.status {
+            q2 = q2.filter(wd::status.eq(s.clone()));
+        }
+        q2
+    };
+    let total: i64 = base().count().get_result(&mut conn).await?;
+    let rows: Vec<DeliveryRow> = base()
+        .order(wd::id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .select((
+            wd::id,
+            ev::public_id,
+            ev::event_type,
+            wd::status,
+            wd::attempts,
+            wd::last_status_code,
+            wd::last_error,
+            wd::next_attempt_at,
+            wd::delivered_at,
+            wd::created_at,
+        ))
+        .load(&mut conn)
+        .await?;
+    Ok(HttpResponse::Ok().json(DeliveryPage {
+        deliveries: rows.into_iter().map(delivery_out).collect(),
+        total,
+        page,
+        total_pages: (total + per_page - 1) / per_page,
+    }))
+}
+
+async fn delivery(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    endpoint: i64,
+    id: i64,
+) -> ApiResult<DeliveryOut> {
+    let row: Option<DeliveryRow> = wd::table
+        .inner_join(ev::table)
+        .filter(
+            wd::project_id
+                .eq(project_id)
+                .and(wd::endpoint_id.eq(endpoint))
+                .and(wd::id.eq(id)),
+        )
+        .select((
+            wd::id,
+            ev::public_id,
+            ev::event_type,
+            wd::status,
+            wd::attempts,
+            wd::last_status_code,
+            wd::last_error,
+            wd::next_attempt_at,
+            wd::delivered_at,
+            wd::created_at,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    row.map(delivery_out)
+        .ok_or_else(|| ApiError::not_found("Delivery"))
+}
+
+/// One delivery with every attempt.
+#[utoipa::path(
+    get, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}", tag = "Webhooks",
+    params(("id" = i64, Path, description = "Webhook id"), ("delivery_id" = i64, Path, description = "Delivery id")),
+    responses((status = 200, description = "Delivery", body = DeliveryDetail), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn get_delivery(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+) -> ApiResult<HttpResponse> {
+    let (endpoint, id) = path.into_inner();
+    let mut conn = state.pool.get().await?;
+    let d = delivery(&mut conn, auth.project.id, endpoint, id).await?;
+    let attempts = wa::table
+        .filter(wa::delivery_id.eq(id))
+        .order(wa::id.asc())
+        .select((
+            wa::attempt,
+            wa::status_code,
+            wa::latency_ms,
+            wa::response_body,
+            wa::error,
+            wa::created_at,
+        ))
+        .load::<AttemptOut>(&mut conn)
+        .await?;
+    Ok(HttpResponse::Ok().json(DeliveryDetail {
+        delivery: d,
+        attempts,
+    }))
+}
+
+/// Send a delivery again now (whatever its status).
+#[utoipa::path(
+    post, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", tag = "Webhooks",
+    params(("id" = i64, Path, description = "Webhook id"), ("delivery_id" = i64, Path, description = "Delivery id")),
+    responses((status = 200, description = "Re-enqueued", body = DeliveryDetail), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn redeliver(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+) -> ApiResult<HttpResponse> {
+    let (endpoint, id) = path.into_inner();
+    let mut conn = state.pool.get().await?;
+    delivery(&mut conn, auth.project.id, endpoint, id).await?;
+    diesel::update(wd::table.find(id))
+        .set((
+            wd::status.eq("pending"),
+            wd::next_attempt_at.eq(Utc::now()),
+            wd::locked_until.eq(None::<DateTime<Utc>>),
+            wd::updated_at.eq(Utc::now()),
+        ))
+        .execute(&mut conn)
+        .await?;
+    state.delivery_wake.notify_one();
+    let d = delivery(&mut conn, auth.project.id, endpoint, id).await?;
+    Ok(HttpResponse::Ok().json(DeliveryDetail {
+        delivery: d,
+        attempts: Vec::new(),
+    }))
+}
+
+/// Re-enqueue the endpoint's failed deliveries since a time.
+#[utoipa::path(
+    post, path = "/api/v1/webhooks/{id}/recover", tag = "Webhooks",
+    params(("id" = i64, Path, description = "Webhook id")),
+    request_body = RecoverIn,
+    responses((status = 200, description = "Re-enqueued", body = RecoverOut), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn recover(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<RecoverIn>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    find(&mut conn, auth.project.id, *id).await?;
+    let n = diesel::update(
+        wd::table.filter(
+            wd::endpoint_id
+                .eq(*id)
+                .and(wd::status.eq("failed"))
+                .and(wd::created_at.ge(body.since)),
+        ),
+    )
+    .set((
+        wd::status.eq("pending"),
+        wd::next_attempt_at.eq(Utc::now()),
+        wd::locked_until.eq(None::<DateTime<Utc>>),
+        wd::updated_at.eq(Utc::now()),
+    ))
+    .execute(&mut conn)
+    .await?;
+    state.delivery_wake.notify_one();
+    Ok(HttpResponse::Ok().json(RecoverOut {
+        success: true,
+        recovered: n,
+    }))
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/webhooks")
+            .route(web::get().to(list_webhooks))
+            .route(web::post().to(create_webhook))
+            .default_service(allow(&["GET", "POST"])),
+    )
+    .service(
+        web::resource("/webhooks/test")
+            .route(web::post().to(test_webhook))
+            .default_service(allow(&["POST"])),
+    )
+    .service(
+        web::resource("/webhooks/{id}")
+            .route(web::get().to(get_webhook))
+            .route(web::patch().to(update_webhook))
+            .route(web::delete().to(delete_webhook))
+            .default_service(allow(&["GET", "PATCH", "DELETE"])),
+    )
+    .service(
+        web::resource("/webhooks/{id}/rotate-secret")
+            .route(web::post().to(rotate_secret))
+            .default_service(allow(&["POST"])),
+    )
+    .service(
+        web::resource("/webhooks/{id}/deliveries")
+            .route(web::get().to(list_deliveries))
+            .default_service(allow(&["GET"])),
+    )
+    .service(
+        web::resource("/webhooks/{id}/deliveries/{delivery_id}")
+            .route(web::get().to(get_delivery))
+            .default_service(allow(&["GET"])),
+    )
+    .service(
+        web::resource("/webhooks/{id}/deliveries/{delivery_id}/redeliver")
+            .route(web::post().to(redeliver))
+            .default_service(allow(&["POST"])),
+    )
+    .service(
+        web::resource("/webhooks/{id}/recover")
+            .route(web::post().to(recover))
+            .default_service(allow(&["POST"])),
+    );
+}

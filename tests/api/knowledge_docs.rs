@@ -1,0 +1,423 @@
+//! Knowledge-base documents: every file type, re-upload, limits, encodings,
+//! ingest, chunk pages, edits, reindex and background indexing.
+
+use crate::common::{TestApp, expect_error, json};
+use crate::knowledge::{all_chunks, create_kb, upload, wait_ready};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn every_file_type_is_chunked_its_own_way() {
+    let app = TestApp::spawn().await;
+    let kb = create_kb(
+        &app,
+        json!({"name": "Docs", "chunk_size": 200, "chunk_overlap": 20}),
+    )
+    .await;
+
+    let md = "# Billing\nWe bill on the first of the month.\n\n## Refunds\nRefunds take five business days.\n";
+    let (status, body) = json(upload(&app, kb, "faq.md", md.as_bytes()).await).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body,
+        json!({"success": true, "chunks_created": 2, "source_file": "faq.md", "indexing_status": "ready"})
+    );
+
+    let mut csv = String::from("question,answer\n");
+    for i in 0..12 {
+        csv.push_str(&format!(
+            "\"What is plan {i}?\",\"Plan {i} costs {i}0 dollars, billed monthly\"\n"
+        ));
+    }
+    let (status, body) = json(upload(&app, kb, "plans.csv", csv.as_bytes()).await).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["chunks_created"].as_u64().unwrap() > 1);
+
+    let doc =
+        json!({"company": {"name": "Nimbus", "founded": 2020}, "offices": ["Berlin", "Austin"]});
+    let (status, body) =
+        json(upload(&app, kb, "company.JSON", doc.to_string().as_bytes()).await).await;
+    assert_eq!(
+        (status, &body["chunks_created"]),
+        (201, &json!(1)),
+        "{body}"
+    );
+
+    let txt = "First paragraph. It has two sentences.\n\nSecond paragraph is here.";
+    assert_eq!(
+        upload(&app, kb, "notes.txt", txt.as_bytes()).await.status(),
+        201
+    );
+
+    let chunks = all_chunks(&app, kb).await;
+    let of = |src: &str| {
+        chunks
+            .iter()
+            .filter(|c| c["source"] == src)
+            .map(|c| c["content"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        of("faq.md"),
+        vec![
+            "# Billing\nWe bill on the first of the month.",
+            "## Refunds\nRefunds take five business days."
+        ]
+    );
+    let rows = of("plans.csv");
+    for (i, c) in rows.iter().enumerate() {
+        assert!(
+            c.starts_with("question,answer\n"),
+            "chunk {i} keeps the header: {c}"
+        );
+        assert_eq!(
+            c.lines().count() - 1,
+            c.matches("billed monthly").count(),
+            "rows stay whole: {c}"
+        );
+    }
+    assert_eq!(
+        of("company.JSON"),
+        vec!["company.name: Nimbus\ncompany.founded: 2020\noffices[0]: Berlin\noffices[1]: Austin"]
+    );
+    assert_eq!(of("notes.txt"), vec![txt]);
+    let indexes: Vec<i64> = chunks
+        .iter()
+        .filter(|c| c["source"] == "plans.csv")
+        .map(|c| c["chunk_index"].as_i64().unwrap())
+        .collect();
+    assert_eq!(indexes, (0..indexes.len() as i64).collect::<Vec<_>>());
+
+    // Re-uploading a file name replaces its chunks.
+    let (_, body) = json(
+        upload(
+            &app,
+            kb,
+            "faq.md",
+            b"# Billing\nInvoices are sent by e-mail.\n",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(body["chunks_created"], 1);
+    let chunks = all_chunks(&app, kb).await;
+    let faq: Vec<_> = chunks.iter().filter(|c| c["source"] == "faq.md").collect();
+    assert_eq!(faq.len(), 1);
+    assert_eq!(faq[0]["chunk_index"], 0);
+    assert!(faq[0]["content"].as_str().unwrap().contains("e-mail"));
+
+    let mut conn = app.conn().await;
+    #[derive(diesel::QueryableByName)]
+    struct E {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        event_type: String,
+    }
+    let events: Vec<E> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query("SELECT event_type FROM events WHERE event_type LIKE 'knowledge.%'"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event_type == "knowledge.document_uploaded")
+            .count(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn bad_documents_are_refused_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let kb = create_kb(&app, json!({"name": "Docs"})).await;
+    let cases: [(&str, &[u8]); 5] = [
+        ("report.pdf", b"%PDF-1.7"),
+        ("latin1.txt", b"caf\xe9 cr\xe8me"),
+        ("broken.json", b"{\"a\": "),
+        ("empty.md", b"  \n\n "),
+        ("nul.txt", b"a\0b"),
+    ];
+    for (name, bytes) in cases {
+        let err = expect_error(upload(&app, kb, name, bytes).await, 400, "INVALID_REQUEST").await;
+        assert_eq!(err["details"]["field"], "file", "{name}: {err}");
+    }
+    // Exactly 10 MB of text would be accepted; one byte more is 413.
+    let big = vec![b'a'; 10 * 1024 * 1024 + 1];
+    let err = expect_error(
+        upload(&app, kb, "big.txt", &big).await,
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+    .await;
+    assert_eq!(err["details"]["limit_bytes"], 10 * 1024 * 1024);
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/knowledge-bases/{kb}/documents"),
+        )
+        .json(&json!({"file": "x"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/knowledge-bases/{kb}/documents"),
+        )
+        .header("content-type", "multipart/form-data; boundary=zz")
+        .body("--zz\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--zz--\r\n")
+        .send()
+        .await
+        .unwrap();
+    let err = expect_error(r, 400, "INVALID_REQUEST").await;
+    assert_eq!(err["details"]["field"], "file");
+    let r = app
+        .post_json(
+            &format!("/api/v1/knowledge-bases/{kb}/ingest"),
+            &json!({"content": "x".repeat(10 * 1024 * 1024 + 1)}),
+        )
+        .await;
+    expect_error(r, 413, "PAYLOAD_TOO_LARGE").await;
+    for (body, field) in [
+        (json!({"content": " "}), "content"),
+        (json!({"content": "a", "source_name": ""}), "source_name"),
+    ] {
+        let err = expect_error(
+            app.post_json(&format!("/api/v1/knowledge-bases/{kb}/ingest"), &body)
+                .await,
+            400,
+            "INVALID_REQUEST",
+        )
+        .await;
+        assert_eq!(err["details"]["field"], field);
+    }
+    expect_error(
+        app.post_json(
+            &format!("/api/v1/knowledge-bases/{kb}/ingest"),
+            &json!({"text": "a"}),
+        )
+        .await,
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+    let (_, body) = json(app.get(&format!("/api/v1/knowledge-bases/{kb}")).await).await;
+    assert_eq!(body["knowledge_base"]["chunk_count"], 0);
+}
+
+#[tokio::test]
+async fn ingest_pages_edits_deletes_and_reindexes_chunks() {
+    let app = TestApp::spawn().await;
+    let kb = create_kb(
+        &app,
+        json!({"name": "Pages", "chunk_size": 100, "chunk_overlap": 0}),
+    )
+    .await;
+    let text: String = (0..45)
+        .map(|i| format!("Sentence number {i} talks about topic {i} at some length here. "))
+        .collect();
+    let (status, body) = json(
+        app.post_json(
+            &format!("/api/v1/knowledge-bases/{kb}/ingest"),
+            &json!({"content": text}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["source_name"], "api_ingest");
+    let n = body["chunks_created"].as_i64().unwrap();
+    assert!(n >= 40, "{body}");
+
+    let (status, page2) = json(
+        app.get(&format!(
+            "/api/v1/knowledge-bases/{kb}/chunks?page=2&per_page=10"
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(page2["total"], n);
+    assert_eq!(page2["page"], 2);
+    assert_eq!(page2["total_pages"], (n + 9) / 10);
+    assert_eq!(page2["chunks"].as_array().unwrap().len(), 10);
+    assert_eq!(page2["chunks"][0]["chunk_index"], 10);
+    let (_, body) = json(
+        app.get(&format!("/api/v1/knowledge-bases/{kb}/chunks"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        body["chunks"].as_array().unwrap().len(),
+        20,
+        "per_page defaults to 20"
+    );
+    let (_, body) = json(
+        app.get(&format!("/api/v1/knowledge-bases/{kb}/chunks?page=99"))
+            .await,
+    )
+    .await;
+    assert_eq!(body["chunks"], json!([]));
+    for q in [
+        "page=0",
+        "per_page=0",
+        "per_page=101",
+        "page=x",
+        "is_active=maybe",
+        "sort=id",
+    ] {
+        expect_error(
+            app.get(&format!("/api/v1/knowledge-bases/{kb}/chunks?{q}"))
+                .await,
+            400,
+            "INVALID_REQUEST",
+        )
+        .await;
+    }
+
+    // Long content is cut to 200 characters in lists.
+    let long = "word ".repeat(100);
+    let r = app
+        .post_json(
+            &format!("/api/v1/knowledge-bases/{kb}/ingest"),
+            &json!({"content": long, "source_name": "long"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let chunks = all_chunks(&app, kb).await;
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["content"].as_str().unwrap().chars().count() <= 200)
+    );
+
+    // Edit: the new text is found, the old one no longer.
+    let id = chunks[0]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/knowledge-bases/{kb}/chunks/{id}");
+    let r = app
+        .req(Method::PUT, &path)
+        .json(&json!({"content": "Parking is free for visitors in the underground garage."}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["chunk"]["content"],
+        "Parking is free for visitors in the underground garage."
+    );
+    let search = async |q: &str| {
+        let body = json!({"knowledge_base_id": kb, "query": q, "mode": "vector", "top_k": 1});
+        app.post_json("/api/v1/knowledge/search", &body).await
+    };
+    let (_, body) = json(search("Where can guests leave their car?").await).await;
+    assert_eq!(body["results"][0]["id"], id, "{body}");
+    let (_, body) = json(search("Sentence number 0 talks about topic 0").await).await;
+    assert_ne!(body["results"][0]["id"], id, "the old text is gone: {body}");
+
+    // Deactivated chunks are never returned by search, and filter the list.
+    let r = app
+        .req(Method::PUT, &path)
+        .json(&json!({"is_active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, body) = json(search("Where can guests leave their car?").await).await;
+    assert_ne!(body["results"][0]["id"], id);
+    let (_, body) = json(
+        app.get(&format!(
+            "/api/v1/knowledge-bases/{kb}/chunks?is_active=false"
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (body["total"].as_i64(), &body["chunks"][0]["id"]),
+        (Some(1), &json!(id))
+    );
+    for bad in [
+        json!({}),
+        json!({"content": ""}),
+        json!({"content": "a", "extra": 1}),
+    ] {
+        expect_error(
+            app.req(Method::PUT, &path).json(&bad).send().await.unwrap(),
+            400,
+            "INVALID_REQUEST",
+        )
+        .await;
+    }
+    let missing = format!("/api/v1/knowledge-bases/{kb}/chunks/999999");
+    expect_error(
+        app.req(Method::PUT, &missing)
+            .json(&json!({"content": "x"}))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+
+    let (status, body) = json(app.delete(&path).await).await;
+    assert_eq!((status, &body["success"]), (200, &json!(true)));
+    expect_error(app.delete(&path).await, 404, "NOT_FOUND").await;
+
+    let (status, body) = json(
+        app.post_json(&format!("/api/v1/knowledge-bases/{kb}/reindex"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let total = all_chunks(&app, kb).await.len() as i64;
+    assert_eq!(body, json!({"success": true, "chunks_reindexed": total}));
+    let (_, body) = json(app.get(&format!("/api/v1/knowledge-bases/{kb}")).await).await;
+    assert_eq!(body["knowledge_base"]["indexing_status"], "ready");
+}
+
+#[tokio::test]
+async fn large_documents_index_in_the_background_and_survive_a_restart() {
+    let mut app = TestApp::spawn_with(|s| s.kb_inline_index_max_bytes = 2048).await;
+    let kb = create_kb(&app, json!({"name": "Big"})).await;
+    let text: String = (0..80)
+        .map(|i| format!("Fact {i}: the office plant number {i} needs water on day {i}. "))
+        .collect();
+    let (status, body) = json(
+        app.post_json(
+            &format!("/api/v1/knowledge-bases/{kb}/ingest"),
+            &json!({"content": text, "source_name": "plants"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["indexing_status"], "indexing");
+    assert_eq!(body["chunks_created"], 0);
+    let detail = wait_ready(&app, kb).await;
+    assert!(detail["chunk_count"].as_i64().unwrap() > 5, "{detail}");
+
+    // A job left behind by a process that died is picked up by the next one.
+    let kb2 = create_kb(&app, json!({"name": "Resumed"})).await;
+    app.stop();
+    let mut conn = app.conn().await;
+    let content: String = (0..40)
+        .map(|i| format!("Resumed fact {i} is about the garden. "))
+        .collect();
+    let sql = format!(
+        "INSERT INTO kb_index_jobs (project_id, knowledge_base_id, source, kind, origin, content) \
+         VALUES ({}, {kb2}, 'garden.txt', 'txt', 'document', '{content}'); \
+         UPDATE knowledge_bases SET indexing_status = 'indexing' WHERE id = {kb2}",
+        app.project.id
+    );
+    diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, &sql)
+        .await
+        .unwrap();
+    let node = app.another_node(|_| {}).await;
+    let detail = wait_ready(&node, kb2).await;
+    assert!(detail["chunk_count"].as_i64().unwrap() >= 2, "{detail}");
+    let chunks = all_chunks(&node, kb2).await;
+    assert!(chunks.iter().all(|c| c["source"] == "garden.txt"));
+}

@@ -1,0 +1,226 @@
+//! Knowledge search: the quality gate on a bundled FAQ corpus (real model
+//! inference), modes, scores, and parameter validation.
+
+use crate::common::{TestApp, expect_error, json, root};
+use crate::knowledge::{create_kb, upload};
+use serde_json::{Value, json};
+
+/// Uploads the bundled corpus as Markdown (one heading per passage); returns
+/// (kb id, corpus).
+async fn load_corpus(app: &TestApp) -> (i64, Value) {
+    let corpus: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/data/kb_faq.json")).unwrap(),
+    )
+    .unwrap();
+    let passages = corpus["passages"].as_array().unwrap();
+    assert!(passages.len() >= 60);
+    let md: String = passages
+        .iter()
+        .map(|p| {
+            format!(
+                "## {}\n{}\n\n",
+                p["title"].as_str().unwrap(),
+                p["text"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let kb = create_kb(app, json!({"name": "Nimbus FAQ"})).await;
+    let (status, body) = json(upload(app, kb, "faq.md", md.as_bytes()).await).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["chunks_created"], passages.len());
+    (kb, corpus)
+}
+
+async fn search(app: &TestApp, body: Value) -> (u16, Value) {
+    json(app.post_json("/api/v1/knowledge/search", &body).await).await
+}
+
+/// hit@3 of a mode over the corpus questions.
+async fn hit_at_3(app: &TestApp, kb: i64, corpus: &Value, mode: &str) -> f64 {
+    let questions = corpus["questions"].as_array().unwrap();
+    assert!(questions.len() >= 25);
+    let mut hits = 0;
+    for q in questions {
+        let answer = corpus["passages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == q["answer"])
+            .unwrap();
+        let heading = format!("## {}\n", answer["title"].as_str().unwrap());
+        let (status, body) = search(
+            app,
+            json!({"knowledge_base_id": kb, "query": q["q"], "top_k": 3, "mode": mode}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let found = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["content"].as_str().unwrap().starts_with(&heading));
+        if found {
+            hits += 1;
+        } else {
+            eprintln!(
+                "{mode} miss: {} -> {:?}",
+                q["q"],
+                body["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["content"].as_str().unwrap().lines().next().unwrap_or(""))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+    let rate = f64::from(hits) / questions.len() as f64;
+    eprintln!("{mode} hit@3 = {rate:.3} ({hits}/{})", questions.len());
+    rate
+}
+
+#[tokio::test]
+async fn quality_gate_hybrid_and_vector_hit_at_3() {
+    let app = TestApp::spawn().await;
+    let (kb, corpus) = load_corpus(&app).await;
+    let hybrid = hit_at_3(&app, kb, &corpus, "hybrid").await;
+    let vector = hit_at_3(&app, kb, &corpus, "vector").await;
+    assert!(hybrid >= 0.9, "hybrid hit@3 {hybrid}");
+    assert!(vector >= 0.8, "vector hit@3 {vector}");
+}
+
+#[tokio::test]
+async fn results_are_ranked_scored_and_filtered() {
+    let app = TestApp::spawn().await;
+    let (kb, _) = load_corpus(&app).await;
+    let q = "What are your business hours?";
+    let (status, body) = search(&app, json!({"knowledge_base_id": kb, "query": q})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["mode"], "hybrid");
+    assert_eq!(body["query"], q);
+    assert_eq!(body["knowledge_base_id"], kb);
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5, "top_k defaults to 5");
+    for r in results {
+        for field in ["id", "content", "source", "chunk_index", "score"] {
+            assert!(!r[field].is_null(), "{field} in {r}");
+        }
+        assert_eq!(r["source"], "faq.md");
+    }
+    let scores: Vec<f64> = results
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {scores:?}"
+    );
+    assert!(scores[0] <= 1.0 && scores[0] > 0.0);
+    assert!(
+        results[..3]
+            .iter()
+            .any(|r| r["content"].as_str().unwrap().contains("Support hours")),
+        "{body}"
+    );
+
+    let (_, body) = search(
+        &app,
+        json!({"knowledge_base_id": kb, "query": q, "mode": "vector", "top_k": 50}),
+    )
+    .await;
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 50);
+    let top = results[0]["score"].as_f64().unwrap();
+    assert!(top > 0.25 && top <= 1.0, "cosine similarity {top}");
+    let (_, filtered) = search(&app, json!({"knowledge_base_id": kb, "query": q, "mode": "vector", "top_k": 50, "min_score": 0.3})).await;
+    let kept = filtered["results"].as_array().unwrap();
+    assert!(!kept.is_empty() && kept.len() < 50);
+    assert!(kept.iter().all(|r| r["score"].as_f64().unwrap() >= 0.3));
+
+    let (_, body) = search(
+        &app,
+        json!({"knowledge_base_id": kb, "query": "Yealink Polycom", "mode": "keyword"}),
+    )
+    .await;
+    let results = body["results"].as_array().unwrap();
+    assert!(
+        results[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Desk phones"),
+        "{body}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| (0.0..1.0).contains(&r["score"].as_f64().unwrap()))
+    );
+    let (_, body) = search(
+        &app,
+        json!({"knowledge_base_id": kb, "query": "zzzqqq unknownword", "mode": "keyword"}),
+    )
+    .await;
+    assert_eq!(body["results"], json!([]));
+}
+
+#[tokio::test]
+async fn bad_search_parameters_are_400_and_unknown_kbs_404() {
+    let app = TestApp::spawn().await;
+    let kb = create_kb(&app, json!({"name": "Empty"})).await;
+    let (status, body) = search(&app, json!({"knowledge_base_id": kb, "query": "anything"})).await;
+    assert_eq!((status, &body["results"]), (200, &json!([])));
+    let cases = [
+        (json!({"knowledge_base_id": kb, "query": ""}), "query"),
+        (
+            json!({"knowledge_base_id": kb, "query": "x".repeat(2001)}),
+            "query",
+        ),
+        (
+            json!({"knowledge_base_id": kb, "query": "a", "top_k": 0}),
+            "top_k",
+        ),
+        (
+            json!({"knowledge_base_id": kb, "query": "a", "top_k": 51}),
+            "top_k",
+        ),
+        (
+            json!({"knowledge_base_id": kb, "query": "a", "mode": "fuzzy"}),
+            "mode",
+        ),
+        (
+            json!({"knowledge_base_id": kb, "query": "a\u{0}b"}),
+            "query",
+        ),
+    ];
+    for (body, field) in cases {
+        let err = expect_error(
+            app.post_json("/api/v1/knowledge/search", &body).await,
+            400,
+            "INVALID_REQUEST",
+        )
+        .await;
+        assert_eq!(err["details"]["field"], field, "{body}");
+    }
+    for body in [
+        json!({"query": "a"}),
+        json!({"knowledge_base_id": "one", "query": "a"}),
+        json!({"knowledge_base_id": kb, "query": "a", "k": 1}),
+    ] {
+        expect_error(
+            app.post_json("/api/v1/knowledge/search", &body).await,
+            400,
+            "INVALID_REQUEST",
+        )
+        .await;
+    }
+    expect_error(
+        app.post_json(
+            "/api/v1/knowledge/search",
+            &json!({"knowledge_base_id": 987654, "query": "a"}),
+        )
+        .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+}

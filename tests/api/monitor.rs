@@ -1,0 +1,253 @@
+//! `/ws/monitor`: authentication, subscriptions, isolation, slow consumers,
+//! and events committed by another process.
+
+use crate::common::TestApp;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use voxplane::embedded::livekit::SimParticipant;
+use voxplane::limits::plans::Plan;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp, key: Option<&str>) -> Ws {
+    let base = app.base.replace("http://", "ws://");
+    let url = match key {
+        Some(k) => format!("{base}/ws/monitor?api_key={k}"),
+        None => format!("{base}/ws/monitor"),
+    };
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade")
+        .0
+}
+
+/// The next JSON text message (pings answered by the library), or the close code.
+async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message within 10 s");
+        match msg {
+            Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Err(None),
+        }
+    }
+}
+
+/// The next message of a given type, skipping others.
+async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let m = next(ws)
+            .await
+            .unwrap_or_else(|code| panic!("closed ({code:?}) waiting for {kind}"));
+        if m["type"] == kind {
+            return m;
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+async fn subscribed(app: &TestApp, key: &str, channel: &str) -> Ws {
+    let mut ws = connect(app, Some(key)).await;
+    next_of(&mut ws, "connected").await;
+    send(&mut ws, json!({"action": "subscribe", "channel": channel})).await;
+    let ack = next_of(&mut ws, "subscribed").await;
+    assert_eq!(ack["data"]["channel"], channel);
+    ws
+}
+
+#[tokio::test]
+async fn missing_or_invalid_keys_close_with_4001() {
+    let app = TestApp::spawn().await;
+    for key in [None, Some("pk_nope"), Some("garbage")] {
+        let mut ws = connect(&app, key).await;
+        assert_eq!(next(&mut ws).await, Err(Some(4001)), "{key:?}");
+    }
+}
+
+#[tokio::test]
+async fn subscribed_sockets_see_their_rooms_events_with_the_contract_fields() {
+    let app = TestApp::spawn().await;
+    let mut ws = subscribed(&app, &app.project.key, "rooms").await;
+    let full = format!("{}_live", app.project.room_prefix);
+    app.sim()
+        .join(&full, SimParticipant::new("alice").name("Alice"))
+        .await
+        .unwrap();
+    let created = next_of(&mut ws, "room.created").await;
+    assert_eq!(created["data"]["room_name"], full);
+    assert!(created["data"]["created_at"].is_string());
+    let joined = next_of(&mut ws, "participant.joined").await;
+    assert_eq!(
+        joined["data"],
+        json!({"room_name": full, "identity": "alice", "name": "Alice", "joined_at": joined["data"]["joined_at"]})
+    );
+    assert!(joined["timestamp"].is_string());
+    app.sim().leave(&full, "alice").await.unwrap();
+    let left = next_of(&mut ws, "participant.left").await;
+    assert_eq!(left["data"]["identity"], "alice");
+    assert_eq!(left["data"]["reason"], "CLIENT_INITIATED");
+    app.delete("/api/v1/rooms/live").await;
+    let closed = next_of(&mut ws, "room.closed").await;
+    assert_eq!(closed["data"], json!({"room_name": full}));
+}
+
+#[tokio::test]
+async fn bad_messages_get_errors_and_unsubscribe_stops_events() {
+    let app = TestApp::spawn().await;
+    let mut ws = connect(&app, Some(&app.project.key)).await;
+    next_of(&mut ws, "connected").await;
+    for bad in [
+        json!("hello"),
+        json!({"action": "dance", "channel": "rooms"}),
+        json!({"action": "subscribe", "channel": "everything"}),
+    ] {
+        send(&mut ws, bad).await;
+        let e = next(&mut ws).await.unwrap();
+        assert_eq!(e["type"], "error", "{e}");
+        assert!(e["data"]["message"].is_string());
+    }
+    ws.send(Message::Text("{not json".into())).await.unwrap();
+    assert_eq!(next(&mut ws).await.unwrap()["type"], "error");
+
+    // room:<name> only sees that room; after unsubscribing nothing arrives.
+    send(&mut ws, json!({"action": "subscribe", "channel": "room:a"})).await;
+    next_of(&mut ws, "subscribed").await;
+    let prefix = &app.project.room_prefix;
+    app.sim()
+        .join(&format!("{prefix}_b"), SimParticipant::new("bob"))
+        .await
+        .unwrap();
+    app.sim()
+        .join(&format!("{prefix}_a"), SimParticipant::new("ann"))
+        .await
+        .unwrap();
+    let m = next_of(&mut ws, "participant.joined").await;
+    assert_eq!(
+        m["data"]["identity"], "ann",
+        "events of room b never reach a room:a subscriber"
+    );
+    send(
+        &mut ws,
+        json!({"action": "unsubscribe", "channel": "room:a"}),
+    )
+    .await;
+    next_of(&mut ws, "unsubscribed").await;
+    send(&mut ws, json!({"action": "subscribe", "channel": "room:c"})).await;
+    next_of(&mut ws, "subscribed").await;
+    app.sim()
+        .join(&format!("{prefix}_a"), SimParticipant::new("ann2"))
+        .await
+        .unwrap();
+    app.sim()
+        .join(&format!("{prefix}_c"), SimParticipant::new("cid"))
+        .await
+        .unwrap();
+    let m = next_of(&mut ws, "participant.joined").await;
+    assert_eq!(m["data"]["identity"], "cid");
+}
+
+#[tokio::test]
+async fn a_socket_only_sees_its_own_project() {
+    let app = TestApp::spawn().await;
+    let other = app.create_project(Plan::Professional).await;
+    let mut theirs = subscribed(&app, &other.key, "rooms").await;
+    app.sim()
+        .join(
+            &format!("{}_mine", app.project.room_prefix),
+            SimParticipant::new("me"),
+        )
+        .await
+        .unwrap();
+    app.sim()
+        .join(
+            &format!("{}_theirs", other.room_prefix),
+            SimParticipant::new("them"),
+        )
+        .await
+        .unwrap();
+    let m = next_of(&mut theirs, "participant.joined").await;
+    assert_eq!(m["data"]["identity"], "them");
+    // Subscribing to the other project's room by its full name stays inside one's own prefix.
+    send(
+        &mut theirs,
+        json!({"action": "subscribe", "channel": format!("room:{}_mine", app.project.room_prefix)}),
+    )
+    .await;
+    next_of(&mut theirs, "subscribed").await;
+    app.sim()
+        .join(
+            &format!("{}_mine", app.project.room_prefix),
+            SimParticipant::new("me2"),
+        )
+        .await
+        .unwrap();
+    app.sim()
+        .join(
+            &format!("{}_theirs", other.room_prefix),
+            SimParticipant::new("them2"),
+        )
+        .await
+        .unwrap();
+    let m = next_of(&mut theirs, "participant.joined").await;
+    assert_eq!(m["data"]["identity"], "them2");
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_closed_with_4008_without_slowing_others() {
+    let app = TestApp::spawn_with(|s| s.monitor_buffer = 2).await;
+    let mut slow = subscribed(&app, &app.project.key, "rooms").await;
+    let mut fast = subscribed(&app, &app.project.key, "room:flood").await;
+    let full = format!("{}_flood", app.project.room_prefix);
+    // A burst of events committed at once.
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.conn().await;
+        diesel::sql_query(format!(
+            "INSERT INTO events (public_id, project_id, event_type, data)
+             SELECT 'evt_flood_' || g, {}, 'participant.joined',
+                    jsonb_build_object('room_name', '{full}', 'identity', 'p' || g)
+             FROM generate_series(1, 3000) g",
+            app.project.id
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    // The fast reader keeps receiving.
+    let first = next_of(&mut fast, "participant.joined").await;
+    assert_eq!(first["data"]["room_name"], full);
+    // The slow one (which has not read anything) is closed with 4008.
+    let code = loop {
+        match next(&mut slow).await {
+            Ok(_) => continue,
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(4008));
+}
+
+#[tokio::test]
+async fn sockets_on_one_process_see_events_committed_by_another() {
+    let app = TestApp::spawn().await;
+    let other_node = app.another_node(|s| s.events_poll_ms = 200).await;
+    let mut ws = subscribed(&other_node, &app.project.key, "rooms").await;
+    // The simulator's webhooks go to the first process, which commits the events.
+    app.sim()
+        .join(
+            &format!("{}_cross", app.project.room_prefix),
+            SimParticipant::new("x"),
+        )
+        .await
+        .unwrap();
+    let m = next_of(&mut ws, "participant.joined").await;
+    assert_eq!(m["data"]["identity"], "x");
+}
