@@ -9,6 +9,7 @@ mod accounts;
 mod agents;
 mod auth;
 mod cli;
+mod connection_details;
 mod db_schema;
 mod docs;
 mod errors;
