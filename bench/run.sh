@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Load benchmarks (not tests). Starts `voxplane dev` (release build) on a private
-# data dir, creates an enterprise project with its limit raised, and runs wrk
-# against GET /api/v1/project and GET /health (the ceiling). Results go to
-# stdout; docs/PERFORMANCE.md records them with the machine they ran on.
+# data dir, creates an enterprise project with its limit raised, and measures
+# with wrk (Debian package):
+#   1. GET /health (the ceiling) and GET /api/v1/project (auth + rate limit)
+#   2. POST /api/v1/token (no agent) next to a minimal Node token server
+#      (express + livekit-server-sdk, bench/peers/node-token)
+#   3. POST /api/v1/sessions/{room}/transcript over 100 rooms
+# Results go to stdout; docs/PERFORMANCE.md records them with the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/voxplane-target}"
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
+ONLY=${ONLY:-all}
 
 if ! command -v wrk >/dev/null; then
   echo "bench: installing wrk (Debian package)"
@@ -18,27 +23,55 @@ cargo build --release --quiet
 BIN="$CARGO_TARGET_DIR/release/voxplane"
 
 DATA=.local/bench
-mkdir -p "$DATA"
-[ -e "$DATA/pg" ] || ln -s "$(pwd)/.local/pg" "$DATA/pg"
+rm -rf "$DATA"; mkdir -p "$DATA"
+ln -s "$(pwd)/.local/pg" "$DATA/pg"
 PORT=${PORT:-18181}
 VOXPLANE_DATA_DIR=$DATA VOXPLANE_LOG_LEVEL=warn "$BIN" dev --port "$PORT" > "$DATA/dev.log" 2>&1 &
 DEV=$!
-trap 'kill $DEV 2>/dev/null; wait $DEV 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do [ -f "$DATA/dev.env" ] && break; sleep 0.5; done
+PEER=
+trap 'kill $DEV $PEER 2>/dev/null; wait $DEV 2>/dev/null || true' EXIT
+for _ in $(seq 1 240); do [ -f "$DATA/dev.env" ] && break; sleep 0.5; done
 sleep 1
 # shellcheck disable=SC1091
 source "$DATA/dev.env"
-PROJECT=$(DATABASE_URL=$DATABASE_URL "$BIN" admin create-project --name bench --plan enterprise --json)
+PROJECT=$("$BIN" admin create-project --name bench --plan enterprise --json)
 KEY=$(echo "$PROJECT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 ID=$(echo "$PROJECT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["project_id"])')
-DATABASE_URL=$DATABASE_URL "$BIN" admin set-rate-limit --project "$ID" --per-minute 2000000000 >/dev/null
+"$BIN" admin set-rate-limit --project "$ID" --per-minute 2000000000 >/dev/null
+export KEY
+sleep 6 # the key cache picks up the raised limit
+
+run() { # title, wrk args…
+  echo "-- $1"
+  shift
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | grep -E "Requests/sec|Latency  |  50%|  99%|Non-2xx|Socket errors"
+}
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION (server: 2 workers, same machine)"
-curl -fsS -H "X-API-Key: $KEY" "$VOXPLANE_URL/api/v1/project" >/dev/null
-wrk -t"$THREADS" -c"$CONNECTIONS" -d5s "$VOXPLANE_URL/health" >/dev/null # warm-up
-echo "-- GET /health (ceiling)"
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$VOXPLANE_URL/health" | grep -E "Requests/sec|Latency  |50%|99%|Non-2xx"
-echo "-- GET /api/v1/project (auth + rate limit, enterprise key)"
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "X-API-Key: $KEY" "$VOXPLANE_URL/api/v1/project" \
-  | grep -E "Requests/sec|Latency  |50%|99%|Non-2xx"
+echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine; server: release build, 2 workers"
+wrk -t1 -c16 -d3s "$VOXPLANE_URL/health" >/dev/null # warm-up
+
+if [ "$ONLY" = all ] || [ "$ONLY" = project ]; then
+  run "GET /health (ceiling)" "$VOXPLANE_URL/health"
+  run "GET /api/v1/project (enterprise key)" -H "X-API-Key: $KEY" "$VOXPLANE_URL/api/v1/project"
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = token ]; then
+  BODY='{"identity":"bench-user","room":"bench-room","no_agent":true}' run "POST /api/v1/token (no agent)" -s bench/post.lua "$VOXPLANE_URL/api/v1/token"
+  if [ ! -d bench/peers/node-token/node_modules ]; then
+    (cd bench/peers/node-token && npm install --no-audit --no-fund --silent)
+  fi
+  PORT=18282 node bench/peers/node-token/server.js > "$DATA/node.log" 2>&1 &
+  PEER=$!
+  sleep 1.5
+  BODY='{"identity":"bench-user","room":"bench-room"}' KEY= run "Node peer: POST /token (express + livekit-server-sdk)" -s bench/post.lua "http://127.0.0.1:18282/token"
+  kill $PEER 2>/dev/null || true
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = transcript ]; then
+  for i in $(seq 0 99); do
+    curl -fsS -o /dev/null -X POST -H "X-API-Key: $KEY" -H "Content-Type: application/json" \
+      -d "{\"room_name\":\"bench-$i\"}" "$VOXPLANE_URL/api/v1/sessions"
+  done
+  CONNECTIONS=100 run "POST /api/v1/sessions/{room}/transcript (100 rooms)" -c100 -s bench/transcript.lua "$VOXPLANE_URL"
+fi
