@@ -33,6 +33,7 @@ openapi:
 ## Benchmarks (see docs/PERFORMANCE.md).
 bench: setup
 	./bench/run.sh
+	./bench/events.sh
 
 clean-local:
 	rm -rf .local/pgdata .local/pgdata.password .local/test-pg .local/dev.env .local/dev-seed.json

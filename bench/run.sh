@@ -6,6 +6,7 @@
 #   2. POST /api/v1/token (no agent) next to a minimal Node token server
 #      (express + livekit-server-sdk, bench/peers/node-token)
 #   3. POST /api/v1/sessions/{room}/transcript over 100 rooms
+# bench/events.sh measures webhook fan-out and /ws/monitor latency.
 # Results go to stdout; docs/PERFORMANCE.md records them with the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Event benchmarks (not tests), on `voxplane dev` (release build):
+#  (a) 10,000 events committed at once, fanned out to 5 local receiver endpoints:
+#      deliveries/s and commit→delivery latency.
+#  (b) 1,000 /ws/monitor sockets subscribed to `rooms`, 200 events/s:
+#      commit→socket latency.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/voxplane-target}"
+EVENTS=${EVENTS:-10000}
+SOCKETS=${SOCKETS:-1000}
+RATE_SECONDS=${RATE_SECONDS:-3}
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/voxplane"
+PSQL=.local/pg/bin/psql
+DATA=.local/bench-events
+rm -rf "$DATA"; mkdir -p "$DATA"; ln -s "$(pwd)/.local/pg" "$DATA/pg"
+PORT=${PORT:-18191}
+PIDS=()
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+VOXPLANE_DATA_DIR=$DATA VOXPLANE_LOG_LEVEL=warn VOXPLANE_MONITOR_MAX_CONNECTIONS_PER_PROJECT=5000 \
+  VOXPLANE_MONITOR_BUFFER=4096 VOXPLANE_WEBHOOK_CONCURRENCY=64 VOXPLANE_EVENTS_POLL_MS=200 \
+  "$BIN" dev --port "$PORT" > "$DATA/dev.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 240); do [ -f "$DATA/dev.env" ] && break; sleep 0.5; done
+sleep 1
+# shellcheck disable=SC1091
+source "$DATA/dev.env"
+PROJECT=$("$BIN" admin create-project --name bench-events --plan enterprise --json)
+KEY=$(echo "$PROJECT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+ID=$(echo "$PROJECT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["project_id"])')
+PREFIX=$(echo "$PROJECT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["room_prefix"])')
+"$BIN" admin set-rate-limit --project "$ID" --per-minute 2000000000 >/dev/null
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+
+echo "-- (a) $EVENTS events x 5 endpoints"
+for i in 1 2 3 4 5; do
+  python3 bench/receiver.py $((18300 + i)) "$DATA/recv-$i.log" & PIDS+=($!)
+done
+sleep 1
+for i in 1 2 3 4 5; do
+  curl -fsS -o /dev/null -X POST -H "X-API-Key: $KEY" -H "Content-Type: application/json" \
+    -d "{\"url\":\"http://127.0.0.1:$((18300 + i))/hook\",\"event_types\":[\"test\"]}" "$VOXPLANE_URL/api/v1/webhooks"
+done
+"$PSQL" -q "$DATABASE_URL" -c "INSERT INTO events (public_id, project_id, event_type, data)
+  SELECT 'evt_bench_' || g, $ID, 'test', jsonb_build_object('n', g) FROM generate_series(1, $EVENTS) g"
+want=$((EVENTS * 5))
+for _ in $(seq 1 600); do
+  got=$(cat "$DATA"/recv-*.log 2>/dev/null | wc -l)
+  [ "$got" -ge "$want" ] && break
+  sleep 0.5
+done
+python3 bench/events_report.py "$DATA"
+
+echo "-- (b) $SOCKETS monitor sockets, 200 events/s for ${RATE_SECONDS}s"
+EXPECTED=$((RATE_SECONDS * 200))
+(cd bench/peers/node-token && [ -d node_modules/ws ] || npm install --no-audit --no-fund --silent)
+NODE_PATH=bench/peers/node-token/node_modules node bench/monitor_bench.js "$VOXPLANE_URL" "$KEY" "$SOCKETS" "$EXPECTED" > "$DATA/monitor.out" &
+NODE=$!
+for _ in $(seq 1 120); do grep -q READY "$DATA/monitor.out" 2>/dev/null && break; sleep 0.5; done
+"$PSQL" -q "$DATABASE_URL" -c "DO \$\$ BEGIN FOR i IN 1..$EXPECTED LOOP
+    INSERT INTO events (public_id, project_id, event_type, data) VALUES ('evt_mon_' || i, $ID, 'participant.joined',
+      jsonb_build_object('room_name', '${PREFIX}_bench', 'identity', 'p' || i, 'name', '', 'joined_at', now()));
+    COMMIT; PERFORM pg_sleep(0.005); END LOOP; END \$\$;"
+wait $NODE || true
+grep -v READY "$DATA/monitor.out"
