@@ -245,6 +245,10 @@ pub struct Settings {
     pub livekit_ws_url: Option<String>,
     /// Timeout of one LiveKit call, in ms; past it the request answers 503.
     pub livekit_timeout_ms: u64,
+    /// Where LiveKit Egress writes recordings and downloads read them:
+    /// `<recordings_dir>/<project id>/<room>/<key>.<ext>` (a directory the
+    /// egress workers and Voxplane share).
+    pub recordings_dir: PathBuf,
     /// Product name used in e-mail.
     pub product_name: String,
     /// Public URL of the dashboard; e-mailed links point below it.
@@ -329,6 +333,7 @@ impl Default for Settings {
             livekit_api_secret: None,
             livekit_ws_url: None,
             livekit_timeout_ms: 5000,
+            recordings_dir: PathBuf::from(".local/recordings"),
             product_name: "Voxplane".into(),
             public_base_url: "http://127.0.0.1:8080".into(),
             smtp_url: None,

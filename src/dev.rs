@@ -78,7 +78,7 @@ pub async fn run(settings: Settings) -> Result<()> {
     let sim = if settings.livekit_url.is_none() {
         let mut cfg = SimConfig::dev_defaults();
         cfg.webhook_url = Some(format!("{base}/livekit/webhook"));
-        cfg.recordings_dir = dir.join("recordings");
+        cfg.recordings_dir = settings.recordings_dir.clone();
         let sim = LiveKitSim::start(cfg)?;
         settings.livekit_url = Some(sim.url());
         settings.livekit_api_key = Some(sim.api_key().to_owned());

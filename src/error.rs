@@ -51,6 +51,8 @@ pub enum ApiError {
         message: String,
         details: Option<Value>,
     },
+    /// 416 `RANGE_NOT_SATISFIABLE`: a byte range outside a file of `size` bytes.
+    RangeNotSatisfiable { size: u64 },
     /// 413 `PAYLOAD_TOO_LARGE`.
     PayloadTooLarge { limit: usize },
     /// 415 `UNSUPPORTED_MEDIA_TYPE`.
@@ -117,6 +119,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::Conflict { .. } => "CONFLICT",
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Self::RangeNotSatisfiable { .. } => "RANGE_NOT_SATISFIABLE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::IdempotencyMismatch => "IDEMPOTENCY_KEY_REUSED",
             Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
@@ -138,6 +141,9 @@ impl ApiError {
             Self::PayloadTooLarge { limit } => {
                 format!("Request body is larger than the limit of {limit} bytes")
             }
+            Self::RangeNotSatisfiable { size } => {
+                format!("Requested range is outside the file ({size} bytes)")
+            }
             Self::IdempotencyMismatch => {
                 "Idempotency-Key was already used with a different request".into()
             }
@@ -156,6 +162,7 @@ impl ApiError {
             Self::BadRequest { details, .. } | Self::Conflict { details, .. } => details.clone(),
             Self::MethodNotAllowed { allowed } => Some(json!({ "allowed": allowed })),
             Self::PayloadTooLarge { limit } => Some(json!({ "limit_bytes": limit })),
+            Self::RangeNotSatisfiable { size } => Some(json!({ "size_bytes": size })),
             Self::QuotaExceeded {
                 resource,
                 limit,
@@ -215,6 +222,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::QuotaExceeded { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -239,6 +247,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, "5"));
+            }
+            Self::RangeNotSatisfiable { size } => {
+                res.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
             }
             _ => {}
         }

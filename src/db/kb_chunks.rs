@@ -219,7 +219,14 @@ pub async fn search_vector(
     .await
 }
 
-/// Full-text search: score = ts_rank_cd normalised to rank / (rank + 1).
+/// Full-text matches ranked per query, at most: ranking is the costly part,
+/// and a term shared by more chunks than this ranks them all about the same.
+pub const KEYWORD_RANKED_MAX: i64 = 1000;
+/// The same bound inside hybrid search, whose latency budget is tighter.
+pub const HYBRID_RANKED_MAX: i64 = 300;
+
+/// Full-text search: score = ts_rank_cd normalised to rank / (rank + 1),
+/// over at most [`KEYWORD_RANKED_MAX`] matching chunks.
 pub async fn search_keyword(
     conn: &mut AsyncPgConnection,
     kb_id: i64,
@@ -228,8 +235,9 @@ pub async fn search_keyword(
 ) -> QueryResult<Vec<Hit>> {
     diesel::sql_query(format!(
         "SELECT c.id, c.content, c.source, c.chunk_index, ts_rank_cd(c.tsv, q.q, 32)::float8 AS score \
-         FROM kb_chunks c, (SELECT {TSQUERY} AS q) q \
-         WHERE c.knowledge_base_id = $1 AND c.is_active AND c.tsv @@ q.q \
+         FROM (SELECT {TSQUERY} AS q) q, LATERAL ( \
+           SELECT id, content, source, chunk_index, tsv FROM kb_chunks \
+           WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.q LIMIT {KEYWORD_RANKED_MAX}) c \
          ORDER BY score DESC, c.id LIMIT $3"
     ))
     .bind::<BigInt, _>(kb_id)
@@ -303,8 +311,9 @@ pub async fn search_hybrid(
              WHERE knowledge_base_id = $1 AND is_active ORDER BY embedding <=> $3 LIMIT $5) s), \
          k AS ( \
            SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS r FROM ( \
-             SELECT c.id, ts_rank_cd(c.tsv, q.q) AS rank FROM kb_chunks c, (SELECT $2::tsquery AS q) q \
-             WHERE c.knowledge_base_id = $1 AND c.is_active AND c.tsv @@ q.q \
+             SELECT c.id, ts_rank_cd(c.tsv, q.q) AS rank FROM (SELECT $2::tsquery AS q) q, LATERAL ( \
+               SELECT id, tsv FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.q \
+               LIMIT {HYBRID_RANKED_MAX}) c \
              ORDER BY rank DESC, c.id LIMIT $5) s), \
          f AS ( \
            SELECT coalesce(v.id, k.id) AS id, \
@@ -330,7 +339,8 @@ pub async fn search_hybrid(
 /// Inside a transaction: HNSW scans look at enough candidates and keep
 /// scanning past rows the knowledge-base filter drops.
 async fn hnsw_scan(conn: &mut AsyncPgConnection, wanted: i64) -> QueryResult<()> {
-    let ef = wanted.clamp(40, 1000);
+    // Candidates looked at: 4× the rows wanted, at least 200 (see docs/PERFORMANCE.md).
+    let ef = (wanted * 4).clamp(200, 1000);
     conn.batch_execute(&format!(
         "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order"
     ))

@@ -9,9 +9,11 @@ pub mod kb_jobs;
 pub mod knowledge_bases;
 pub mod members;
 pub mod projects;
+pub mod recordings;
 pub mod rooms;
 pub mod schema;
 pub mod sessions;
+pub mod sip;
 pub mod sql_types;
 
 use diesel_async::AsyncPgConnection;

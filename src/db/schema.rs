@@ -394,6 +394,56 @@ diesel::joinable!(invitations -> projects (project_id));
 diesel::joinable!(rooms -> projects (project_id));
 diesel::joinable!(participants -> rooms (room_id));
 diesel::joinable!(connection_secrets -> projects (project_id));
+diesel::table! {
+    recordings (id) {
+        id -> Int8,
+        project_id -> Int8,
+        room_name -> Text,
+        egress_id -> Text,
+        format -> Text,
+        status -> Text,
+        file_path -> Text,
+        size_bytes -> Nullable<Int8>,
+        duration_seconds -> Nullable<Float8>,
+        error -> Nullable<Text>,
+        started_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sip_trunks (id) {
+        id -> Int8,
+        project_id -> Int8,
+        name -> Text,
+        phone_number -> Text,
+        address -> Text,
+        auth_username -> Nullable<Text>,
+        inbound_trunk_id -> Nullable<Text>,
+        outbound_trunk_id -> Nullable<Text>,
+        dispatch_rule_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sip_configs (id) {
+        id -> Int8,
+        project_id -> Int8,
+        name -> Text,
+        phone_number -> Text,
+        agent_config_id -> Nullable<Int8>,
+        dtmf_enabled -> Bool,
+        max_call_duration -> Int4,
+        trunk_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_keys -> projects (project_id));
 diesel::joinable!(idempotency_keys -> projects (project_id));
 
@@ -423,4 +473,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     transcripts,
     usage_events,
     api_usage_daily,
+    recordings,
+    sip_trunks,
+    sip_configs,
 );

@@ -103,7 +103,13 @@ impl Resource {
             Resource::KnowledgeBases => {
                 Some("SELECT count(*) AS n FROM knowledge_bases WHERE project_id = $1")
             }
-            Resource::SipConfigs | Resource::Recordings => None,
+            Resource::SipConfigs => {
+                Some("SELECT count(*) AS n FROM sip_configs WHERE project_id = $1")
+            }
+            Resource::Recordings => Some(
+                "SELECT count(*) AS n FROM recordings WHERE project_id = $1 \
+                 AND created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            ),
         }
     }
 }

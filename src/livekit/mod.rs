@@ -9,7 +9,9 @@ use crate::error::{ApiError, ApiResult};
 use livekit_api::services::ServerError as TwirpError;
 use livekit_api::services::ServiceError;
 use livekit_api::services::agent_dispatch::AgentDispatchClient;
+use livekit_api::services::egress::EgressClient;
 use livekit_api::services::room::RoomClient;
+use livekit_api::services::sip::SIPClient;
 use serde_json::json;
 use std::future::Future;
 use std::time::Duration;
@@ -22,6 +24,10 @@ pub struct LiveKit {
     pub rooms: RoomClient,
     /// AgentDispatchService.
     pub dispatch: AgentDispatchClient,
+    /// Egress (recordings).
+    pub egress: EgressClient,
+    /// SIP (trunks, dispatch rules, outbound calls).
+    pub sip: SIPClient,
     api_key: String,
     api_secret: String,
     ws_url: String,
@@ -49,6 +55,8 @@ impl LiveKit {
             rooms: RoomClient::with_api_key(url, key, secret).with_request_timeout(timeout),
             dispatch: AgentDispatchClient::with_api_key(url, key, secret)
                 .with_request_timeout(timeout),
+            egress: EgressClient::with_api_key(url, key, secret).with_request_timeout(timeout),
+            sip: SIPClient::with_api_key(url, key, secret).with_request_timeout(timeout),
             api_key: key.to_owned(),
             api_secret: secret.to_owned(),
             ws_url,

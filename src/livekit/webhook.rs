@@ -37,7 +37,18 @@ pub async fn receive(state: &AppState, body: &str, authorization: &str) -> ApiRe
         tracing::warn!(error = %e, "rejected a LiveKit webhook");
         ApiError::Unauthorized("Invalid LiveKit webhook signature".into())
     })?;
-    let Some(room) = event.room.as_ref().filter(|r| !r.name.is_empty()) else {
+    // Egress events carry only `egressInfo`: its room names the project.
+    let egress_room = event.egress_info.as_ref().map(|e| proto::Room {
+        name: e.room_name.clone(),
+        sid: e.room_id.clone(),
+        ..Default::default()
+    });
+    let Some(room) = event
+        .room
+        .as_ref()
+        .or(egress_room.as_ref())
+        .filter(|r| !r.name.is_empty())
+    else {
         return Ok(Outcome::Ignored);
     };
     let Some(project_id) = project_for(state, &room.name).await? else {
@@ -62,7 +73,7 @@ pub async fn receive(state: &AppState, body: &str, authorization: &str) -> ApiRe
             if fresh == 0 && !event.id.is_empty() {
                 return Ok(Outcome::Duplicate);
             }
-            apply(conn, project_id, &name, room, &event).await?;
+            apply(conn, project_id, &name, room, &event, &state.settings).await?;
             Ok(Outcome::Processed)
         })
         .await?;
@@ -76,6 +87,7 @@ async fn apply(
     name: &RoomName,
     room: &proto::Room,
     event: &proto::WebhookEvent,
+    settings: &crate::config::Settings,
 ) -> ApiResult<()> {
     let at = seconds(event.created_at).unwrap_or_else(Utc::now);
     let created = seconds(room.creation_time).unwrap_or(at);
@@ -142,6 +154,9 @@ async fn apply(
                 };
                 crate::db::sessions::start(conn, project_id, &new).await?;
             }
+            if p.kind == proto::participant_info::Kind::Sip as i32 {
+                sip_participant(conn, project_id, name, p, joined).await?;
+            }
             if joined {
                 let joined_at = seconds(p.joined_at).unwrap_or(at);
                 emit(
@@ -181,10 +196,185 @@ async fn apply(
             });
             emit(conn, project_id, kind, with(track)).await?;
         }
-        // egress_* arrive with the recordings resource.
+        "egress_started" | "egress_updated" | "egress_ended" => {
+            if let Some(info) = event.egress_info.as_ref() {
+                egress(conn, project_id, name, info, &event.event, settings).await?;
+            }
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// A SIP participant joined or left a project room.
+///
+/// Joining a room with an active session (an outbound call placed by
+/// `POST /sip/dial`) reports the call's status (`sip.callStatus`, `active`
+/// when answered); joining a room without one is an inbound call: a sip
+/// session starts (caller number from `sip.phoneNumber`, agent from the
+/// line's config) and `sip.inbound_call` is emitted. Leaving reports `ended`.
+async fn sip_participant(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    name: &RoomName,
+    p: &proto::ParticipantInfo,
+    joined: bool,
+) -> ApiResult<()> {
+    let attr = |k: &str| p.attributes.get(k).cloned().unwrap_or_default();
+    let phone = attr("sip.phoneNumber");
+    if !joined {
+        let data = json!({ "room_name": name.full, "phone_number": phone, "status": "ended", "identity": p.identity });
+        emit(conn, project_id, "sip.call_status", data).await?;
+        return Ok(());
+    }
+    let status = match attr("sip.callStatus").as_str() {
+        "" => "active".to_owned(),
+        s => s.to_owned(),
+    };
+    if crate::db::sessions::active(conn, project_id, &name.full)
+        .await?
+        .is_none()
+    {
+        let line = attr("sip.trunkPhoneNumber");
+        let config = crate::db::sip::config_for_line(conn, project_id, &line, None).await?;
+        let new = crate::db::sessions::NewSession {
+            room_name: name.full.clone(),
+            agent_config_id: config.as_ref().and_then(|c| c.agent_config_id),
+            caller_identity: Some(if phone.is_empty() {
+                p.identity.clone()
+            } else {
+                phone.clone()
+            }),
+            session_type: "sip".into(),
+            metadata: json!({
+                "direction": "inbound", "phone_number": phone, "trunk_phone_number": line,
+                "sip_call_id": attr("sip.callID"), "participant_identity": p.identity,
+            }),
+        };
+        if let Some(session) = crate::db::sessions::start(conn, project_id, &new).await? {
+            emit(
+                conn,
+                project_id,
+                "sip.inbound_call",
+                json!({
+                    "room_name": name.full, "room": name.short, "session_id": session.id,
+                    "phone_number": phone, "trunk_phone_number": line,
+                    "agent_config_id": session.agent_config_id, "identity": p.identity,
+                }),
+            )
+            .await?;
+        }
+    }
+    let data = json!({ "room_name": name.full, "phone_number": phone, "status": status, "identity": p.identity });
+    emit(conn, project_id, "sip.call_status", data).await?;
+    Ok(())
+}
+
+/// Unix nanoseconds (egress timestamps) as a time.
+fn nanos(ns: i64) -> Option<DateTime<Utc>> {
+    (ns > 0).then(|| Utc.timestamp_nanos(ns))
+}
+
+/// An egress event: `egress.started` / `egress.ended` for any egress of the
+/// project's rooms; for Voxplane's recordings, the end sets the status
+/// (`completed` with size and duration, or `error` with the reason) and
+/// emits `recording.stopped`.
+async fn egress(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    name: &RoomName,
+    info: &proto::EgressInfo,
+    kind: &str,
+    settings: &crate::config::Settings,
+) -> ApiResult<()> {
+    use crate::db::recordings as store;
+    let status = proto::EgressStatus::try_from(info.status)
+        .map(|s| s.as_str_name())
+        .unwrap_or("EGRESS_STARTING");
+    let row = store::by_egress(conn, project_id, &info.egress_id).await?;
+    let base = json!({
+        "room_name": name.full, "room": name.short, "egress_id": info.egress_id,
+        "egress_status": status, "recording_id": row.as_ref().map(|r| r.id),
+    });
+    match kind {
+        "egress_started" => {
+            emit(conn, project_id, "egress.started", base).await?;
+        }
+        "egress_ended" => {
+            let failed = info.status != proto::EgressStatus::EgressComplete as i32;
+            let error = failed.then(|| {
+                if info.error.is_empty() {
+                    status.to_owned()
+                } else {
+                    info.error.clone()
+                }
+            });
+            emit(
+                conn,
+                project_id,
+                "egress.ended",
+                base.merge(json!({ "error": error })),
+            )
+            .await?;
+            let Some(row) = row else {
+                // A recording deleted while it ran: its file was finished
+                // after the row went. Remove it when it lies in the
+                // project's own directory; leave anything else alone.
+                remove_orphan(settings, project_id, info).await;
+                return Ok(());
+            };
+            let file = <[proto::FileInfo]>::first(&info.file_results);
+            let ended_at = nanos(info.ended_at).unwrap_or_else(Utc::now);
+            #[allow(clippy::cast_precision_loss)] // nanoseconds of a recording fit in f64
+            let ended = store::Ended {
+                status: if failed { "error" } else { "completed" },
+                size_bytes: file.map(|f| f.size).filter(|_| !failed),
+                duration_seconds: file.map(|f| f.duration as f64 / 1e9).filter(|_| !failed),
+                error: error.as_deref(),
+                ended_at,
+            };
+            if let Some(done) = store::end(conn, row.id, &ended).await? {
+                emit(
+                    conn,
+                    project_id,
+                    "recording.stopped",
+                    json!({
+                        "room_name": name.full, "room": name.short, "recording_id": done.id,
+                        "egress_id": done.egress_id, "status": done.status,
+                        "size_bytes": done.size_bytes, "duration_seconds": done.duration_seconds,
+                        "error": done.error,
+                    }),
+                )
+                .await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Removes the file of an ended egress that has no recording row, when it
+/// lies under `<recordings_dir>/<project id>/`.
+async fn remove_orphan(
+    settings: &crate::config::Settings,
+    project_id: i64,
+    info: &proto::EgressInfo,
+) {
+    let Ok(dir) = std::path::absolute(&settings.recordings_dir) else {
+        return;
+    };
+    let dir = dir.join(project_id.to_string());
+    for f in &info.file_results {
+        let path = std::path::Path::new(&f.location);
+        let inside = path.is_absolute()
+            && path.starts_with(&dir)
+            && !path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir));
+        if inside && tokio::fs::remove_file(path).await.is_ok() {
+            tracing::info!(egress = %info.egress_id, "removed the file of a deleted recording");
+        }
+    }
 }
 
 /// LiveKit's participant kind as stored (`ParticipantInfo.Kind`).

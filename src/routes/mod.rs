@@ -11,8 +11,10 @@ pub mod ops;
 pub mod project;
 pub mod projects;
 pub mod quota;
+pub mod recordings;
 pub mod rooms;
 pub mod sessions;
+pub mod sip;
 pub mod token;
 pub mod usage;
 pub mod webhooks;
@@ -43,10 +45,12 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     quota::configure(cfg);
     token::configure(cfg);
     rooms::configure(cfg);
+    recordings::configure(cfg);
     call_control::configure(cfg);
     connection_details::configure(cfg);
     webhooks::configure(cfg);
     sessions::configure(cfg);
+    sip::configure(cfg);
     usage::configure(cfg);
     knowledge::configure(cfg);
 }

@@ -22,6 +22,8 @@ mod monitor;
 mod ops;
 mod quota;
 mod rate_limits;
+mod recordings;
 mod sessions;
 mod simulator;
+mod sip;
 mod webhooks;

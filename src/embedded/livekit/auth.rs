@@ -66,6 +66,12 @@ pub enum Grant<'a> {
     List,
     /// `video.roomAdmin` with `video.room` equal to this room exactly.
     Admin(&'a str),
+    /// `video.roomRecord` (Egress.*).
+    Record,
+    /// `sip.admin` (SIP trunk and dispatch-rule CRUD).
+    SipAdmin,
+    /// `sip.call` (CreateSIPParticipant).
+    SipCall,
 }
 
 impl Grant<'_> {
@@ -76,6 +82,9 @@ impl Grant<'_> {
             Self::Create => c.video.room_create,
             Self::List => c.video.room_list,
             Self::Admin(room) => c.video.room_admin && c.video.room == room,
+            Self::Record => c.video.room_record,
+            Self::SipAdmin => c.sip.admin,
+            Self::SipCall => c.sip.call,
         });
         if allowed {
             Ok(())

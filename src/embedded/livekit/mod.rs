@@ -5,12 +5,13 @@
 //!
 //! - Twirp routing, protobuf and JSON bodies, Twirp errors (`twirp`, `server`)
 //! - token verification and the per-RPC grants of the real server (`auth`)
-//! - RoomService and AgentDispatchService (`services/`)
+//! - RoomService, AgentDispatchService, Egress (audio files) and SIP (`services/`)
 //! - rooms, participants, dispatches and sent data in memory (`state`)
 //! - signed LiveKit-format webhooks, delivered in order (`webhooks`)
 //! - a control surface for tests and demos, in Rust on [`LiveKitSim`] and as
 //!   JSON under `/_sim/` (`control`)
 
+mod audio;
 mod auth;
 mod config;
 mod control;
@@ -22,6 +23,7 @@ mod webhooks;
 
 pub use config::{DEV_API_KEY, DEV_API_SECRET, SimConfig};
 pub use control::{SimKind, SimParticipant};
+pub use services::sip::CallFailure as SimCallFailure;
 pub use state::SentData;
 pub use webhooks::sign as sign_webhook;
 
@@ -48,7 +50,12 @@ impl LiveKitSim {
         crate::install_crypto_provider();
         let (queue, worker) =
             webhooks::channel(&cfg.api_key, &cfg.api_secret, cfg.webhook_url.clone());
-        let shared = Arc::new(Shared::new(&cfg.api_key, &cfg.api_secret, queue));
+        let shared = Arc::new(Shared::new(
+            &cfg.api_key,
+            &cfg.api_secret,
+            queue,
+            cfg.recordings_dir.clone(),
+        ));
         let running = server::spawn(shared.clone(), cfg.port, worker)?;
         Ok(LiveKitSim {
             shared,
@@ -127,6 +134,45 @@ impl LiveKitSim {
                 .map(|r| r.dispatches.clone())
                 .unwrap_or_default()
         })
+    }
+
+    /// Every egress, in id order.
+    pub fn egresses(&self) -> Vec<livekit_protocol::EgressInfo> {
+        self.shared
+            .read(|s| s.egresses.values().map(|e| e.info.clone()).collect())
+    }
+
+    /// Ends an active egress as failed with `reason` (`egress_ended`,
+    /// `EGRESS_FAILED`); `false` when it is unknown or already ended.
+    pub fn fail_egress(&self, egress_id: &str, reason: &str) -> bool {
+        self.shared.update(|s, ev| {
+            let before = ev.len();
+            services::egress::finish(s, egress_id, Some(reason), ev);
+            ev.len() > before
+        })
+    }
+
+    /// Makes the next CreateSIPParticipant fail with this SIP status.
+    pub fn fail_next_call(&self, failure: SimCallFailure) {
+        self.shared
+            .update(|s, _| s.sip.next_failure = Some(failure));
+    }
+
+    /// Every CreateSIPParticipant request that placed a call, in order.
+    pub fn sip_calls(&self) -> Vec<livekit_protocol::CreateSipParticipantRequest> {
+        self.shared.read(|s| s.sip.calls.clone())
+    }
+
+    /// The outbound SIP trunks.
+    pub fn sip_outbound_trunks(&self) -> Vec<livekit_protocol::SipOutboundTrunkInfo> {
+        self.shared
+            .read(|s| s.sip.outbound.values().cloned().collect())
+    }
+
+    /// The SIP dispatch rules.
+    pub fn sip_dispatch_rules(&self) -> Vec<livekit_protocol::SipDispatchRuleInfo> {
+        self.shared
+            .read(|s| s.sip.rules.values().cloned().collect())
     }
 
     /// Returns once every webhook queued so far was delivered or given up

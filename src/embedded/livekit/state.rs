@@ -15,6 +15,7 @@ use livekit_protocol::{
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -55,13 +56,22 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Shared state for a key pair, empty.
-    pub fn new(api_key: &str, api_secret: &str, webhooks: WebhookQueue) -> Self {
+    /// Shared state for a key pair, empty; egress files with a relative
+    /// path go under `recordings_dir`.
+    pub fn new(
+        api_key: &str,
+        api_secret: &str,
+        webhooks: WebhookQueue,
+        recordings_dir: PathBuf,
+    ) -> Self {
         Self {
             api_key: api_key.to_owned(),
             api_secret: api_secret.to_owned(),
             webhooks,
-            state: Mutex::new(SimState::default()),
+            state: Mutex::new(SimState {
+                recordings_dir,
+                ..SimState::default()
+            }),
         }
     }
 
@@ -86,6 +96,12 @@ impl Shared {
 pub struct SimState {
     rooms: BTreeMap<String, RoomEntry>,
     data: Vec<SentData>,
+    /// Where egress files with a relative path are written.
+    pub recordings_dir: PathBuf,
+    /// Egresses by id (`services::egress`).
+    pub egresses: BTreeMap<String, super::services::egress::EgressEntry>,
+    /// SIP trunks, dispatch rules and calls (`services::sip`).
+    pub sip: super::services::sip::SipState,
 }
 
 /// A room with its participants (in join order) and agent dispatches.
@@ -209,6 +225,8 @@ impl SimState {
         let mut event = webhooks::room_event("room_finished", &entry.proto());
         event.room_end_reason = RoomEndReason::RoomEndApiDelete as i32;
         ev.push(event);
+        // Recordings of the room end with it.
+        super::services::egress::finish_room(self, name, ev);
         Ok(())
     }
 

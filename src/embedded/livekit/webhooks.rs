@@ -233,3 +233,11 @@ pub fn track_event(
         ..event(name)
     }
 }
+
+/// `egress_started` / `egress_updated` / `egress_ended`: the egress only.
+pub fn egress_event(name: &str, info: &livekit_protocol::EgressInfo) -> WebhookEvent {
+    WebhookEvent {
+        egress_info: Some(info.clone()),
+        ..event(name)
+    }
+}

@@ -205,6 +205,7 @@ impl TestApp {
         settings.livekit_url = Some(sim.url());
         settings.livekit_api_key = Some(sim.api_key().to_owned());
         settings.livekit_api_secret = Some(sim.api_secret().to_owned());
+        settings.recordings_dir = sim.recordings_dir().to_path_buf();
         f(&mut settings);
         let mut app = Self::start(settings, db_name, db_url).await;
         sim.set_webhook_url(Some(app.url("/livekit/webhook")));

@@ -4,7 +4,9 @@
 //! new file and one arm here.
 
 mod dispatch;
+pub mod egress;
 mod room;
+pub mod sip;
 
 use super::auth::Grant;
 use super::state::Shared;
@@ -24,6 +26,8 @@ pub fn lookup(pkg_service: &str, method: &str) -> Option<Handler> {
     match pkg_service {
         "livekit.RoomService" => room::handler(method),
         "livekit.AgentDispatchService" => dispatch::handler(method),
+        "livekit.Egress" => egress::handler(method),
+        "livekit.SIP" => sip::handler(method),
         _ => None,
     }
 }

@@ -1,0 +1,3 @@
+DROP TABLE sip_configs;
+DROP TABLE sip_trunks;
+DROP TABLE recordings;

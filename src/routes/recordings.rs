@@ -1,0 +1,796 @@
+//! Recordings (contract section 9): audio-only LiveKit room-composite egress
+//! to a file, listed, downloaded (with byte ranges) and deleted.
+//!
+//! The file path is built here, from the configured `recordings_dir`, the
+//! project id, the full room name and a random key, and stored with the row;
+//! downloads read only that stored path (checked to lie under
+//! `recordings_dir`), never anything from the request. LiveKit has no
+//! `{egress_id}` filename template and the egress id is only known after
+//! the start call, so the file is named by the key, not the egress id.
+//!
+//! Status follows the egress webhooks (`crate::livekit::webhook`):
+//! `recording` until `egress_ended`, then `completed` (size, duration,
+//! `ended_at`) or `error` (with LiveKit's reason).
+
+use crate::auth::Auth;
+use crate::db::recordings::{self as store, Filter, Recording};
+use crate::error::{ApiError, ApiResult};
+use crate::events::emit;
+use crate::limits::quota::{self, Resource};
+use crate::livekit::names::RoomName;
+use crate::livekit::proto;
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
+use livekit_api::services::egress::{EgressOutput, RoomCompositeOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::allow;
+
+/// Body of `POST /rooms/:roomName/recordings/start` (optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartIn {
+    /// `ogg` (default, Ogg/Opus), `mp4` or `wav`. The built-in LiveKit
+    /// simulator writes ogg and wav; real LiveKit Egress writes ogg and mp4.
+    #[schema(example = "ogg")]
+    pub format: Option<String>,
+}
+
+/// Body of `POST /rooms/:roomName/recordings/stop` (optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopIn {
+    /// Stop this egress; all active recordings of the room when omitted.
+    #[schema(example = "EG_abc123")]
+    pub egress_id: Option<String>,
+}
+
+/// A recording as started.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordingBrief {
+    #[schema(example = 7)]
+    pub id: i64,
+    #[schema(example = "EG_abc123")]
+    pub egress_id: String,
+    /// Full (prefixed) room name.
+    #[schema(example = "proj_my-room")]
+    pub room_name: String,
+    #[schema(example = "ogg")]
+    pub format: String,
+    /// recording, completed or error.
+    #[schema(example = "recording")]
+    pub status: String,
+}
+
+impl From<&Recording> for RecordingBrief {
+    fn from(r: &Recording) -> Self {
+        Self {
+            id: r.id,
+            egress_id: r.egress_id.clone(),
+            room_name: r.room_name.clone(),
+            format: r.format.clone(),
+            status: r.status.clone(),
+        }
+    }
+}
+
+/// `{"success": true, "recording": …}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StartOut {
+    pub success: bool,
+    pub recording: RecordingBrief,
+}
+
+/// What a stop request stopped.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StopOut {
+    pub success: bool,
+    /// The recordings asked to stop; each turns `completed` (or `error`)
+    /// when LiveKit reports the end of its egress.
+    pub stopped: Vec<RecordingBrief>,
+    #[schema(example = "1 recording stopped")]
+    pub message: String,
+}
+
+/// A recording in full.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordingOut {
+    #[schema(example = 7)]
+    pub id: i64,
+    #[schema(example = "EG_abc123")]
+    pub egress_id: String,
+    #[schema(example = "proj_my-room")]
+    pub room_name: String,
+    #[schema(example = "ogg")]
+    pub format: String,
+    /// recording, completed or error.
+    #[schema(example = "completed")]
+    pub status: String,
+    /// Bytes (completed recordings).
+    #[schema(example = 48213)]
+    pub size_bytes: Option<i64>,
+    #[schema(example = 12.5)]
+    pub duration_seconds: Option<f64>,
+    /// Why the egress failed (status error).
+    pub error: Option<String>,
+    /// `audio/ogg`, `audio/mp4` or `audio/wav`.
+    #[schema(example = "audio/ogg")]
+    pub content_type: String,
+    #[schema(example = "/api/v1/recordings/7/download")]
+    pub download_url: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Recording> for RecordingOut {
+    fn from(r: &Recording) -> Self {
+        Self {
+            id: r.id,
+            egress_id: r.egress_id.clone(),
+            room_name: r.room_name.clone(),
+            format: r.format.clone(),
+            status: r.status.clone(),
+            size_bytes: r.size_bytes,
+            duration_seconds: r.duration_seconds,
+            error: r.error.clone(),
+            content_type: content_type(&r.format).to_owned(),
+            download_url: format!("/api/v1/recordings/{}/download", r.id),
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// `{"recording": …}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordingDetail {
+    pub recording: RecordingOut,
+}
+
+/// A page of recordings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordingPage {
+    pub recordings: Vec<RecordingOut>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+    pub total_pages: i64,
+}
+
+/// Filters of the list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingQuery {
+    /// Page number (default 1).
+    pub page: Option<i64>,
+    /// 1 to 100 (default 25).
+    pub per_page: Option<i64>,
+    /// Room name (with or without the project prefix).
+    pub room_name: Option<String>,
+    /// recording, completed or error.
+    pub status: Option<String>,
+}
+
+/// `{"success": true, "message": …}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Deleted {
+    pub success: bool,
+    #[schema(example = "Recording deleted")]
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RoomPath {
+    #[serde(rename = "roomName")]
+    #[param(rename = "roomName", example = "my-room")]
+    pub room_name: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RecordingPath {
+    #[serde(rename = "recordingId")]
+    #[param(rename = "recordingId", example = 7)]
+    pub recording_id: i64,
+}
+
+/// The MIME type of a stored format.
+pub fn content_type(format: &str) -> &'static str {
+    match format {
+        "mp4" => "audio/mp4",
+        "wav" => "audio/wav",
+        _ => "audio/ogg",
+    }
+}
+
+fn room_of(prefix: &str, input: &str) -> ApiResult<RoomName> {
+    RoomName::parse(prefix, input)
+        .map_err(|_| ApiError::invalid_field("roomName", "invalid room name"))
+}
+
+/// `recordings_dir` as an absolute path (LiveKit egress gets absolute paths).
+fn base_dir(state: &AppState) -> ApiResult<PathBuf> {
+    std::path::absolute(&state.settings.recordings_dir).map_err(ApiError::internal)
+}
+
+/// A random file key (the egress id is not known before the start call).
+fn file_key() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect()
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/rooms/{roomName}/recordings/start", tag = "Recordings",
+    params(RoomPath),
+    request_body(content = Option<StartIn>, description = "Optional"),
+    responses(
+        (status = 201, description = "Recording", body = StartOut),
+        (status = 400, description = "Invalid format, or one the egress cannot write", body = crate::error::ErrorBody),
+        (status = 404, description = "The room does not exist", body = crate::error::ErrorBody),
+        (status = 429, description = "Recording quota reached", body = crate::error::ErrorBody),
+        (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn start(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<RoomPath>,
+    body: Option<web::Json<StartIn>>,
+) -> ApiResult<HttpResponse> {
+    let lk = state.livekit()?;
+    let room = room_of(&auth.project.room_prefix, &path.room_name)?;
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let format = body.format.as_deref().unwrap_or("ogg").to_ascii_lowercase();
+    let (file_type, ext) = match format.as_str() {
+        "ogg" => (proto::EncodedFileType::Ogg, "ogg"),
+        "mp4" => (proto::EncodedFileType::Mp4, "mp4"),
+        // Egress has no WAV file type: the default type with a .wav path.
+        "wav" => (proto::EncodedFileType::DefaultFiletype, "wav"),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "format",
+                "format must be ogg, mp4 or wav",
+            ));
+        }
+    };
+    // Room names hold no '/', and the prefix keeps them from being "." or "..".
+    let file = base_dir(&state)?
+        .join(auth.project.id.to_string())
+        .join(&room.full)
+        .join(format!("{}.{ext}", file_key()));
+    let filepath = file.to_string_lossy().into_owned();
+    let mut conn = state.pool.get().await?;
+    let settings = state.settings.clone();
+    let project = auth.project.clone();
+    let recording = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            quota::reserve(
+                conn,
+                &settings.plans,
+                &settings.upgrade_url,
+                &project,
+                Resource::Recordings,
+            )
+            .await?;
+            let output = proto::EncodedFileOutput {
+                file_type: file_type as i32,
+                filepath: filepath.clone(),
+                ..Default::default()
+            };
+            let options = RoomCompositeOptions {
+                audio_only: true,
+                ..Default::default()
+            };
+            let info = lk
+                .call(lk.egress.start_room_composite_egress(
+                    &room.full,
+                    vec![EgressOutput::File(output)],
+                    options,
+                ))
+                .await
+                .map_err(|e| e.or_not_found(&format!("Room {} not found", room.short)))?;
+            let row = store::insert(
+                conn,
+                project.id,
+                &room.full,
+                &info.egress_id,
+                &format,
+                &filepath,
+            )
+            .await?;
+            emit(
+                conn,
+                project.id,
+                "recording.started",
+                json!({
+                    "room_name": room.full, "room": room.short, "recording_id": row.id,
+                    "egress_id": row.egress_id, "format": row.format, "status": row.status,
+                }),
+            )
+            .await?;
+            Ok(row)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(StartOut {
+        success: true,
+        recording: RecordingBrief::from(&recording),
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/rooms/{roomName}/recordings/stop", tag = "Recordings",
+    params(RoomPath),
+    request_body(content = Option<StopIn>, description = "Optional"),
+    responses(
+        (status = 200, description = "Stopped (the end arrives by webhook)", body = StopOut),
+        (status = 404, description = "No such recording in this room", body = crate::error::ErrorBody),
+        (status = 409, description = "That recording already ended", body = crate::error::ErrorBody),
+        (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn stop(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<RoomPath>,
+    body: Option<web::Json<StopIn>>,
+) -> ApiResult<HttpResponse> {
+    let lk = state.livekit()?;
+    let room = room_of(&auth.project.room_prefix, &path.room_name)?;
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let mut conn = state.pool.get().await?;
+    let targets = match body.egress_id.as_deref() {
+        Some(id) => {
+            let row = store::by_egress(&mut conn, auth.project.id, id)
+                .await?
+                .filter(|r| r.room_name == room.full)
+                .ok_or_else(|| ApiError::not_found("Recording"))?;
+            if row.status != "recording" {
+                return Err(ApiError::conflict(format!(
+                    "Recording {} already ended ({})",
+                    row.id, row.status
+                )));
+            }
+            vec![row]
+        }
+        None => store::active_in_room(&mut conn, auth.project.id, &room.full).await?,
+    };
+    drop(conn);
+    let mut stopped = Vec::with_capacity(targets.len());
+    for row in &targets {
+        match lk.call(lk.egress.stop_egress(&row.egress_id)).await {
+            Ok(_) => {}
+            // Already ending or gone in LiveKit: its end is on the way.
+            Err(ApiError::Conflict { .. } | ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        stopped.push(RecordingBrief::from(row));
+    }
+    let message = match stopped.len() {
+        0 => "No active recordings in this room".to_owned(),
+        1 => "1 recording stopped".to_owned(),
+        n => format!("{n} recordings stopped"),
+    };
+    Ok(HttpResponse::Ok().json(StopOut {
+        success: true,
+        stopped,
+        message,
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/recordings", tag = "Recordings",
+    params(RecordingQuery),
+    responses(
+        (status = 200, description = "A page", body = RecordingPage),
+        (status = 400, description = "Bad filter", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    auth: Auth,
+    state: web::Data<AppState>,
+    q: web::Query<RecordingQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(25);
+    if page < 1 {
+        return Err(ApiError::invalid_field("page", "page must be at least 1"));
+    }
+    if !(1..=100).contains(&per_page) {
+        return Err(ApiError::invalid_field(
+            "per_page",
+            "per_page must be between 1 and 100",
+        ));
+    }
+    if let Some(s) = q.status.as_deref()
+        && !["recording", "completed", "error"].contains(&s)
+    {
+        return Err(ApiError::invalid_field(
+            "status",
+            "status must be recording, completed or error",
+        ));
+    }
+    let room = match q.room_name.as_deref() {
+        Some(r) => Some(
+            RoomName::parse(&auth.project.room_prefix, r)
+                .map_err(|_| ApiError::invalid_field("room_name", "invalid room name"))?,
+        ),
+        None => None,
+    };
+    let filter = Filter {
+        room_name: room.as_ref().map(|r| r.full.as_str()),
+        status: q.status.as_deref(),
+    };
+    let mut conn = state.pool.get().await?;
+    let (rows, total) = store::page(&mut conn, auth.project.id, &filter, page, per_page).await?;
+    Ok(HttpResponse::Ok().json(RecordingPage {
+        recordings: rows.iter().map(RecordingOut::from).collect(),
+        total,
+        page,
+        per_page,
+        total_pages: (total + per_page - 1) / per_page,
+    }))
+}
+
+/// The project's recording: 404 unknown, 403 another project's.
+async fn owned(state: &AppState, auth: &Auth, id: i64) -> ApiResult<Recording> {
+    let mut conn = state.pool.get().await?;
+    let row = store::find_any(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Recording does not exist".into()))?;
+    if row.project_id != auth.project.id {
+        return Err(ApiError::Forbidden(
+            "Recording belongs to a different project".into(),
+        ));
+    }
+    Ok(row)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/recordings/{recordingId}", tag = "Recordings",
+    params(RecordingPath),
+    responses(
+        (status = 200, description = "The recording", body = RecordingDetail),
+        (status = 403, description = "Recording belongs to different project", body = crate::error::ErrorBody),
+        (status = 404, description = "Recording does not exist", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn detail(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<RecordingPath>,
+) -> ApiResult<HttpResponse> {
+    let row = owned(&state, &auth, path.recording_id).await?;
+    Ok(HttpResponse::Ok().json(RecordingDetail {
+        recording: RecordingOut::from(&row),
+    }))
+}
+
+/// A single byte range of a `Range` header, resolved against `len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeReq {
+    /// No usable range (absent, malformed, other unit or several ranges):
+    /// the whole file, 200.
+    Full,
+    /// `start..=end`, 206.
+    Part(u64, u64),
+    /// Well-formed but outside the file: 416.
+    Unsatisfiable,
+}
+
+/// Parses `bytes=a-b`, `bytes=a-` and `bytes=-n`. Several ranges are
+/// answered with the whole file (RFC 9110 lets a server ignore `Range`).
+pub fn parse_range(header: Option<&str>, len: u64) -> RangeReq {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return RangeReq::Full;
+    };
+    if spec.contains(',') {
+        return RangeReq::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeReq::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let num = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    match (a.is_empty(), b.is_empty()) {
+        // bytes=-n: the last n bytes.
+        (true, false) => match num(b) {
+            Some(0) => RangeReq::Unsatisfiable,
+            Some(_) if len == 0 => RangeReq::Unsatisfiable,
+            Some(n) => RangeReq::Part(len.saturating_sub(n), len - 1),
+            None => RangeReq::Full,
+        },
+        // bytes=a-: from a to the end.
+        (false, true) => match num(a) {
+            Some(start) if start < len => RangeReq::Part(start, len - 1),
+            Some(_) => RangeReq::Unsatisfiable,
+            None => RangeReq::Full,
+        },
+        (false, false) => match (num(a), num(b)) {
+            (Some(start), Some(end)) if start <= end => {
+                if start < len {
+                    RangeReq::Part(start, end.min(len - 1))
+                } else {
+                    RangeReq::Unsatisfiable
+                }
+            }
+            _ => RangeReq::Full,
+        },
+        (true, true) => RangeReq::Full,
+    }
+}
+
+/// The stored path, refused unless it lies under `recordings_dir`.
+fn stored_path(state: &AppState, row: &Recording) -> ApiResult<PathBuf> {
+    let base = base_dir(state)?;
+    let path = Path::new(&row.file_path);
+    let inside = path.is_absolute()
+        && path.starts_with(&base)
+        && !path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+    if !inside {
+        tracing::error!(recording = row.id, "recording path outside recordings_dir");
+        return Err(ApiError::NotFound("Recording file is missing".into()));
+    }
+    Ok(path.to_path_buf())
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/recordings/{recordingId}/download", tag = "Recordings",
+    params(RecordingPath, ("Range" = Option<String>, Header, description = "One byte range: bytes=0-99, bytes=100-, bytes=-500")),
+    responses(
+        (status = 200, description = "The audio file (audio/ogg, audio/mp4 or audio/wav)", content_type = "audio/ogg", body = Vec<u8>),
+        (status = 206, description = "The requested range, with Content-Range", content_type = "audio/ogg", body = Vec<u8>),
+        (status = 403, description = "Recording belongs to different project", body = crate::error::ErrorBody),
+        (status = 404, description = "Recording (or its file) does not exist", body = crate::error::ErrorBody),
+        (status = 409, description = "Still recording, or the recording failed", body = crate::error::ErrorBody),
+        (status = 416, description = "Range not satisfiable (Content-Range: bytes */size)", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn download(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<RecordingPath>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let row = owned(&state, &auth, path.recording_id).await?;
+    match row.status.as_str() {
+        "completed" => {}
+        "recording" => {
+            return Err(ApiError::conflict(
+                "Recording is still in progress; download it once it has completed",
+            ));
+        }
+        _ => {
+            return Err(ApiError::conflict(format!(
+                "Recording failed and has no file: {}",
+                row.error.as_deref().unwrap_or("unknown error")
+            )));
+        }
+    }
+    let file_path = stored_path(&state, &row)?;
+    let mut file = tokio::fs::File::open(&file_path)
+        .await
+        .map_err(|_| ApiError::NotFound("Recording file is missing".into()))?;
+    let meta = file.metadata().await.map_err(ApiError::internal)?;
+    let len = meta.len();
+    let modified = meta.modified().ok().map(DateTime::<Utc>::from);
+    let etag = format!(
+        "\"{}-{:x}-{:x}\"",
+        row.id,
+        len,
+        modified.map(|m| m.timestamp_micros()).unwrap_or_default()
+    );
+    let last_modified = modified.map(|m| m.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        let mut res = HttpResponse::NotModified();
+        res.insert_header((header::ETAG, etag));
+        return Ok(res.finish());
+    }
+    let range_header = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    // A Range with an If-Range that no longer matches gets the whole file.
+    let if_range_ok = req
+        .headers()
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() == etag);
+    let range = if if_range_ok {
+        parse_range(range_header, len)
+    } else {
+        RangeReq::Full
+    };
+    let (status, start, count) = match range {
+        RangeReq::Full => (actix_web::http::StatusCode::OK, 0, len),
+        RangeReq::Part(a, b) => (actix_web::http::StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        RangeReq::Unsatisfiable => {
+            return Err(ApiError::RangeNotSatisfiable { size: len });
+        }
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CONTENT_TYPE, content_type(&row.format)))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::ETAG, etag))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"recording-{}.{}\"",
+                row.id, row.format
+            ),
+        ))
+        .no_chunking(count);
+    if let Some(lm) = last_modified {
+        res.insert_header((header::LAST_MODIFIED, lm));
+    }
+    if status == actix_web::http::StatusCode::PARTIAL_CONTENT {
+        res.insert_header((
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{len}", start + count - 1),
+        ));
+    }
+    let stream = futures_util::stream::unfold((file, count), |(mut file, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let want = usize::try_from(left.min(64 * 1024)).unwrap_or(64 * 1024);
+        let mut buf = vec![0u8; want];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((
+                    Ok::<_, std::io::Error>(web::Bytes::from(buf)),
+                    (file, left - n as u64),
+                ))
+            }
+            Err(e) => Some((Err(e), (file, 0))),
+        }
+    });
+    Ok(res.streaming(stream))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/recordings/{recordingId}", tag = "Recordings",
+    params(RecordingPath),
+    responses(
+        (status = 200, description = "Deleted (stopped first when running)", body = Deleted),
+        (status = 403, description = "Recording belongs to different project", body = crate::error::ErrorBody),
+        (status = 404, description = "Recording does not exist", body = crate::error::ErrorBody),
+        (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn delete(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<RecordingPath>,
+) -> ApiResult<HttpResponse> {
+    let row = owned(&state, &auth, path.recording_id).await?;
+    if row.status == "recording" {
+        let lk = state.livekit()?;
+        match lk.call(lk.egress.stop_egress(&row.egress_id)).await {
+            Ok(_) | Err(ApiError::Conflict { .. } | ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut conn = state.pool.get().await?;
+    let project_id = auth.project.id;
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        store::delete(conn, row.id).await?;
+        if row.status == "recording" {
+            emit(
+                conn,
+                project_id,
+                "recording.stopped",
+                json!({
+                    "room_name": row.room_name, "recording_id": row.id,
+                    "egress_id": row.egress_id, "status": "deleted",
+                }),
+            )
+            .await?;
+        }
+        Ok(())
+    })
+    .await?;
+    // The file may still be written by the egress that was just stopped;
+    // the webhook of its end removes it then (the row is gone).
+    if let Ok(file) = stored_path(&state, &row) {
+        match tokio::fs::remove_file(&file).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(recording = row.id, error = %e, "could not delete a recording file")
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(Deleted {
+        success: true,
+        message: "Recording deleted".into(),
+    }))
+}
+
+/// Mounts the recording routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/rooms/{roomName}/recordings/start")
+            .route(web::post().to(start))
+            .default_service(allow(&["POST"])),
+    )
+    .service(
+        web::resource("/rooms/{roomName}/recordings/stop")
+            .route(web::post().to(stop))
+            .default_service(allow(&["POST"])),
+    )
+    .service(
+        web::resource("/recordings")
+            .route(web::get().to(list))
+            .default_service(allow(&["GET"])),
+    )
+    .service(
+        web::resource("/recordings/{recordingId}")
+            .route(web::get().to(detail))
+            .route(web::delete().to(delete))
+            .default_service(allow(&["GET", "DELETE"])),
+    )
+    .service(
+        web::resource("/recordings/{recordingId}/download")
+            .route(web::get().to(download))
+            .default_service(allow(&["GET"])),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let r = |h: &str| parse_range(Some(h), 100);
+        assert_eq!(parse_range(None, 100), RangeReq::Full);
+        assert_eq!(r("bytes=0-9"), RangeReq::Part(0, 9));
+        assert_eq!(r("bytes=90-200"), RangeReq::Part(90, 99));
+        assert_eq!(r("bytes=10-"), RangeReq::Part(10, 99));
+        assert_eq!(r("bytes=-10"), RangeReq::Part(90, 99));
+        assert_eq!(r("bytes=-500"), RangeReq::Part(0, 99));
+        assert_eq!(r("bytes=100-"), RangeReq::Unsatisfiable);
+        assert_eq!(r("bytes=100-150"), RangeReq::Unsatisfiable);
+        assert_eq!(r("bytes=-0"), RangeReq::Unsatisfiable);
+        assert_eq!(r("bytes=5-1"), RangeReq::Full);
+        assert_eq!(r("bytes=a-b"), RangeReq::Full);
+        assert_eq!(r("items=0-1"), RangeReq::Full);
+        assert_eq!(r("bytes=0-1,5-6"), RangeReq::Full);
+        assert_eq!(parse_range(Some("bytes=-5"), 0), RangeReq::Unsatisfiable);
+    }
+}

@@ -1,0 +1,1240 @@
+//! SIP telephony (contract section 10): trunks, call configurations and
+//! outbound dialing through LiveKit SIP.
+//!
+//! - A trunk is a phone number at a SIP provider. Creating one creates, in
+//!   LiveKit, an outbound trunk (address, number, auth), an inbound trunk
+//!   for the number and a dispatch rule that puts each inbound call in its
+//!   own project room (`<prefix>_call-…`) with the line's agent dispatched
+//!   (the config of the number, else the project's first active agent).
+//!   PATCH of the number, address or auth recreates the three; DELETE
+//!   removes them.
+//! - A config is a line's call settings: agent, DTMF, max call duration and
+//!   trunk. Quota: `sip_configs`.
+//! - `POST /sip/dial` validates the number with libphonenumber (country
+//!   code known, length possible for it), then creates the room, a session
+//!   of type sip, dispatches the agent and calls CreateSIPParticipant. The
+//!   call is ended when the line's `max_call_duration` passes (LiveKit is
+//!   told too). Quota: concurrent calls (active sip sessions) up to the
+//!   plan's `sip_configs` limit.
+
+use crate::auth::Auth;
+use crate::db::agents::Agent;
+use crate::db::sessions::{self, NewSession};
+use crate::db::sip::{self as store, Config, ConfigFields, Trunk, TrunkFields};
+use crate::error::{ApiError, ApiResult};
+use crate::events::emit;
+use crate::limits::quota::{self, Resource};
+use crate::livekit::names::RoomName;
+use crate::livekit::{LiveKit, proto};
+use crate::routes::token::{agent_metadata, agents_to_dispatch, client_grants};
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::sql_types::Int8;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use livekit_api::access_token::AccessToken;
+use livekit_api::services::ServiceError;
+use livekit_api::services::SipCallError;
+use livekit_api::services::room::CreateRoomOptions;
+use livekit_api::services::sip::{
+    CreateSIPDispatchRuleOptions, CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions,
+    CreateSIPParticipantOptions,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+use super::allow;
+
+/// Default `max_call_duration` (seconds) of a line without a config.
+pub const DEFAULT_MAX_CALL_SECS: i32 = 1800;
+
+/// The number in E.164, or 400 `Invalid phone number format`.
+///
+/// Parsed with libphonenumber's metadata (the `phonenumber` crate): it must
+/// be `+` and digits, its country calling code must be assigned, and its
+/// national number must have a length possible in that country.
+pub fn e164(field: &str, input: &str) -> ApiResult<String> {
+    let bad = || ApiError::BadRequest {
+        message: "Invalid phone number format".into(),
+        details: Some(json!({ "field": field, "expected": "E.164, e.g. +17751234567" })),
+    };
+    let s = input.trim();
+    let digits = s.strip_prefix('+').ok_or_else(bad)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 15 {
+        return Err(bad());
+    }
+    let number = phonenumber::parse(None, s).map_err(|_| bad())?;
+    // The regions of the country calling code (none: unassigned code).
+    let regions = phonenumber::metadata::DATABASE
+        .by_code(&number.code().value())
+        .ok_or_else(bad)?;
+    let national = number.national().to_string();
+    let len = u16::try_from(national.len()).map_err(|_| bad())?;
+    // Possible lengths are kept per number type (fixed line, mobile, …).
+    let possible = regions.iter().any(|m| {
+        let d = m.descriptors();
+        std::iter::once(Some(d.general()))
+            .chain([
+                d.fixed_line(),
+                d.mobile(),
+                d.toll_free(),
+                d.premium_rate(),
+                d.shared_cost(),
+                d.personal_number(),
+                d.voip(),
+                d.pager(),
+                d.uan(),
+                d.voicemail(),
+            ])
+            .flatten()
+            .any(|desc| desc.possible_length().contains(&len))
+    });
+    if !possible {
+        return Err(bad());
+    }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+// ---------------------------------------------------------------- trunks
+
+/// A trunk, as the contract lists it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TrunkOut {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "Main Trunk")]
+    pub name: String,
+    #[schema(example = "+18001234567")]
+    pub phone_number: String,
+    #[schema(example = "ST_in123")]
+    pub inbound_trunk_id: Option<String>,
+    #[schema(example = "ST_out456")]
+    pub outbound_trunk_id: Option<String>,
+    #[schema(example = "SDR_abc")]
+    pub dispatch_rule_id: Option<String>,
+}
+
+impl From<&Trunk> for TrunkOut {
+    fn from(t: &Trunk) -> Self {
+        Self {
+            id: t.id,
+            name: t.name.clone(),
+            phone_number: t.phone_number.clone(),
+            inbound_trunk_id: t.inbound_trunk_id.clone(),
+            outbound_trunk_id: t.outbound_trunk_id.clone(),
+            dispatch_rule_id: t.dispatch_rule_id.clone(),
+        }
+    }
+}
+
+/// `{"trunks": […]}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TrunkList {
+    pub trunks: Vec<TrunkOut>,
+}
+
+/// `{"trunk": …}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TrunkOne {
+    pub trunk: TrunkOut,
+}
+
+/// Body of `POST /sip/trunks`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Main Trunk", "phone_number": "+18001234567", "address": "sip.provider.example"}))]
+pub struct TrunkIn {
+    pub name: String,
+    /// E.164.
+    pub phone_number: String,
+    /// SIP provider host for outbound calls.
+    pub address: String,
+    pub auth_username: Option<String>,
+    pub auth_password: Option<String>,
+}
+
+/// Body of `PATCH /sip/trunks/:id` (fields to change).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkPatch {
+    pub name: Option<String>,
+    pub phone_number: Option<String>,
+    pub address: Option<String>,
+    pub auth_username: Option<String>,
+    pub auth_password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct IdPath {
+    #[param(example = 1)]
+    pub id: i64,
+}
+
+fn name_field(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid_field(
+            "name",
+            "name must be 1 to 100 characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn address_field(address: &str) -> ApiResult<String> {
+    let a = address.trim();
+    let ok = !a.is_empty()
+        && a.len() <= 255
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:_".contains(&b));
+    if !ok {
+        return Err(ApiError::invalid_field(
+            "address",
+            "address must be a SIP host name (optionally with :port)",
+        ));
+    }
+    Ok(a.to_owned())
+}
+
+/// The LiveKit ids of a trunk's three resources.
+struct LkIds {
+    inbound: String,
+    outbound: String,
+    rule: String,
+}
+
+/// Creates the LiveKit side of a trunk (undoing what was made on failure).
+async fn create_lk(
+    lk: &LiveKit,
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    prefix: &str,
+    f: &TrunkFields,
+    password: &str,
+) -> ApiResult<LkIds> {
+    let outbound = lk
+        .call(lk.sip.create_sip_outbound_trunk(
+            f.name.clone(),
+            f.address.clone(),
+            vec![f.phone_number.clone()],
+            CreateSIPOutboundTrunkOptions {
+                metadata: json!({ "project_id": project_id }).to_string(),
+                auth_username: f.auth_username.clone().unwrap_or_default(),
+                auth_password: password.to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await?;
+    let inbound = match lk
+        .call(lk.sip.create_sip_inbound_trunk(
+            f.name.clone(),
+            vec![f.phone_number.clone()],
+            CreateSIPInboundTrunkOptions {
+                metadata: Some(json!({ "project_id": project_id }).to_string()),
+                ..Default::default()
+            },
+        ))
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            drop_lk(lk, Some(&outbound.sip_trunk_id), None, None).await;
+            return Err(e);
+        }
+    };
+    // The line's agent, dispatched into each inbound call's room.
+    let agent = line_agent(conn, project_id, &f.phone_number).await?;
+    let room_config = agent.map(|a| proto::RoomConfiguration {
+        agents: vec![proto::RoomAgentDispatch {
+            agent_name: a.dispatch_name.clone(),
+            metadata: agent_metadata(&a, ""),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let rule = lk
+        .call(lk.sip.create_sip_dispatch_rule(
+            proto::sip_dispatch_rule::Rule::DispatchRuleIndividual(
+                proto::SipDispatchRuleIndividual {
+                    room_prefix: format!("{prefix}_call-"),
+                    ..Default::default()
+                },
+            ),
+            CreateSIPDispatchRuleOptions {
+                name: f.name.clone(),
+                metadata: json!({ "project_id": project_id }).to_string(),
+                trunk_ids: vec![inbound.sip_trunk_id.clone()],
+                room_config,
+                ..Default::default()
+            },
+        ))
+        .await;
+    match rule {
+        Ok(rule) => Ok(LkIds {
+            inbound: inbound.sip_trunk_id,
+            outbound: outbound.sip_trunk_id,
+            rule: rule.sip_dispatch_rule_id,
+        }),
+        Err(e) => {
+            drop_lk(
+                lk,
+                Some(&outbound.sip_trunk_id),
+                Some(&inbound.sip_trunk_id),
+                None,
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// Deletes LiveKit SIP resources, best effort (already gone is fine).
+async fn drop_lk(lk: &LiveKit, outbound: Option<&str>, inbound: Option<&str>, rule: Option<&str>) {
+    if let Some(rule) = rule
+        && let Err(e) = lk.call(lk.sip.delete_sip_dispatch_rule(rule)).await
+    {
+        tracing::warn!(rule, error = %e, "could not delete a SIP dispatch rule");
+    }
+    for id in [outbound, inbound].into_iter().flatten() {
+        if let Err(e) = lk.call(lk.sip.delete_sip_trunk(id)).await {
+            tracing::warn!(trunk = id, error = %e, "could not delete a SIP trunk");
+        }
+    }
+}
+
+/// The agent of a line: its config's, else the project's first active one.
+async fn line_agent(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    phone_number: &str,
+) -> ApiResult<Option<Agent>> {
+    let config = store::config_for_line(conn, project_id, phone_number, None).await?;
+    let ids: Vec<i64> = config.and_then(|c| c.agent_config_id).into_iter().collect();
+    let found = agents_to_dispatch(conn, project_id, &ids, true).await;
+    match found {
+        Ok(mut agents) => Ok(agents.pop()),
+        // An inactive configured agent: fall back to the first active one.
+        Err(ApiError::BadRequest { .. }) => {
+            Ok(agents_to_dispatch(conn, project_id, &[], true).await?.pop())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/sip/trunks", tag = "SIP",
+    responses((status = 200, description = "The project's trunks", body = TrunkList)),
+    security(("api_key" = []))
+)]
+pub async fn list_trunks(auth: Auth, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    let rows = store::trunks(&mut conn, auth.project.id).await?;
+    Ok(HttpResponse::Ok().json(TrunkList {
+        trunks: rows.iter().map(TrunkOut::from).collect(),
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/sip/trunks", tag = "SIP",
+    request_body = TrunkIn,
+    responses(
+        (status = 201, description = "Created, with its LiveKit trunks and dispatch rule", body = TrunkOne),
+        (status = 400, description = "Invalid input", body = crate::error::ErrorBody),
+        (status = 409, description = "The project has a trunk for this number", body = crate::error::ErrorBody),
+        (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create_trunk(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<TrunkIn>,
+) -> ApiResult<HttpResponse> {
+    let lk = state.livekit()?;
+    let body = body.into_inner();
+    let mut fields = TrunkFields {
+        project_id: auth.project.id,
+        name: name_field(&body.name)?,
+        phone_number: e164("phone_number", &body.phone_number)?,
+        address: address_field(&body.address)?,
+        auth_username: body.auth_username.filter(|u| !u.is_empty()),
+        inbound_trunk_id: None,
+        outbound_trunk_id: None,
+        dispatch_rule_id: None,
+    };
+    let mut conn = state.pool.get().await?;
+    if store::trunks(&mut conn, auth.project.id)
+        .await?
+        .iter()
+        .any(|t| t.phone_number == fields.phone_number)
+    {
+        return Err(ApiError::conflict(format!(
+            "A trunk for {} already exists",
+            fields.phone_number
+        )));
+    }
+    let ids = create_lk(
+        lk,
+        &mut conn,
+        auth.project.id,
+        &auth.project.room_prefix,
+        &fields,
+        body.auth_password.as_deref().unwrap_or_default(),
+    )
+    .await?;
+    fields.inbound_trunk_id = Some(ids.inbound.clone());
+    fields.outbound_trunk_id = Some(ids.outbound.clone());
+    fields.dispatch_rule_id = Some(ids.rule.clone());
+    match store::insert_trunk(&mut conn, &fields).await {
+        Ok(row) => Ok(HttpResponse::Created().json(TrunkOne {
+            trunk: TrunkOut::from(&row),
+        })),
+        Err(e) => {
+            drop_lk(lk, Some(&ids.outbound), Some(&ids.inbound), Some(&ids.rule)).await;
+            Err(e.into())
+        }
+    }
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/sip/trunks/{id}", tag = "SIP",
+    params(IdPath),
+    request_body = TrunkPatch,
+    responses(
+        (status = 200, description = "Updated", body = TrunkOne),
+        (status = 400, description = "Invalid input", body = crate::error::ErrorBody),
+        (status = 404, description = "No such trunk", body = crate::error::ErrorBody),
+        (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn update_trunk(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<IdPath>,
+    body: web::Json<TrunkPatch>,
+) -> ApiResult<HttpResponse> {
+    let lk = state.livekit()?;
+    let body = body.into_inner();
+    let mut conn = state.pool.get().await?;
+    let current = store::trunk(&mut conn, auth.project.id, path.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("SIP trunk"))?;
+    let mut fields = TrunkFields {
+        project_id: current.project_id,
+        name: match &body.name {
+            Some(n) => name_field(n)?,
+            None => current.name.clone(),
+        },
+        phone_number: match &body.phone_number {
+            Some(p) => e164("phone_number", p)?,
+            None => current.phone_number.clone(),
+        },
+        address: match &body.address {
+            Some(a) => address_field(a)?,
+            None => current.address.clone(),
+        },
+        auth_username: match &body.auth_username {
+            Some(u) => Some(u.clone()).filter(|u| !u.is_empty()),
+            None => current.auth_username.clone(),
+        },
+        inbound_trunk_id: current.inbound_trunk_id.clone(),
+        outbound_trunk_id: current.outbound_trunk_id.clone(),
+        dispatch_rule_id: current.dispatch_rule_id.clone(),
+    };
+    let relink = body.phone_number.is_some()
+        || body.address.is_some()
+        || body.auth_username.is_some()
+        || body.auth_password.is_some();
+    // The password is not stored: recreating an authenticated trunk needs it.
+    if relink && fields.auth_username.is_some() && body.auth_password.is_none() {
+        return Err(ApiError::invalid_field(
+            "auth_password",
+            "auth_password is required when changing a trunk that authenticates",
+        ));
+    }
+    if relink {
+        let ids = create_lk(
+            lk,
+            &mut conn,
+            current.project_id,
+            &auth.project.room_prefix,
+            &fields,
+            body.auth_password.as_deref().unwrap_or_default(),
+        )
+        .await?;
+        fields.inbound_trunk_id = Some(ids.inbound);
+        fields.outbound_trunk_id = Some(ids.outbound);
+        fields.dispatch_rule_id = Some(ids.rule);
+    }
+    let row = store::update_trunk(&mut conn, current.id, &fields).await?;
+    if relink {
+        drop_lk(
+            lk,
+            current.outbound_trunk_id.as_deref(),
+            current.inbound_trunk_id.as_deref(),
+            current.dispatch_rule_id.as_deref(),
+        )
+        .await;
+    }
+    Ok(HttpResponse::Ok().json(TrunkOne {
+        trunk: TrunkOut::from(&row),
+    }))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/sip/trunks/{id}", tag = "SIP",
+    params(IdPath),
+    responses(
+        (status = 200, description = "Deleted with its LiveKit trunks and rule", body = crate::routes::recordings::Deleted),
+        (status = 404, description = "No such trunk", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn delete_trunk(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<IdPath>,
+) -> ApiResult<HttpResponse> {
+    let lk = state.livekit()?;
+    let mut conn = state.pool.get().await?;
+    let current = store::trunk(&mut conn, auth.project.id, path.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("SIP trunk"))?;
+    store::delete_trunk(&mut conn, current.id).await?;
+    drop_lk(
+        lk,
+        current.outbound_trunk_id.as_deref(),
+        current.inbound_trunk_id.as_deref(),
+        current.dispatch_rule_id.as_deref(),
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "message": "SIP trunk deleted" })))
+}
+
+// ---------------------------------------------------------------- configs
+
+/// A config, as the contract lists it (plus its trunk).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConfigOut {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "Inbound Line")]
+    pub name: String,
+    #[schema(example = "+18001234567")]
+    pub phone_number: String,
+    #[schema(example = 3)]
+    pub agent_config_id: Option<i64>,
+    #[schema(example = "Support Agent")]
+    pub agent_name: Option<String>,
+    pub dtmf_enabled: bool,
+    /// Seconds.
+    #[schema(example = 1800)]
+    pub max_call_duration: i32,
+    /// The trunk (id of `GET /sip/trunks`).
+    pub trunk_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn config_out(c: &Config, agent_name: Option<String>) -> ConfigOut {
+    ConfigOut {
+        id: c.id,
+        name: c.name.clone(),
+        phone_number: c.phone_number.clone(),
+        agent_config_id: c.agent_config_id,
+        agent_name,
+        dtmf_enabled: c.dtmf_enabled,
+        max_call_duration: c.max_call_duration,
+        trunk_id: c.trunk_id,
+        created_at: c.created_at,
+    }
+}
+
+/// `{"configs": […]}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConfigList {
+    pub configs: Vec<ConfigOut>,
+}
+
+/// `{"config": …}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConfigOne {
+    pub config: ConfigOut,
+}
+
+/// Body of `POST /sip/configs`; for PATCH every field is optional.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Inbound Line", "phone_number": "+18001234567", "agent_config_id": 3, "max_call_duration": 1800}))]
+pub struct ConfigIn {
+    pub name: Option<String>,
+    pub phone_number: Option<String>,
+    pub agent_config_id: Option<i64>,
+    /// Default true.
+    pub dtmf_enabled: Option<bool>,
+    /// Seconds, 1 to 86400 (default 1800).
+    pub max_call_duration: Option<i32>,
+    pub trunk_id: Option<i64>,
+}
+
+/// Applies a body to config fields, checking agent and trunk ownership.
+async fn config_fields(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    body: &ConfigIn,
+    mut f: ConfigFields,
+) -> ApiResult<ConfigFields> {
+    if let Some(n) = &body.name {
+        f.name = name_field(n)?;
+    }
+    if let Some(p) = &body.phone_number {
+        f.phone_number = e164("phone_number", p)?;
+    }
+    if let Some(d) = body.dtmf_enabled {
+        f.dtmf_enabled = d;
+    }
+    if let Some(m) = body.max_call_duration {
+        if !(1..=86_400).contains(&m) {
+            return Err(ApiError::invalid_field(
+                "max_call_duration",
+                "max_call_duration must be 1 to 86400 seconds",
+            ));
+        }
+        f.max_call_duration = m;
+    }
+    if let Some(a) = body.agent_config_id {
+        agents_to_dispatch(conn, project_id, &[a], false)
+            .await
+            .map_err(|_| ApiError::invalid_field("agent_config_id", "Unknown or inactive agent"))?;
+        f.agent_config_id = Some(a);
+    }
+    if let Some(t) = body.trunk_id {
+        store::trunk(conn, project_id, t)
+            .await?
+            .ok_or_else(|| ApiError::invalid_field("trunk_id", "Unknown SIP trunk"))?;
+        f.trunk_id = Some(t);
+    }
+    Ok(f)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/sip/configs", tag = "SIP",
+    responses((status = 200, description = "The project's SIP configurations", body = ConfigList)),
+    security(("api_key" = []))
+)]
+pub async fn list_configs(auth: Auth, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    let rows = store::configs(&mut conn, auth.project.id).await?;
+    Ok(HttpResponse::Ok().json(ConfigList {
+        configs: rows.into_iter().map(|(c, a)| config_out(&c, a)).collect(),
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/sip/configs", tag = "SIP",
+    request_body = ConfigIn,
+    responses(
+        (status = 201, description = "Created", body = ConfigOne),
+        (status = 400, description = "Invalid input", body = crate::error::ErrorBody),
+        (status = 429, description = "SIP config quota reached", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create_config(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<ConfigIn>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let (Some(_), Some(_)) = (&body.name, &body.phone_number) else {
+        return Err(ApiError::bad_request("name and phone_number are required"));
+    };
+    let mut conn = state.pool.get().await?;
+    let settings = state.settings.clone();
+    let project = auth.project.clone();
+    let (row, agent) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            quota::reserve(
+                conn,
+                &settings.plans,
+                &settings.upgrade_url,
+                &project,
+                Resource::SipConfigs,
+            )
+            .await?;
+            let f = ConfigFields {
+                project_id: project.id,
+                name: String::new(),
+                phone_number: String::new(),
+                agent_config_id: None,
+                dtmf_enabled: true,
+                max_call_duration: DEFAULT_MAX_CALL_SECS,
+                trunk_id: None,
+            };
+            let f = config_fields(conn, project.id, &body, f).await?;
+            let row = store::insert_config(conn, &f).await?;
+            let agent = agent_name(conn, project.id, row.agent_config_id).await?;
+            Ok((row, agent))
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(ConfigOne {
+        config: config_out(&row, agent),
+    }))
+}
+
+async fn agent_name(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    id: Option<i64>,
+) -> ApiResult<Option<String>> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(crate::db::agents::find(conn, project_id, id)
+        .await
+        .ok()
+        .map(|a| a.name))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/sip/configs/{id}", tag = "SIP",
+    params(IdPath),
+    request_body = ConfigIn,
+    responses(
+        (status = 200, description = "Updated", body = ConfigOne),
+        (status = 400, description = "Invalid input", body = crate::error::ErrorBody),
+        (status = 404, description = "No such config", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn update_config(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<IdPath>,
+    body: web::Json<ConfigIn>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    let current = store::config(&mut conn, auth.project.id, path.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("SIP config"))?;
+    let f = ConfigFields {
+        project_id: current.project_id,
+        name: current.name,
+        phone_number: current.phone_number,
+        agent_config_id: current.agent_config_id,
+        dtmf_enabled: current.dtmf_enabled,
+        max_call_duration: current.max_call_duration,
+        trunk_id: current.trunk_id,
+    };
+    let f = config_fields(&mut conn, auth.project.id, &body, f).await?;
+    let row = store::update_config(&mut conn, current.id, &f).await?;
+    let agent = agent_name(&mut conn, auth.project.id, row.agent_config_id).await?;
+    Ok(HttpResponse::Ok().json(ConfigOne {
+        config: config_out(&row, agent),
+    }))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/sip/configs/{id}", tag = "SIP",
+    params(IdPath),
+    responses(
+        (status = 200, description = "Deleted", body = crate::routes::recordings::Deleted),
+        (status = 404, description = "No such config", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn delete_config(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<IdPath>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.pool.get().await?;
+    let current = store::config(&mut conn, auth.project.id, path.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("SIP config"))?;
+    store::delete_config(&mut conn, current.id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "message": "SIP config deleted" })))
+}
+
+// ---------------------------------------------------------------- dial
+
+/// Body of `POST /sip/dial`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"phone_number": "+17751234567"}))]
+pub struct DialIn {
+    /// E.164.
+    pub phone_number: String,
+    /// Agent to dispatch (default: the project's first active one).
+    pub agent_config_id: Option<i64>,
+    /// Room name suffix (default `outbound-call-<n>`).
+    pub room_name: Option<String>,
+    /// Outbound caller ID (default: the trunk's number).
+    pub caller_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// The placed call.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallOut {
+    #[schema(example = "outbound-call-1")]
+    pub room_name: String,
+    #[schema(example = "proj_outbound-call-1")]
+    pub full_room_name: String,
+    #[schema(example = "+17751234567")]
+    pub phone_number: String,
+    #[schema(example = "+18001234567")]
+    pub caller_id: String,
+    #[schema(example = "ST_abc123")]
+    pub trunk_id: String,
+    #[schema(example = 55)]
+    pub session_id: i64,
+    #[schema(example = "PA_xyz")]
+    pub sip_participant_id: String,
+}
+
+/// `{"success", "call", "token", "wsUrl"}`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DialOut {
+    pub success: bool,
+    pub call: CallOut,
+    /// A token for a supervisor to join the call's room.
+    pub token: String,
+    #[serde(rename = "wsUrl")]
+    #[schema(example = "wss://livekit.example")]
+    pub ws_url: String,
+}
+
+/// Locks the project and refuses a call past the plan's `sip_configs`
+/// limit of concurrent calls.
+async fn reserve_call(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    auth: &Auth,
+) -> ApiResult<()> {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query("SELECT id AS n FROM projects WHERE id = $1 FOR UPDATE")
+        .bind::<Int8, _>(auth.project.id)
+        .get_result::<N>(conn)
+        .await?;
+    let used = diesel::sql_query(
+        "SELECT count(*) AS n FROM sessions WHERE project_id = $1 AND session_type = 'sip' \
+         AND status = 'active'",
+    )
+    .bind::<Int8, _>(auth.project.id)
+    .get_result::<N>(conn)
+    .await?
+    .n;
+    let limit = Resource::SipConfigs.limit(&state.settings.plans, &auth.project);
+    if used >= limit {
+        return Err(ApiError::QuotaExceeded {
+            resource: Resource::SipConfigs.as_str(),
+            limit,
+            used,
+            upgrade_url: state.settings.upgrade_url.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// A call failure as an API error: 409 with LiveKit's SIP status.
+fn call_failed(e: &ServiceError) -> Option<(ApiError, String)> {
+    let sip = SipCallError::from_error(e)?;
+    let reason = format!(
+        "{} {}",
+        sip.sip_status_code().unwrap_or_default(),
+        sip.sip_status().unwrap_or_default()
+    )
+    .trim()
+    .to_owned();
+    Some((
+        ApiError::Conflict {
+            message: format!("The call failed: {reason}"),
+            details: Some(json!({
+                "sip_status_code": sip.sip_status_code(),
+                "sip_status": sip.sip_status(),
+            })),
+        },
+        reason,
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/sip/dial", tag = "SIP",
+    request_body = DialIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retried dial with the same key never places a second call")),
+    responses(
+        (status = 200, description = "Dialing", body = DialOut),
+        (status = 400, description = "Invalid phone number format, or no SIP trunk configured", body = crate::error::ErrorBody),
+        (status = 409, description = "The call failed (busy, no answer, …)", body = crate::error::ErrorBody),
+        (status = 429, description = "SIP config quota reached", body = crate::error::ErrorBody),
+        (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn dial(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<DialIn>,
+) -> ApiResult<HttpResponse> {
+    let lk = state.livekit()?;
+    let body = body.into_inner();
+    let phone = e164("phone_number", &body.phone_number)?;
+    let caller_override = match body.caller_id.as_deref() {
+        Some(c) => Some(e164("caller_id", c)?),
+        None => None,
+    };
+    let mut conn = state.pool.get().await?;
+    let trunk = store::trunks(&mut conn, auth.project.id)
+        .await?
+        .into_iter()
+        .find(|t| t.outbound_trunk_id.is_some())
+        .ok_or_else(|| ApiError::bad_request("No SIP trunk configured"))?;
+    let outbound_id = trunk.outbound_trunk_id.clone().unwrap_or_default();
+    let caller_id = caller_override.unwrap_or_else(|| trunk.phone_number.clone());
+    let config = store::config_for_line(
+        &mut conn,
+        auth.project.id,
+        &trunk.phone_number,
+        Some(trunk.id),
+    )
+    .await?;
+    let max_secs = config
+        .as_ref()
+        .map_or(DEFAULT_MAX_CALL_SECS, |c| c.max_call_duration);
+    let ids: Vec<i64> = body
+        .agent_config_id
+        .or(config.as_ref().and_then(|c| c.agent_config_id))
+        .into_iter()
+        .collect();
+    let agent = agents_to_dispatch(&mut conn, auth.project.id, &ids, true)
+        .await
+        .map_err(|e| match e {
+            ApiError::BadRequest { .. } => {
+                ApiError::invalid_field("agent_config_id", "Unknown or inactive agent")
+            }
+            other => other,
+        })?
+        .pop();
+    let suffix = match body.room_name.as_deref() {
+        Some(r) => r.to_owned(),
+        None => {
+            let n: i64 = {
+                use crate::db::schema::sessions as s;
+                use diesel::{ExpressionMethods, QueryDsl};
+                s::table
+                    .filter(s::project_id.eq(auth.project.id))
+                    .filter(s::session_type.eq("sip"))
+                    .count()
+                    .get_result(&mut conn)
+                    .await?
+            };
+            format!("outbound-call-{}", n + 1)
+        }
+    };
+    let room = RoomName::parse(&auth.project.room_prefix, &suffix)
+        .map_err(|_| ApiError::invalid_field("room_name", "invalid room name"))?;
+    let identity = format!("sip_{}", phone.trim_start_matches('+'));
+    let metadata = Value::Object(body.metadata.clone().unwrap_or_default());
+
+    let project_id = auth.project.id;
+    let (session_id, participant) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            reserve_call(conn, &state, &auth).await?;
+            lk.call(
+                lk.rooms.create_room(
+                    &room.full,
+                    CreateRoomOptions {
+                        metadata:
+                            json!({ "sip": { "direction": "outbound", "phone_number": phone } })
+                                .to_string(),
+                        ..Default::default()
+                    },
+                ),
+            )
+            .await?;
+            let session = sessions::start(
+                conn,
+                project_id,
+                &NewSession {
+                    room_name: room.full.clone(),
+                    agent_config_id: agent.as_ref().map(|a| a.id),
+                    caller_identity: Some(identity.clone()),
+                    session_type: "sip".into(),
+                    metadata: json!({
+                        "direction": "outbound", "phone_number": phone, "caller_id": caller_id,
+                        "trunk_id": outbound_id, "call_metadata": metadata,
+                    }),
+                },
+            )
+            .await?
+            .ok_or_else(|| {
+                ApiError::conflict(format!("Room {} already has an active session", room.short))
+            })?;
+            if let Some(agent) = &agent {
+                lk.call(
+                    lk.dispatch
+                        .create_dispatch(proto::CreateAgentDispatchRequest {
+                            agent_name: agent.dispatch_name.clone(),
+                            room: room.full.clone(),
+                            metadata: agent_metadata(agent, &room.full),
+                            ..Default::default()
+                        }),
+                )
+                .await?;
+            }
+            let options = CreateSIPParticipantOptions {
+                participant_identity: identity.clone(),
+                participant_name: Some(phone.clone()),
+                participant_metadata: Some(metadata.to_string()),
+                sip_number: Some(caller_id.clone()),
+                max_call_duration: Some(Duration::from_secs(
+                    u64::try_from(max_secs).unwrap_or(1800),
+                )),
+                ..Default::default()
+            };
+            let placed = tokio::time::timeout(
+                Duration::from_secs(35),
+                lk.sip.create_sip_participant(
+                    outbound_id.clone(),
+                    phone.clone(),
+                    room.full.clone(),
+                    options,
+                    None,
+                ),
+            )
+            .await
+            .map_err(|_| ApiError::Unavailable("LiveKit unavailable".into()))?;
+            let participant = match placed {
+                Ok(p) => p,
+                Err(e) => {
+                    let Some((err, reason)) = call_failed(&e) else {
+                        return Err(lk
+                            .call(async { Err::<(), _>(e) })
+                            .await
+                            .err()
+                            .unwrap_or_else(|| {
+                                ApiError::Unavailable("LiveKit unavailable".into())
+                            }));
+                    };
+                    return Err(FailedCall { err, reason }.into());
+                }
+            };
+            emit(
+                conn,
+                project_id,
+                "sip.call_initiated",
+                json!({
+                    "room_name": room.full, "room": room.short, "phone_number": phone,
+                    "caller_id": caller_id, "trunk_id": outbound_id, "session_id": session.id,
+                    "sip_participant_id": participant.participant_id,
+                    "agent_config_id": agent.as_ref().map(|a| a.id),
+                }),
+            )
+            .await?;
+            emit(
+                conn,
+                project_id,
+                "sip.call_status",
+                json!({ "room_name": room.full, "phone_number": phone, "status": "dialing" }),
+            )
+            .await?;
+            Ok((session.id, participant))
+        })
+        .await
+        .map_err(|e| failed_call_cleanup(&state, project_id, &room.full, &phone, e))?;
+
+    enforce_max_duration(
+        state.clone(),
+        project_id,
+        room.full.clone(),
+        participant.participant_identity.clone(),
+        phone.clone(),
+        max_secs,
+    );
+
+    let grants = client_grants(&room.full, None)?;
+    let token = AccessToken::with_api_key(lk.api_key(), lk.api_secret())
+        .with_identity(&format!("supervisor-{session_id}"))
+        .with_name("Supervisor")
+        .with_ttl(Duration::from_secs(3600))
+        .with_grants(grants)
+        .to_jwt()
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(DialOut {
+        success: true,
+        call: CallOut {
+            room_name: room.short,
+            full_room_name: room.full,
+            phone_number: phone,
+            caller_id,
+            trunk_id: outbound_id,
+            session_id,
+            sip_participant_id: participant.participant_id,
+        },
+        token,
+        ws_url: lk.ws_url().to_owned(),
+    }))
+}
+
+/// A SIP failure inside the dial transaction (rolled back), reported after.
+struct FailedCall {
+    err: ApiError,
+    reason: String,
+}
+
+impl From<FailedCall> for ApiError {
+    fn from(f: FailedCall) -> Self {
+        match f.err {
+            ApiError::Conflict { message, details } => ApiError::Conflict {
+                message,
+                details: Some(
+                    details
+                        .unwrap_or_else(|| json!({}))
+                        .as_object()
+                        .cloned()
+                        .map(|mut m| {
+                            m.insert("call_failed".into(), json!(f.reason));
+                            Value::Object(m)
+                        })
+                        .unwrap_or_default(),
+                ),
+            },
+            other => other,
+        }
+    }
+}
+
+/// After a failed call (the transaction rolled back): `call.status` failed
+/// with the reason, recorded in its own transaction.
+fn failed_call_cleanup(
+    state: &web::Data<AppState>,
+    project_id: i64,
+    room: &str,
+    phone: &str,
+    e: ApiError,
+) -> ApiError {
+    let reason = match &e {
+        ApiError::Conflict {
+            details: Some(d), ..
+        } => d
+            .get("call_failed")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        let state = state.clone();
+        let (room, phone) = (room.to_owned(), phone.to_owned());
+        actix_web::rt::spawn(async move {
+            let Ok(mut conn) = state.pool.get().await else {
+                return;
+            };
+            let data = json!({ "room_name": room, "phone_number": phone, "status": "failed", "reason": reason });
+            if let Err(e) = emit(&mut conn, project_id, "sip.call_status", data).await {
+                tracing::warn!(error = %e, "could not record a failed call");
+            }
+        });
+    }
+    e
+}
+
+/// Ends the call when `max_secs` pass: the SIP participant is removed (its
+/// `participant_left` then reports `ended`) and the session ends.
+fn enforce_max_duration(
+    state: web::Data<AppState>,
+    project_id: i64,
+    room: String,
+    identity: String,
+    phone: String,
+    max_secs: i32,
+) {
+    actix_web::rt::spawn(async move {
+        let secs = u64::try_from(max_secs).unwrap_or(1800);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        let Ok(lk) = state.livekit() else { return };
+        let removed = lk.call(lk.rooms.remove_participant(&room, &identity)).await;
+        if removed.is_err() {
+            return; // already gone: the call ended earlier
+        }
+        let Ok(mut conn) = state.pool.get().await else {
+            return;
+        };
+        let data = json!({
+            "room_name": room, "phone_number": phone, "status": "ended",
+            "reason": "max_call_duration",
+        });
+        if let Err(e) = emit(&mut conn, project_id, "sip.call_status", data).await {
+            tracing::warn!(error = %e, "could not record the end of a call");
+        }
+        if let Err(e) = sessions::end(&mut conn, project_id, &room, None, None, Utc::now()).await {
+            tracing::warn!(error = %e, "could not end a call's session");
+        }
+    });
+}
+
+/// Mounts the SIP routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/sip/trunks")
+            .route(web::get().to(list_trunks))
+            .route(web::post().to(create_trunk))
+            .default_service(allow(&["GET", "POST"])),
+    )
+    .service(
+        web::resource("/sip/trunks/{id}")
+            .route(web::patch().to(update_trunk))
+            .route(web::delete().to(delete_trunk))
+            .default_service(allow(&["PATCH", "DELETE"])),
+    )
+    .service(
+        web::resource("/sip/configs")
+            .route(web::get().to(list_configs))
+            .route(web::post().to(create_config))
+            .default_service(allow(&["GET", "POST"])),
+    )
+    .service(
+        web::resource("/sip/configs/{id}")
+            .route(web::patch().to(update_config))
+            .route(web::delete().to(delete_config))
+            .default_service(allow(&["PATCH", "DELETE"])),
+    )
+    .service(
+        web::resource("/sip/dial")
+            .route(web::post().to(dial))
+            .default_service(allow(&["POST"])),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers() {
+        assert_eq!(
+            e164("p", "+17751234567").ok().as_deref(),
+            Some("+17751234567")
+        );
+        assert_eq!(
+            e164("p", "+442071838750").ok().as_deref(),
+            Some("+442071838750")
+        );
+        for bad in [
+            "17751234567",
+            "+1775abc4567",
+            "+1775",
+            "+999123456789",
+            "+",
+            "",
+            "+1 (775) 123-4567",
+            "+1775123456789012",
+        ] {
+            assert!(e164("p", bad).is_err(), "{bad}");
+        }
+    }
+}
