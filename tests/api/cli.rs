@@ -215,7 +215,10 @@ async fn dev_serves_seeds_a_key_writes_dev_env_and_stops_postgres() {
         };
         let (url, key) = (var("VOXPLANE_URL"), var("VOXPLANE_API_KEY"));
         assert!(var("DATABASE_URL").starts_with("postgres://"));
-        assert!(var("LIVEKIT_URL").starts_with("http://127.0.0.1:"), "the simulator's URL");
+        assert!(
+            var("LIVEKIT_URL").starts_with("http://127.0.0.1:"),
+            "the simulator's URL"
+        );
         assert_eq!(var("LIVEKIT_API_KEY"), "devkey");
         assert!(!var("LIVEKIT_API_SECRET").is_empty());
         assert_eq!(url, format!("http://127.0.0.1:{port}"));
