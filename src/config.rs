@@ -396,7 +396,11 @@ impl Settings {
                 "livekit_ws_url",
                 "smtp_url",
             ]))
-            .merge(Env::prefixed("VOXPLANE_").ignore(&["config"]).split("__"))
+            .merge(
+                Env::prefixed("VOXPLANE_")
+                    .ignore(&["config", "url", "api_key", "demo_email", "demo_password"])
+                    .split("__"),
+            )
     }
 
     /// Checks every value, naming the setting that is wrong.
@@ -626,6 +630,19 @@ mod tests {
             assert_eq!(s.rate_limits.free, 20);
             assert_eq!(s.rate_limits.professional, 300);
             assert_eq!(s.database_url.as_deref(), Some("postgres://u@h/db"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_dev_env_file_does_not_break_configuration() {
+        figment::Jail::expect_with(|jail| {
+            // `source .local/dev.env` exports these; they are not settings.
+            jail.set_env("VOXPLANE_URL", "http://127.0.0.1:8080");
+            jail.set_env("VOXPLANE_API_KEY", "pk_x");
+            jail.set_env("VOXPLANE_DEMO_EMAIL", "demo@example.com");
+            let s: Settings = Settings::figment(Path::new("voxplane.toml")).extract()?;
+            assert_eq!(s.port, 8080);
             Ok(())
         });
     }
