@@ -61,6 +61,54 @@ pub fn ident(field: &str, value: &str, max: usize) -> ApiResult<String> {
     Ok(value.to_string())
 }
 
+/// Largest page number accepted: keeps `(page - 1) * per_page` far from overflow.
+pub const MAX_PAGE: i64 = 1_000_000;
+
+/// A validated page of a paginated list.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// 1-based page number.
+    pub page: i64,
+    /// Rows per page, 1 to 100.
+    pub per_page: i64,
+}
+
+impl Page {
+    /// `page` (default 1, at most [`MAX_PAGE`]) and `per_page` (default
+    /// `default_per_page`, 1 to 100), or a 400 naming the bad one.
+    pub fn parse(
+        page: Option<i64>,
+        per_page: Option<i64>,
+        default_per_page: i64,
+    ) -> ApiResult<Self> {
+        let page = page.unwrap_or(1);
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(ApiError::invalid_field(
+                "page",
+                format!("page must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        let per_page = per_page.unwrap_or(default_per_page);
+        if !(1..=100).contains(&per_page) {
+            return Err(ApiError::invalid_field(
+                "per_page",
+                "per_page must be between 1 and 100",
+            ));
+        }
+        Ok(Self { page, per_page })
+    }
+
+    /// Rows to skip.
+    pub fn offset(self) -> i64 {
+        (self.page - 1) * self.per_page
+    }
+
+    /// Pages needed for `total` rows.
+    pub fn total_pages(self, total: i64) -> i64 {
+        (total + self.per_page - 1) / self.per_page
+    }
+}
+
 const SCHEMA_TYPES: [&str; 7] = [
     "object", "array", "string", "number", "integer", "boolean", "null",
 ];

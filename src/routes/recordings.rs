@@ -404,17 +404,8 @@ pub async fn list(
     state: web::Data<AppState>,
     q: web::Query<RecordingQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = q.page.unwrap_or(1);
-    let per_page = q.per_page.unwrap_or(25);
-    if page < 1 {
-        return Err(ApiError::invalid_field("page", "page must be at least 1"));
-    }
-    if !(1..=100).contains(&per_page) {
-        return Err(ApiError::invalid_field(
-            "per_page",
-            "per_page must be between 1 and 100",
-        ));
-    }
+    let pg = crate::validate::Page::parse(q.page, q.per_page, 25)?;
+    let (page, per_page) = (pg.page, pg.per_page);
     if let Some(s) = q.status.as_deref()
         && !["recording", "completed", "error"].contains(&s)
     {
@@ -441,7 +432,7 @@ pub async fn list(
         total,
         page,
         per_page,
-        total_pages: (total + per_page - 1) / per_page,
+        total_pages: pg.total_pages(total),
     }))
 }
 

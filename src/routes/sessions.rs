@@ -333,17 +333,8 @@ pub async fn list_sessions(
     state: web::Data<AppState>,
     q: web::Query<SessionQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = q.page.unwrap_or(1);
-    let per_page = q.per_page.unwrap_or(25);
-    if page < 1 {
-        return Err(ApiError::invalid_field("page", "page must be at least 1"));
-    }
-    if !(1..=100).contains(&per_page) {
-        return Err(ApiError::invalid_field(
-            "per_page",
-            "per_page must be between 1 and 100",
-        ));
-    }
+    let pg = crate::validate::Page::parse(q.page, q.per_page, 25)?;
+    let (page, per_page) = (pg.page, pg.per_page);
     if let Some(v) = &q.status
         && !matches!(v.as_str(), "active" | "completed")
     {
@@ -391,7 +382,7 @@ pub async fn list_sessions(
     let total: i64 = filtered().count().get_result(&mut conn).await?;
     let ids: Vec<i64> = filtered()
         .order((s::started_at.desc(), s::id.desc()))
-        .offset((page - 1) * per_page)
+        .offset(pg.offset())
         .limit(per_page)
         .select(s::id)
         .load(&mut conn)
@@ -423,7 +414,7 @@ pub async fn list_sessions(
         sessions,
         total,
         page,
-        total_pages: (total + per_page - 1) / per_page,
+        total_pages: pg.total_pages(total),
     }))
 }
 

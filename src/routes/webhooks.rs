@@ -562,17 +562,8 @@ pub async fn list_deliveries(
     id: web::Path<i64>,
     q: web::Query<DeliveryQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = q.page.unwrap_or(1);
-    let per_page = q.per_page.unwrap_or(25);
-    if page < 1 {
-        return Err(ApiError::invalid_field("page", "page must be at least 1"));
-    }
-    if !(1..=100).contains(&per_page) {
-        return Err(ApiError::invalid_field(
-            "per_page",
-            "per_page must be between 1 and 100",
-        ));
-    }
+    let pg = crate::validate::Page::parse(q.page, q.per_page, 25)?;
+    let (page, per_page) = (pg.page, pg.per_page);
     if let Some(s) = &q.status
         && !matches!(s.as_str(), "pending" | "delivered" | "failed")
     {
@@ -596,7 +587,7 @@ pub async fn list_deliveries(
     let total: i64 = base().count().get_result(&mut conn).await?;
     let rows: Vec<DeliveryRow> = base()
         .order(wd::id.desc())
-        .offset((page - 1) * per_page)
+        .offset(pg.offset())
         .limit(per_page)
         .select((
             wd::id,
@@ -616,7 +607,7 @@ pub async fn list_deliveries(
         deliveries: rows.into_iter().map(delivery_out).collect(),
         total,
         page,
-        total_pages: (total + per_page - 1) / per_page,
+        total_pages: pg.total_pages(total),
     }))
 }
 

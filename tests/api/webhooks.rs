@@ -542,4 +542,6 @@ async fn redeliver_and_recover_requeue_deliveries() {
         "INVALID_REQUEST",
     )
     .await;
+    let huge = format!("/api/v1/webhooks/{id}/deliveries?page=9223372036854775807");
+    expect_error(app.get(&huge).await, 400, "INVALID_REQUEST").await;
 }

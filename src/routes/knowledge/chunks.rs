@@ -106,37 +106,19 @@ pub async fn list_chunks(
     id: web::Path<i64>,
     q: web::Query<ChunkQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = q.page.unwrap_or(1);
-    if !(1..=1_000_000).contains(&page) {
-        return Err(ApiError::invalid_field(
-            "page",
-            "page must be between 1 and 1000000",
-        ));
-    }
-    let per_page = q.per_page.unwrap_or(20);
-    if !(1..=100).contains(&per_page) {
-        return Err(ApiError::invalid_field(
-            "per_page",
-            "per_page must be between 1 and 100",
-        ));
-    }
+    let pg = crate::validate::Page::parse(q.page, q.per_page, 20)?;
+    let (page, per_page) = (pg.page, pg.per_page);
     let mut conn = state.pool.get().await?;
     let kb = knowledge_bases::find(&mut conn, auth.project.id, *id)
         .await
         .map_err(kb_missing)?;
-    let (rows, total) = kb_chunks::page(
-        &mut conn,
-        kb.id,
-        q.is_active,
-        (page - 1) * per_page,
-        per_page,
-    )
-    .await?;
+    let (rows, total) =
+        kb_chunks::page(&mut conn, kb.id, q.is_active, pg.offset(), per_page).await?;
     Ok(HttpResponse::Ok().json(ChunkList {
         chunks: rows.into_iter().map(Into::into).collect(),
         total,
         page,
-        total_pages: (total + per_page - 1) / per_page,
+        total_pages: pg.total_pages(total),
     }))
 }
 
