@@ -285,7 +285,8 @@ pub struct Settings {
     pub webhook_allow_private: bool,
     /// Deliveries sent at once by one process.
     pub webhook_concurrency: usize,
-    /// Messages queued per monitor socket before it is closed as too slow (4008).
+    /// Messages queued per monitor socket before it is closed as too slow (4008);
+    /// above the dispatcher's batch of 500 so a burst never drops a reader that keeps up.
     pub monitor_buffer: usize,
     /// Monitor sockets allowed per project and process.
     pub monitor_max_connections_per_project: usize,
@@ -350,7 +351,7 @@ impl Default for Settings {
             webhook_allow_loopback: false,
             webhook_allow_private: false,
             webhook_concurrency: 32,
-            monitor_buffer: 256,
+            monitor_buffer: 1024,
             monitor_max_connections_per_project: 200,
             monitor_heartbeat_secs: 20,
             prices: default_prices(),

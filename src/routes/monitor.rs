@@ -136,13 +136,27 @@ async fn serve(
             }
             out = rx.recv() => {
                 let Some(text) = out else { break };
-                match tokio::time::timeout(send_timeout, session.text(text.to_string())).await {
-                    Ok(Ok(())) => {}
-                    _ => break,
+                // A socket whose client stopped reading blocks here once the
+                // TCP buffers are full; the hub's kick (its queue overflowed)
+                // or the send timeout ends it with 4008 instead of waiting.
+                tokio::select! {
+                    sent = tokio::time::timeout(send_timeout, session.text(text.to_string())) => match sent {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break,
+                        Err(_) => {
+                            sub.lagged.store(true, std::sync::atomic::Ordering::Relaxed);
+                            close_slow(session).await;
+                            return;
+                        }
+                    },
+                    _ = sub.kick.notified() => {
+                        close_slow(session).await;
+                        return;
+                    }
                 }
             }
             _ = sub.kick.notified() => {
-                close(session, CLOSE_TOO_SLOW, "Consumer too slow; events were dropped").await;
+                close_slow(session).await;
                 return;
             }
             _ = ping.tick() => {
@@ -154,8 +168,23 @@ async fn serve(
             }
         }
     }
-    let _ = session.close(None).await;
+    // The close frame may wait behind unread data; never wait for ever.
+    let _ = tokio::time::timeout(Duration::from_secs(5), session.close(None)).await;
     drop(registration);
+}
+
+/// Closes with 4008. The close frame queues behind the data the client has not
+/// read yet; a client that never reads is dropped after a few seconds.
+async fn close_slow(session: Session) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        close(
+            session,
+            CLOSE_TOO_SLOW,
+            "Consumer too slow; events were dropped",
+        ),
+    )
+    .await;
 }
 
 /// Registers the route (outside `/api/v1`: the key comes in the query).

@@ -201,38 +201,98 @@ async fn a_socket_only_sees_its_own_project() {
     assert_eq!(m["data"]["identity"], "them2");
 }
 
+/// A socket whose client reads nothing: a tiny receive buffer (which also
+/// turns off the kernel's receive-buffer autotuning), so a burst of events
+/// cannot hide in the kernel's buffers.
+async fn connect_not_reading(app: &TestApp, key: &str) -> Ws {
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let url = format!(
+        "{}/ws/monitor?api_key={key}",
+        app.base.replace("http://", "ws://")
+    );
+    tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+        .await
+        .expect("upgrade")
+        .0
+}
+
+/// Inserts `n` participant.joined events of a room in one transaction.
+async fn burst(app: &TestApp, room: &str, n: u32) {
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.conn().await;
+    diesel::sql_query(format!(
+        "INSERT INTO events (public_id, project_id, event_type, data)
+         SELECT 'evt_' || md5(random()::text) || g, {}, 'participant.joined',
+                jsonb_build_object('room_name', '{room}', 'identity', 'p' || g, 'name', repeat('x', 100))
+         FROM generate_series(1, {n}) g",
+        app.project.id
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn a_slow_consumer_is_closed_with_4008_without_slowing_others() {
-    let app = TestApp::spawn_with(|s| s.monitor_buffer = 2).await;
-    let mut slow = subscribed(&app, &app.project.key, "rooms").await;
-    let mut fast = subscribed(&app, &app.project.key, "room:flood").await;
-    let full = format!("{}_flood", app.project.room_prefix);
-    // A burst of events committed at once.
-    {
-        use diesel_async::RunQueryDsl;
-        let mut conn = app.conn().await;
-        diesel::sql_query(format!(
-            "INSERT INTO events (public_id, project_id, event_type, data)
-             SELECT 'evt_flood_' || g, {}, 'participant.joined',
-                    jsonb_build_object('room_name', '{full}', 'identity', 'p' || g)
-             FROM generate_series(1, 3000) g",
-            app.project.id
-        ))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    }
-    // The fast reader keeps receiving.
-    let first = next_of(&mut fast, "participant.joined").await;
-    assert_eq!(first["data"]["room_name"], full);
-    // The slow one (which has not read anything) is closed with 4008.
+    let app = TestApp::spawn_with(|s| s.monitor_buffer = 16).await;
+    let mut slow = connect_not_reading(&app, &app.project.key).await;
+    next_of(&mut slow, "connected").await;
+    send(
+        &mut slow,
+        json!({"action": "subscribe", "channel": "rooms"}),
+    )
+    .await;
+    next_of(&mut slow, "subscribed").await;
+    let mut fast = subscribed(&app, &app.project.key, "room:calm").await;
+    let prefix = &app.project.room_prefix;
+    // ~8 MB of events for the slow socket: more than the server's send buffer
+    // (4 MB at most here) and the client's 4 KB can hold, so its queue overflows.
+    burst(&app, &format!("{prefix}_flood"), 30_000).await;
+    // The other socket still gets its room's event, committed after the flood.
+    burst(&app, &format!("{prefix}_calm"), 1).await;
+    let m = next_of(&mut fast, "participant.joined").await;
+    assert_eq!(m["data"]["room_name"], format!("{prefix}_calm"));
+    // The slow one gets what was buffered, then the close with 4008.
+    let mut received = 0u32;
     let code = loop {
         match next(&mut slow).await {
-            Ok(_) => continue,
+            Ok(_) => received += 1,
             Err(code) => break code,
         }
     };
-    assert_eq!(code, Some(4008));
+    assert_eq!(code, Some(4008), "after {received} messages");
+    assert!(received < 30_000, "events were dropped, not all delivered");
+}
+
+#[tokio::test]
+async fn a_project_cannot_open_more_sockets_than_its_cap() {
+    let app = TestApp::spawn_with(|s| s.monitor_max_connections_per_project = 2).await;
+    let _a = subscribed(&app, &app.project.key, "rooms").await;
+    let mut b = subscribed(&app, &app.project.key, "rooms").await;
+    let mut third = connect(&app, Some(&app.project.key)).await;
+    assert_eq!(next(&mut third).await, Err(Some(4029)));
+    // Another project is not affected by this one's sockets.
+    let other = app.create_project(Plan::Free).await;
+    let mut theirs = connect(&app, Some(&other.key)).await;
+    next_of(&mut theirs, "connected").await;
+    // A closed socket frees its place.
+    b.close(None).await.unwrap();
+    while b.next().await.is_some() {}
+    let mut again = None;
+    for _ in 0..50 {
+        let mut ws = connect(&app, Some(&app.project.key)).await;
+        match next(&mut ws).await {
+            Ok(m) if m["type"] == "connected" => {
+                again = Some(ws);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert!(again.is_some(), "a freed place can be taken again");
 }
 
 #[tokio::test]
