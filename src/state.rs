@@ -38,6 +38,8 @@ pub struct AppState {
     pub mailer: Arc<crate::mail::Mailer>,
     /// Monitor sockets of this process.
     pub hub: Arc<Hub>,
+    /// Rung after commits that wrote events; wakes the dispatchers.
+    pub events_wake: crate::events::Wake,
     /// Wakes the webhook delivery workers.
     pub delivery_wake: Arc<tokio::sync::Notify>,
     /// API calls counted in memory until flushed.
@@ -66,6 +68,7 @@ impl AppState {
                 settings.monitor_buffer,
                 settings.monitor_max_connections_per_project,
             )),
+            events_wake: Default::default(),
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
             api_calls: Arc::new(Default::default()),
             rag: Arc::new(crate::rag::Rag::from_settings(&settings)),

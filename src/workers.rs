@@ -23,6 +23,7 @@ impl Drop for Workers {
 pub fn spawn_all(state: &AppState) -> Workers {
     let mut handles = vec![
         tokio::spawn(crate::events::dispatcher::run(state.clone())),
+        tokio::spawn(crate::events::notifier(state.clone())),
         tokio::spawn(crate::events::delivery::run(state.clone())),
         spawn_housekeeping(state.clone()),
         crate::mail::outbox::spawn_worker(state.mailer.clone(), state.pool.clone()),

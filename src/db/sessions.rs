@@ -192,7 +192,9 @@ pub async fn find(
 }
 
 /// A transcript line.
-#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Queryable, QueryableByName, Selectable, serde::Serialize, utoipa::ToSchema,
+)]
 #[diesel(table_name = transcripts)]
 pub struct Line {
     #[serde(skip)]
@@ -207,43 +209,60 @@ pub struct Line {
     pub created_at: DateTime<Utc>,
 }
 
-/// Appends a line to a session; emits `transcript.new` for final lines.
-pub async fn append(
+#[derive(QueryableByName)]
+struct Appended {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    session_id: i64,
+    #[diesel(embed)]
+    line: Line,
+}
+
+/// Appends a line to the active session of a room and, for a final line,
+/// writes its `transcript.new` event — one statement, so one round trip and
+/// atomic on its own. `None` when the room has no active session.
+pub async fn append_to_active(
     conn: &mut AsyncPgConnection,
-    session: &Session,
+    project_id: i64,
+    room_name: &str,
     speaker: &str,
     content: &str,
     timestamp_ms: i64,
     is_final: bool,
-) -> QueryResult<Line> {
-    let line: Line = diesel::insert_into(transcripts::table)
-        .values((
-            transcripts::project_id.eq(session.project_id),
-            transcripts::session_id.eq(session.id),
-            transcripts::speaker.eq(speaker),
-            transcripts::content.eq(content),
-            transcripts::timestamp_ms.eq(timestamp_ms),
-            transcripts::is_final.eq(is_final),
-        ))
-        .returning(Line::as_returning())
-        .get_result(conn)
-        .await?;
-    if is_final {
-        events::emit(
-            conn,
-            session.project_id,
-            "transcript.new",
-            json!({
-                "room_name": session.room_name,
-                "session_id": session.id,
-                "speaker": speaker,
-                "content": content,
-                "timestamp_ms": timestamp_ms,
-            }),
-        )
-        .await?;
+) -> QueryResult<Option<(i64, Line)>> {
+    use diesel::sql_types::{BigInt, Bool, Text};
+    let appended: Option<Appended> = diesel::sql_query(
+        "WITH s AS (
+             SELECT id, project_id, room_name FROM sessions
+             WHERE project_id = $1 AND room_name = $2 AND status = 'active'
+         ), l AS (
+             INSERT INTO transcripts (project_id, session_id, speaker, content, timestamp_ms, is_final)
+             SELECT s.project_id, s.id, $3, $4, $5, $6 FROM s
+             RETURNING id, session_id, speaker, content, timestamp_ms, is_final, created_at
+         ), e AS (
+             INSERT INTO events (public_id, project_id, event_type, data)
+             SELECT $7, s.project_id, 'transcript.new',
+                    jsonb_build_object('room_name', s.room_name, 'session_id', s.id,
+                                       'speaker', l.speaker, 'content', l.content,
+                                       'timestamp_ms', l.timestamp_ms)
+             FROM s JOIN l ON l.session_id = s.id
+             WHERE l.is_final
+         )
+         SELECT id, session_id, speaker, content, timestamp_ms, is_final, created_at FROM l",
+    )
+    .bind::<BigInt, _>(project_id)
+    .bind::<Text, _>(room_name)
+    .bind::<Text, _>(speaker)
+    .bind::<Text, _>(content)
+    .bind::<BigInt, _>(timestamp_ms)
+    .bind::<Bool, _>(is_final)
+    .bind::<Text, _>(events::new_public_id())
+    .get_result(conn)
+    .await
+    .optional()?;
+    if is_final && appended.is_some() {
+        events::note_emitted();
     }
-    Ok(line)
+    Ok(appended.map(|a| (a.session_id, a.line)))
 }
 
 /// A session's lines in order: timestamp, then insertion.

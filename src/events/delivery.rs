@@ -405,6 +405,7 @@ async fn disable(
         Ok(())
     })
     .await?;
+    state.events_wake.committed();
     tracing::warn!(endpoint_id, reason, "webhook endpoint disabled");
     Ok(())
 }

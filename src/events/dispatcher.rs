@@ -1,4 +1,5 @@
-//! Wakes on `NOTIFY voxplane_events` (or a poll tick, and at start-up), then
+//! Wakes when this node commits events ([`super::Wake`]), on `NOTIFY
+//! voxplane_events` from other nodes, on a poll tick and at start-up, then
 //! fans new events out to webhook deliveries — claimed with `FOR UPDATE SKIP
 //! LOCKED`, so each event is fanned out once however many nodes run — and
 //! publishes them to this node's monitor hub (every node does, so a socket on
@@ -23,6 +24,7 @@ pub async fn run(state: AppState) {
         }
     };
     let url = state.settings.database_url.clone().unwrap_or_default();
+    let mut local = state.events_wake.subscribe();
     loop {
         let mut listener = match listen(&url).await {
             Ok(conn) => Some(conn),
@@ -34,8 +36,10 @@ pub async fn run(state: AppState) {
         loop {
             work(&state, &mut cursor).await;
             let Some(conn) = listener.as_mut() else {
-                tokio::time::sleep(poll).await;
-                break;
+                tokio::select! {
+                    _ = local.changed() => continue,
+                    _ = tokio::time::sleep(poll) => break,
+                }
             };
             let mut notes = std::pin::pin!(conn.notifications_stream());
             tokio::select! {
@@ -49,6 +53,7 @@ pub async fn run(state: AppState) {
                         break;
                     }
                 },
+                _ = local.changed() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
         }

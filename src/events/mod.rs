@@ -1,9 +1,20 @@
 //! The event spine. Every change users can observe is written as a row of
-//! `events` in the same transaction as the change ([`emit`]). After commit a
-//! `NOTIFY` wakes the [`dispatcher`] on every node: one of them fans the
+//! `events` in the same transaction as the change ([`emit`]). After commit the
+//! [`Wake`] rings: this node's [`dispatcher`] wakes at once, and a `NOTIFY`
+//! (sent by [`notifier`], outside the writer's transaction, one for a burst of
+//! commits) wakes the dispatchers of the other nodes. One of them fans the
 //! event out to `webhook_deliveries` (claimed with `SKIP LOCKED`), which the
 //! [`delivery`] workers send, signed and retried; every node also publishes
-//! it to its local monitor [`hub`] for `/ws/monitor`.
+//! it to its local monitor [`hub`] for `/ws/monitor`. A poll every
+//! `events_poll_ms` is the safety net.
+//!
+//! Why not `NOTIFY` inside the writing transaction (a trigger): Postgres
+//! serialises the commits of every transaction that notified — the queue lock
+//! is held through the WAL flush — so all event-writing requests would commit
+//! one at a time. Requests are tracked instead ([`track`], used by the
+//! outermost middleware): a request whose code called [`emit`] rings the bell
+//! after its response is ready, i.e. after its transactions committed.
+//! Background tasks that emit call [`Wake::committed`] after their commit.
 
 pub mod delivery;
 pub mod dispatcher;
@@ -16,6 +27,67 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
+use std::cell::Cell;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+tokio::task_local! {
+    /// Set by [`emit`] while a tracked request runs.
+    static EMITTED: Cell<bool>;
+}
+
+/// Runs a request, returning its output and whether it emitted events.
+pub async fn track<F: Future>(fut: F) -> (F::Output, bool) {
+    EMITTED
+        .scope(Cell::new(false), async {
+            let out = fut.await;
+            (out, EMITTED.with(Cell::get))
+        })
+        .await
+}
+
+/// The bell rung after a commit that wrote events.
+#[derive(Clone)]
+pub struct Wake(Arc<watch::Sender<u64>>);
+
+impl Default for Wake {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl Wake {
+    /// Call after committing a transaction that emitted events.
+    pub fn committed(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver whose `changed()` resolves after the next ring (or at once
+    /// when it rang since the last look).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
+/// Sends `NOTIFY voxplane_events` after commits, so the other nodes'
+/// dispatchers wake; rings during a NOTIFY in flight are folded into the next.
+pub async fn notifier(state: crate::state::AppState) {
+    let mut rang = state.events_wake.subscribe();
+    while rang.changed().await.is_ok() {
+        let sent = match state.pool.get().await {
+            Ok(mut conn) => diesel::sql_query("NOTIFY voxplane_events")
+                .execute(&mut *conn)
+                .await
+                .map(drop)
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
+        if let Err(e) = sent {
+            // Other nodes fall back to their poll; this node woke already.
+            tracing::warn!(error = %e, "events: NOTIFY failed");
+        }
+    }
+}
 
 /// Every event type webhook endpoints can subscribe to (the contract's table,
 /// plus `webhook.disabled`).
@@ -72,6 +144,17 @@ impl Event {
     }
 }
 
+/// A new event id: `evt_` and 24 random characters.
+pub fn new_public_id() -> String {
+    format!("evt_{}", crate::db::projects::random_alnum(24))
+}
+
+/// For code that writes `events` rows in its own SQL instead of [`emit`]: the
+/// request being tracked wakes the dispatchers when it is done.
+pub fn note_emitted() {
+    let _ = EMITTED.try_with(|e| e.set(true));
+}
+
 /// Writes an event into the outbox. Call it inside the transaction that
 /// makes the change, so the event exists exactly when the change does.
 pub async fn emit(
@@ -81,7 +164,8 @@ pub async fn emit(
     data: Value,
 ) -> QueryResult<Event> {
     debug_assert!(is_known(event_type), "unknown event type {event_type}");
-    let public_id = format!("evt_{}", crate::db::projects::random_alnum(24));
+    note_emitted();
+    let public_id = new_public_id();
     diesel::insert_into(events::table)
         .values((
             events::public_id.eq(public_id),

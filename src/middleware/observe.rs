@@ -32,13 +32,17 @@ pub async fn observe(
         http.method = %method,
         http.path = %req.path(),
     );
-    let result = request_id::scope(
+    let (result, emitted) = crate::events::track(request_id::scope(
         id.clone(),
         AssertUnwindSafe(next.call(req))
             .catch_unwind()
             .instrument(span.clone()),
-    )
+    ))
     .await;
+    if emitted && let Some(s) = &state {
+        // The handler is done, so its transactions have committed.
+        s.events_wake.committed();
+    }
     let mut res = match result {
         Ok(Ok(res)) => res.map_into_boxed_body(),
         Ok(Err(err)) => {

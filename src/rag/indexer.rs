@@ -176,7 +176,12 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
         })
         .await;
     match (outcome, claimed) {
-        (Ok(done), _) => Ok(done),
+        (Ok(done), _) => {
+            if done {
+                state.events_wake.committed();
+            }
+            Ok(done)
+        }
         (Err(e), Some(job)) => {
             let why = e.to_string();
             let retry = 5_i64 << job.attempts.clamp(0, 8);

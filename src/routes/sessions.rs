@@ -514,18 +514,17 @@ pub async fn add_transcript(
     let is_final = body.is_final.unwrap_or(true);
     let mut conn = state.pool.get().await?;
     let project_id = auth.project.id;
-    let (session_id, line) = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            let session = store::active(conn, project_id, &room.full)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::NotFound(format!("No active session in room {}", room.full))
-                })?;
-            let line =
-                store::append(conn, &session, &speaker, &content, timestamp_ms, is_final).await?;
-            Ok((session.id, line))
-        })
-        .await?;
+    let (session_id, line) = store::append_to_active(
+        &mut conn,
+        project_id,
+        &room.full,
+        &speaker,
+        &content,
+        timestamp_ms,
+        is_final,
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("No active session in room {}", room.full)))?;
     Ok(HttpResponse::Created().json(TranscriptAdded {
         success: true,
         session_id,

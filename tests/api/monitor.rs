@@ -298,7 +298,9 @@ async fn a_project_cannot_open_more_sockets_than_its_cap() {
 #[tokio::test]
 async fn sockets_on_one_process_see_events_committed_by_another() {
     let app = TestApp::spawn().await;
-    let other_node = app.another_node(|s| s.events_poll_ms = 200).await;
+    // Without a poll to fall back on, only the NOTIFY sent after the commit
+    // on the first process can wake this one.
+    let other_node = app.another_node(|s| s.events_poll_ms = 60_000).await;
     let mut ws = subscribed(&other_node, &app.project.key, "rooms").await;
     // The simulator's webhooks go to the first process, which commits the events.
     app.sim()
@@ -310,4 +312,53 @@ async fn sockets_on_one_process_see_events_committed_by_another() {
         .unwrap();
     let m = next_of(&mut ws, "participant.joined").await;
     assert_eq!(m["data"]["identity"], "x");
+}
+
+#[tokio::test]
+async fn final_transcript_lines_reach_session_subscribers_at_once() {
+    // No poll to fall back on: the wake after the commit must do it.
+    let app = TestApp::spawn_with(|s| s.events_poll_ms = 60_000).await;
+    let mut ws = subscribed(&app, &app.project.key, "sessions").await;
+    let (status, body) = crate::common::json(
+        app.post_json("/api/v1/sessions", &json!({"room_name": "talk"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let session_id = body["session"]["id"].as_i64().unwrap();
+    let started = next_of(&mut ws, "session.started").await;
+    assert_eq!(started["data"]["session_id"], session_id);
+    for (content, is_final) in [("Hel", false), ("Hello there", true)] {
+        let res = app
+            .post_json(
+                "/api/v1/sessions/talk/transcript",
+                &json!({"speaker": "user", "content": content, "timestamp_ms": 1500, "is_final": is_final}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+    // The interim line is stored but is not an event; the final one is.
+    let m = next_of(&mut ws, "transcript.new").await;
+    assert_eq!(
+        m["data"],
+        json!({
+            "room_name": format!("{}_talk", app.project.room_prefix),
+            "session_id": session_id,
+            "speaker": "user",
+            "content": "Hello there",
+            "timestamp_ms": 1500,
+        })
+    );
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use voxplane::db::schema::events;
+    let mut conn = app.conn().await;
+    let n: i64 = events::table
+        .filter(events::event_type.eq("transcript.new"))
+        .filter(events::project_id.eq(app.project.id))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }
