@@ -270,6 +270,10 @@ pub struct Settings {
     pub accounts: AccountSettings,
     /// How often the event dispatcher polls when no NOTIFY arrives, in ms.
     pub events_poll_ms: u64,
+    /// Least time between two dispatcher rounds (and two NOTIFYs) of a
+    /// process, in ms: a busy stream of events is handled in batches instead
+    /// of one round per commit. Adds at most this much latency.
+    pub events_coalesce_ms: u64,
     /// Timeout of one webhook delivery attempt, in ms.
     pub webhook_timeout_ms: u64,
     /// Delay before each delivery attempt, in seconds (the first is usually 0);
@@ -344,6 +348,7 @@ impl Default for Settings {
             mail_max_attempts: 8,
             accounts: AccountSettings::default(),
             events_poll_ms: 1000,
+            events_coalesce_ms: 5,
             webhook_timeout_ms: 15_000,
             webhook_retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000],
             webhook_rotation_overlap_hours: 24,
@@ -480,6 +485,9 @@ impl Settings {
         self.validate_accounts()?;
         if self.events_poll_ms < 10 {
             return fail("events_poll_ms", "must be at least 10");
+        }
+        if self.events_coalesce_ms > 1000 {
+            return fail("events_coalesce_ms", "must be at most 1000");
         }
         if self.webhook_timeout_ms < 100 {
             return fail("webhook_timeout_ms", "must be at least 100");

@@ -217,9 +217,72 @@ struct Appended {
     line: Line,
 }
 
+/// The statement of [`append_to_active`]: one round trip, atomic on its own,
+/// and a fixed SQL text, so the connection prepares it once and reuses it.
+struct AppendLine<'a> {
+    project_id: i64,
+    room_name: &'a str,
+    speaker: &'a str,
+    content: &'a str,
+    timestamp_ms: i64,
+    is_final: bool,
+    event_id: String,
+}
+
+impl diesel::query_builder::QueryId for AppendLine<'_> {
+    type QueryId = AppendLine<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for AppendLine<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for AppendLine<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Bool, Text};
+        out.push_sql(
+            "WITH s AS (SELECT id, project_id, room_name FROM sessions WHERE project_id = ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.project_id)?;
+        out.push_sql(" AND room_name = ");
+        out.push_bind_param::<Text, _>(&self.room_name)?;
+        out.push_sql(
+            " AND status = 'active'), \
+             l AS (INSERT INTO transcripts \
+                   (project_id, session_id, speaker, content, timestamp_ms, is_final) \
+                   SELECT s.project_id, s.id, ",
+        );
+        out.push_bind_param::<Text, _>(&self.speaker)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.content)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.timestamp_ms)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.is_final)?;
+        out.push_sql(
+            " FROM s RETURNING id, session_id, speaker, content, timestamp_ms, is_final, created_at), \
+             e AS (INSERT INTO events (public_id, project_id, event_type, data) SELECT ",
+        );
+        out.push_bind_param::<Text, _>(&self.event_id)?;
+        out.push_sql(
+            ", s.project_id, 'transcript.new', \
+               jsonb_build_object('room_name', s.room_name, 'session_id', s.id, \
+                                  'speaker', l.speaker, 'content', l.content, \
+                                  'timestamp_ms', l.timestamp_ms) \
+             FROM s JOIN l ON l.session_id = s.id WHERE l.is_final) \
+             SELECT id, session_id, speaker, content, timestamp_ms, is_final, created_at FROM l",
+        );
+        Ok(())
+    }
+}
+
 /// Appends a line to the active session of a room and, for a final line,
-/// writes its `transcript.new` event — one statement, so one round trip and
-/// atomic on its own. `None` when the room has no active session.
+/// writes its `transcript.new` event. `None` when the room has no active
+/// session.
 pub async fn append_to_active(
     conn: &mut AsyncPgConnection,
     project_id: i64,
@@ -229,33 +292,15 @@ pub async fn append_to_active(
     timestamp_ms: i64,
     is_final: bool,
 ) -> QueryResult<Option<(i64, Line)>> {
-    use diesel::sql_types::{BigInt, Bool, Text};
-    let appended: Option<Appended> = diesel::sql_query(
-        "WITH s AS (
-             SELECT id, project_id, room_name FROM sessions
-             WHERE project_id = $1 AND room_name = $2 AND status = 'active'
-         ), l AS (
-             INSERT INTO transcripts (project_id, session_id, speaker, content, timestamp_ms, is_final)
-             SELECT s.project_id, s.id, $3, $4, $5, $6 FROM s
-             RETURNING id, session_id, speaker, content, timestamp_ms, is_final, created_at
-         ), e AS (
-             INSERT INTO events (public_id, project_id, event_type, data)
-             SELECT $7, s.project_id, 'transcript.new',
-                    jsonb_build_object('room_name', s.room_name, 'session_id', s.id,
-                                       'speaker', l.speaker, 'content', l.content,
-                                       'timestamp_ms', l.timestamp_ms)
-             FROM s JOIN l ON l.session_id = s.id
-             WHERE l.is_final
-         )
-         SELECT id, session_id, speaker, content, timestamp_ms, is_final, created_at FROM l",
-    )
-    .bind::<BigInt, _>(project_id)
-    .bind::<Text, _>(room_name)
-    .bind::<Text, _>(speaker)
-    .bind::<Text, _>(content)
-    .bind::<BigInt, _>(timestamp_ms)
-    .bind::<Bool, _>(is_final)
-    .bind::<Text, _>(events::new_public_id())
+    let appended: Option<Appended> = AppendLine {
+        project_id,
+        room_name,
+        speaker,
+        content,
+        timestamp_ms,
+        is_final,
+        event_id: events::new_public_id(),
+    }
     .get_result(conn)
     .await
     .optional()?;

@@ -25,6 +25,8 @@ pub async fn run(state: AppState) {
     };
     let url = state.settings.database_url.clone().unwrap_or_default();
     let mut local = state.events_wake.subscribe();
+    let coalesce = Duration::from_millis(state.settings.events_coalesce_ms);
+    let mut last_round = tokio::time::Instant::now() - coalesce;
     loop {
         let mut listener = match listen(&url).await {
             Ok(conn) => Some(conn),
@@ -34,6 +36,10 @@ pub async fn run(state: AppState) {
             }
         };
         loop {
+            // A busy stream is taken in batches: at most one round per
+            // `events_coalesce_ms`.
+            tokio::time::sleep_until(last_round + coalesce).await;
+            last_round = tokio::time::Instant::now();
             work(&state, &mut cursor).await;
             let Some(conn) = listener.as_mut() else {
                 tokio::select! {

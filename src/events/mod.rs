@@ -73,7 +73,11 @@ impl Wake {
 /// dispatchers wake; rings during a NOTIFY in flight are folded into the next.
 pub async fn notifier(state: crate::state::AppState) {
     let mut rang = state.events_wake.subscribe();
+    let coalesce = std::time::Duration::from_millis(state.settings.events_coalesce_ms);
     while rang.changed().await.is_ok() {
+        // Commits during this pause are covered by the NOTIFY that follows.
+        tokio::time::sleep(coalesce).await;
+        rang.mark_unchanged();
         let sent = match state.pool.get().await {
             Ok(mut conn) => diesel::sql_query("NOTIFY voxplane_events")
                 .execute(&mut *conn)
