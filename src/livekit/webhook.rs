@@ -325,6 +325,12 @@ async fn egress(
             };
             let file = <[proto::FileInfo]>::first(&info.file_results);
             let ended_at = nanos(info.ended_at).unwrap_or_else(Utc::now);
+            // A complete file is named by its egress id now that it is known.
+            let settled = if failed || row.status != "recording" {
+                None
+            } else {
+                crate::routes::recordings::settle_file(settings, &row).await
+            };
             #[allow(clippy::cast_precision_loss)] // nanoseconds of a recording fit in f64
             let ended = store::Ended {
                 status: if failed { "error" } else { "completed" },
@@ -332,6 +338,7 @@ async fn egress(
                 duration_seconds: file.map(|f| f.duration as f64 / 1e9).filter(|_| !failed),
                 error: error.as_deref(),
                 ended_at,
+                file_path: settled.as_deref(),
             };
             if let Some(done) = store::end(conn, row.id, &ended).await? {
                 emit(

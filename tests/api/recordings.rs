@@ -78,7 +78,8 @@ async fn recording_lifecycle_ogg_with_webhooks_events_and_download() {
     assert!(egress_id.starts_with("EG_"));
 
     // The egress is an audio-only room composite with one OGG file under
-    // <recordings_dir>/<project>/<room>/.
+    // <recordings_dir>/<project>/<room>/ (named by a key until its egress id
+    // is known).
     let eg = app
         .sim()
         .egresses()
@@ -123,8 +124,15 @@ async fn recording_lifecycle_ogg_with_webhooks_events_and_download() {
         .into_iter()
         .find(|e| e.egress_id == egress_id)
         .unwrap();
-    let written = std::fs::read(&eg.file_results[0].location).unwrap();
+    // Once complete, the file is <recordings_dir>/<project>/<room>/<egress_id>.ogg.
+    let final_path = expected_dir.join(format!("{egress_id}.ogg"));
+    assert!(
+        !std::path::Path::new(&eg.file_results[0].location).exists(),
+        "the pending file was renamed"
+    );
+    let written = std::fs::read(&final_path).unwrap();
     assert_eq!(written.len() as i64, size);
+    assert_eq!(eg.file_results[0].size, size);
     assert_eq!(&written[..4], b"OggS");
     let res = download(&app, id, None).await;
     assert_eq!(res.status(), 200);
@@ -206,7 +214,7 @@ async fn recording_lifecycle_ogg_with_webhooks_events_and_download() {
     // Delete removes the row and the file.
     let (status, _) = json(app.delete(&format!("/api/v1/recordings/{id}")).await).await;
     assert_eq!(status, 200);
-    assert!(!std::path::Path::new(&eg.file_results[0].location).exists());
+    assert!(!final_path.exists());
     expect_error(
         app.get(&format!("/api/v1/recordings/{id}")).await,
         404,
@@ -492,10 +500,10 @@ async fn simulator_egress_rpcs_grants_list_and_stop() {
     let all = client.list_egress(active(false)).await.unwrap();
     assert_eq!(all[0].file_results.len(), 1);
     let file = &all[0].file_results[0];
-    assert_eq!(
-        std::fs::metadata(&file.location).unwrap().len() as i64,
-        file.size
-    );
+    // Voxplane renames the complete file to its egress id.
+    sim.flush_webhooks().await;
+    let renamed = std::path::Path::new(&file.location).with_file_name(format!("{egress_id}.ogg"));
+    assert_eq!(std::fs::metadata(&renamed).unwrap().len() as i64, file.size);
     // Stopping a completed egress: failed_precondition; unknown: not_found.
     let err = client
         .stop_egress(&egress_id)
