@@ -40,8 +40,9 @@ use super::allow;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartIn {
-    /// `ogg` (default, Ogg/Opus), `mp4` or `wav`. The built-in LiveKit
-    /// simulator writes ogg and wav; real LiveKit Egress writes ogg and mp4.
+    /// `ogg` (default, Ogg/Opus), `mp4` (Opus in MP4) or `wav` (PCM).
+    /// Real LiveKit Egress writes ogg and mp4; the built-in simulator all
+    /// three.
     #[schema(example = "ogg")]
     pub format: Option<String>,
 }
