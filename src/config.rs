@@ -270,6 +270,9 @@ pub struct Settings {
     pub accounts: AccountSettings,
     /// How often the event dispatcher polls when no NOTIFY arrives, in ms.
     pub events_poll_ms: u64,
+    /// How often the calls worker reads the progress of SIP calls still
+    /// dialing or ringing and ends calls past their max_call_duration, in ms.
+    pub calls_poll_ms: u64,
     /// Timeout of one webhook delivery attempt, in ms.
     pub webhook_timeout_ms: u64,
     /// Delay before each delivery attempt, in seconds (the first is usually 0);
@@ -344,6 +347,7 @@ impl Default for Settings {
             mail_max_attempts: 8,
             accounts: AccountSettings::default(),
             events_poll_ms: 1000,
+            calls_poll_ms: 1000,
             webhook_timeout_ms: 15_000,
             webhook_retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000],
             webhook_rotation_overlap_hours: 24,
@@ -480,6 +484,9 @@ impl Settings {
         self.validate_accounts()?;
         if self.events_poll_ms < 10 {
             return fail("events_poll_ms", "must be at least 10");
+        }
+        if self.calls_poll_ms < 10 {
+            return fail("calls_poll_ms", "must be at least 10");
         }
         if self.webhook_timeout_ms < 100 {
             return fail("webhook_timeout_ms", "must be at least 100");
