@@ -382,8 +382,17 @@ async fn egress_failure_is_reported() {
     let out = start(&app, "fail", json!({})).await;
     let id = out["recording"]["id"].as_i64().unwrap();
     let egress_id = out["recording"]["egress_id"].as_str().unwrap();
-    assert!(app.sim().fail_egress(egress_id, "pipeline crashed"));
+    // Over the simulator's control endpoint, as a person would.
+    let fail = || {
+        app.client
+            .post(format!("{}/_sim/egress/{egress_id}/fail", app.sim().url()))
+            .json(&json!({"error": "pipeline crashed"}))
+            .send()
+    };
+    assert_eq!(fail().await.unwrap().status(), 204);
     app.sim().flush_webhooks().await;
+    // Ended already: nothing to fail.
+    assert_eq!(fail().await.unwrap().status(), 404);
     let (_, detail) = json(app.get(&format!("/api/v1/recordings/{id}")).await).await;
     assert_eq!(detail["recording"]["status"], "error", "{detail}");
     assert_eq!(detail["recording"]["error"], "pipeline crashed");
