@@ -274,6 +274,9 @@ pub struct Settings {
     /// process, in ms: a busy stream of events is handled in batches instead
     /// of one round per commit. Adds at most this much latency.
     pub events_coalesce_ms: u64,
+    /// How often the calls worker reads the progress of SIP calls still
+    /// dialing or ringing and ends calls past their max_call_duration, in ms.
+    pub calls_poll_ms: u64,
     /// Timeout of one webhook delivery attempt, in ms.
     pub webhook_timeout_ms: u64,
     /// Delay before each delivery attempt, in seconds (the first is usually 0);
@@ -349,6 +352,7 @@ impl Default for Settings {
             accounts: AccountSettings::default(),
             events_poll_ms: 1000,
             events_coalesce_ms: 5,
+            calls_poll_ms: 1000,
             webhook_timeout_ms: 15_000,
             webhook_retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000],
             webhook_rotation_overlap_hours: 24,
@@ -488,6 +492,9 @@ impl Settings {
         }
         if self.events_coalesce_ms > 1000 {
             return fail("events_coalesce_ms", "must be at most 1000");
+        }
+        if self.calls_poll_ms < 10 {
+            return fail("calls_poll_ms", "must be at least 10");
         }
         if self.webhook_timeout_ms < 100 {
             return fail("webhook_timeout_ms", "must be at least 100");

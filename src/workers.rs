@@ -19,13 +19,15 @@ impl Drop for Workers {
 }
 
 /// Spawns every background task: the event dispatcher, the webhook delivery
-/// workers, housekeeping and the e-mail outbox.
+/// workers, housekeeping, the SIP calls worker (progress, max duration) and
+/// the e-mail outbox.
 pub fn spawn_all(state: &AppState) -> Workers {
     let mut handles = vec![
         tokio::spawn(crate::events::dispatcher::run(state.clone())),
         tokio::spawn(crate::events::notifier(state.clone())),
         tokio::spawn(crate::events::delivery::run(state.clone())),
         spawn_housekeeping(state.clone()),
+        crate::livekit::calls::spawn(state.clone()),
         crate::mail::outbox::spawn_worker(state.mailer.clone(), state.pool.clone()),
     ];
     handles.extend(crate::rag::indexer::spawn(state.clone()));

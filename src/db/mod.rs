@@ -14,6 +14,7 @@ pub mod rooms;
 pub mod schema;
 pub mod sessions;
 pub mod sip;
+pub mod sip_calls;
 pub mod sql_types;
 
 use diesel_async::AsyncPgConnection;

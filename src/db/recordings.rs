@@ -134,6 +134,8 @@ pub struct Ended<'a> {
     pub duration_seconds: Option<f64>,
     pub error: Option<&'a str>,
     pub ended_at: DateTime<Utc>,
+    /// Where the file now lies (renamed to its egress id), when it moved.
+    pub file_path: Option<&'a str>,
 }
 
 /// Marks a running recording ended; `None` when it was not running.
@@ -153,6 +155,9 @@ pub async fn end(
         recordings::duration_seconds.eq(ended.duration_seconds),
         recordings::error.eq(ended.error),
         recordings::ended_at.eq(ended.ended_at),
+        ended
+            .file_path
+            .map(|p| recordings::file_path.eq(p.to_owned())),
         recordings::updated_at.eq(Utc::now()),
     ))
     .returning(Recording::as_returning())

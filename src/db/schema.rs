@@ -447,6 +447,26 @@ diesel::table! {
 diesel::joinable!(api_keys -> projects (project_id));
 diesel::joinable!(idempotency_keys -> projects (project_id));
 
+diesel::table! {
+    sip_calls (id) {
+        id -> Int8,
+        project_id -> Int8,
+        session_id -> Nullable<Int8>,
+        room_name -> Text,
+        participant_identity -> Text,
+        phone_number -> Text,
+        direction -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        max_call_duration -> Int4,
+        deadline -> Timestamptz,
+        answered_at -> Nullable<Timestamptz>,
+        ended_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     projects,
     accounts,
@@ -476,4 +496,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     recordings,
     sip_trunks,
     sip_configs,
+    sip_calls,
 );

@@ -14,7 +14,8 @@
 //! one at a time. Requests are tracked instead ([`track`], used by the
 //! outermost middleware): a request whose code called [`emit`] rings the bell
 //! after its response is ready, i.e. after its transactions committed.
-//! Background tasks that emit call [`Wake::committed`] after their commit.
+//! Background tasks that emit run their rounds in [`rings_after`] (or call
+//! [`Wake::committed`] after their commit).
 
 pub mod delivery;
 pub mod dispatcher;
@@ -44,6 +45,16 @@ pub async fn track<F: Future>(fut: F) -> (F::Output, bool) {
             (out, EMITTED.with(Cell::get))
         })
         .await
+}
+
+/// Runs background work that may emit events (committing its own
+/// transactions) and rings `wake` afterwards if it did.
+pub async fn rings_after<F: Future>(wake: &Wake, fut: F) -> F::Output {
+    let (out, emitted) = track(fut).await;
+    if emitted {
+        wake.committed();
+    }
+    out
 }
 
 /// The bell rung after a commit that wrote events.

@@ -206,13 +206,14 @@ async fn apply(
     Ok(())
 }
 
-/// A SIP participant joined or left a project room.
+/// A SIP participant joined or left a project room (see `super::calls`).
 ///
-/// Joining a room with an active session (an outbound call placed by
-/// `POST /sip/dial`) reports the call's status (`sip.callStatus`, `active`
-/// when answered); joining a room without one is an inbound call: a sip
-/// session starts (caller number from `sip.phoneNumber`, agent from the
-/// line's config) and `sip.inbound_call` is emitted. Leaving reports `ended`.
+/// Joining with a live call (an outbound call placed by `POST /sip/dial`)
+/// reports its `sip.callStatus`; joining a room without an active session
+/// is an inbound call: a sip session starts (caller number from
+/// `sip.phoneNumber`, agent and max duration from the line's config),
+/// `sip.inbound_call` is emitted and the call is recorded. Leaving ends the
+/// call (`ended`, or `failed` with the reason when it was never answered).
 async fn sip_participant(
     conn: &mut AsyncPgConnection,
     project_id: i64,
@@ -220,23 +221,34 @@ async fn sip_participant(
     p: &proto::ParticipantInfo,
     joined: bool,
 ) -> ApiResult<()> {
+    use crate::db::sip_calls as calls;
     let attr = |k: &str| p.attributes.get(k).cloned().unwrap_or_default();
     let phone = attr("sip.phoneNumber");
+    let status = match attr("sip.callStatus").as_str() {
+        "dialing" | "ringing" => attr("sip.callStatus"),
+        _ => "active".to_owned(),
+    };
+    let call = calls::live(conn, project_id, &name.full, &p.identity).await?;
     if !joined {
-        let data = json!({ "room_name": name.full, "phone_number": phone, "status": "ended", "identity": p.identity });
-        emit(conn, project_id, "sip.call_status", data).await?;
+        if let Some(call) = call {
+            super::calls::left(conn, &call, p).await?;
+        }
         return Ok(());
     }
-    let status = match attr("sip.callStatus").as_str() {
-        "" => "active".to_owned(),
-        s => s.to_owned(),
-    };
-    if crate::db::sessions::active(conn, project_id, &name.full)
+    if let Some(call) = call {
+        return super::calls::progress(conn, &call, &status).await;
+    }
+    let line = attr("sip.trunkPhoneNumber");
+    let config = crate::db::sip::config_for_line(conn, project_id, &line, None).await?;
+    let mut session_id = crate::db::sessions::active(conn, project_id, &name.full)
         .await?
-        .is_none()
-    {
-        let line = attr("sip.trunkPhoneNumber");
-        let config = crate::db::sip::config_for_line(conn, project_id, &line, None).await?;
+        .map(|s| s.id);
+    let direction = if session_id.is_some() {
+        "outbound"
+    } else {
+        "inbound"
+    };
+    if session_id.is_none() {
         let new = crate::db::sessions::NewSession {
             room_name: name.full.clone(),
             agent_config_id: config.as_ref().and_then(|c| c.agent_config_id),
@@ -251,7 +263,16 @@ async fn sip_participant(
                 "sip_call_id": attr("sip.callID"), "participant_identity": p.identity,
             }),
         };
-        if let Some(session) = crate::db::sessions::start(conn, project_id, &new).await? {
+        let Some(session) = crate::db::sessions::start(conn, project_id, &new).await? else {
+            // A dial placing this very call committed meanwhile (its session
+            // held the room): report through its call.
+            return match calls::live(conn, project_id, &name.full, &p.identity).await? {
+                Some(call) => super::calls::progress(conn, &call, &status).await,
+                None => Ok(()),
+            };
+        };
+        {
+            session_id = Some(session.id);
             emit(
                 conn,
                 project_id,
@@ -265,9 +286,27 @@ async fn sip_participant(
             .await?;
         }
     }
-    let data = json!({ "room_name": name.full, "phone_number": phone, "status": status, "identity": p.identity });
-    emit(conn, project_id, "sip.call_status", data).await?;
-    Ok(())
+    let max = config
+        .as_ref()
+        .map_or(crate::routes::sip::DEFAULT_MAX_CALL_SECS, |c| {
+            c.max_call_duration
+        });
+    let call = calls::insert(
+        conn,
+        &calls::NewCall {
+            project_id,
+            session_id,
+            room_name: &name.full,
+            participant_identity: &p.identity,
+            phone_number: &phone,
+            direction,
+            status: &status,
+            max_call_duration: max,
+            deadline: Utc::now() + chrono::Duration::seconds(i64::from(max)),
+        },
+    )
+    .await?;
+    super::calls::report(conn, &call).await
 }
 
 /// Unix nanoseconds (egress timestamps) as a time.
@@ -325,6 +364,12 @@ async fn egress(
             };
             let file = <[proto::FileInfo]>::first(&info.file_results);
             let ended_at = nanos(info.ended_at).unwrap_or_else(Utc::now);
+            // A complete file is named by its egress id now that it is known.
+            let settled = if failed || row.status != "recording" {
+                None
+            } else {
+                crate::routes::recordings::settle_file(settings, &row).await
+            };
             #[allow(clippy::cast_precision_loss)] // nanoseconds of a recording fit in f64
             let ended = store::Ended {
                 status: if failed { "error" } else { "completed" },
@@ -332,6 +377,7 @@ async fn egress(
                 duration_seconds: file.map(|f| f.duration as f64 / 1e9).filter(|_| !failed),
                 error: error.as_deref(),
                 ended_at,
+                file_path: settled.as_deref(),
             };
             if let Some(done) = store::end(conn, row.id, &ended).await? {
                 emit(

@@ -1,12 +1,16 @@
 //! Recordings (contract section 9): audio-only LiveKit room-composite egress
 //! to a file, listed, downloaded (with byte ranges) and deleted.
 //!
-//! The file path is built here, from the configured `recordings_dir`, the
-//! project id, the full room name and a random key, and stored with the row;
-//! downloads read only that stored path (checked to lie under
-//! `recordings_dir`), never anything from the request. LiveKit has no
-//! `{egress_id}` filename template and the egress id is only known after
-//! the start call, so the file is named by the key, not the egress id.
+//! A recording's file ends up at
+//! `<recordings_dir>/<project id>/<full room name>/<egress id>.<ext>`. Egress
+//! file names can only be templated with `{room_name}`, `{room_id}`, `{time}`
+//! and `{utc}`, and the egress id is only known once the start call answers,
+//! so the egress writes to `…/<room>/pending-<random>.<ext>` and the file is
+//! renamed to its egress id when `egress_ended` reports it complete (the
+//! row's `file_path` follows). Every path is built here from the configured
+//! directory, the project id, a validated room name and LiveKit's egress id
+//! (checked to be `[A-Za-z0-9_-]`); downloads read only the stored path,
+//! checked to lie under `recordings_dir`, never anything from the request.
 //!
 //! Status follows the egress webhooks (`crate::livekit::webhook`):
 //! `recording` until `egress_ended`, then `completed` (size, duration,
@@ -36,8 +40,9 @@ use super::allow;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartIn {
-    /// `ogg` (default, Ogg/Opus), `mp4` or `wav`. The built-in LiveKit
-    /// simulator writes ogg and wav; real LiveKit Egress writes ogg and mp4.
+    /// `ogg` (default, Ogg/Opus), `mp4` (Opus in MP4) or `wav` (PCM).
+    /// Real LiveKit Egress writes ogg and mp4; the built-in simulator all
+    /// three.
     #[schema(example = "ogg")]
     pub format: Option<String>,
 }
@@ -220,7 +225,8 @@ fn base_dir(state: &AppState) -> ApiResult<PathBuf> {
     std::path::absolute(&state.settings.recordings_dir).map_err(ApiError::internal)
 }
 
-/// A random file key (the egress id is not known before the start call).
+/// A random key for the file name used while the egress runs (the egress
+/// id is not known before the start call).
 fn file_key() -> String {
     use rand::Rng;
     rand::rng()
@@ -269,7 +275,7 @@ pub async fn start(
     let file = base_dir(&state)?
         .join(auth.project.id.to_string())
         .join(&room.full)
-        .join(format!("{}.{ext}", file_key()));
+        .join(format!("pending-{}.{ext}", file_key()));
     let filepath = file.to_string_lossy().into_owned();
     let mut conn = state.pool.get().await?;
     let settings = state.settings.clone();
@@ -529,20 +535,60 @@ pub fn parse_range(header: Option<&str>, len: u64) -> RangeReq {
     }
 }
 
+/// Whether `path` is absolute, under `base` and free of `..`.
+fn lies_under(path: &Path, base: &Path) -> bool {
+    path.is_absolute()
+        && path.starts_with(base)
+        && !path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
 /// The stored path, refused unless it lies under `recordings_dir`.
 fn stored_path(state: &AppState, row: &Recording) -> ApiResult<PathBuf> {
     let base = base_dir(state)?;
     let path = Path::new(&row.file_path);
-    let inside = path.is_absolute()
-        && path.starts_with(&base)
-        && !path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir));
-    if !inside {
+    if !lies_under(path, &base) {
         tracing::error!(recording = row.id, "recording path outside recordings_dir");
         return Err(ApiError::NotFound("Recording file is missing".into()));
     }
     Ok(path.to_path_buf())
+}
+
+/// Renames a completed recording's file to `<egress id>.<ext>` beside it
+/// (`<recordings_dir>/<project>/<room>/`) and returns the new path; `None`
+/// when it stays where it is (a path or egress id that does not qualify,
+/// or a file this process cannot see, e.g. an egress uploading elsewhere).
+/// Safe to repeat: a file already renamed is found at its new path.
+pub async fn settle_file(settings: &crate::config::Settings, row: &Recording) -> Option<String> {
+    let project_dir = std::path::absolute(&settings.recordings_dir)
+        .ok()?
+        .join(row.project_id.to_string());
+    let from = Path::new(&row.file_path);
+    let safe_id = !row.egress_id.is_empty()
+        && row
+            .egress_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !safe_id || !lies_under(from, &project_dir) {
+        return None;
+    }
+    let to = from
+        .parent()?
+        .join(format!("{}.{}", row.egress_id, row.format));
+    if to == from {
+        return None;
+    }
+    match tokio::fs::rename(from, &to).await {
+        Ok(()) => Some(to.to_string_lossy().into_owned()),
+        Err(_) if tokio::fs::try_exists(&to).await.unwrap_or(false) => {
+            Some(to.to_string_lossy().into_owned())
+        }
+        Err(e) => {
+            tracing::warn!(recording = row.id, error = %e, "could not name a recording file by its egress id");
+            None
+        }
+    }
 }
 
 #[utoipa::path(

@@ -12,10 +12,12 @@
 //!   trunk. Quota: `sip_configs`.
 //! - `POST /sip/dial` validates the number with libphonenumber (country
 //!   code known, length possible for it), then creates the room, a session
-//!   of type sip, dispatches the agent and calls CreateSIPParticipant. The
-//!   call is ended when the line's `max_call_duration` passes (LiveKit is
-//!   told too). Quota: concurrent calls (active sip sessions) up to the
-//!   plan's `sip_configs` limit.
+//!   of type sip, dispatches the agent, calls CreateSIPParticipant and
+//!   records the call in `sip_calls` with its deadline (the line's
+//!   `max_call_duration`, also passed to LiveKit); the calls worker
+//!   (`crate::livekit::calls`) reports its progress and ends it at the
+//!   deadline, in whichever process runs then. Quota: concurrent calls
+//!   (active sip sessions) up to the plan's `sip_configs` limit.
 
 use crate::auth::Auth;
 use crate::db::agents::Agent;
@@ -1036,26 +1038,28 @@ pub async fn dial(
                 }),
             )
             .await?;
-            emit(
+            // The call, with its deadline: the calls worker ends it there
+            // (`crate::livekit::calls`), whichever process is running then.
+            let call = crate::db::sip_calls::insert(
                 conn,
-                project_id,
-                "sip.call_status",
-                json!({ "room_name": room.full, "phone_number": phone, "status": "dialing" }),
+                &crate::db::sip_calls::NewCall {
+                    project_id,
+                    session_id: Some(session.id),
+                    room_name: &room.full,
+                    participant_identity: &participant.participant_identity,
+                    phone_number: &phone,
+                    direction: "outbound",
+                    status: "dialing",
+                    max_call_duration: max_secs,
+                    deadline: Utc::now() + chrono::Duration::seconds(i64::from(max_secs)),
+                },
             )
             .await?;
+            crate::livekit::calls::report(conn, &call).await?;
             Ok((session.id, participant))
         })
         .await
         .map_err(|e| failed_call_cleanup(&state, project_id, &room.full, &phone, e))?;
-
-    enforce_max_duration(
-        state.clone(),
-        project_id,
-        room.full.clone(),
-        participant.participant_identity.clone(),
-        phone.clone(),
-        max_secs,
-    );
 
     let grants = client_grants(&room.full, None)?;
     let token = AccessToken::with_api_key(lk.api_key(), lk.api_secret())
@@ -1135,46 +1139,13 @@ fn failed_call_cleanup(
                 return;
             };
             let data = json!({ "room_name": room, "phone_number": phone, "status": "failed", "reason": reason });
-            if let Err(e) = emit(&mut conn, project_id, "sip.call_status", data).await {
-                tracing::warn!(error = %e, "could not record a failed call");
+            match emit(&mut conn, project_id, "sip.call_status", data).await {
+                Ok(_) => state.events_wake.committed(),
+                Err(e) => tracing::warn!(error = %e, "could not record a failed call"),
             }
         });
     }
     e
-}
-
-/// Ends the call when `max_secs` pass: the SIP participant is removed (its
-/// `participant_left` then reports `ended`) and the session ends.
-fn enforce_max_duration(
-    state: web::Data<AppState>,
-    project_id: i64,
-    room: String,
-    identity: String,
-    phone: String,
-    max_secs: i32,
-) {
-    actix_web::rt::spawn(async move {
-        let secs = u64::try_from(max_secs).unwrap_or(1800);
-        tokio::time::sleep(Duration::from_secs(secs)).await;
-        let Ok(lk) = state.livekit() else { return };
-        let removed = lk.call(lk.rooms.remove_participant(&room, &identity)).await;
-        if removed.is_err() {
-            return; // already gone: the call ended earlier
-        }
-        let Ok(mut conn) = state.pool.get().await else {
-            return;
-        };
-        let data = json!({
-            "room_name": room, "phone_number": phone, "status": "ended",
-            "reason": "max_call_duration",
-        });
-        if let Err(e) = emit(&mut conn, project_id, "sip.call_status", data).await {
-            tracing::warn!(error = %e, "could not record the end of a call");
-        }
-        if let Err(e) = sessions::end(&mut conn, project_id, &room, None, None, Utc::now()).await {
-            tracing::warn!(error = %e, "could not end a call's session");
-        }
-    });
 }
 
 /// Mounts the SIP routes.

@@ -9,10 +9,10 @@ use tokio_tungstenite::tungstenite::Message;
 use voxplane::embedded::livekit::SimParticipant;
 use voxplane::limits::plans::Plan;
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp, key: Option<&str>) -> Ws {
+pub(crate) async fn connect(app: &TestApp, key: Option<&str>) -> Ws {
     let base = app.base.replace("http://", "ws://");
     let url = match key {
         Some(k) => format!("{base}/ws/monitor?api_key={k}"),
@@ -25,7 +25,7 @@ async fn connect(app: &TestApp, key: Option<&str>) -> Ws {
 }
 
 /// The next JSON text message (pings answered by the library), or the close code.
-async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
+pub(crate) async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -40,7 +40,7 @@ async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
 }
 
 /// The next message of a given type, skipping others.
-async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+pub(crate) async fn next_of(ws: &mut Ws, kind: &str) -> Value {
     loop {
         let m = next(ws)
             .await
@@ -55,7 +55,7 @@ async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
-async fn subscribed(app: &TestApp, key: &str, channel: &str) -> Ws {
+pub(crate) async fn subscribed(app: &TestApp, key: &str, channel: &str) -> Ws {
     let mut ws = connect(app, Some(key)).await;
     next_of(&mut ws, "connected").await;
     send(&mut ws, json!({"action": "subscribe", "channel": channel})).await;
@@ -361,4 +361,40 @@ async fn final_transcript_lines_reach_session_subscribers_at_once() {
         .await
         .unwrap();
     assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn recording_status_arrives_when_a_recording_starts_and_stops() {
+    let app = TestApp::spawn().await;
+    let (status, _) = crate::common::json(
+        app.post_json("/api/v1/rooms", &json!({"name": "rec"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let full = format!("{}_rec", app.project.room_prefix);
+    let mut ws = subscribed(&app, &app.project.key, &format!("room:{full}")).await;
+    let (status, out) = crate::common::json(
+        app.post_json("/api/v1/rooms/rec/recordings/start", &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{out}");
+    let id = out["recording"]["id"].clone();
+    let started = next_of(&mut ws, "recording.status").await;
+    assert_eq!(
+        started["data"],
+        json!({"room_name": full, "recording_id": id, "status": "recording"})
+    );
+    let (status, _) = crate::common::json(
+        app.post_json("/api/v1/rooms/rec/recordings/stop", &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let stopped = next_of(&mut ws, "recording.status").await;
+    assert_eq!(
+        stopped["data"],
+        json!({"room_name": full, "recording_id": id, "status": "completed"})
+    );
 }

@@ -54,6 +54,22 @@ async fn events(app: &TestApp, kind: &str) -> Vec<Value> {
     rows.into_iter().map(|r| r.data).collect()
 }
 
+/// Waits (up to 10 s) for a `sip.call_status` event matching `f`.
+async fn wait_for(app: &TestApp, f: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(e) = events(app, "sip.call_status").await.into_iter().find(&f) {
+            return e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no such call.status: {:?}",
+            events(app, "sip.call_status").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn trunks_and_configs_crud_with_livekit_resources() {
     let app = TestApp::spawn().await;
@@ -310,8 +326,13 @@ async fn dial_places_one_call_per_idempotency_key() {
             .contains(&format!("\"agent_config_id\":{agent_id}"))
     );
 
-    // A sip session, events.
+    // A sip session, events; the call rings and is answered.
     app.sim().flush_webhooks().await;
+    let full_room = full.clone();
+    wait_for(&app, move |e| {
+        e["room_name"] == full_room.as_str() && e["status"] == "active"
+    })
+    .await;
     let session_id = call["session_id"].as_i64().unwrap();
     let (status, s) = json(
         app.get(&format!("/api/v1/sessions/{session_id}/detail"))
@@ -328,7 +349,12 @@ async fn dial_places_one_call_per_idempotency_key() {
         .into_iter()
         .map(|e| e["status"].clone())
         .collect();
-    assert_eq!(statuses, [json!("dialing"), json!("active")]);
+    // The worker may read the call between its rings or not.
+    assert!(
+        statuses == [json!("dialing"), json!("ringing"), json!("active")]
+            || statuses == [json!("dialing"), json!("active")],
+        "{statuses:?}"
+    );
     assert!(events(&app, "sip.inbound_call").await.is_empty());
 
     // A new call gets the next room; hang-up reports ended.
@@ -341,6 +367,11 @@ async fn dial_places_one_call_per_idempotency_key() {
     assert_eq!(next["call"]["room_name"], "vip");
     assert_eq!(next["call"]["caller_id"], "+18005550000");
     let vip = format!("{}_vip", app.project.room_prefix);
+    let vip_room = vip.clone();
+    wait_for(&app, move |e| {
+        e["room_name"] == vip_room.as_str() && e["status"] == "active"
+    })
+    .await;
     app.sim().leave(&vip, "sip_442071838750").await.unwrap();
     app.sim().flush_webhooks().await;
     let last = events(&app, "sip.call_status").await.pop().unwrap();
@@ -496,4 +527,247 @@ async fn dial_quota_counts_calls_in_progress() {
     let body = expect_error(dial().await, 429, "QUOTA_EXCEEDED").await;
     assert_eq!(body["details"]["resource"], "sip_configs");
     assert_eq!(app.sim().sip_calls().len(), 1);
+}
+
+/// `/_sim` over HTTP, as a person or a test drives the simulator.
+async fn sim_post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let res = app
+        .client
+        .post(format!("{}{path}", app.sim().url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The simulator's call id of the call placed into `room` (over `/_sim`).
+async fn call_id(app: &TestApp, room: &str) -> String {
+    let calls: Value = app
+        .client
+        .get(format!("{}/_sim/sip/calls", app.sim().url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["room"] == room)
+        .unwrap_or_else(|| panic!("no call in {room}: {calls}"))["call_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn dial_into(app: &TestApp, room: &str) -> String {
+    let (status, out) = json(
+        app.post_json(
+            "/api/v1/sip/dial",
+            &json!({"phone_number": "+17751234567", "room_name": room}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    out["call"]["full_room_name"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn call_status_follows_the_sip_participant_on_the_monitor() {
+    use crate::monitor::{next_of, subscribed};
+    let app = TestApp::spawn().await;
+    trunk(&app, "+18001234567").await;
+    // Calls ring but wait for an answer from the control.
+    let (status, _) = json(
+        app.client
+            .put(format!("{}/_sim/sip/progress", app.sim().url()))
+            .json(&json!({"ring_after_ms": 50, "answer_after_ms": null}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let full = format!("{}_progress", app.project.room_prefix);
+    let mut ws = subscribed(&app, &app.project.key, &format!("room:{full}")).await;
+    assert_eq!(dial_into(&app, "progress").await, full);
+    let expect = |status: &str, reason: Value| json!({"room_name": full, "phone_number": "+17751234567", "status": status, "reason": reason});
+    let m = next_of(&mut ws, "call.status").await;
+    assert_eq!(m["data"], expect("dialing", Value::Null));
+    // LiveKit sends no webhook for the attribute change: Voxplane reads it.
+    let m = next_of(&mut ws, "call.status").await;
+    assert_eq!(m["data"], expect("ringing", Value::Null));
+    let id = call_id(&app, &full).await;
+    let (status, call) = sim_post(&app, &format!("/_sim/sip/calls/{id}/answer"), json!({})).await;
+    assert_eq!((status, call["status"].clone()), (200, json!("active")));
+    let m = next_of(&mut ws, "call.status").await;
+    assert_eq!(m["data"], expect("active", Value::Null));
+    let participant = &app.sim().participants(&full)[0];
+    assert_eq!(participant.attributes["sip.callStatus"], "active");
+    // Answering twice is refused; hanging up ends the call.
+    let (status, _) = sim_post(&app, &format!("/_sim/sip/calls/{id}/answer"), json!({})).await;
+    assert_eq!(status, 409);
+    let (status, _) = sim_post(&app, &format!("/_sim/sip/calls/{id}/hangup"), json!({})).await;
+    assert_eq!(status, 200);
+    let m = next_of(&mut ws, "call.status").await;
+    assert_eq!(m["data"], expect("ended", json!("hangup")));
+    assert!(app.sim().participants(&full).is_empty());
+    let (status, _) = sim_post(&app, "/_sim/sip/calls/SCL_nope/hangup", json!({})).await;
+    assert_eq!(status, 404);
+    let (status, _) = sim_post(&app, &format!("/_sim/sip/calls/{id}/dance"), json!({})).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn busy_no_answer_and_failed_calls_report_failed_with_a_reason() {
+    use crate::monitor::{next_of, subscribed};
+    let app = TestApp::spawn().await;
+    trunk(&app, "+18001234567").await;
+    app.sim()
+        .set_call_progress(voxplane::embedded::livekit::SimCallProgress {
+            ring_after: Duration::from_millis(50),
+            answer_after: None,
+        });
+    let mut ws = subscribed(&app, &app.project.key, "rooms").await;
+    for (room, action, body, reason) in [
+        ("busy", "busy", json!({}), "busy"),
+        ("nobody", "no-answer", json!({}), "no_answer"),
+        (
+            "broken",
+            "fail",
+            json!({"reason": "503 Service Unavailable"}),
+            "sip_trunk_failure",
+        ),
+    ] {
+        let full = dial_into(&app, room).await;
+        let m = next_of(&mut ws, "call.status").await;
+        assert_eq!(
+            (
+                m["data"]["room_name"].as_str(),
+                m["data"]["status"].as_str()
+            ),
+            (Some(full.as_str()), Some("dialing"))
+        );
+        let id = call_id(&app, &full).await;
+        let (status, call) = sim_post(&app, &format!("/_sim/sip/calls/{id}/{action}"), body).await;
+        assert_eq!(status, 200, "{call}");
+        assert_eq!(call["status"], "failed");
+        loop {
+            let m = next_of(&mut ws, "call.status").await;
+            if m["data"]["status"] == "ringing" {
+                continue;
+            }
+            assert_eq!(m["data"]["room_name"], full.as_str());
+            assert_eq!(m["data"]["status"], "failed", "{m}");
+            assert_eq!(m["data"]["reason"], reason, "{m}");
+            break;
+        }
+    }
+    // The simulator keeps the control's reason; a failed call is not answered.
+    let calls = app.sim().sip_placed_calls();
+    let broken = calls.iter().find(|c| c.room.ends_with("_broken")).unwrap();
+    assert_eq!(broken.reason.as_deref(), Some("503 Service Unavailable"));
+    let (status, _) = sim_post(
+        &app,
+        &format!("/_sim/sip/calls/{}/answer", broken.call_id),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 409);
+    // The next call rejected at the RPC itself, armed over /_sim.
+    let (status, _) = sim_post(&app, "/_sim/sip/next-call", json!({"outcome": "no-answer"})).await;
+    assert_eq!(status, 204);
+    let body = expect_error(
+        app.post_json(
+            "/api/v1/sip/dial",
+            &json!({"phone_number": "+17751234567", "room_name": "later"}),
+        )
+        .await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    assert_eq!(body["details"]["sip_status_code"], 408, "{body}");
+    let (status, _) = sim_post(&app, "/_sim/sip/next-call", json!({"outcome": "maybe"})).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn max_call_duration_is_enforced_by_a_fresh_process() {
+    let mut app = TestApp::spawn().await;
+    let t = trunk(&app, "+18001234567").await;
+    let (status, _) = json(
+        app.post_json(
+            "/api/v1/sip/configs",
+            &json!({"name": "Short", "phone_number": "+18001234567", "max_call_duration": 2, "trunk_id": t["id"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, out) = json(
+        app.post_json("/api/v1/sip/dial", &json!({"phone_number": "+17751234567"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    let full = out["call"]["full_room_name"].as_str().unwrap().to_owned();
+    let session_id = out["call"]["session_id"].as_i64().unwrap();
+    // The process that placed the call goes away before the deadline.
+    app.stop();
+    assert_eq!(app.sim().participants(&full).len(), 1, "still on the call");
+    // The deadline is in the database.
+    {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Double)]
+            secs: f64,
+        }
+        let mut conn = app.conn().await;
+        let r: Row = diesel::sql_query(
+            "SELECT extract(epoch FROM deadline - created_at)::float8 AS secs FROM sip_calls WHERE room_name = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(&full)
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        assert!((r.secs - 2.0).abs() < 0.5, "{}", r.secs);
+    }
+    // A fresh process on the same database ends it.
+    let node = app.another_node(|_| {}).await;
+    app.sim()
+        .set_webhook_url(Some(node.url("/livekit/webhook")));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !app.sim().participants(&full).is_empty() {
+        assert!(Instant::now() < deadline, "the call was not ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.sim().flush_webhooks().await;
+    let ended = wait_for(&app, |e| e["reason"] == "max_call_duration").await;
+    assert_eq!(ended["status"], "ended");
+    assert_eq!(ended["room_name"], full.as_str());
+    let (_, s) = json(
+        node.get(&format!("/api/v1/sessions/{session_id}/detail"))
+            .await,
+    )
+    .await;
+    assert_eq!(s["session"]["status"], "completed", "{s}");
+    assert!(
+        s["session"]["duration_seconds"].as_i64().unwrap() >= 2,
+        "{s}"
+    );
+    // Reported once, though the participant's leaving came after.
+    let ends = events(&app, "sip.call_status")
+        .await
+        .into_iter()
+        .filter(|e| e["status"] == "ended" || e["status"] == "failed")
+        .count();
+    assert_eq!(ends, 1);
 }

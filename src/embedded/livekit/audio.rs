@@ -1,28 +1,67 @@
-//! The small, valid audio files the simulated egress writes.
+//! The audio files the simulated egress writes: a 440 Hz tone, really
+//! encoded, in every format Voxplane offers.
 //!
-//! - WAV: 16-bit PCM mono at 16 kHz, a 440 Hz tone.
-//! - OGG: an Ogg/Opus stream (RFC 7845) as LiveKit's egress muxes it
-//!   (`oggmux` with Opus): `OpusHead`, `OpusTags`, then 20 ms CELT packets.
-//!   Without an Opus encoder the packets are the standard 3-byte Opus
-//!   silence frame (`F8 FF FE`, what WebRTC stacks send for silence), so the
-//!   file is a real, playable stream of silence of the right duration.
+//! | format | codec | container |
+//! |---|---|---|
+//! | OGG | Opus, 48 kHz mono, 48 kbit/s, 20 ms frames | Ogg (RFC 7845: `OpusHead`, `OpusTags`, granules, end trim) |
+//! | MP4 | the same Opus packets | ISOBMFF, `Opus` sample entry with `dOps` and an edit list for the pre-skip ("Encapsulation of Opus in ISO Base Media File Format") |
+//! | WAV | PCM, 16-bit, 16 kHz mono | RIFF/WAVE |
 //!
-//! MP4 is not produced (it would need an AAC or Opus-in-ISOBMFF writer); the
-//! egress service refuses it with `invalid_argument`.
+//! OGG and MP4 are what LiveKit's egress writes for audio-only room
+//! composites (`oggmux`/`mp4mux` with Opus). The Opus encoder is the
+//! pure-Rust `opus-pure`; the Ogg pages are its writer's, the MP4 boxes are
+//! written here.
+
+use opus_pure::{Application, MAX_PACKET_BYTES, OggOpusWriter, OpusEncoder, OpusHead};
 
 /// What the simulated egress can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioFormat {
     /// Ogg/Opus.
     Ogg,
+    /// MP4 (ISOBMFF) with Opus.
+    Mp4,
     /// RIFF/WAVE PCM.
     Wav,
 }
 
-const WAV_RATE: u32 = 16_000;
-const TONE_HZ: f64 = 440.0;
+impl AudioFormat {
+    /// The file extension.
+    pub fn ext(self) -> &'static str {
+        match self {
+            Self::Ogg => "ogg",
+            Self::Mp4 => "mp4",
+            Self::Wav => "wav",
+        }
+    }
 
-/// A WAV file of `millis` of a 440 Hz tone.
+    /// `millis` of the tone in this format.
+    pub fn encode(self, millis: u64) -> Result<Vec<u8>, String> {
+        match self {
+            Self::Ogg => ogg_opus(millis),
+            Self::Mp4 => mp4_opus(millis),
+            Self::Wav => Ok(wav(millis)),
+        }
+    }
+}
+
+/// The tone's frequency.
+pub const TONE_HZ: f64 = 440.0;
+/// The tone's peak amplitude (of full scale).
+const AMPLITUDE: f64 = 0.3;
+const WAV_RATE: u32 = 16_000;
+/// Opus always runs at 48 kHz here.
+const OPUS_RATE: u32 = 48_000;
+/// Samples per 20 ms Opus frame at 48 kHz.
+const FRAME: usize = 960;
+
+fn tone(n: usize, rate: u32) -> f64 {
+    #[allow(clippy::cast_precision_loss)] // sample indexes of seconds of audio
+    let t = n as f64 / f64::from(rate);
+    (t * TONE_HZ * std::f64::consts::TAU).sin() * AMPLITUDE
+}
+
+/// A WAV file of `millis` of the tone.
 pub fn wav(millis: u64) -> Vec<u8> {
     let samples = u32::try_from(millis * u64::from(WAV_RATE) / 1000).unwrap_or(u32::MAX / 4);
     let data_len = samples * 2;
@@ -39,112 +78,208 @@ pub fn wav(millis: u64) -> Vec<u8> {
     out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
     out.extend_from_slice(b"data");
     out.extend_from_slice(&data_len.to_le_bytes());
-    for n in 0..samples {
-        let t = f64::from(n) / f64::from(WAV_RATE);
-        let v = (t * TONE_HZ * std::f64::consts::TAU).sin() * 0.3 * f64::from(i16::MAX);
+    for n in 0..samples as usize {
         #[allow(clippy::cast_possible_truncation)] // |v| < i16::MAX
-        out.extend_from_slice(&(v as i16).to_le_bytes());
+        let v = (tone(n, WAV_RATE) * f64::from(i16::MAX)) as i16;
+        out.extend_from_slice(&v.to_le_bytes());
     }
     out
 }
 
-/// Samples per 20 ms Opus packet at 48 kHz.
-const OPUS_FRAME: u64 = 960;
-/// The decoder delay announced in `OpusHead` (libopus' usual value).
-const PRE_SKIP: u16 = 312;
-/// One 20 ms fullband CELT packet decoding to silence.
-const SILENCE: [u8; 3] = [0xF8, 0xFF, 0xFE];
-/// Packets per Ogg page (one second).
-const PACKETS_PER_PAGE: usize = 50;
-
-/// An Ogg/Opus file of `millis` (rounded up to 20 ms) of silence.
-pub fn ogg_opus(millis: u64) -> Vec<u8> {
-    let serial: u32 = rand::random();
-    let mut ogg = OggWriter {
-        out: Vec::new(),
-        serial,
-        seq: 0,
-    };
-    let mut head = Vec::with_capacity(19);
-    head.extend_from_slice(b"OpusHead");
-    head.push(1); // version
-    head.push(1); // channels
-    head.extend_from_slice(&PRE_SKIP.to_le_bytes());
-    head.extend_from_slice(&48_000u32.to_le_bytes());
-    head.extend_from_slice(&0i16.to_le_bytes()); // output gain
-    head.push(0); // mapping family
-    ogg.page(&[&head], 0, 0x02);
-    let vendor = b"voxplane livekit simulator";
-    let mut tags = Vec::new();
-    tags.extend_from_slice(b"OpusTags");
-    tags.extend_from_slice(&u32::try_from(vendor.len()).unwrap_or(0).to_le_bytes());
-    tags.extend_from_slice(vendor);
-    tags.extend_from_slice(&0u32.to_le_bytes());
-    ogg.page(&[&tags], 0, 0);
-    let packets = millis.div_ceil(20).max(1);
-    let mut written = 0u64;
-    while written < packets {
-        let n = (packets - written).min(PACKETS_PER_PAGE as u64);
-        written += n;
-        let page: Vec<&[u8]> = (0..n).map(|_| &SILENCE[..]).collect();
-        let last = written == packets;
-        ogg.page(&page, written * OPUS_FRAME, if last { 0x04 } else { 0 });
-    }
-    ogg.out
+/// The tone encoded as Opus packets.
+struct OpusTone {
+    head: OpusHead,
+    packets: Vec<Vec<u8>>,
+    /// Samples (48 kHz) of audio, without the pre-skip and the padding.
+    samples: u64,
 }
 
-struct OggWriter {
-    out: Vec<u8>,
-    serial: u32,
-    seq: u32,
-}
-
-impl OggWriter {
-    /// One page holding whole packets (each shorter than 255 bytes × 255).
-    fn page(&mut self, packets: &[&[u8]], granule: u64, header_type: u8) {
-        let mut lacing = Vec::new();
-        for p in packets {
-            let mut len = p.len();
-            while len >= 255 {
-                lacing.push(255u8);
-                len -= 255;
-            }
-            lacing.push(u8::try_from(len).unwrap_or(0));
-        }
-        let start = self.out.len();
-        self.out.extend_from_slice(b"OggS");
-        self.out.push(0);
-        self.out.push(header_type);
-        self.out.extend_from_slice(&granule.to_le_bytes());
-        self.out.extend_from_slice(&self.serial.to_le_bytes());
-        self.out.extend_from_slice(&self.seq.to_le_bytes());
-        self.out.extend_from_slice(&[0, 0, 0, 0]); // CRC, filled below
-        self.out.push(u8::try_from(lacing.len()).unwrap_or(255));
-        self.out.extend_from_slice(&lacing);
-        for p in packets {
-            self.out.extend_from_slice(p);
-        }
-        let crc = ogg_crc(&self.out[start..]);
-        self.out[start + 22..start + 26].copy_from_slice(&crc.to_le_bytes());
-        self.seq += 1;
-    }
-}
-
-/// The Ogg page checksum: CRC-32, polynomial 0x04c11db7, no reflection,
-/// initial value and final XOR 0.
-fn ogg_crc(data: &[u8]) -> u32 {
-    let mut crc = 0u32;
-    for &b in data {
-        crc ^= u32::from(b) << 24;
-        for _ in 0..8 {
-            crc = if crc & 0x8000_0000 != 0 {
-                (crc << 1) ^ 0x04c1_1db7
+/// Encodes `millis` of the tone (the encoder is fed enough silence past the
+/// end to flush its look-ahead, as RFC 7845 §4.4 expects).
+fn opus_tone(millis: u64) -> Result<OpusTone, String> {
+    let err = |e: opus_pure::Error| format!("opus encoder: {e}");
+    let mut encoder = OpusEncoder::new(48_000, 1, Application::Audio).map_err(err)?;
+    encoder.bitrate_bps = 48_000;
+    let head = OpusHead::for_encoder(&encoder, OPUS_RATE);
+    let samples = millis * u64::from(OPUS_RATE) / 1000;
+    let total = usize::try_from(samples).map_err(|e| e.to_string())?;
+    let frames = (total + usize::from(head.pre_skip)).div_ceil(FRAME);
+    let mut packets = Vec::with_capacity(frames);
+    let mut block = vec![0f32; FRAME];
+    let mut buf = vec![0u8; MAX_PACKET_BYTES];
+    for i in 0..frames {
+        for (k, s) in block.iter_mut().enumerate() {
+            let n = i * FRAME + k;
+            #[allow(clippy::cast_possible_truncation)] // |tone| <= 0.3
+            let v = if n < total {
+                tone(n, OPUS_RATE) as f32
             } else {
-                crc << 1
+                0.0
             };
+            *s = v;
+        }
+        let len = encoder.encode(&block, FRAME, &mut buf).map_err(err)?;
+        packets.push(buf[..len].to_vec());
+    }
+    Ok(OpusTone {
+        head,
+        packets,
+        samples,
+    })
+}
+
+/// An Ogg/Opus file of `millis` of the tone.
+pub fn ogg_opus(millis: u64) -> Result<Vec<u8>, String> {
+    let err = |e: opus_pure::Error| format!("ogg writer: {e}");
+    let t = opus_tone(millis)?;
+    let final_granule = u64::from(t.head.pre_skip) + t.samples;
+    let mut w = OggOpusWriter::new(Vec::new(), t.head).map_err(err)?;
+    let last = t.packets.len().saturating_sub(1);
+    for (i, p) in t.packets.iter().enumerate() {
+        if i == last {
+            // The end trim: the last packet ends where the audio does.
+            let done = u64::try_from(w.granule()).unwrap_or(0);
+            let dur = u32::try_from(final_granule.saturating_sub(done)).unwrap_or(0);
+            w.write_packet_with_duration(p, dur).map_err(err)?;
+        } else {
+            w.write_packet(p).map_err(err)?;
         }
     }
-    crc
+    w.finish().map_err(err)
+}
+
+/// An ISOBMFF box.
+fn bx(kind: &[u8; 4], parts: &[&[u8]]) -> Vec<u8> {
+    let len: usize = 8 + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(kind);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// A full box (version 0, `flags`).
+fn full(kind: &[u8; 4], flags: u32, body: &[u8]) -> Vec<u8> {
+    bx(kind, &[&flags.to_be_bytes(), body])
+}
+
+/// The unity transformation matrix of `mvhd`/`tkhd`.
+fn matrix() -> Vec<u8> {
+    [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect()
+}
+
+/// The `moov` box for `t`, its single chunk starting at `chunk_offset`.
+fn moov(t: &OpusTone, chunk_offset: u32) -> Vec<u8> {
+    let frames = u32::try_from(t.packets.len()).unwrap_or(u32::MAX);
+    let media_len = frames * FRAME as u32;
+    // Presentation: the audio only (the pre-skip is cut by the edit list).
+    let shown = u32::try_from(t.samples).unwrap_or(u32::MAX);
+    let be32 = |v: u32| v.to_be_bytes();
+    let mut mvhd = Vec::new();
+    mvhd.extend_from_slice(&[0; 8]); // creation, modification
+    mvhd.extend_from_slice(&be32(OPUS_RATE));
+    mvhd.extend_from_slice(&be32(shown));
+    mvhd.extend_from_slice(&be32(0x0001_0000)); // rate 1.0
+    mvhd.extend_from_slice(&[0x01, 0x00]); // volume 1.0
+    mvhd.extend_from_slice(&[0; 10]);
+    mvhd.extend_from_slice(&matrix());
+    mvhd.extend_from_slice(&[0; 24]); // pre_defined
+    mvhd.extend_from_slice(&be32(2)); // next track id
+    let mut tkhd = Vec::new();
+    tkhd.extend_from_slice(&[0; 8]);
+    tkhd.extend_from_slice(&be32(1)); // track id
+    tkhd.extend_from_slice(&[0; 4]);
+    tkhd.extend_from_slice(&be32(shown));
+    tkhd.extend_from_slice(&[0; 8]);
+    tkhd.extend_from_slice(&[0, 0, 0, 0]); // layer, alternate group
+    tkhd.extend_from_slice(&[0x01, 0x00, 0, 0]); // volume 1.0, reserved
+    tkhd.extend_from_slice(&matrix());
+    tkhd.extend_from_slice(&[0; 8]); // width, height
+    let mut elst = Vec::new();
+    elst.extend_from_slice(&be32(1));
+    elst.extend_from_slice(&be32(shown));
+    elst.extend_from_slice(&be32(u32::from(t.head.pre_skip))); // media time
+    elst.extend_from_slice(&[0, 1, 0, 0]); // rate 1.0
+    let mut mdhd = Vec::new();
+    mdhd.extend_from_slice(&[0; 8]);
+    mdhd.extend_from_slice(&be32(OPUS_RATE));
+    mdhd.extend_from_slice(&be32(media_len));
+    mdhd.extend_from_slice(&[0x55, 0xC4, 0, 0]); // "und", pre_defined
+    let hdlr = [&[0u8; 4][..], b"soun", &[0; 12], b"SoundHandler\0"].concat();
+    let url = full(b"url ", 1, &[]);
+    let dref = full(b"dref", 0, &[&be32(1)[..], &url].concat());
+    // The Opus sample entry (AudioSampleEntry) and its `dOps`.
+    let mut dops = vec![0u8, t.head.channel_count];
+    dops.extend_from_slice(&t.head.pre_skip.to_be_bytes());
+    dops.extend_from_slice(&be32(OPUS_RATE));
+    dops.extend_from_slice(&t.head.output_gain_q8.to_be_bytes());
+    dops.push(0); // channel mapping family
+    let mut entry = vec![0u8; 6];
+    entry.extend_from_slice(&1u16.to_be_bytes()); // data reference index
+    entry.extend_from_slice(&[0; 8]);
+    entry.extend_from_slice(&u16::from(t.head.channel_count).to_be_bytes());
+    entry.extend_from_slice(&16u16.to_be_bytes()); // sample size
+    entry.extend_from_slice(&[0; 4]);
+    entry.extend_from_slice(&be32(OPUS_RATE << 16));
+    let opus = bx(b"Opus", &[&entry, &bx(b"dOps", &[&dops])]);
+    let stsd = full(b"stsd", 0, &[&be32(1)[..], &opus].concat());
+    let stts = full(
+        b"stts",
+        0,
+        &[be32(1), be32(frames), be32(FRAME as u32)].concat(),
+    );
+    let stsc = full(
+        b"stsc",
+        0,
+        &[be32(1), be32(1), be32(frames), be32(1)].concat(),
+    );
+    let mut sizes = [be32(0), be32(frames)].concat();
+    for p in &t.packets {
+        sizes.extend_from_slice(&be32(u32::try_from(p.len()).unwrap_or(0)));
+    }
+    let stsz = full(b"stsz", 0, &sizes);
+    let stco = full(b"stco", 0, &[be32(1), be32(chunk_offset)].concat());
+    let stbl = bx(b"stbl", &[&stsd, &stts, &stsc, &stsz, &stco]);
+    let minf = bx(
+        b"minf",
+        &[&full(b"smhd", 0, &[0; 4]), &bx(b"dinf", &[&dref]), &stbl],
+    );
+    let mdia = bx(
+        b"mdia",
+        &[&full(b"mdhd", 0, &mdhd), &full(b"hdlr", 0, &hdlr), &minf],
+    );
+    let edts = bx(b"edts", &[&full(b"elst", 0, &elst)]);
+    let trak = bx(b"trak", &[&full(b"tkhd", 3, &tkhd), &edts, &mdia]);
+    bx(b"moov", &[&full(b"mvhd", 0, &mvhd), &trak])
+}
+
+/// An MP4 file of `millis` of the tone: `ftyp`, `moov` (before the media,
+/// so it streams), `mdat` with the Opus packets as one chunk.
+pub fn mp4_opus(millis: u64) -> Result<Vec<u8>, String> {
+    let t = opus_tone(millis)?;
+    let ftyp = bx(
+        b"ftyp",
+        &[
+            b"isom",
+            &0x200u32.to_be_bytes(),
+            b"isom",
+            b"iso2",
+            b"mp41",
+            b"Opus",
+        ],
+    );
+    // The moov's size does not depend on the offset it records.
+    let moov_len = moov(&t, 0).len();
+    let offset = u32::try_from(ftyp.len() + moov_len + 8).map_err(|e| e.to_string())?;
+    let moov = moov(&t, offset);
+    let media: Vec<u8> = t.packets.concat();
+    let mdat = bx(b"mdat", &[&media]);
+    Ok([ftyp, moov, mdat].concat())
 }
 
 #[cfg(test)]
@@ -160,13 +295,23 @@ mod tests {
     }
 
     #[test]
-    fn ogg_pages_and_crc() {
-        // The CRC of the standard check string for this variant.
-        assert_eq!(ogg_crc(b"123456789"), 0x89a1_897f);
-        let o = ogg_opus(2000);
+    fn ogg_starts_with_opus_head() {
+        let o = ogg_opus(2000).unwrap();
         assert_eq!(&o[..4], b"OggS");
         assert_eq!(&o[28..36], b"OpusHead");
-        // 2 header pages + 2 audio pages of 50 packets.
-        assert_eq!(o.windows(4).filter(|w| w == b"OggS").count(), 4);
+    }
+
+    #[test]
+    fn mp4_boxes_and_chunk_offset() {
+        let m = mp4_opus(1000).unwrap();
+        assert_eq!(&m[4..8], b"ftyp");
+        let ftyp_len = u32::from_be_bytes(m[..4].try_into().unwrap()) as usize;
+        assert_eq!(&m[ftyp_len + 4..ftyp_len + 8], b"moov");
+        let moov_len = u32::from_be_bytes(m[ftyp_len..ftyp_len + 4].try_into().unwrap()) as usize;
+        let mdat = ftyp_len + moov_len;
+        assert_eq!(&m[mdat + 4..mdat + 8], b"mdat");
+        let stco = m.windows(4).position(|w| w == b"stco").unwrap();
+        let off = u32::from_be_bytes(m[stco + 12..stco + 16].try_into().unwrap()) as usize;
+        assert_eq!(off, mdat + 8);
     }
 }

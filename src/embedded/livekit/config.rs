@@ -1,5 +1,6 @@
 //! How a simulator is configured.
 
+use super::services::sip::CallProgress;
 use std::path::PathBuf;
 
 /// The API key `voxplane dev` and the tests use against the simulator
@@ -27,11 +28,14 @@ pub struct SimConfig {
     pub port: u16,
     /// Where egress recordings are written (used by the egress service).
     pub recordings_dir: PathBuf,
+    /// How placed SIP calls progress (dialing → ringing → active) on their own.
+    pub call_progress: CallProgress,
 }
 
 impl SimConfig {
     /// Development defaults: key [`DEV_API_KEY`], secret [`DEV_API_SECRET`],
-    /// no webhooks, any free port, recordings under `.local/recordings`.
+    /// no webhooks, any free port, recordings under `.local/recordings`,
+    /// calls ringing after 1 s and answered 2 s later.
     pub fn dev_defaults() -> Self {
         Self {
             api_key: DEV_API_KEY.to_owned(),
@@ -39,6 +43,7 @@ impl SimConfig {
             webhook_url: None,
             port: 0,
             recordings_dir: PathBuf::from(".local/recordings"),
+            call_progress: CallProgress::default(),
         }
     }
 }
@@ -51,6 +56,7 @@ impl std::fmt::Debug for SimConfig {
             .field("webhook_url", &self.webhook_url)
             .field("port", &self.port)
             .field("recordings_dir", &self.recordings_dir)
+            .field("call_progress", &self.call_progress)
             .finish_non_exhaustive()
     }
 }

@@ -12,8 +12,15 @@
 //! | `GET /_sim/rooms/{room}/dispatches` | agent dispatches (`AgentDispatch` JSON) |
 //! | `GET /_sim/data[?room=…]` | data packets sent with `SendData` |
 //! | `POST /_sim/webhooks/flush` | 204 once every queued webhook was delivered or given up |
+//! | `GET /_sim/sip/calls` | placed calls: `{"call_id", "room", "identity", "phone_number", "status", "reason"}` |
+//! | `POST /_sim/sip/calls/{call_id}/{action}` | `answer`, `busy`, `no-answer`, `fail` (body `{"reason"}` optional) or `hangup` → the call; 404 unknown, 409 when its status does not allow it |
+//! | `PUT /_sim/sip/progress` | `{"ring_after_ms", "answer_after_ms": null\|ms}`: how calls move on by themselves (null: ring until answered) |
+//! | `POST /_sim/sip/next-call` | `{"outcome": "busy"\|"no-answer"\|"fail"}`: the next CreateSIPParticipant is rejected with that SIP status → 204 |
+//! | `POST /_sim/egress/{egress_id}/fail` | `{"error"}`: a running egress ends `EGRESS_FAILED` with it (`egress_ended`) → 204; 404 unknown or ended |
 
+use super::services::sip::{self, ActError, CallAction, CallFailure, CallProgress, SimCall};
 use super::state::{Shared, new_id, now_millis};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, guard, web};
 use anyhow::{anyhow, bail};
 use base64::Engine;
@@ -24,6 +31,7 @@ use livekit_protocol::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// The kind of a simulated participant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -200,8 +208,140 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/rooms/{room}/dispatches", web::get().to(list_dispatches))
             .route("/data", web::get().to(list_data))
-            .route("/webhooks/flush", web::post().to(flush_webhooks)),
+            .route("/webhooks/flush", web::post().to(flush_webhooks))
+            .route("/sip/calls", web::get().to(list_calls))
+            .route("/sip/calls/{call_id}/{action}", web::post().to(call_action))
+            .route("/sip/progress", web::put().to(set_progress))
+            .route("/sip/next-call", web::post().to(next_call))
+            .route("/egress/{egress_id}/fail", web::post().to(fail_egress)),
     );
+}
+
+async fn list_calls(shared: web::Data<Shared>) -> HttpResponse {
+    let calls: Vec<SimCall> = shared.read(|s| s.sip.placed.values().cloned().collect());
+    HttpResponse::Ok().json(calls)
+}
+
+#[derive(Deserialize, Default)]
+struct ReasonIn {
+    reason: Option<String>,
+}
+
+async fn call_action(
+    shared: web::Data<Shared>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (call_id, action) = path.into_inner();
+    let reason = if body.is_empty() {
+        ReasonIn::default()
+    } else {
+        match serde_json::from_slice::<ReasonIn>(&body) {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        }
+    };
+    let action = match action.as_str() {
+        "answer" => CallAction::Answer,
+        "busy" => CallAction::Busy,
+        "no-answer" => CallAction::NoAnswer,
+        "fail" => CallAction::Fail(reason.reason),
+        "hangup" => CallAction::Hangup,
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown action {other:?} (answer, busy, no-answer, fail, hangup)"),
+            );
+        }
+    };
+    match shared.update(|s, ev| sip::act(s, &call_id, &action, ev)) {
+        Ok(call) => HttpResponse::Ok().json(call),
+        Err(ActError::Unknown) => error(StatusCode::NOT_FOUND, format!("no call {call_id:?}")),
+        Err(ActError::NotApplicable(status)) => error(
+            StatusCode::CONFLICT,
+            format!("call {call_id:?} is {status}"),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct ProgressIn {
+    ring_after_ms: u64,
+    answer_after_ms: Option<u64>,
+}
+
+async fn set_progress(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+    let p: ProgressIn = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let progress = CallProgress {
+        ring_after: Duration::from_millis(p.ring_after_ms),
+        answer_after: p.answer_after_ms.map(Duration::from_millis),
+    };
+    shared.update(|s, _| s.sip.progress = progress);
+    HttpResponse::Ok().json(serde_json::json!({
+        "ring_after_ms": p.ring_after_ms, "answer_after_ms": p.answer_after_ms,
+    }))
+}
+
+#[derive(Deserialize)]
+struct NextCallIn {
+    outcome: String,
+}
+
+async fn next_call(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+    let n: NextCallIn = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let failure = match n.outcome.as_str() {
+        "busy" => CallFailure::Busy,
+        "no-answer" => CallFailure::NoAnswer,
+        "fail" => CallFailure::Failed,
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown outcome {other:?} (busy, no-answer, fail)"),
+            );
+        }
+    };
+    shared.update(|s, _| s.sip.next_failure = Some(failure));
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct EgressFailIn {
+    error: String,
+}
+
+async fn fail_egress(
+    shared: web::Data<Shared>,
+    egress_id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let e: EgressFailIn = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(err) => return error(StatusCode::BAD_REQUEST, err),
+    };
+    if fail_egress_now(&shared, &egress_id, &e.error) {
+        HttpResponse::NoContent().finish()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("no running egress {:?}", egress_id.as_str()),
+        )
+    }
+}
+
+/// Ends a running egress as failed with `reason`; `false` when it is
+/// unknown or already ended.
+pub fn fail_egress_now(shared: &Shared, egress_id: &str, reason: &str) -> bool {
+    shared.update(|s, ev| {
+        let before = ev.len();
+        super::services::egress::finish(s, egress_id, Some(reason), ev);
+        ev.len() > before
+    })
 }
 
 fn error(status: actix_web::http::StatusCode, msg: impl std::fmt::Display) -> HttpResponse {

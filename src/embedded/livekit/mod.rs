@@ -23,7 +23,10 @@ mod webhooks;
 
 pub use config::{DEV_API_KEY, DEV_API_SECRET, SimConfig};
 pub use control::{SimKind, SimParticipant};
-pub use services::sip::CallFailure as SimCallFailure;
+pub use services::sip::{
+    ActError as SimCallActError, CallAction as SimCallAction, CallFailure as SimCallFailure,
+    CallProgress as SimCallProgress, SimCall,
+};
 pub use state::SentData;
 pub use webhooks::sign as sign_webhook;
 
@@ -56,6 +59,7 @@ impl LiveKitSim {
             queue,
             cfg.recordings_dir.clone(),
         ));
+        shared.update(|s, _| s.sip.progress = cfg.call_progress);
         let running = server::spawn(shared.clone(), cfg.port, worker)?;
         Ok(LiveKitSim {
             shared,
@@ -145,17 +149,34 @@ impl LiveKitSim {
     /// Ends an active egress as failed with `reason` (`egress_ended`,
     /// `EGRESS_FAILED`); `false` when it is unknown or already ended.
     pub fn fail_egress(&self, egress_id: &str, reason: &str) -> bool {
-        self.shared.update(|s, ev| {
-            let before = ev.len();
-            services::egress::finish(s, egress_id, Some(reason), ev);
-            ev.len() > before
-        })
+        control::fail_egress_now(&self.shared, egress_id, reason)
     }
 
     /// Makes the next CreateSIPParticipant fail with this SIP status.
     pub fn fail_next_call(&self, failure: SimCallFailure) {
         self.shared
             .update(|s, _| s.sip.next_failure = Some(failure));
+    }
+
+    /// Every placed call with its status, by call id.
+    pub fn sip_placed_calls(&self) -> Vec<SimCall> {
+        self.shared
+            .read(|s| s.sip.placed.values().cloned().collect())
+    }
+
+    /// Drives a placed call: answer, busy, no answer, fail or hang up.
+    pub fn sip_call_action(
+        &self,
+        call_id: &str,
+        action: &SimCallAction,
+    ) -> Result<SimCall, SimCallActError> {
+        self.shared
+            .update(|s, ev| services::sip::act(s, call_id, action, ev))
+    }
+
+    /// Changes how calls placed from now on (and those in progress) move on.
+    pub fn set_call_progress(&self, progress: SimCallProgress) {
+        self.shared.update(|s, _| s.sip.progress = progress);
     }
 
     /// Every CreateSIPParticipant request that placed a call, in order.

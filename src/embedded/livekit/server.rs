@@ -77,6 +77,7 @@ pub fn spawn(shared: Arc<Shared>, port: u16, worker: WebhookWorker) -> anyhow::R
             let system = System::new();
             let started = system.block_on(async move {
                 actix_web::rt::spawn(worker.run());
+                actix_web::rt::spawn(super::services::sip::ticker(shared.clone()));
                 let data = web::Data::from(shared);
                 let server = HttpServer::new(move || {
                     App::new()

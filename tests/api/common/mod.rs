@@ -166,6 +166,7 @@ pub fn test_settings(db_url: &str) -> Settings {
         database_pool_size: 5,
         webhook_allow_loopback: true,
         events_poll_ms: 200,
+        calls_poll_ms: 100,
         data_dir: root().join(".local"),
         ..Settings::default()
     }
@@ -199,6 +200,12 @@ impl TestApp {
         let mut settings = test_settings(&db_url);
         let sim = LiveKitSim::start(SimConfig {
             recordings_dir: root().join(".local/test-recordings").join(&db_name),
+            // Calls ring and are answered quickly; tests that drive them
+            // set their own progress.
+            call_progress: voxplane::embedded::livekit::SimCallProgress {
+                ring_after: std::time::Duration::from_millis(50),
+                answer_after: Some(std::time::Duration::from_millis(150)),
+            },
             ..SimConfig::dev_defaults()
         })
         .expect("LiveKit simulator");

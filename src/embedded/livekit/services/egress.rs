@@ -2,9 +2,9 @@
 //! egress to one file.
 //!
 //! - StartRoomCompositeEgress: the room must exist (`not_found`); exactly one
-//!   file output; OGG (Ogg/Opus) or, with `DEFAULT_FILETYPE` and a path
-//!   ending in `.wav`, WAV. MP4 and MP3 are refused with `invalid_argument`
-//!   (the simulator has no encoder for them). The egress is created
+//!   file output; OGG (Ogg/Opus), MP4 (Opus in ISOBMFF) or, with
+//!   `DEFAULT_FILETYPE` and a path ending in `.wav`, WAV (see `audio` for
+//!   the codecs). MP3 is refused with `invalid_argument`. The egress is created
 //!   `EGRESS_STARTING` (`egress_started`, answered) and goes `EGRESS_ACTIVE`
 //!   at once (`egress_updated`).
 //! - StopEgress: `EGRESS_ENDING` in the reply; the file is written (as long
@@ -18,7 +18,7 @@
 //! Timestamps are unix nanoseconds, as the egress service sets them.
 
 use super::{Call, Handler};
-use crate::embedded::livekit::audio::{self, AudioFormat};
+use crate::embedded::livekit::audio::AudioFormat;
 use crate::embedded::livekit::auth::Grant;
 use crate::embedded::livekit::state::{Events, SimState, new_id, now_nanos};
 use crate::embedded::livekit::twirp::TwirpError;
@@ -66,6 +66,7 @@ fn is_active(status: i32) -> bool {
 fn format_of(out: &proto::EncodedFileOutput) -> Result<AudioFormat, TwirpError> {
     match proto::EncodedFileType::try_from(out.file_type) {
         Ok(proto::EncodedFileType::Ogg) => Ok(AudioFormat::Ogg),
+        Ok(proto::EncodedFileType::Mp4) => Ok(AudioFormat::Mp4),
         Ok(proto::EncodedFileType::DefaultFiletype) => {
             if out.filepath.to_ascii_lowercase().ends_with(".wav") {
                 Ok(AudioFormat::Wav)
@@ -74,7 +75,7 @@ fn format_of(out: &proto::EncodedFileOutput) -> Result<AudioFormat, TwirpError> 
             }
         }
         _ => Err(TwirpError::invalid_argument(
-            "this egress writes OGG (Opus) or WAV audio files only",
+            "this egress writes OGG (Opus), MP4 (Opus) or WAV audio files only",
         )),
     }
 }
@@ -102,10 +103,7 @@ fn start_room_composite(call: &Call<'_>) -> Reply {
         }
         let format = format_of(out)?;
         let id = new_id("EG_");
-        let ext = match format {
-            AudioFormat::Ogg => "ogg",
-            AudioFormat::Wav => "wav",
-        };
+        let ext = format.ext();
         let filepath = if out.filepath.is_empty() {
             format!("{}-{id}.{ext}", req.room_name)
         } else {
@@ -204,13 +202,11 @@ pub fn finish(s: &mut SimState, egress_id: &str, failure: Option<&str>, ev: &mut
         None => {
             let elapsed_ms = u64::try_from((now - info.started_at) / 1_000_000).unwrap_or(0);
             let ms = elapsed_ms.clamp(MIN_AUDIO_MS, MAX_AUDIO_MS);
-            let bytes = match entry.format {
-                AudioFormat::Ogg => audio::ogg_opus(ms),
-                AudioFormat::Wav => audio::wav(ms),
-            };
-            write_file(&entry.path, &bytes)
-                .map(|()| (ms, bytes.len()))
-                .map_err(|e| format!("could not write {}: {e}", entry.path.display()))
+            entry.format.encode(ms).and_then(|bytes| {
+                write_file(&entry.path, &bytes)
+                    .map(|()| (ms, bytes.len()))
+                    .map_err(|e| format!("could not write {}: {e}", entry.path.display()))
+            })
         }
     };
     match written {

@@ -1,0 +1,125 @@
+//! `sip_calls`: one row per SIP call (outbound dial or inbound), its status
+//! and its deadline. Status changes are conditional updates, so when two
+//! processes see the same change only one reports it.
+
+use crate::db::schema::sip_calls;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// The statuses of a call that has not ended.
+pub const LIVE: [&str; 3] = ["dialing", "ringing", "active"];
+
+/// A row of `sip_calls`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sip_calls)]
+pub struct SipCall {
+    pub id: i64,
+    pub project_id: i64,
+    pub session_id: Option<i64>,
+    pub room_name: String,
+    pub participant_identity: String,
+    pub phone_number: String,
+    pub direction: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub max_call_duration: i32,
+    pub deadline: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A call to record.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = sip_calls)]
+pub struct NewCall<'a> {
+    pub project_id: i64,
+    pub session_id: Option<i64>,
+    pub room_name: &'a str,
+    pub participant_identity: &'a str,
+    pub phone_number: &'a str,
+    pub direction: &'a str,
+    pub status: &'a str,
+    pub max_call_duration: i32,
+    pub deadline: DateTime<Utc>,
+}
+
+/// Records a call.
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewCall<'_>) -> QueryResult<SipCall> {
+    diesel::insert_into(sip_calls::table)
+        .values(new)
+        .returning(SipCall::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The live call of a participant of a room.
+pub async fn live(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    room_name: &str,
+    identity: &str,
+) -> QueryResult<Option<SipCall>> {
+    sip_calls::table
+        .filter(sip_calls::project_id.eq(project_id))
+        .filter(sip_calls::room_name.eq(room_name))
+        .filter(sip_calls::participant_identity.eq(identity))
+        .filter(sip_calls::status.eq_any(LIVE))
+        .select(SipCall::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Moves a call from `from` to `to` (with a reason for an end); `None` when
+/// it was no longer in `from` (someone else moved it).
+pub async fn transition(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    from: &str,
+    to: &str,
+    reason: Option<&str>,
+) -> QueryResult<Option<SipCall>> {
+    let now = Utc::now();
+    let terminal = !LIVE.contains(&to);
+    diesel::update(sip_calls::table.find(id).filter(sip_calls::status.eq(from)))
+        .set((
+            sip_calls::status.eq(to),
+            sip_calls::reason.eq(reason),
+            (to == "active").then_some(sip_calls::answered_at.eq(now)),
+            terminal.then_some(sip_calls::ended_at.eq(now)),
+            sip_calls::updated_at.eq(now),
+        ))
+        .returning(SipCall::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Calls still dialing or ringing (their progress is read from LiveKit).
+pub async fn progressing(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<SipCall>> {
+    sip_calls::table
+        .filter(sip_calls::status.eq_any(["dialing", "ringing"]))
+        .order(sip_calls::id)
+        .limit(limit)
+        .select(SipCall::as_select())
+        .load(conn)
+        .await
+}
+
+/// Live calls past their deadline, locked for this transaction (others
+/// skip them).
+pub async fn overdue_locked(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<SipCall>> {
+    sip_calls::table
+        .filter(sip_calls::status.eq_any(LIVE))
+        .filter(sip_calls::deadline.le(Utc::now()))
+        .order(sip_calls::deadline)
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .select(SipCall::as_select())
+        .load(conn)
+        .await
+}

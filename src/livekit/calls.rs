@@ -1,0 +1,193 @@
+//! SIP call progress and the durable `max_call_duration`.
+//!
+//! LiveKit reports a call through its SIP participant: the participant
+//! joins the room while the call is dialing, its `sip.callStatus`
+//! attribute moves `dialing` → `ringing` → `active`, and it leaves when the
+//! call ends, with a disconnect reason that says why a call that never
+//! became active failed (`USER_REJECTED` busy, `USER_UNAVAILABLE` no answer,
+//! `SIP_TRUNK_FAILURE`). `participant_joined` and `participant_left`
+//! webhooks carry the attributes at that moment, but no webhook reports an
+//! attribute change, so the calls worker reads the participant of every
+//! call still dialing or ringing (`GetParticipant`) each
+//! `calls_poll_ms`.
+//!
+//! Every call has a row in `sip_calls`; each change of status is a
+//! conditional update of that row plus a `sip.call_status` event (monitor
+//! `call.status`) in one transaction, so each status is reported once,
+//! whichever process (webhook or worker, this node or another) saw it.
+//!
+//! The row also holds the call's deadline (start + `max_call_duration`).
+//! The worker ends overdue calls: the SIP participant is removed, the
+//! call ends with reason `max_call_duration`, its session ends. Rows are
+//! claimed with `FOR UPDATE SKIP LOCKED`, so any process does it, also one
+//! started after the process that placed the call went away.
+
+use crate::db::sip_calls::{self as store, SipCall};
+use crate::error::{ApiError, ApiResult};
+use crate::events::emit;
+use crate::livekit::proto;
+use crate::state::AppState;
+use chrono::Utc;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde_json::json;
+use std::time::Duration;
+
+/// Calls examined per tick.
+const BATCH: i64 = 100;
+
+fn rank(status: &str) -> Option<u8> {
+    match status {
+        "dialing" => Some(0),
+        "ringing" => Some(1),
+        "active" => Some(2),
+        _ => None,
+    }
+}
+
+/// Emits the `sip.call_status` event of a call's current status.
+pub async fn report(conn: &mut AsyncPgConnection, call: &SipCall) -> ApiResult<()> {
+    let data = json!({
+        "room_name": call.room_name, "phone_number": call.phone_number,
+        "status": call.status, "reason": call.reason,
+        "identity": call.participant_identity, "session_id": call.session_id,
+        "direction": call.direction,
+    });
+    emit(conn, call.project_id, "sip.call_status", data).await?;
+    Ok(())
+}
+
+/// Moves a call to `to` and reports it; nothing when another process did.
+pub async fn move_to(
+    conn: &mut AsyncPgConnection,
+    call: &SipCall,
+    to: &str,
+    reason: Option<&str>,
+) -> ApiResult<Option<SipCall>> {
+    let Some(moved) = store::transition(conn, call.id, &call.status, to, reason).await? else {
+        return Ok(None);
+    };
+    report(conn, &moved).await?;
+    Ok(Some(moved))
+}
+
+/// Applies a `sip.callStatus` LiveKit reported; it only moves forward
+/// (dialing → ringing → active).
+pub async fn progress(
+    conn: &mut AsyncPgConnection,
+    call: &SipCall,
+    reported: &str,
+) -> ApiResult<()> {
+    if let (Some(now), Some(new)) = (rank(&call.status), rank(reported))
+        && new > now
+    {
+        move_to(conn, call, reported, None).await?;
+    }
+    Ok(())
+}
+
+/// The end of a call whose SIP participant left: `ended` once it was
+/// active, else `failed` with why.
+pub async fn left(
+    conn: &mut AsyncPgConnection,
+    call: &SipCall,
+    p: &proto::ParticipantInfo,
+) -> ApiResult<()> {
+    use proto::DisconnectReason as R;
+    let why = R::try_from(p.disconnect_reason).unwrap_or(R::UnknownReason);
+    let (status, reason) = if call.status == "active" {
+        let reason = match why {
+            R::ClientInitiated => "hangup",
+            R::ParticipantRemoved => "removed",
+            R::RoomDeleted | R::RoomClosed => "room_closed",
+            _ => "disconnected",
+        };
+        ("ended", reason)
+    } else {
+        let reason = match why {
+            R::UserRejected => "busy",
+            R::UserUnavailable => "no_answer",
+            R::SipTrunkFailure => "sip_trunk_failure",
+            R::MediaFailure => "media_failure",
+            R::ClientInitiated | R::ParticipantRemoved => "cancelled",
+            R::RoomDeleted | R::RoomClosed => "room_closed",
+            _ => "unknown",
+        };
+        ("failed", reason)
+    };
+    move_to(conn, call, status, Some(reason)).await?;
+    Ok(())
+}
+
+/// Spawns the calls worker: call progress and overdue calls, every
+/// `calls_poll_ms`.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(state.settings.calls_poll_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if state.livekit.is_none() {
+                continue;
+            }
+            crate::events::rings_after(&state.events_wake, async {
+                if let Err(e) = poll_progress(&state).await {
+                    tracing::warn!(error = %e, "could not read SIP call progress");
+                }
+                if let Err(e) = end_overdue(&state).await {
+                    tracing::warn!(error = %e, "could not end overdue SIP calls");
+                }
+            })
+            .await;
+        }
+    })
+}
+
+/// Reads `sip.callStatus` of each call still dialing or ringing.
+async fn poll_progress(state: &AppState) -> ApiResult<()> {
+    let lk = state.livekit()?;
+    let mut conn = state.pool.get().await?;
+    for call in store::progressing(&mut conn, BATCH).await? {
+        let found = lk
+            .call(
+                lk.rooms
+                    .get_participant(&call.room_name, &call.participant_identity),
+            )
+            .await;
+        // Gone: its participant_left reports the end.
+        let Ok(p) = found else { continue };
+        if let Some(status) = p.attributes.get("sip.callStatus") {
+            progress(&mut conn, &call, status).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends the calls past their deadline: removes the SIP participant, ends
+/// the call (`max_call_duration`) and its session, in one transaction per
+/// batch (a LiveKit failure rolls it back; the next tick retries).
+pub async fn end_overdue(state: &AppState) -> ApiResult<usize> {
+    let lk = state.livekit()?;
+    let mut conn = state.pool.get().await?;
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        let calls = store::overdue_locked(conn, BATCH).await?;
+        for call in &calls {
+            match lk
+                .call(
+                    lk.rooms
+                        .remove_participant(&call.room_name, &call.participant_identity),
+                )
+                .await
+            {
+                // Already gone is fine: the call is over either way.
+                Ok(()) | Err(ApiError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+            move_to(conn, call, "ended", Some("max_call_duration")).await?;
+            crate::db::sessions::end(conn, call.project_id, &call.room_name, None, None, Utc::now())
+                .await?;
+            tracing::info!(call = call.id, room = %call.room_name, "ended a call at its max_call_duration");
+        }
+        Ok(calls.len())
+    })
+    .await
+}
