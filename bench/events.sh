@@ -34,24 +34,44 @@ PREFIX=$(echo "$PROJECT" | python3 -c 'import json,sys; print(json.load(sys.stdi
 "$BIN" admin set-rate-limit --project "$ID" --per-minute 2000000000 >/dev/null
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
-echo "-- (a) $EVENTS events x 5 endpoints"
+# Voxplane sends one NOTIFY after the commit of event-writing transactions
+# (src/events/mod.rs); events written here with psql do the same.
+NOTIFY="NOTIFY voxplane_events"
+
+wait_for() { # dir, count
+  for _ in $(seq 1 1200); do
+    got=$(cat "$1"/recv-*.log 2>/dev/null | wc -l || true)
+    [ "$got" -ge "$2" ] && return 0
+    sleep 0.25
+  done
+}
+
+mkdir -p "$DATA/a"
 for i in 1 2 3 4 5; do
-  python3 bench/receiver.py $((18300 + i)) "$DATA/recv-$i.log" & PIDS+=($!)
+  python3 bench/receiver.py $((18300 + i)) "$DATA/a" "recv-$i.log" & PIDS+=($!)
 done
 sleep 1
 for i in 1 2 3 4 5; do
   curl -fsS -o /dev/null -X POST -H "X-API-Key: $KEY" -H "Content-Type: application/json" \
     -d "{\"url\":\"http://127.0.0.1:$((18300 + i))/hook\",\"event_types\":[\"test\"]}" "$VOXPLANE_URL/api/v1/webhooks"
 done
+
+echo "-- (a1) throughput: $EVENTS events committed at once x 5 endpoints"
 "$PSQL" -q "$DATABASE_URL" -c "INSERT INTO events (public_id, project_id, event_type, data)
-  SELECT 'evt_bench_' || g, $ID, 'test', jsonb_build_object('n', g) FROM generate_series(1, $EVENTS) g"
-want=$((EVENTS * 5))
-for _ in $(seq 1 600); do
-  got=$(cat "$DATA"/recv-*.log 2>/dev/null | wc -l)
-  [ "$got" -ge "$want" ] && break
-  sleep 0.5
-done
-python3 bench/events_report.py "$DATA"
+  SELECT 'evt_burst_' || g, $ID, 'test', jsonb_build_object('n', g) FROM generate_series(1, $EVENTS) g" -c "$NOTIFY"
+wait_for "$DATA/a" $((EVENTS * 5))
+python3 bench/events_report.py "$DATA/a"
+mv "$DATA/a" "$DATA/a1"; mkdir -p "$DATA/a"
+
+RATE=${RATE:-400}
+echo "-- (a2) latency: $EVENTS events at $RATE events/s (= $((RATE * 5)) deliveries/s) x 5 endpoints"
+PER_TICK=$((RATE / 100))
+"$PSQL" -q "$DATABASE_URL" -c "DO \$\$ BEGIN FOR i IN 1..$((EVENTS / PER_TICK)) LOOP
+    INSERT INTO events (public_id, project_id, event_type, data)
+      SELECT 'evt_paced_' || i || '_' || g, $ID, 'test', jsonb_build_object('n', g) FROM generate_series(1, $PER_TICK) g;
+    COMMIT; $NOTIFY; COMMIT; PERFORM pg_sleep(0.01); END LOOP; END \$\$;"
+wait_for "$DATA/a" $((EVENTS * 5))
+python3 bench/events_report.py "$DATA/a"
 
 echo "-- (b) $SOCKETS monitor sockets, 200 events/s for ${RATE_SECONDS}s"
 EXPECTED=$((RATE_SECONDS * 200))
@@ -62,6 +82,6 @@ for _ in $(seq 1 120); do grep -q READY "$DATA/monitor.out" 2>/dev/null && break
 "$PSQL" -q "$DATABASE_URL" -c "DO \$\$ BEGIN FOR i IN 1..$EXPECTED LOOP
     INSERT INTO events (public_id, project_id, event_type, data) VALUES ('evt_mon_' || i, $ID, 'participant.joined',
       jsonb_build_object('room_name', '${PREFIX}_bench', 'identity', 'p' || i, 'name', '', 'joined_at', now()));
-    COMMIT; PERFORM pg_sleep(0.005); END LOOP; END \$\$;"
+    COMMIT; $NOTIFY; COMMIT; PERFORM pg_sleep(0.005); END LOOP; END \$\$;"
 wait $NODE || true
 grep -v READY "$DATA/monitor.out"

@@ -1,9 +1,20 @@
 """A fast-enough webhook receiver for the events benchmark: answers 200 and
 records (webhook-id, payload timestamp, receive time) for every delivery."""
-import json, sys, time
+import json, os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-out = open(sys.argv[2], "a", buffering=1)
+# argv: port, directory, file name. The log is reopened when the benchmark
+# moves the directory away between phases.
+path = os.path.join(sys.argv[2], sys.argv[3])
+lock = threading.Lock()
+out = None
+
+def record(line):
+    global out
+    with lock:
+        if out is None or not os.path.exists(path):
+            out = open(path, "a", buffering=1)
+        out.write(line)
 
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -15,7 +26,7 @@ class H(BaseHTTPRequestHandler):
             ts = json.loads(body)["timestamp"]
         except Exception:
             ts = ""
-        out.write(f"{self.headers.get('webhook-id')}\t{ts}\t{now}\n")
+        record(f"{self.headers.get('webhook-id')}\t{ts}\t{now}\n")
         self.send_response(200)
         self.send_header("content-length", "0")
         self.end_headers()

@@ -13,7 +13,7 @@ use crate::db::schema::{
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer};
+use diesel::sql_types::{BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use rand::Rng;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 /// Largest part of a response body kept in an attempt row.
 const MAX_RESPONSE: usize = 1024;
 
+/// A claimed delivery with what sending it needs (one query for all three).
 #[derive(QueryableByName, Debug)]
 struct Claimed {
     #[diesel(sql_type = BigInt)]
@@ -33,6 +34,42 @@ struct Claimed {
     event_id: i64,
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    #[diesel(sql_type = Text)]
+    url: String,
+    #[diesel(sql_type = Text)]
+    secret: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    previous_secret: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    previous_secret_expires_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    failing_since: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Bool)]
+    is_active: bool,
+    #[diesel(sql_type = Text)]
+    public_id: String,
+    #[diesel(sql_type = BigInt)]
+    project_id: i64,
+    #[diesel(sql_type = Text)]
+    event_type: String,
+    #[diesel(sql_type = Jsonb)]
+    data: serde_json::Value,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+}
+
+impl Claimed {
+    fn event(&self) -> Event {
+        Event {
+            id: self.event_id,
+            public_id: self.public_id.clone(),
+            project_id: self.project_id,
+            event_type: self.event_type.clone(),
+            data: self.data.clone(),
+            created_at: self.created_at,
+            dispatched_at: None,
+        }
+    }
 }
 
 /// Runs until aborted: waits for a wake-up or a tick, then sends what is due.
@@ -93,30 +130,28 @@ async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<Claimed>> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let lease = (state.settings.webhook_timeout_ms / 1000 + 5) as i32;
     Ok(diesel::sql_query(
-        "UPDATE webhook_deliveries d
-         SET locked_until = now() + make_interval(secs => $2), attempts = d.attempts + 1, updated_at = now()
-         FROM (SELECT id FROM webhook_deliveries
-               WHERE status = 'pending' AND next_attempt_at <= now()
-                 AND (locked_until IS NULL OR locked_until < now())
-               ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
-         WHERE d.id = c.id
-         RETURNING d.id, d.endpoint_id, d.event_id, d.attempts",
+        "WITH c AS (
+             UPDATE webhook_deliveries d
+             SET locked_until = now() + make_interval(secs => $2), attempts = d.attempts + 1, updated_at = now()
+             FROM (SELECT id FROM webhook_deliveries
+                   WHERE status = 'pending' AND next_attempt_at <= now()
+                     AND (locked_until IS NULL OR locked_until < now())
+                   ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
+             WHERE d.id = c.id
+             RETURNING d.id, d.endpoint_id, d.event_id, d.attempts
+         )
+         SELECT c.id, c.endpoint_id, c.event_id, c.attempts,
+                w.url, w.secret, w.previous_secret, w.previous_secret_expires_at, w.failing_since, w.is_active,
+                e.public_id, e.project_id, e.event_type, e.data, e.created_at
+         FROM c
+         JOIN webhook_endpoints w ON w.id = c.endpoint_id
+         JOIN events e ON e.id = c.event_id",
     )
     .bind::<BigInt, _>(limit)
     .bind::<Integer, _>(lease)
     .load(&mut conn)
     .await?)
 }
-
-/// url, secret, previous secret, its expiry, failing since, active.
-type EndpointRow = (
-    String,
-    String,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    bool,
-);
 
 struct Outcome {
     status: Option<u16>,
@@ -127,30 +162,11 @@ struct Outcome {
 }
 
 async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyhow::Result<()> {
-    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let endpoint: EndpointRow = we::table
-        .find(c.endpoint_id)
-        .select((
-            we::url,
-            we::secret,
-            we::previous_secret,
-            we::previous_secret_expires_at,
-            we::failing_since,
-            we::is_active,
-        ))
-        .first(&mut conn)
-        .await?;
-    let (url, secret, previous, previous_until, failing_since, active) = endpoint;
-    let event: Event = crate::db::schema::events::table
-        .find(c.event_id)
-        .select(Event::as_select())
-        .first(&mut conn)
-        .await?;
-    drop(conn);
-    if !active {
+    if !c.is_active {
         return finish(
             state,
             &c,
+            None,
             "failed",
             None,
             Some("endpoint disabled".into()),
@@ -158,42 +174,28 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
         )
         .await;
     }
+    let event = c.event();
     let body = serde_json::to_vec(&event.payload())?;
-    let outcome = send(
-        state,
-        client,
-        &url,
-        &secret,
-        previous
-            .as_deref()
-            .filter(|_| previous_until.is_some_and(|t| t > Utc::now())),
-        &event,
-        &body,
-    )
-    .await;
-    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    diesel::insert_into(wa::table)
-        .values((
-            wa::delivery_id.eq(c.id),
-            wa::attempt.eq(c.attempts),
-            wa::status_code.eq(outcome.status.map(i32::from)),
-            wa::latency_ms.eq(outcome.latency_ms),
-            wa::response_body.eq(&outcome.body),
-            wa::error.eq(&outcome.error),
-        ))
-        .execute(&mut conn)
-        .await?;
-    drop(conn);
+    let previous = c
+        .previous_secret
+        .as_deref()
+        .filter(|_| c.previous_secret_expires_at.is_some_and(|t| t > Utc::now()));
+    let outcome = send(state, client, &c.url, &c.secret, previous, &event, &body).await;
+    let failing_since = c.failing_since;
     let code = outcome.status.map(i32::from);
     match outcome.status {
         Some(s) if (200..300).contains(&s) => {
-            finish(state, &c, "delivered", code, None, None).await?;
-            set_failing(state, c.endpoint_id, None).await
+            finish(state, &c, Some(&outcome), "delivered", code, None, None).await?;
+            if failing_since.is_some() {
+                set_failing(state, c.endpoint_id, None).await?;
+            }
+            Ok(())
         }
         Some(410) => {
             finish(
                 state,
                 &c,
+                Some(&outcome),
                 "failed",
                 code,
                 Some("410 Gone: endpoint disabled".into()),
@@ -224,12 +226,23 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
                     None => base * jitter,
                 };
                 let next = Utc::now() + chrono::Duration::milliseconds((delay * 1000.0) as i64);
-                finish(state, &c, "pending", code, error, Some(next)).await?;
+                finish(
+                    state,
+                    &c,
+                    Some(&outcome),
+                    "pending",
+                    code,
+                    error,
+                    Some(next),
+                )
+                .await?;
             } else {
-                finish(state, &c, "failed", code, error, None).await?;
+                finish(state, &c, Some(&outcome), "failed", code, error, None).await?;
             }
             let since = failing_since.unwrap_or_else(Utc::now);
-            set_failing(state, c.endpoint_id, Some(since)).await?;
+            if failing_since.is_none() {
+                set_failing(state, c.endpoint_id, Some(since)).await?;
+            }
             let limit =
                 chrono::Duration::hours(i64::from(state.settings.webhook_disable_after_hours));
             if Utc::now() - since > limit {
@@ -338,9 +351,12 @@ async fn send(
     }
 }
 
+/// Logs the attempt (when one was made) and updates the delivery, in one
+/// transaction.
 async fn finish(
     state: &AppState,
     c: &Claimed,
+    attempt: Option<&Outcome>,
     status: &str,
     code: Option<i32>,
     error: Option<String>,
@@ -348,31 +364,65 @@ async fn finish(
 ) -> anyhow::Result<()> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = Utc::now();
-    diesel::update(wd::table.find(c.id))
-        .set((
-            wd::status.eq(status),
-            wd::last_status_code.eq(code),
-            wd::last_error.eq(error),
-            wd::locked_until.eq(None::<DateTime<Utc>>),
-            wd::next_attempt_at.eq(next.unwrap_or(now)),
-            wd::delivered_at.eq((status == "delivered").then_some(now)),
-            wd::updated_at.eq(now),
-        ))
-        .execute(&mut conn)
-        .await?;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        if let Some(o) = attempt {
+            diesel::insert_into(wa::table)
+                .values((
+                    wa::delivery_id.eq(c.id),
+                    wa::attempt.eq(c.attempts),
+                    wa::status_code.eq(o.status.map(i32::from)),
+                    wa::latency_ms.eq(o.latency_ms),
+                    wa::response_body.eq(&o.body),
+                    wa::error.eq(&o.error),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        diesel::update(wd::table.find(c.id))
+            .set((
+                wd::status.eq(status),
+                wd::last_status_code.eq(code),
+                wd::last_error.eq(error),
+                wd::locked_until.eq(None::<DateTime<Utc>>),
+                wd::next_attempt_at.eq(next.unwrap_or(now)),
+                wd::delivered_at.eq((status == "delivered").then_some(now)),
+                wd::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 
+/// Marks the endpoint failing since `since` (kept if already failing) or
+/// healthy again (`None`). Called only when the state changes, so healthy
+/// deliveries never write the endpoint's row.
 async fn set_failing(
     state: &AppState,
     endpoint_id: i64,
     since: Option<DateTime<Utc>>,
 ) -> anyhow::Result<()> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    diesel::update(we::table.find(endpoint_id))
-        .set(we::failing_since.eq(since))
-        .execute(&mut conn)
-        .await?;
+    match since {
+        Some(since) => {
+            diesel::update(
+                we::table
+                    .find(endpoint_id)
+                    .filter(we::failing_since.is_null()),
+            )
+            .set(we::failing_since.eq(since))
+            .execute(&mut conn)
+            .await?
+        }
+        None => {
+            diesel::update(we::table.find(endpoint_id))
+                .set(we::failing_since.eq(None::<DateTime<Utc>>))
+                .execute(&mut conn)
+                .await?
+        }
+    };
     Ok(())
 }
 

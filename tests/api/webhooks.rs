@@ -257,6 +257,92 @@ async fn gone_disables_the_endpoint_and_says_so() {
     assert_eq!(w["webhook"]["disabled_reason"], Value::Null);
 }
 
+/// Sets (or clears) when an endpoint started failing, as if time had passed.
+async fn set_failing_since(app: &TestApp, id: i64, hours_ago: Option<i64>) {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use voxplane::db::schema::webhook_endpoints as we;
+    let since = hours_ago.map(|h| chrono::Utc::now() - chrono::Duration::hours(h));
+    diesel::update(we::table.find(id))
+        .set(we::failing_since.eq(since))
+        .execute(&mut app.conn().await)
+        .await
+        .unwrap();
+}
+
+async fn failing_since(app: &TestApp, id: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use voxplane::db::schema::webhook_endpoints as we;
+    we::table
+        .find(id)
+        .select(we::failing_since)
+        .first(&mut app.conn().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_five_days_is_disabled_and_a_success_ends_a_streak() {
+    let app = fast_app().await;
+    let watcher = Receiver::start(vec![]);
+    create_endpoint(&app, &watcher.url, json!(["webhook.disabled"])).await;
+
+    // Failing since 4 days: one more failure starts nothing new and disables nothing.
+    let flaky = Receiver::start(vec![Reply::Status(500)]);
+    let (flaky_id, _) = create_endpoint(&app, &flaky.url, json!(["test"])).await;
+    set_failing_since(&app, flaky_id, Some(96)).await;
+    // Failing since 5 days and an hour: the next failure disables it.
+    let dead = Receiver::start(vec![Reply::Status(500); 8]);
+    let (dead_id, _) = create_endpoint(&app, &dead.url, json!(["test"])).await;
+    set_failing_since(&app, dead_id, Some(121)).await;
+
+    // The test event goes to every active endpoint (the watcher too); then
+    // the disabling is announced.
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    let got = watcher.wait_for(2, WAIT).await;
+    let disabled = got
+        .iter()
+        .map(|r| r.json())
+        .find(|b| b["event_type"] == "webhook.disabled")
+        .expect("webhook.disabled");
+    assert_eq!(disabled["data"]["webhook_id"], dead_id);
+    let (_, w) = json(app.get(&format!("/api/v1/webhooks/{dead_id}")).await).await;
+    assert_eq!(w["webhook"]["is_active"], false);
+    assert!(
+        w["webhook"]["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("failed continuously"),
+        "{w}"
+    );
+
+    // The flaky endpoint failed once, then the retry went through: its streak is over.
+    wait_status(&app, flaky_id, "delivered").await;
+    assert_eq!(failing_since(&app, flaky_id).await, None);
+    let (_, w) = json(app.get(&format!("/api/v1/webhooks/{flaky_id}")).await).await;
+    assert_eq!(w["webhook"]["is_active"], true);
+
+    // A healthy endpoint's first failure starts a streak.
+    let fresh = Receiver::start(vec![Reply::Status(500); 8]);
+    let (fresh_id, _) = create_endpoint(&app, &fresh.url, json!(["test"])).await;
+    assert_eq!(failing_since(&app, fresh_id).await, None);
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    fresh.wait_for(1, WAIT).await;
+    let mut since = None;
+    for _ in 0..50 {
+        since = failing_since(&app, fresh_id).await;
+        if since.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let since = since.expect("a failure starts the streak");
+    assert!(chrono::Utc::now() - since < chrono::Duration::minutes(1));
+    let (_, w) = json(app.get(&format!("/api/v1/webhooks/{fresh_id}")).await).await;
+    assert_eq!(w["webhook"]["is_active"], true, "one bad day is not five");
+}
+
 #[tokio::test]
 async fn rotation_signs_with_both_secrets_during_the_window() {
     let app = fast_app().await;
