@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Event benchmarks (not tests), on `voxplane dev` (release build):
-#  (a) 10,000 events committed at once, fanned out to 5 local receiver endpoints:
-#      deliveries/s and commit→delivery latency.
+#  (a) 10,000 events x 5 local receiver endpoints (bench/receiver.js):
+#      (a1) committed at once: deliveries/s;
+#      (a2) committed at RATE events/s: commit→delivery latency.
 #  (b) 1,000 /ws/monitor sockets subscribed to `rooms`, 200 events/s:
 #      commit→socket latency.
 set -euo pipefail
@@ -47,9 +48,7 @@ wait_for() { # dir, count
 }
 
 mkdir -p "$DATA/a"
-for i in 1 2 3 4 5; do
-  python3 bench/receiver.py $((18300 + i)) "$DATA/a" "recv-$i.log" & PIDS+=($!)
-done
+node bench/receiver.js "$DATA/a" 18301 18302 18303 18304 18305 & PIDS+=($!)
 sleep 1
 for i in 1 2 3 4 5; do
   curl -fsS -o /dev/null -X POST -H "X-API-Key: $KEY" -H "Content-Type: application/json" \

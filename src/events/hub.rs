@@ -4,6 +4,7 @@
 //! the others. Sockets unregister themselves when their guard drops.
 
 use super::Event;
+use bytestring::ByteString;
 use dashmap::DashMap;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -17,7 +18,7 @@ pub struct Subscriber {
     project_id: i64,
     prefix: String,
     channels: Mutex<HashSet<String>>,
-    tx: mpsc::Sender<Arc<str>>,
+    tx: mpsc::Sender<ByteString>,
     /// Set when the queue overflowed; the socket closes with 4008.
     pub lagged: AtomicBool,
     /// Wakes the socket task when it must close.
@@ -83,8 +84,9 @@ pub struct MonitorMessage {
     pub rooms: bool,
     /// Delivered on the `sessions` channel.
     pub sessions: bool,
-    /// The JSON text pushed: `{"type","data","timestamp"}`.
-    pub text: Arc<str>,
+    /// The JSON text pushed: `{"type","data","timestamp"}` (shared by every
+    /// socket: cloning it copies no bytes).
+    pub text: ByteString,
 }
 
 /// The monitor message an event becomes, if any (contract section 13).
@@ -219,7 +221,7 @@ impl Hub {
         self: &Arc<Self>,
         project_id: i64,
         prefix: &str,
-    ) -> Result<(Registration, mpsc::Receiver<Arc<str>>), TooMany> {
+    ) -> Result<(Registration, mpsc::Receiver<ByteString>), TooMany> {
         let (tx, rx) = mpsc::channel(self.buffer);
         let subscriber = Arc::new(Subscriber {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),

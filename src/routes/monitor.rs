@@ -89,7 +89,7 @@ async fn serve(
     mut session: Session,
     mut stream: actix_ws::MessageStream,
     registration: crate::events::hub::Registration,
-    mut rx: tokio::sync::mpsc::Receiver<std::sync::Arc<str>>,
+    mut rx: tokio::sync::mpsc::Receiver<bytestring::ByteString>,
 ) {
     let sub = registration.subscriber.clone();
     let beat = Duration::from_secs(state.settings.monitor_heartbeat_secs);
@@ -140,7 +140,7 @@ async fn serve(
                 // TCP buffers are full; the hub's kick (its queue overflowed)
                 // or the send timeout ends it with 4008 instead of waiting.
                 tokio::select! {
-                    sent = tokio::time::timeout(send_timeout, session.text(text.to_string())) => match sent {
+                    sent = tokio::time::timeout(send_timeout, session.text(text)) => match sent {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break,
                         Err(_) => {
