@@ -362,3 +362,42 @@ mod tests {
         );
     }
 }
+
+/// A JSON body that may be left out: `None` only when the request has no
+/// body at all. A body that is there must be valid JSON of the right shape
+/// (with a JSON content type), exactly as for `web::Json` — a malformed one is
+/// a 400, never silently taken for "no body".
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T> OptionalJson<T> {
+    /// The body, or `T::default()` when there was none.
+    pub fn or_default(self) -> T
+    where
+        T: Default,
+    {
+        self.0.unwrap_or_default()
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for OptionalJson<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+        let headers = req.headers();
+        let has_body = match headers.get(CONTENT_LENGTH) {
+            Some(len) => len.as_bytes() != b"0",
+            None => headers.contains_key(TRANSFER_ENCODING),
+        };
+        if !has_body {
+            return Box::pin(async { Ok(OptionalJson(None)) });
+        }
+        let json = actix_web::web::Json::<T>::from_request(req, payload);
+        Box::pin(async move { Ok(OptionalJson(Some(json.await?.into_inner()))) })
+    }
+}

@@ -35,17 +35,35 @@ pub struct NewJob<'a> {
     pub content: &'a str,
 }
 
-/// Queues a document. A job for the same source that no worker holds yet is
-/// superseded (the newer upload wins either way).
-pub async fn enqueue(conn: &mut AsyncPgConnection, job: &NewJob<'_>) -> QueryResult<i64> {
+/// Drops the queued jobs of a source that no worker holds (a newer upload
+/// supersedes them); returns whether a worker is indexing that source now.
+pub async fn supersede(
+    conn: &mut AsyncPgConnection,
+    kb_id: i64,
+    source: &str,
+) -> QueryResult<bool> {
     diesel::sql_query(
         "DELETE FROM kb_index_jobs WHERE id IN (SELECT id FROM kb_index_jobs \
          WHERE knowledge_base_id = $1 AND source = $2 FOR UPDATE SKIP LOCKED)",
     )
-    .bind::<BigInt, _>(job.knowledge_base_id)
-    .bind::<Text, _>(job.source)
+    .bind::<BigInt, _>(kb_id)
+    .bind::<Text, _>(source)
     .execute(conn)
     .await?;
+    diesel::select(diesel::dsl::exists(
+        kb_index_jobs::table
+            .filter(kb_index_jobs::knowledge_base_id.eq(kb_id))
+            .filter(kb_index_jobs::source.eq(source)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// Queues a document. A job for the same source that no worker holds yet is
+/// superseded (the newer upload wins either way: one a worker holds finishes
+/// first, this one runs after it).
+pub async fn enqueue(conn: &mut AsyncPgConnection, job: &NewJob<'_>) -> QueryResult<i64> {
+    supersede(conn, job.knowledge_base_id, job.source).await?;
     diesel::insert_into(kb_index_jobs::table)
         .values(job)
         .returning(kb_index_jobs::id)

@@ -205,6 +205,24 @@ pub async fn mark_indexed(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<
     Ok(status)
 }
 
+/// Knowledge bases left `indexing` by a run that died (a re-index whose
+/// process went away: its status is refreshed every page) with no queued
+/// document: back to `ready`. Returns how many.
+pub async fn heal_stale_indexing(
+    conn: &mut AsyncPgConnection,
+    stale_after_secs: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE knowledge_bases k SET indexing_status = 'ready', updated_at = now() \
+         WHERE k.indexing_status = 'indexing' \
+           AND k.updated_at < now() - make_interval(secs => $1) \
+           AND NOT EXISTS (SELECT 1 FROM kb_index_jobs j WHERE j.knowledge_base_id = k.id)",
+    )
+    .bind::<BigInt, _>(stale_after_secs)
+    .execute(conn)
+    .await
+}
+
 /// Removes a deleted knowledge base from the project's agents.
 pub async fn detach_from_agents(
     conn: &mut AsyncPgConnection,

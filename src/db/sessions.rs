@@ -142,7 +142,7 @@ pub async fn end(
     let computed = (at - current.started_at)
         .num_seconds()
         .clamp(0, i64::from(i32::MAX)) as i32;
-    let ended: Session = diesel::update(
+    let ended: Option<Session> = diesel::update(
         sessions::table
             .find(current.id)
             .filter(sessions::status.eq("active")),
@@ -156,7 +156,12 @@ pub async fn end(
     ))
     .returning(Session::as_returning())
     .get_result(conn)
-    .await?;
+    .await
+    .optional()?;
+    // Ended meanwhile by a concurrent transaction: it reported the end.
+    let Some(ended) = ended else {
+        return Ok(None);
+    };
     events::emit(
         conn,
         project_id,
@@ -224,7 +229,8 @@ struct AppendLine<'a> {
     room_name: &'a str,
     speaker: &'a str,
     content: &'a str,
-    timestamp_ms: i64,
+    /// `None`: the time since the session started.
+    timestamp_ms: Option<i64>,
     is_final: bool,
     event_id: String,
 }
@@ -245,7 +251,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for AppendLine<'_> {
     ) -> QueryResult<()> {
         use diesel::sql_types::{BigInt, Bool, Text};
         out.push_sql(
-            "WITH s AS (SELECT id, project_id, room_name FROM sessions WHERE project_id = ",
+            "WITH s AS (SELECT id, project_id, room_name, started_at FROM sessions WHERE project_id = ",
         );
         out.push_bind_param::<BigInt, _>(&self.project_id)?;
         out.push_sql(" AND room_name = ");
@@ -259,9 +265,11 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for AppendLine<'_> {
         out.push_bind_param::<Text, _>(&self.speaker)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(&self.content)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&self.timestamp_ms)?;
-        out.push_sql(", ");
+        out.push_sql(", coalesce(");
+        out.push_bind_param::<diesel::sql_types::Nullable<BigInt>, _>(&self.timestamp_ms)?;
+        out.push_sql(
+            ", greatest(0, (extract(epoch FROM clock_timestamp() - s.started_at) * 1000)::bigint)), ",
+        );
         out.push_bind_param::<Bool, _>(&self.is_final)?;
         out.push_sql(
             " FROM s RETURNING id, session_id, speaker, content, timestamp_ms, is_final, created_at), \
@@ -282,14 +290,15 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for AppendLine<'_> {
 
 /// Appends a line to the active session of a room and, for a final line,
 /// writes its `transcript.new` event. `None` when the room has no active
-/// session.
+/// session. Without `timestamp_ms` the line is stamped with the time since
+/// the session started.
 pub async fn append_to_active(
     conn: &mut AsyncPgConnection,
     project_id: i64,
     room_name: &str,
     speaker: &str,
     content: &str,
-    timestamp_ms: i64,
+    timestamp_ms: Option<i64>,
     is_final: bool,
 ) -> QueryResult<Option<(i64, Line)>> {
     let appended: Option<Appended> = AppendLine {

@@ -4,6 +4,12 @@
 //! LOCKED`, so each event is fanned out once however many nodes run — and
 //! publishes them to this node's monitor hub (every node does, so a socket on
 //! any node sees events committed by any other).
+//!
+//! Event ids come from a sequence, taken when a row is inserted, not when its
+//! transaction commits: id 10 may become visible after id 11. The monitor
+//! publisher therefore follows a [`Cursor`] that remembers the ids it skipped
+//! (gaps) and looks for them again on later rounds, until they appear or are
+//! old enough to be ids of rolled-back transactions.
 
 use super::{Event, hub};
 use crate::db::schema::events;
@@ -11,16 +17,18 @@ use crate::state::AppState;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::{FutureExt, StreamExt};
+use std::collections::BTreeMap;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Runs until the task is aborted.
 pub async fn run(state: AppState) {
     let poll = Duration::from_millis(state.settings.events_poll_ms);
     let mut cursor = match start_cursor(&state).await {
-        Ok(c) => c,
+        Ok(c) => Cursor::at(c),
         Err(e) => {
             tracing::warn!(error = %e, "dispatcher: cannot read the event cursor yet");
-            0
+            Cursor::at(0)
         }
     };
     let url = state.settings.database_url.clone().unwrap_or_default();
@@ -83,7 +91,7 @@ async fn start_cursor(state: &AppState) -> anyhow::Result<i64> {
     Ok(max.unwrap_or(0))
 }
 
-async fn work(state: &AppState, cursor: &mut i64) {
+async fn work(state: &AppState, cursor: &mut Cursor) {
     match fan_out(state).await {
         Ok(n) if n > 0 => state.delivery_wake.notify_one(),
         Ok(_) => {}
@@ -136,32 +144,161 @@ pub async fn fan_out(state: &AppState) -> anyhow::Result<i64> {
     }
 }
 
-async fn publish_new(state: &AppState, cursor: &mut i64) -> anyhow::Result<()> {
-    if state.hub.connections() == 0 {
-        // Nobody listens here: just move the cursor along.
-        *cursor = start_cursor(state).await?.max(*cursor);
-        return Ok(());
+/// How long a skipped id is looked for: longer than any transaction that
+/// writes events runs (a SIP dial holds its transaction across LiveKit calls
+/// for up to ~35 s); an id still missing then belonged to a rollback.
+const GAP_TTL: Duration = Duration::from_secs(300);
+/// Skipped ids remembered at most (the oldest are forgotten first).
+const MAX_GAPS: usize = 10_000;
+/// Events read per query.
+const BATCH: i64 = 500;
+/// Gaps younger than this are looked for on every round; older ones (most
+/// likely rollbacks) only once per this period.
+const GAP_RECHECK: Duration = Duration::from_secs(5);
+
+/// Where the monitor publisher is in the event stream: every id up to `high`
+/// has been published, except the `gaps` (ids not yet visible when a higher
+/// one was, with the time they were first missed).
+#[derive(Debug, Default)]
+pub struct Cursor {
+    high: i64,
+    gaps: BTreeMap<i64, Instant>,
+    old_checked: Option<Instant>,
+}
+
+impl Cursor {
+    /// A cursor after `high`, with no gaps.
+    pub fn at(high: i64) -> Self {
+        Self {
+            high,
+            gaps: BTreeMap::new(),
+            old_checked: None,
+        }
     }
+
+    /// Records that `id` was seen: remembers the ids skipped below it.
+    fn advance(&mut self, id: i64, now: Instant) {
+        if id > self.high {
+            let from = (self.high + 1).max(id - MAX_GAPS as i64);
+            for missing in from..id {
+                self.gaps.insert(missing, now);
+            }
+            self.high = id;
+        } else {
+            self.gaps.remove(&id);
+        }
+    }
+
+    /// Forgets gaps past their time and beyond the cap.
+    fn expire(&mut self, now: Instant) {
+        self.gaps
+            .retain(|_, seen| now.duration_since(*seen) < GAP_TTL);
+        while self.gaps.len() > MAX_GAPS {
+            self.gaps.pop_first();
+        }
+    }
+
+    /// The ids to look for this round: the young gaps, and the old ones
+    /// once per [`GAP_RECHECK`].
+    fn missing(&mut self, now: Instant) -> Vec<i64> {
+        let all = self
+            .old_checked
+            .is_none_or(|t| now.duration_since(t) >= GAP_RECHECK);
+        if all {
+            self.old_checked = Some(now);
+        }
+        self.gaps
+            .iter()
+            .filter(|(_, seen)| all || now.duration_since(**seen) < GAP_RECHECK)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
+async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    loop {
-        let batch: Vec<Event> = events::table
-            .filter(events::id.gt(*cursor))
-            .order(events::id.asc())
-            .limit(500)
-            .select(Event::as_select())
-            .load(&mut conn)
-            .await?;
-        let Some(last) = batch.last() else {
-            return Ok(());
-        };
-        *cursor = last.id;
-        for e in &batch {
-            if let Some(m) = hub::monitor_message(e) {
-                state.hub.publish(&m);
+    let now = Instant::now();
+    cursor.expire(now);
+    // With nobody connected here only the ids are read, to keep the gaps
+    // right for a socket that connects before a late commit.
+    let listening = state.hub.connections() > 0;
+    let missing = cursor.missing(now);
+    if !missing.is_empty() {
+        let q = events::table
+            .filter(events::id.eq_any(missing))
+            .order(events::id.asc());
+        if listening {
+            let late: Vec<Event> = q.select(Event::as_select()).load(&mut conn).await?;
+            for e in &late {
+                cursor.advance(e.id, now);
+                publish(state, e);
+            }
+        } else {
+            let late: Vec<i64> = q.select(events::id).load(&mut conn).await?;
+            for id in late {
+                cursor.advance(id, now);
             }
         }
-        if batch.len() < 500 {
+    }
+    loop {
+        let q = events::table
+            .filter(events::id.gt(cursor.high))
+            .order(events::id.asc())
+            .limit(BATCH);
+        let n = if listening {
+            let batch: Vec<Event> = q.select(Event::as_select()).load(&mut conn).await?;
+            for e in &batch {
+                cursor.advance(e.id, now);
+                publish(state, e);
+            }
+            batch.len()
+        } else {
+            let ids: Vec<i64> = q.select(events::id).load(&mut conn).await?;
+            for id in &ids {
+                cursor.advance(*id, now);
+            }
+            ids.len()
+        };
+        if n < BATCH as usize {
             return Ok(());
         }
+    }
+}
+
+fn publish(state: &AppState, e: &Event) {
+    if let Some(m) = hub::monitor_message(e) {
+        state.hub.publish(&m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skipped_id_is_a_gap_until_it_is_seen() {
+        let now = Instant::now();
+        let mut c = Cursor::at(10);
+        c.advance(11, now);
+        c.advance(14, now);
+        assert_eq!(c.missing(now), vec![12, 13]);
+        c.advance(13, now);
+        assert_eq!(c.missing(now), vec![12]);
+        assert_eq!(c.high, 14);
+        // Past the recheck period a gap is looked for once per period.
+        let later = now + GAP_RECHECK;
+        assert_eq!(c.missing(later), vec![12]);
+        assert!(c.missing(later).is_empty());
+        c.expire(now + GAP_TTL);
+        assert!(c.missing(now + GAP_TTL + GAP_RECHECK).is_empty());
+    }
+
+    #[test]
+    fn a_huge_jump_remembers_at_most_the_cap() {
+        let now = Instant::now();
+        let mut c = Cursor::at(0);
+        c.advance(1_000_000, now);
+        assert_eq!(c.gaps.len(), MAX_GAPS);
+        assert_eq!(c.missing(now)[0], 1_000_000 - MAX_GAPS as i64);
     }
 }

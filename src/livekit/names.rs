@@ -6,11 +6,15 @@ use crate::error::{ApiError, ApiResult};
 
 /// Longest short room name or identity.
 pub const MAX_LEN: usize = 128;
+/// What a valid room name is, as error messages say it.
+pub const ROOM_RULE: &str =
+    "Room names are 1 to 128 characters of letters, digits, '-', '_', '.', ':', '@' or '+'";
 
 fn valid(s: &str) -> bool {
     (1..=MAX_LEN).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'@'))
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'@' | b'+')
+        })
 }
 
 /// A room of a project: its short name and the name LiveKit knows.
@@ -28,12 +32,7 @@ impl RoomName {
         let own = format!("{prefix}_");
         let short = input.strip_prefix(&own).unwrap_or(input);
         if !valid(short) {
-            return Err(ApiError::invalid_field(
-                "room",
-                format!(
-                    "Room names are 1 to {MAX_LEN} characters of letters, digits, '-', '_', '.', ':' or '@'"
-                ),
-            ));
+            return Err(ApiError::invalid_field("room", ROOM_RULE));
         }
         Ok(Self {
             short: short.to_owned(),
@@ -64,7 +63,7 @@ pub fn identity(field: &str, input: &str) -> ApiResult<String> {
         return Err(ApiError::invalid_field(
             field,
             format!(
-                "{field} must be 1 to {MAX_LEN} characters of letters, digits, '-', '_', '.', ':' or '@'"
+                "{field} must be 1 to {MAX_LEN} characters of letters, digits, '-', '_', '.', ':', '@' or '+'"
             ),
         ));
     }

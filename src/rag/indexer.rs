@@ -21,6 +21,11 @@ const GROUP: usize = 64;
 const MAX_ATTEMPTS: i32 = 3;
 /// How often an idle worker looks for jobs queued by other nodes.
 const POLL: Duration = Duration::from_secs(2);
+/// How often knowledge bases left `indexing` by a dead re-index are healed.
+const HEAL_EVERY: Duration = Duration::from_secs(60);
+/// A re-index refreshes its status every page (seconds); one silent for
+/// this long is dead.
+const STALE_AFTER_SECS: i64 = 120;
 
 /// Why a document could not be indexed.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +142,12 @@ pub fn uploaded_event(kb_id: i64, source: &str, chunks: usize, origin: &str) -> 
 pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
     state.rag.embedder().ok()?;
     Some(tokio::spawn(async move {
+        let mut last_heal: Option<tokio::time::Instant> = None;
         loop {
+            if last_heal.is_none_or(|t| t.elapsed() >= HEAL_EVERY) {
+                last_heal = Some(tokio::time::Instant::now());
+                heal(&state).await;
+            }
             match run_one(&state).await {
                 Ok(true) => continue,
                 Ok(false) => {}
@@ -146,6 +156,20 @@ pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
             let _ = tokio::time::timeout(POLL, state.rag.wakeup.notified()).await;
         }
     }))
+}
+
+async fn heal(state: &AppState) {
+    let healed = match state.pool.get().await {
+        Ok(mut conn) => knowledge_bases::heal_stale_indexing(&mut conn, STALE_AFTER_SECS)
+            .await
+            .map_err(anyhow::Error::from),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    };
+    match healed {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(knowledge_bases = n, "healed knowledge bases left indexing"),
+        Err(e) => tracing::warn!(error = %e, "knowledge indexer: could not heal stale statuses"),
+    }
 }
 
 /// Indexes one queued document; false when none was due.

@@ -253,11 +253,11 @@ pub async fn start(
     auth: Auth,
     state: web::Data<AppState>,
     path: web::Path<RoomPath>,
-    body: Option<web::Json<StartIn>>,
+    body: crate::validate::OptionalJson<StartIn>,
 ) -> ApiResult<HttpResponse> {
     let lk = state.livekit()?;
     let room = room_of(&auth.project.room_prefix, &path.room_name)?;
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.or_default();
     let format = body.format.as_deref().unwrap_or("ogg").to_ascii_lowercase();
     let (file_type, ext) = match format.as_str() {
         "ogg" => (proto::EncodedFileType::Ogg, "ogg"),
@@ -351,11 +351,11 @@ pub async fn stop(
     auth: Auth,
     state: web::Data<AppState>,
     path: web::Path<RoomPath>,
-    body: Option<web::Json<StopIn>>,
+    body: crate::validate::OptionalJson<StopIn>,
 ) -> ApiResult<HttpResponse> {
     let lk = state.livekit()?;
     let room = room_of(&auth.project.room_prefix, &path.room_name)?;
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.or_default();
     let mut conn = state.pool.get().await?;
     let targets = match body.egress_id.as_deref() {
         Some(id) => {

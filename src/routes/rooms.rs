@@ -287,12 +287,8 @@ pub async fn create_room(
 ) -> ApiResult<HttpResponse> {
     let lk = state.livekit()?;
     let body = body.into_inner();
-    let room = RoomName::parse(&auth.project.room_prefix, &body.name).map_err(|_| {
-        ApiError::invalid_field(
-            "name",
-            "Room names are 1 to 128 characters of letters, digits, '-', '_', '.', ':' or '@'",
-        )
-    })?;
+    let room = RoomName::parse(&auth.project.room_prefix, &body.name)
+        .map_err(|_| ApiError::invalid_field("name", crate::livekit::names::ROOM_RULE))?;
     let empty_timeout = body.empty_timeout.unwrap_or(300);
     if empty_timeout > 86_400 {
         return Err(ApiError::invalid_field(

@@ -504,8 +504,9 @@ pub async fn add_transcript(
             "content must be at most 20000 characters",
         ));
     }
-    let timestamp_ms = body.timestamp_ms.unwrap_or(0);
-    if timestamp_ms < 0 {
+    // Left out: the time since the session started (set by the database).
+    let timestamp_ms = body.timestamp_ms;
+    if timestamp_ms.is_some_and(|t| t < 0) {
         return Err(ApiError::invalid_field(
             "timestamp_ms",
             "timestamp_ms must be at least 0",
@@ -607,10 +608,10 @@ pub async fn end_session(
     auth: Auth,
     state: web::Data<AppState>,
     room: web::Path<String>,
-    body: Option<web::Json<EndIn>>,
+    body: validate::OptionalJson<EndIn>,
 ) -> ApiResult<HttpResponse> {
     let room = room_of(&auth.project.room_prefix, &room)?;
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.or_default();
     if body.duration.is_some_and(|d| d < 0) {
         return Err(ApiError::invalid_field(
             "duration",

@@ -466,9 +466,9 @@ pub async fn rotate_secret(
 pub async fn test_webhook(
     auth: Auth,
     state: web::Data<AppState>,
-    body: Option<web::Json<TestIn>>,
+    body: crate::validate::OptionalJson<TestIn>,
 ) -> ApiResult<HttpResponse> {
-    let body = body.map(web::Json::into_inner).unwrap_or(TestIn {
+    let body = body.0.unwrap_or(TestIn {
         event_type: None,
         payload: None,
     });

@@ -5,6 +5,7 @@ use crate::common::{TestApp, expect_error, json};
 use crate::knowledge::{all_chunks, create_kb, upload, wait_ready};
 use reqwest::Method;
 use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test]
 async fn every_file_type_is_chunked_its_own_way() {
@@ -420,4 +421,59 @@ async fn large_documents_index_in_the_background_and_survive_a_restart() {
     assert!(detail["chunk_count"].as_i64().unwrap() >= 2, "{detail}");
     let chunks = all_chunks(&node, kb2).await;
     assert!(chunks.iter().all(|c| c["source"] == "garden.txt"));
+}
+
+#[tokio::test]
+async fn a_newer_small_upload_supersedes_a_queued_one_and_dead_reindexes_heal() {
+    let mut app = TestApp::spawn().await;
+    let kb = create_kb(&app, json!({"name": "Order"})).await;
+    // An older upload of `faq.txt` waits in the queue (due later)…
+    let mut conn = app.conn().await;
+    let sql = format!(
+        "INSERT INTO kb_index_jobs (project_id, knowledge_base_id, source, kind, origin, content, run_after) \
+         VALUES ({}, {kb}, 'faq.txt', 'txt', 'document', 'The old answer about parking.', now() + interval '1 second'); \
+         UPDATE knowledge_bases SET indexing_status = 'indexing' WHERE id = {kb}",
+        app.project.id
+    );
+    diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, &sql)
+        .await
+        .unwrap();
+    // …when a newer, small one is indexed at once: the queued one is dropped.
+    let (status, body) = json(
+        upload(
+            &app,
+            kb,
+            "faq.txt",
+            b"The new answer: parking is free on weekends.",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["indexing_status"], "ready");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let chunks = all_chunks(&app, kb).await;
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
+    assert!(
+        chunks[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("new answer")
+    );
+
+    // A re-index whose process died left the status `indexing`, with nothing
+    // queued: the next process to start heals it.
+    app.stop();
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut conn,
+        &format!(
+            "UPDATE knowledge_bases SET indexing_status = 'indexing', \
+             updated_at = now() - interval '10 minutes' WHERE id = {kb}"
+        ),
+    )
+    .await
+    .unwrap();
+    let node = app.another_node(|_| {}).await;
+    let detail = wait_ready(&node, kb).await;
+    assert_eq!(detail["chunk_count"], 1);
 }

@@ -8,6 +8,7 @@ mod common;
 mod accounts;
 mod agents;
 mod auth;
+mod bodies;
 mod cli;
 mod connection_details;
 mod db_schema;

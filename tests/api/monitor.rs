@@ -398,3 +398,34 @@ async fn recording_status_arrives_when_a_recording_starts_and_stops() {
         json!({"room_name": full, "recording_id": id, "status": "completed"})
     );
 }
+
+#[tokio::test]
+async fn an_event_committed_after_a_later_one_still_reaches_the_socket() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = TestApp::spawn().await;
+    let mut ws = subscribed(&app, &app.project.key, "rooms").await;
+    let full = format!("{}_late", app.project.room_prefix);
+    // A transaction takes the next event id and holds it, uncommitted…
+    let mut slow = app.conn().await;
+    slow.batch_execute(&format!(
+        "BEGIN; INSERT INTO events (public_id, project_id, event_type, data) VALUES \
+         ('evt_early', {}, 'participant.joined', \
+          jsonb_build_object('room_name', '{full}', 'identity', 'early', 'name', '', 'joined_at', now()))",
+        app.project.id
+    ))
+    .await
+    .unwrap();
+    // …while later events commit and are published.
+    app.sim()
+        .join(&full, SimParticipant::new("later"))
+        .await
+        .unwrap();
+    let later = next_of(&mut ws, "participant.joined").await;
+    assert_eq!(later["data"]["identity"], "later");
+    // The earlier id commits last: it is not skipped.
+    slow.batch_execute("COMMIT; NOTIFY voxplane_events")
+        .await
+        .unwrap();
+    let early = next_of(&mut ws, "participant.joined").await;
+    assert_eq!(early["data"]["identity"], "early");
+}

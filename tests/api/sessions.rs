@@ -485,3 +485,23 @@ async fn usage_is_priced_exactly_and_aggregated() {
     let res = app.post_json("/api/v1/usage", &json!({"session_id": 999_999, "service": "llm", "provider": "openai", "model": "gpt-4o"})).await;
     expect_error(res, 404, "NOT_FOUND").await;
 }
+
+#[tokio::test]
+async fn a_line_without_timestamp_is_stamped_from_the_session_start() {
+    let app = TestApp::spawn().await;
+    let full = format!("{}_stamp", app.project.room_prefix);
+    let s = start(&app, &full).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, body) =
+        json(line(&app, "stamp", json!({"speaker": "user", "content": "late"})).await).await;
+    assert_eq!(status, 201, "{body}");
+    let ts = body["transcript"]["timestamp_ms"].as_i64().unwrap();
+    assert!((1000..60_000).contains(&ts), "{ts}");
+    let text = app
+        .get(&format!("/api/v1/sessions/{}/transcript/text", s["id"]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text.trim_end(), "[00:01] User: late");
+}

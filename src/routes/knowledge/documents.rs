@@ -98,7 +98,12 @@ async fn index(
             "The document contains no text",
         ));
     }
-    if text.len() > state.settings.kb_inline_index_max_bytes {
+    // A small document is indexed here, unless a worker is indexing an
+    // earlier upload of the same source: then it queues behind it, so the
+    // newer text wins without this request waiting for the worker.
+    let inline = text.len() <= state.settings.kb_inline_index_max_bytes
+        && !kb_jobs::supersede(&mut conn, kb.id, &source).await?;
+    if !inline {
         conn.transaction::<_, ApiError, _>(async |conn| {
             let job = NewJob {
                 project_id,
@@ -122,6 +127,8 @@ async fn index(
     }
     let (chunks, status) = conn
         .transaction::<_, IndexError, _>(async |conn| {
+            // An upload queued meanwhile is older than this one.
+            kb_jobs::supersede(conn, kb.id, &source).await?;
             let n = indexer::store_chunks(conn, &embedder, &kb, &source, chunks).await?;
             let status = knowledge_bases::mark_indexed(conn, kb.id).await?;
             let event = indexer::uploaded_event(kb.id, &source, n, origin);
@@ -331,6 +338,53 @@ pub async fn ingest_text(
     }))
 }
 
+/// Re-embeds every chunk of a knowledge base, page by page; the status stays
+/// `indexing` (refreshed each page, so a crashed run is noticed, see
+/// [`knowledge_bases::heal_stale_indexing`]) until it is done.
+async fn reindex(
+    state: std::sync::Arc<AppState>,
+    embedder: std::sync::Arc<crate::rag::embedder::Embedder>,
+    kb: knowledge_bases::KnowledgeBase,
+) -> ApiResult<usize> {
+    let mut conn = state.pool.get().await?;
+    knowledge_bases::set_status(&mut conn, kb.id, "indexing", None).await?;
+    let mut after = 0;
+    let mut done = 0;
+    let result: Result<(), IndexError> = async {
+        loop {
+            let page = kb_chunks::contents_after(&mut conn, kb.id, after, 256).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            let texts: Vec<String> = page.iter().map(|(_, c)| c.clone()).collect();
+            let vectors = embedder.embed(&texts).await.map_err(IndexError::Embed)?;
+            conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+                for ((id, _), v) in page.iter().zip(vectors) {
+                    kb_chunks::set_embedding(conn, *id, &Embedding(v)).await?;
+                }
+                knowledge_bases::set_status(conn, kb.id, "indexing", None).await
+            })
+            .await?;
+            done += page.len();
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        knowledge_bases::set_status(&mut conn, kb.id, "error", Some(&e.to_string())).await?;
+        return Err(e.into());
+    }
+    crate::events::rings_after(&state.events_wake, async {
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            knowledge_bases::mark_indexed(conn, kb.id).await?;
+            let event = json!({ "knowledge_base_id": kb.id, "chunks_reindexed": done });
+            indexer::emit(conn, kb.project_id, "knowledge.reindexed", event).await
+        })
+        .await
+    })
+    .await?;
+    Ok(done)
+}
+
 /// Regenerate the embeddings of every chunk (active or not).
 #[utoipa::path(
     post, path = "/api/v1/knowledge-bases/{kb_id}/reindex", tag = "Knowledge Bases",
@@ -352,38 +406,11 @@ pub async fn reindex_knowledge_base(
     let kb = knowledge_bases::find(&mut conn, auth.project.id, *id)
         .await
         .map_err(kb_missing)?;
-    knowledge_bases::set_status(&mut conn, kb.id, "indexing", None).await?;
-    let mut after = 0;
-    let mut done = 0;
-    let result: Result<(), IndexError> = async {
-        loop {
-            let page = kb_chunks::contents_after(&mut conn, kb.id, after, 256).await?;
-            let Some(last) = page.last() else { break };
-            after = last.0;
-            let texts: Vec<String> = page.iter().map(|(_, c)| c.clone()).collect();
-            let vectors = embedder.embed(&texts).await.map_err(IndexError::Embed)?;
-            conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-                for ((id, _), v) in page.iter().zip(vectors) {
-                    kb_chunks::set_embedding(conn, *id, &Embedding(v)).await?;
-                }
-                Ok(())
-            })
-            .await?;
-            done += page.len();
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        knowledge_bases::set_status(&mut conn, kb.id, "error", Some(&e.to_string())).await?;
-        return Err(e.into());
-    }
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        knowledge_bases::mark_indexed(conn, kb.id).await?;
-        let event = json!({ "knowledge_base_id": kb.id, "chunks_reindexed": done });
-        indexer::emit(conn, kb.project_id, "knowledge.reindexed", event).await
-    })
-    .await?;
+    // The work runs in its own task: a client that gives up waiting does not
+    // leave the knowledge base half re-embedded and `indexing` for good.
+    drop(conn);
+    let task = actix_web::rt::spawn(reindex(state.into_inner(), embedder, kb));
+    let done = task.await.map_err(ApiError::internal)??;
     Ok(HttpResponse::Ok().json(Reindexed {
         success: true,
         chunks_reindexed: done,
