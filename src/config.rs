@@ -315,6 +315,10 @@ pub struct Settings {
     /// Documents up to this many bytes are indexed within the request; larger
     /// ones are queued and indexed in the background.
     pub kb_inline_index_max_bytes: usize,
+    /// Database time (ms) the full-text side of a hybrid search may take;
+    /// past it the search answers from the vector ranking alone, flagged
+    /// `partial`.
+    pub kb_hybrid_keyword_budget_ms: u64,
 }
 
 impl Default for Settings {
@@ -370,6 +374,7 @@ impl Default for Settings {
             embedding_threads: 0,
             embedding_batch_size: 32,
             kb_inline_index_max_bytes: 32 * 1024,
+            kb_hybrid_keyword_budget_ms: 50,
         }
     }
 }

@@ -292,48 +292,119 @@ pub fn pair_query(terms: &[String]) -> String {
 /// The RRF constant k (Cormack et al.).
 pub const RRF_K: f64 = 60.0;
 
-/// Hybrid search: reciprocal rank fusion of the vector ranking and the
-/// full-text ranking of `tsquery` (see [`pair_query`]) over `candidates` of
-/// each; score = Σ 1/(k + rank) scaled so that 1.0 means first in both.
-pub async fn search_hybrid(
+#[derive(QueryableByName)]
+struct RankedId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// The vector side of hybrid search: ids of the `candidates` nearest active
+/// chunks, nearest first.
+pub async fn vector_ranking(
     conn: &mut AsyncPgConnection,
     kb_id: i64,
     query: &Embedding,
-    tsquery: &str,
-    limit: i64,
     candidates: i64,
-) -> QueryResult<Vec<Hit>> {
-    let scale = (RRF_K + 1.0) / 2.0;
-    let sql = format!(
-        "WITH v AS ( \
-           SELECT id, row_number() OVER (ORDER BY d, id) AS r FROM ( \
-             SELECT id, embedding <=> $3 AS d FROM kb_chunks \
-             WHERE knowledge_base_id = $1 AND is_active ORDER BY embedding <=> $3 LIMIT $5) s), \
-         k AS ( \
-           SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS r FROM ( \
-             SELECT c.id, ts_rank_cd(c.tsv, q.q) AS rank FROM (SELECT $2::tsquery AS q) q, LATERAL ( \
-               SELECT id, tsv FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.q \
-               LIMIT {HYBRID_RANKED_MAX}) c \
-             ORDER BY rank DESC, c.id LIMIT $5) s), \
-         f AS ( \
-           SELECT coalesce(v.id, k.id) AS id, \
-                  coalesce(1.0 / ({RRF_K} + v.r), 0) + coalesce(1.0 / ({RRF_K} + k.r), 0) AS rrf \
-           FROM v FULL JOIN k ON v.id = k.id) \
-         SELECT c.id, c.content, c.source, c.chunk_index, (f.rrf * {scale})::float8 AS score \
-         FROM f JOIN kb_chunks c ON c.id = f.id ORDER BY f.rrf DESC, c.id LIMIT $4"
-    );
-    conn.transaction(async |conn| {
-        hnsw_scan(conn, candidates).await?;
-        diesel::sql_query(sql)
+) -> QueryResult<Vec<i64>> {
+    let rows: Vec<RankedId> = conn
+        .transaction(async |conn| {
+            hnsw_scan(conn, candidates).await?;
+            diesel::sql_query(
+                "SELECT id FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active \
+                 ORDER BY embedding <=> $2, id LIMIT $3",
+            )
             .bind::<BigInt, _>(kb_id)
-            .bind::<Text, _>(tsquery)
             .bind::<Vector, _>(query)
-            .bind::<BigInt, _>(limit)
             .bind::<BigInt, _>(candidates)
             .load(conn)
             .await
-    })
-    .await
+        })
+        .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// The full-text side of hybrid search: ids of the best `candidates` of at
+/// most [`HYBRID_RANKED_MAX`] active chunks matching `tsquery` (see
+/// [`pair_query`]), best first, ranked by `ts_rank_cd`. At most
+/// `budget_ms` of database time: past it the side is given up (`None`).
+pub async fn keyword_ranking(
+    conn: &mut AsyncPgConnection,
+    kb_id: i64,
+    tsquery: &str,
+    candidates: i64,
+    budget_ms: u64,
+) -> QueryResult<Option<Vec<i64>>> {
+    if tsquery.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let sql = format!(
+        "SELECT c.id FROM (SELECT $2::tsquery AS q) q, LATERAL ( \
+           SELECT id, tsv FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.q \
+           LIMIT {HYBRID_RANKED_MAX}) c \
+         ORDER BY ts_rank_cd(c.tsv, q.q) DESC, c.id LIMIT $3"
+    );
+    let ranked = conn
+        .transaction(async |conn| {
+            conn.batch_execute(&format!(
+                "SET LOCAL statement_timeout = {}",
+                budget_ms.max(1)
+            ))
+            .await?;
+            diesel::sql_query(sql)
+                .bind::<BigInt, _>(kb_id)
+                .bind::<Text, _>(tsquery)
+                .bind::<BigInt, _>(candidates)
+                .load::<RankedId>(conn)
+                .await
+        })
+        .await;
+    match ranked {
+        Ok(rows) => Ok(Some(rows.into_iter().map(|r| r.id).collect())),
+        // 57014 query_canceled: the budget ran out.
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("statement timeout") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Reciprocal rank fusion of rankings (best first): Σ 1/(k + rank) per id,
+/// scaled so that 1.0 means first in two lists; the best `limit`, best
+/// first (ties by id).
+pub fn fuse(rankings: &[&[i64]], limit: usize) -> Vec<(i64, f64)> {
+    let scale = (RRF_K + 1.0) / 2.0;
+    let mut scores: std::collections::HashMap<i64, f64> = std::collections::HashMap::new();
+    for ranking in rankings {
+        for (i, id) in ranking.iter().enumerate() {
+            *scores.entry(*id).or_default() += 1.0 / (RRF_K + (i + 1) as f64);
+        }
+    }
+    let mut fused: Vec<(i64, f64)> = scores.into_iter().map(|(id, s)| (id, s * scale)).collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    fused.truncate(limit);
+    fused
+}
+
+/// The chunks of `ids` (any order), for the results of a fused search.
+pub async fn hits_by_id(
+    conn: &mut AsyncPgConnection,
+    kb_id: i64,
+    ids: &[i64],
+) -> QueryResult<Vec<ChunkRow>> {
+    kb_chunks::table
+        .filter(kb_chunks::knowledge_base_id.eq(kb_id))
+        .filter(kb_chunks::id.eq_any(ids))
+        .select((
+            kb_chunks::id,
+            kb_chunks::content,
+            kb_chunks::source,
+            kb_chunks::chunk_index,
+            kb_chunks::is_active,
+        ))
+        .load(conn)
+        .await
 }
 
 /// Inside a transaction: HNSW scans look at enough candidates and keep
@@ -345,4 +416,23 @@ async fn hnsw_scan(conn: &mut AsyncPgConnection, wanted: i64) -> QueryResult<()>
         "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order"
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fusion_rewards_agreement_and_scales_first_in_both_to_one() {
+        let fused = fuse(&[&[1, 2, 3], &[3, 1, 4]], 10);
+        let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
+        // 1: 1/61 + 1/62; 3: 1/63 + 1/61; 2 and 4 appear once.
+        assert_eq!(ids, vec![1, 3, 2, 4]);
+        let first_in_both = fuse(&[&[7], &[7]], 1);
+        assert!((first_in_both[0].1 - 1.0).abs() < 1e-12);
+        assert_eq!(
+            fuse(&[&[1, 2], &[]], 1),
+            vec![(1, (RRF_K + 1.0) / 2.0 / (RRF_K + 1.0))]
+        );
+    }
 }

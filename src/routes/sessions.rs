@@ -214,14 +214,15 @@ fn room_of(prefix: &str, input: &str) -> ApiResult<RoomName> {
         .map_err(|_| ApiError::invalid_field("room_name", "invalid room name"))
 }
 
-fn parse_time(field: &str, v: &str) -> ApiResult<DateTime<Utc>> {
+/// An ISO 8601 date-time, or a date (its midnight, UTC); true when a date.
+fn parse_time(field: &str, v: &str) -> ApiResult<(DateTime<Utc>, bool)> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
-        return Ok(t.with_timezone(&Utc));
+        return Ok((t.with_timezone(&Utc), false));
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
         && let Some(t) = d.and_hms_opt(0, 0, 0)
     {
-        return Ok(t.and_utc());
+        return Ok((t.and_utc(), true));
     }
     Err(ApiError::invalid_field(
         field,
@@ -354,9 +355,19 @@ pub async fn list_sessions(
     let from = q
         .from
         .as_deref()
-        .map(|v| parse_time("from", v))
+        .map(|v| parse_time("from", v).map(|(t, _)| t))
         .transpose()?;
-    let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
+    // `to` is inclusive; a date means through the end of that day, so the
+    // bound is the next midnight, exclusive.
+    let to =
+        q.to.as_deref()
+            .map(|v| {
+                parse_time("to", v).map(|(t, date)| match date {
+                    true => (t + chrono::Duration::days(1), true),
+                    false => (t, false),
+                })
+            })
+            .transpose()?;
     let filtered = || {
         let mut b = s::table
             .filter(s::project_id.eq(auth.project.id))
@@ -373,8 +384,10 @@ pub async fn list_sessions(
         if let Some(v) = from {
             b = b.filter(s::started_at.ge(v));
         }
-        if let Some(v) = to {
-            b = b.filter(s::started_at.le(v));
+        match to {
+            Some((v, true)) => b = b.filter(s::started_at.lt(v)),
+            Some((v, false)) => b = b.filter(s::started_at.le(v)),
+            None => {}
         }
         b
     };

@@ -224,3 +224,43 @@ async fn bad_search_parameters_are_400_and_unknown_kbs_404() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_hybrid_search_whose_full_text_side_is_over_budget_answers_from_vectors() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = TestApp::spawn().await;
+    let (kb, _) = load_corpus(&app).await;
+    let q = json!({"knowledge_base_id": kb, "query": "How do I reset my password?"});
+    let (_, normal) = search(&app, q.clone()).await;
+    assert!(normal.get("partial").is_none(), "{normal}");
+    // Another transaction holds kb_chunks for 600 ms: the full-text side
+    // waits past its 50 ms budget and is given up; the vector side waits the
+    // lock out and answers.
+    let mut locker = app.conn().await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE kb_chunks IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        locker.batch_execute("COMMIT").await.unwrap();
+    });
+    let (status, degraded) = search(&app, q.clone()).await;
+    release.await.unwrap();
+    assert_eq!(status, 200, "{degraded}");
+    assert_eq!(degraded["partial"], true, "{degraded}");
+    let ids = |v: &serde_json::Value| -> Vec<i64> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (_, by_vector) = search(
+        &app,
+        json!({"knowledge_base_id": kb, "query": "How do I reset my password?", "mode": "vector"}),
+    )
+    .await;
+    assert_eq!(ids(&degraded), ids(&by_vector));
+}

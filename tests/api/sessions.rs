@@ -232,6 +232,12 @@ async fn list_filters_and_pagination() {
         5
     );
     assert_eq!(json(q("from=2100-01-01").await).await.1["total"], 0);
+    // A date as `to` takes in the whole day; as `from`, from its start.
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert_eq!(
+        json(q(&format!("from={today}&to={today}")).await).await.1["total"],
+        5
+    );
     for bad in [
         "page=0",
         "page=9223372036854775807",
@@ -504,4 +510,70 @@ async fn a_line_without_timestamp_is_stamped_from_the_session_start() {
         .await
         .unwrap();
     assert_eq!(text.trim_end(), "[00:01] User: late");
+}
+
+#[tokio::test]
+async fn the_default_page_is_25_sessions() {
+    let app = TestApp::spawn().await;
+    for i in 0..27 {
+        let body = json!({"room_name": format!("p{i}")});
+        assert_eq!(app.post_json("/api/v1/sessions", &body).await.status(), 201);
+    }
+    let (_, p) = json(app.get("/api/v1/sessions").await).await;
+    assert_eq!(p["sessions"].as_array().unwrap().len(), 25);
+    assert_eq!(
+        (p["total"].clone(), p["total_pages"].clone()),
+        (json!(27), json!(2))
+    );
+    let (_, p) = json(app.get("/api/v1/sessions?page=2").await).await;
+    assert_eq!(p["sessions"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn usage_is_per_project_and_counts_every_call() {
+    let app = TestApp::spawn().await;
+    let s = start(&app, "billed").await;
+    let body = json!({"session_id": s["id"], "service": "llm", "provider": "openai", "model": "gpt-4o", "input_tokens": 1000});
+    assert_eq!(app.post_json("/api/v1/usage", &body).await.status(), 201);
+    let other = app.create_project(Plan::Free).await;
+    for _ in 0..2 {
+        let r = app
+            .req_as(&other.key, Method::GET, "/api/v1/project")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for period in ["today", "all"] {
+        let (status, u) = json(
+            app.req_as(
+                &other.key,
+                Method::GET,
+                &format!("/api/v1/usage?period={period}"),
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{u}");
+        assert_eq!(u["totals"]["cost_usd"], 0.0, "{u}");
+        assert_eq!(u["breakdown"], json!([]), "{u}");
+        // Two project reads, then this call and the one before it.
+        let expected = if period == "today" { 3 } else { 4 };
+        assert_eq!(u["totals"]["api_calls"], expected, "{u}");
+    }
+    // Another project's session cannot be billed.
+    let res = app
+        .req_as(&other.key, Method::POST, "/api/v1/usage")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 404, "NOT_FOUND").await;
+    for period in ["today", "all"] {
+        let (_, u) = json(app.get(&format!("/api/v1/usage?period={period}")).await).await;
+        assert_eq!(u["totals"]["cost_usd"], 0.0025, "{u}");
+        assert_eq!(u["totals"]["input_tokens"], 1000, "{u}");
+    }
 }

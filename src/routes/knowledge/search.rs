@@ -8,6 +8,10 @@
 //!   full-text ranking of the chunks sharing at least two of the question's
 //!   terms: Σ 1 / (60 + rank) over the lists a chunk appears in, scaled so
 //!   that 1.0 means first in both; ~0.5 is first in one list only.
+//!   The two rankings run at once on two connections (the full-text one
+//!   while the query is being embedded); the full-text side has a budget of
+//!   `kb_hybrid_keyword_budget_ms` of database time, past which the answer
+//!   comes from the vector ranking alone and says `"partial": true`.
 
 use super::{kb_missing, no_nul};
 use crate::auth::Auth;
@@ -15,6 +19,7 @@ use crate::db::kb_chunks::{self, Hit};
 use crate::db::knowledge_bases;
 use crate::db::sql_types::Embedding;
 use crate::error::{ApiError, ApiResult};
+use crate::rag::embedder::Embedder;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -61,6 +66,10 @@ pub struct SearchOut {
     #[schema(example = "hybrid")]
     pub mode: String,
     pub results: Vec<SearchHit>,
+    /// Present (true) only when the full-text side of a hybrid search ran out
+    /// of its time budget and the results come from the vector ranking alone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 const MAX_QUERY_CHARS: usize = 2000;
@@ -119,24 +128,19 @@ pub async fn search_knowledge(
     let kb = knowledge_bases::find(&mut conn, auth.project.id, q.knowledge_base_id)
         .await
         .map_err(kb_missing)?;
-    let vector = match embedder {
-        Some(e) => {
-            Some(Embedding(e.embed_one(&query).await.map_err(|e| {
-                ApiError::Unavailable(format!("Embedding failed: {e}"))
-            })?))
-        }
-        None => None,
-    };
-    let mut hits: Vec<Hit> = match (mode, vector) {
+    let mut partial = false;
+    let mut hits: Vec<Hit> = match (mode, embedder) {
         ("keyword", _) => kb_chunks::search_keyword(&mut conn, kb.id, &query, top_k).await?,
-        ("vector", Some(v)) => kb_chunks::search_vector(&mut conn, kb.id, &v, top_k).await?,
-        (_, Some(v)) => {
-            let candidates = (top_k * 4).max(40);
-            let terms = kb_chunks::query_terms(&mut conn, &query, 8).await?;
-            let tsquery = kb_chunks::pair_query(&terms);
-            kb_chunks::search_hybrid(&mut conn, kb.id, &v, &tsquery, top_k, candidates).await?
+        ("vector", Some(e)) => {
+            let v = embed(&e, &query).await?;
+            kb_chunks::search_vector(&mut conn, kb.id, &v, top_k).await?
         }
-        (_, None) => return Err(ApiError::internal(anyhow::anyhow!("no query vector"))),
+        (_, Some(e)) => {
+            let (hits, gave_up) = hybrid(&state, &mut conn, &e, kb.id, &query, top_k).await?;
+            partial = gave_up;
+            hits
+        }
+        (_, None) => return Err(ApiError::internal(anyhow::anyhow!("no embedder"))),
     };
     // Iterative HNSW scans may return neighbours slightly out of order.
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
@@ -147,6 +151,7 @@ pub async fn search_knowledge(
         knowledge_base_id: kb.id,
         query,
         mode: mode.to_owned(),
+        partial,
         results: hits
             .into_iter()
             .map(|h| SearchHit {
@@ -158,4 +163,70 @@ pub async fn search_knowledge(
             })
             .collect(),
     }))
+}
+
+async fn embed(embedder: &Embedder, query: &str) -> ApiResult<Embedding> {
+    embedder
+        .embed_one(query)
+        .await
+        .map(Embedding)
+        .map_err(|e| ApiError::Unavailable(format!("Embedding failed: {e}")))
+}
+
+/// Hybrid search: the full-text ranking (on `conn`) runs while the query is
+/// embedded and ranked by vector (on a second connection); the two are fused
+/// (RRF). True when the full-text side ran out of its budget.
+async fn hybrid(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    embedder: &Embedder,
+    kb_id: i64,
+    query: &str,
+    top_k: i64,
+) -> ApiResult<(Vec<Hit>, bool)> {
+    let candidates = (top_k * 4).max(40);
+    let budget = state.settings.kb_hybrid_keyword_budget_ms;
+    let vector_side = async {
+        let v = embed(embedder, query).await?;
+        let mut c = state.pool.get().await?;
+        Ok::<_, ApiError>(kb_chunks::vector_ranking(&mut c, kb_id, &v, candidates).await?)
+    };
+    let keyword_side = async {
+        let terms = kb_chunks::query_terms(conn, query, 8).await?;
+        let tsquery = kb_chunks::pair_query(&terms);
+        Ok::<_, ApiError>(
+            kb_chunks::keyword_ranking(conn, kb_id, &tsquery, candidates, budget).await?,
+        )
+    };
+    let (by_vector, by_keyword) = tokio::join!(vector_side, keyword_side);
+    let (by_vector, by_keyword) = (by_vector?, by_keyword?);
+    if by_keyword.is_none() {
+        tracing::warn!(
+            kb_id,
+            budget_ms = budget,
+            "hybrid search: full-text side over budget; vector ranking only"
+        );
+    }
+    let keyword: &[i64] = by_keyword.as_deref().unwrap_or_default();
+    let fused = kb_chunks::fuse(&[&by_vector, keyword], usize::try_from(top_k).unwrap_or(5));
+    let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
+    let mut rows: std::collections::HashMap<i64, kb_chunks::ChunkRow> =
+        kb_chunks::hits_by_id(conn, kb_id, &ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+    let hits = fused
+        .into_iter()
+        .filter_map(|(id, score)| {
+            rows.remove(&id).map(|r| Hit {
+                id,
+                content: r.content,
+                source: r.source,
+                chunk_index: r.chunk_index,
+                score,
+            })
+        })
+        .collect();
+    Ok((hits, by_keyword.is_none()))
 }
