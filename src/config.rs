@@ -249,6 +249,9 @@ pub struct Settings {
     /// `<recordings_dir>/<project id>/<room>/<key>.<ext>` (a directory the
     /// egress workers and Voxplane share).
     pub recordings_dir: PathBuf,
+    /// Recording formats the egress can write: `ogg` and `mp4` for LiveKit
+    /// Egress; `voxplane dev`'s simulator also writes `wav`. Others → 400.
+    pub recording_formats: Vec<String>,
     /// Product name used in e-mail.
     pub product_name: String,
     /// Public URL of the dashboard; e-mailed links point below it.
@@ -346,6 +349,7 @@ impl Default for Settings {
             livekit_ws_url: None,
             livekit_timeout_ms: 5000,
             recordings_dir: PathBuf::from(".local/recordings"),
+            recording_formats: vec!["ogg".into(), "mp4".into()],
             product_name: "Voxplane".into(),
             public_base_url: "http://127.0.0.1:8080".into(),
             smtp_url: None,
@@ -464,6 +468,17 @@ impl Settings {
             return fail(
                 "database_url",
                 "must start with postgres:// or postgresql://",
+            );
+        }
+        if self.recording_formats.is_empty()
+            || self
+                .recording_formats
+                .iter()
+                .any(|f| !matches!(f.as_str(), "ogg" | "mp4" | "wav"))
+        {
+            return fail(
+                "recording_formats",
+                "must be a non-empty list of ogg, mp4 and wav",
             );
         }
         if let Some(url) = &self.livekit_url {

@@ -83,6 +83,10 @@ pub async fn run(settings: Settings) -> Result<()> {
         settings.livekit_url = Some(sim.url());
         settings.livekit_api_key = Some(sim.api_key().to_owned());
         settings.livekit_api_secret = Some(sim.api_secret().to_owned());
+        // The simulator's egress also writes WAV.
+        if !settings.recording_formats.iter().any(|f| f == "wav") {
+            settings.recording_formats.push("wav".into());
+        }
         Some(sim)
     } else {
         None

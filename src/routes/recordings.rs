@@ -259,17 +259,19 @@ pub async fn start(
     let room = room_of(&auth.project.room_prefix, &path.room_name)?;
     let body = body.or_default();
     let format = body.format.as_deref().unwrap_or("ogg").to_ascii_lowercase();
+    let offered = &state.settings.recording_formats;
     let (file_type, ext) = match format.as_str() {
+        f if !offered.iter().any(|o| o == f) => {
+            return Err(ApiError::BadRequest {
+                message: format!("format must be one of: {}", offered.join(", ")),
+                details: Some(json!({ "field": "format", "allowed": offered })),
+            });
+        }
         "ogg" => (proto::EncodedFileType::Ogg, "ogg"),
         "mp4" => (proto::EncodedFileType::Mp4, "mp4"),
-        // Egress has no WAV file type: the default type with a .wav path.
-        "wav" => (proto::EncodedFileType::DefaultFiletype, "wav"),
-        _ => {
-            return Err(ApiError::invalid_field(
-                "format",
-                "format must be ogg, mp4 or wav",
-            ));
-        }
+        // Only the simulator writes WAV (configured in recording_formats):
+        // LiveKit Egress has no WAV file type, so the path's extension says it.
+        _ => (proto::EncodedFileType::DefaultFiletype, "wav"),
     };
     // Room names hold no '/', and the prefix keeps them from being "." or "..".
     let file = base_dir(&state)?

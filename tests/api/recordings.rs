@@ -651,3 +651,25 @@ async fn recordings_are_a_playable_tone_in_every_format() {
         assert!((hz - 440.0).abs() < 5.0, "{format}: {hz} Hz");
     }
 }
+
+#[tokio::test]
+async fn a_format_the_egress_cannot_write_is_refused() {
+    // Against LiveKit Egress (no WAV file type) only ogg and mp4 are offered.
+    let app = TestApp::spawn_with(|s| s.recording_formats = vec!["ogg".into(), "mp4".into()]).await;
+    create_room(&app, "lk").await;
+    let e = expect_error(
+        app.post_json(
+            "/api/v1/rooms/lk/recordings/start",
+            &json!({"format": "wav"}),
+        )
+        .await,
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+    assert_eq!(e["error"], "format must be one of: ogg, mp4");
+    assert_eq!(e["details"]["allowed"], json!(["ogg", "mp4"]));
+    let (_, list) = json(app.get("/api/v1/recordings").await).await;
+    assert_eq!(list["recordings"], json!([]));
+    start(&app, "lk", json!({"format": "mp4"})).await;
+}

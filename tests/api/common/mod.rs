@@ -213,6 +213,7 @@ impl TestApp {
         settings.livekit_api_key = Some(sim.api_key().to_owned());
         settings.livekit_api_secret = Some(sim.api_secret().to_owned());
         settings.recordings_dir = sim.recordings_dir().to_path_buf();
+        settings.recording_formats = vec!["ogg".into(), "mp4".into(), "wav".into()];
         f(&mut settings);
         let mut app = Self::start(settings, db_name, db_url).await;
         sim.set_webhook_url(Some(app.url("/livekit/webhook")));
