@@ -21,10 +21,16 @@ pub const CLOSE_TOO_SLOW: u16 = 4008;
 /// Close code: too many sockets for the project.
 pub const CLOSE_TOO_MANY: u16 = 4029;
 
-/// Query of the upgrade request.
-#[derive(Debug, Deserialize)]
-pub struct MonitorQuery {
-    api_key: Option<String>,
+/// Close code: the server could not check the key (Postgres down); retry.
+pub const CLOSE_UNAVAILABLE: u16 = 1011;
+
+/// The `api_key` of the upgrade request's query (the first one), read
+/// leniently: whatever else the query holds, a bad key closes with 4001
+/// after the upgrade rather than failing the HTTP request.
+fn api_key(req: &HttpRequest) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "api_key")
+        .map(|(_, v)| v.into_owned())
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,18 +62,24 @@ pub async fn monitor(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
-    q: web::Query<MonitorQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let ctx = match q.api_key.as_deref() {
-        Some(key) => state.keys.lookup(&state.pool, key).await.ok().flatten(),
-        None => None,
+    let ctx = match api_key(&req) {
+        Some(key) => state.keys.lookup(&state.pool, &key).await.map_err(drop),
+        None => Ok(None),
     };
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        let Some(ctx) = ctx else {
-            close(session, CLOSE_UNAUTHORIZED, "Invalid or missing API key").await;
-            return;
+        let ctx = match ctx {
+            Ok(Some(ctx)) => ctx,
+            Ok(None) => {
+                close(session, CLOSE_UNAUTHORIZED, "Invalid or missing API key").await;
+                return;
+            }
+            Err(()) => {
+                close(session, CLOSE_UNAVAILABLE, "Temporarily unavailable; retry").await;
+                return;
+            }
         };
         let Ok((registration, rx)) = state.hub.register(ctx.project.id, &ctx.project.room_prefix)
         else {

@@ -429,3 +429,31 @@ async fn an_event_committed_after_a_later_one_still_reaches_the_socket() {
     let early = next_of(&mut ws, "participant.joined").await;
     assert_eq!(early["data"]["identity"], "early");
 }
+
+#[tokio::test]
+async fn odd_query_strings_still_upgrade_and_only_the_key_decides() {
+    let app = TestApp::spawn().await;
+    let base = app.base.replace("http://", "ws://");
+    let open = |q: String| {
+        let url = format!("{base}/ws/monitor?{q}");
+        async move {
+            tokio_tungstenite::connect_async(url)
+                .await
+                .expect("upgrade")
+                .0
+        }
+    };
+    // Repeated parameters: the first api_key counts.
+    let mut ws = open(format!("api_key=pk_nope&api_key={}", app.project.key)).await;
+    assert_eq!(next(&mut ws).await, Err(Some(4001)));
+    let mut ws = open(format!(
+        "x=1&x=2&api_key={}&api_key=pk_nope",
+        app.project.key
+    ))
+    .await;
+    assert_eq!(next_of(&mut ws, "connected").await["type"], "connected");
+    // Percent-encoded keys are decoded.
+    let encoded = app.project.key.replace('_', "%5F");
+    let mut ws = open(format!("api_key={encoded}")).await;
+    assert_eq!(next_of(&mut ws, "connected").await["type"], "connected");
+}
