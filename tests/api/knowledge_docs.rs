@@ -377,6 +377,27 @@ async fn ingest_pages_edits_deletes_and_reindexes_chunks() {
     assert_eq!(body, json!({"success": true, "chunks_reindexed": total}));
     let (_, body) = json(app.get(&format!("/api/v1/knowledge-bases/{kb}")).await).await;
     assert_eq!(body["knowledge_base"]["indexing_status"], "ready");
+    // The re-index is in the outbox with what it did.
+    #[derive(diesel::QueryableByName)]
+    struct Data {
+        #[diesel(sql_type = diesel::sql_types::Jsonb)]
+        data: serde_json::Value,
+    }
+    let mut conn = app.conn().await;
+    let events: Vec<Data> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT data FROM events WHERE project_id = $1 AND event_type = 'knowledge.reindexed'",
+        )
+        .bind::<diesel::sql_types::Int8, _>(app.project.id),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].data,
+        json!({"knowledge_base_id": kb, "chunks_reindexed": total})
+    );
 }
 
 #[tokio::test]
