@@ -7,6 +7,7 @@
 //! as does failing continuously for `webhook_disable_after_hours`.
 
 use super::{Event, signing, ssrf};
+use crate::config::Settings;
 use crate::db::schema::{
     webhook_attempts as wa, webhook_deliveries as wd, webhook_endpoints as we,
 };
@@ -85,7 +86,16 @@ pub async fn run(state: AppState) {
     let poll = Duration::from_millis(state.settings.events_poll_ms);
     loop {
         loop {
-            let batch = match claim(&state, permits.available_permits().max(1) as i64).await {
+            // Permits are taken before the claim, so a claimed delivery is
+            // sent at once: its lease starts running at the claim.
+            let Ok(first) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let mut held = vec![first];
+            while let Ok(p) = permits.clone().try_acquire_owned() {
+                held.push(p);
+            }
+            let batch = match claim(&state, held.len() as i64).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook delivery: claim failed");
@@ -95,10 +105,7 @@ pub async fn run(state: AppState) {
             if batch.is_empty() {
                 break;
             }
-            for c in batch {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
-                };
+            for (c, permit) in batch.into_iter().zip(held) {
                 let (state, client) = (state.clone(), client.clone());
                 tokio::spawn(async move {
                     if let Err(e) = deliver(&state, &client, c).await {
@@ -126,9 +133,26 @@ pub fn client(state: &AppState) -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
+/// How long a claim holds a delivery. It covers the worst case of one try:
+/// the whole send — DNS lookup (done by the SSRF-guarded resolver inside the
+/// request), connect, request and response body — is cut off after
+/// `webhook_timeout_ms`; recording the result waits at most
+/// `database_timeout_ms` for a connection; [`LEASE_MARGIN`] covers the rest.
+/// A worker that still overruns its lease finds out when it records the try
+/// ([`finish`]) and leaves the delivery to its new owner.
+pub fn lease(settings: &Settings) -> Duration {
+    Duration::from_millis(settings.webhook_timeout_ms + settings.database_timeout_ms) + LEASE_MARGIN
+}
+
+/// Slack on top of the longest a send and its recording can take.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// Claims up to `limit` due deliveries. Each claim adds one to `attempts`;
+/// the new value is the claim's token: only the holder of that value may
+/// record the outcome.
 async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<Claimed>> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let lease = (state.settings.webhook_timeout_ms / 1000 + 5) as i32;
+    let lease = lease(&state.settings).as_secs_f64().ceil() as i32;
     Ok(diesel::sql_query(
         "WITH c AS (
              UPDATE webhook_deliveries d
@@ -161,9 +185,22 @@ struct Outcome {
     latency_ms: i32,
 }
 
+impl Outcome {
+    /// A try that got no response.
+    fn no_response(error: String, latency_ms: i32) -> Self {
+        Outcome {
+            status: None,
+            body: None,
+            error: Some(error),
+            retry_after: None,
+            latency_ms,
+        }
+    }
+}
+
 async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyhow::Result<()> {
     if !c.is_active {
-        return finish(
+        finish(
             state,
             &c,
             None,
@@ -172,7 +209,8 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
             Some("endpoint disabled".into()),
             None,
         )
-        .await;
+        .await?;
+        return Ok(());
     }
     let event = c.event();
     let body = serde_json::to_vec(&event.payload())?;
@@ -180,19 +218,32 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
         .previous_secret
         .as_deref()
         .filter(|_| c.previous_secret_expires_at.is_some_and(|t| t > Utc::now()));
-    let outcome = send(state, client, &c.url, &c.secret, previous, &event, &body).await;
+    // The whole try is cut off at the timeout, whatever it is waiting for,
+    // so it always ends within its lease.
+    let timeout_ms = state.settings.webhook_timeout_ms;
+    let outcome = tokio::time::timeout(
+        Duration::from_millis(timeout_ms),
+        send(state, client, &c.url, &c.secret, previous, &event, &body),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Outcome::no_response(
+            format!("timed out after {timeout_ms} ms"),
+            timeout_ms.min(i32::MAX as u64) as i32,
+        )
+    });
     let failing_since = c.failing_since;
     let code = outcome.status.map(i32::from);
     match outcome.status {
         Some(s) if (200..300).contains(&s) => {
-            finish(state, &c, Some(&outcome), "delivered", code, None, None).await?;
-            if failing_since.is_some() {
+            let held = finish(state, &c, Some(&outcome), "delivered", code, None, None).await?;
+            if held && failing_since.is_some() {
                 set_failing(state, c.endpoint_id, None).await?;
             }
             Ok(())
         }
         Some(410) => {
-            finish(
+            let held = finish(
                 state,
                 &c,
                 Some(&outcome),
@@ -202,6 +253,9 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
                 None,
             )
             .await?;
+            if !held {
+                return Ok(());
+            }
             disable(
                 state,
                 c.endpoint_id,
@@ -217,7 +271,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
                 .or_else(|| outcome.status.map(|s| format!("HTTP {s}")));
             let schedule = &state.settings.webhook_retry_schedule_secs;
             let n = c.attempts.max(1) as usize;
-            if n < schedule.len() {
+            let held = if n < schedule.len() {
                 let base = schedule[n] as f64;
                 let jitter = rand::rng().random_range(0.8..=1.2);
                 let max = schedule.iter().copied().max().unwrap_or(36_000) as f64;
@@ -235,9 +289,12 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
                     error,
                     Some(next),
                 )
-                .await?;
+                .await?
             } else {
-                finish(state, &c, Some(&outcome), "failed", code, error, None).await?;
+                finish(state, &c, Some(&outcome), "failed", code, error, None).await?
+            };
+            if !held {
+                return Ok(());
             }
             let since = failing_since.unwrap_or_else(Utc::now);
             if failing_since.is_none() {
@@ -271,13 +328,7 @@ async fn send(
     let started = Instant::now();
     let elapsed = |s: Instant| s.elapsed().as_millis().min(i32::MAX as u128) as i32;
     if let Err(why) = ssrf::check_url(url, state.webhook_allow()).await {
-        return Outcome {
-            status: None,
-            body: None,
-            error: Some(why),
-            retry_after: None,
-            latency_ms: 0,
-        };
+        return Outcome::no_response(why, 0);
     }
     let ts = Utc::now().timestamp();
     let mut sigs = vec![signing::standard_signature(
@@ -311,17 +362,11 @@ async fn send(
     match res {
         Err(e) => {
             let what = if e.is_timeout() {
-                "timed out".to_string()
+                format!("timed out after {} ms", state.settings.webhook_timeout_ms)
             } else {
                 format!("connection failed: {e}")
             };
-            Outcome {
-                status: None,
-                body: None,
-                error: Some(what),
-                retry_after: None,
-                latency_ms: elapsed(started),
-            }
+            Outcome::no_response(what, elapsed(started))
         }
         Ok(mut r) => {
             let status = r.status().as_u16();
@@ -352,7 +397,11 @@ async fn send(
 }
 
 /// Logs the attempt (when one was made) and updates the delivery, in one
-/// transaction.
+/// transaction — the update only while this worker still holds the claim
+/// (`attempts` is still its token and the lease was not cleared). Returns
+/// whether it did: a worker that overran its lease, so that the delivery was
+/// claimed again or re-enqueued meanwhile, records its attempt and changes
+/// nothing else.
 async fn finish(
     state: &AppState,
     c: &Claimed,
@@ -361,24 +410,30 @@ async fn finish(
     code: Option<i32>,
     error: Option<String>,
     next: Option<DateTime<Utc>>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = Utc::now();
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        if let Some(o) = attempt {
-            diesel::insert_into(wa::table)
-                .values((
-                    wa::delivery_id.eq(c.id),
-                    wa::attempt.eq(c.attempts),
-                    wa::status_code.eq(o.status.map(i32::from)),
-                    wa::latency_ms.eq(o.latency_ms),
-                    wa::response_body.eq(&o.body),
-                    wa::error.eq(&o.error),
-                ))
-                .execute(conn)
-                .await?;
-        }
-        diesel::update(wd::table.find(c.id))
+    let held = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            if let Some(o) = attempt {
+                diesel::insert_into(wa::table)
+                    .values((
+                        wa::delivery_id.eq(c.id),
+                        wa::attempt.eq(c.attempts),
+                        wa::status_code.eq(o.status.map(i32::from)),
+                        wa::latency_ms.eq(o.latency_ms),
+                        wa::response_body.eq(&o.body),
+                        wa::error.eq(&o.error),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            let n = diesel::update(
+                wd::table
+                    .find(c.id)
+                    .filter(wd::attempts.eq(c.attempts))
+                    .filter(wd::locked_until.is_not_null()),
+            )
             .set((
                 wd::status.eq(status),
                 wd::last_status_code.eq(code),
@@ -390,10 +445,20 @@ async fn finish(
             ))
             .execute(conn)
             .await?;
-        Ok(())
-    })
-    .await?;
-    Ok(())
+            Ok(n == 1)
+        })
+        .await?;
+    if !held {
+        tracing::warn!(
+            delivery_id = c.id,
+            attempt = c.attempts,
+            "webhook delivery: the claim ran out before attempt {} of delivery {} was recorded; \
+             the attempt is logged, the delivery is left to its new owner",
+            c.attempts,
+            c.id
+        );
+    }
+    Ok(held)
 }
 
 /// Marks the endpoint failing since `since` (kept if already failing) or
@@ -458,4 +523,16 @@ async fn disable(
     state.events_wake.committed();
     tracing::warn!(endpoint_id, reason, "webhook endpoint disabled");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_outlasts_the_longest_try_and_its_recording() {
+        let s = Settings::default();
+        let longest = Duration::from_millis(s.webhook_timeout_ms + s.database_timeout_ms);
+        assert!(lease(&s) > longest);
+    }
 }

@@ -631,3 +631,79 @@ async fn redeliver_and_recover_requeue_deliveries() {
     let huge = format!("/api/v1/webhooks/{id}/deliveries?page=9223372036854775807");
     expect_error(app.get(&huge).await, 400, "INVALID_REQUEST").await;
 }
+
+/// Ends the lease of every claimed delivery, as if its worker had overrun it
+/// (a stalled DNS lookup, a paused process).
+async fn expire_leases(app: &TestApp) {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use voxplane::db::schema::webhook_deliveries as wd;
+    diesel::update(wd::table.filter(wd::locked_until.is_not_null()))
+        .set(wd::locked_until.eq(chrono::Utc::now() - chrono::Duration::seconds(1)))
+        .execute(&mut app.conn().await)
+        .await
+        .unwrap();
+}
+
+/// The delivery with its attempts, once it has `n` attempt rows.
+async fn wait_attempts(app: &TestApp, webhook: i64, delivery: &Value, n: usize) -> Value {
+    let path = format!("/api/v1/webhooks/{webhook}/deliveries/{}", delivery["id"]);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, detail) = json(app.get(&path).await).await;
+        if detail["attempts"].as_array().unwrap().len() >= n {
+            return detail;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never {n} attempts: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_send_that_outlives_its_lease_does_not_overwrite_the_newer_outcome() {
+    let app = TestApp::spawn_with(|s| {
+        s.webhook_retry_schedule_secs = vec![0, 60];
+        s.webhook_timeout_ms = 5000;
+        s.events_poll_ms = 50;
+    })
+    .await;
+    // The first send hangs and then fails; the one after it succeeds.
+    let rx = Receiver::start(vec![Reply::HangThen(Duration::from_millis(1500), 500)]);
+    let (id, _) = create_endpoint(&app, &rx.url, json!([])).await;
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    rx.wait_for(1, WAIT).await;
+    // The lease runs out while the first send is still waiting: the delivery
+    // is claimed and sent again, and that send succeeds.
+    expire_leases(&app).await;
+    rx.wait_for(2, WAIT).await;
+    let d = wait_status(&app, id, "delivered").await;
+    // The late failure of the first send is logged, but it does not undo
+    // the success recorded by the claim that replaced it.
+    let detail = wait_attempts(&app, id, &d, 2).await;
+    let mut tries: Vec<(i64, i64)> = detail["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["attempt"].as_i64().unwrap(),
+                a["status_code"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    tries.sort();
+    assert_eq!(tries, [(1, 500), (2, 200)], "{detail}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, detail) = json(
+        app.get(&format!("/api/v1/webhooks/{id}/deliveries/{}", d["id"]))
+            .await,
+    )
+    .await;
+    assert_eq!(detail["delivery"]["status"], "delivered", "{detail}");
+    assert_eq!(detail["delivery"]["last_status_code"], 200);
+    assert_eq!(detail["delivery"]["attempts"], 2);
+    assert_eq!(rx.received().len(), 2, "nothing is sent a third time");
+}
