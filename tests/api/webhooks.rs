@@ -707,3 +707,38 @@ async fn a_send_that_outlives_its_lease_does_not_overwrite_the_newer_outcome() {
     assert_eq!(detail["delivery"]["attempts"], 2);
     assert_eq!(rx.received().len(), 2, "nothing is sent a third time");
 }
+
+#[tokio::test]
+async fn redelivering_a_delivery_being_sent_is_a_conflict_not_a_second_send() {
+    let app = fast_app().await;
+    let rx = Receiver::start(vec![Reply::Hang(Duration::from_millis(800))]);
+    let (id, _) = create_endpoint(&app, &rx.url, json!([])).await;
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    rx.wait_for(1, WAIT).await; // being sent now
+    let (_, page) = json(app.get(&format!("/api/v1/webhooks/{id}/deliveries")).await).await;
+    let delivery = page["deliveries"][0]["id"].as_i64().unwrap();
+    let redeliver = || {
+        app.req(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver"),
+        )
+        .send()
+    };
+    let err = expect_error(redeliver().await.unwrap(), 409, "CONFLICT").await;
+    assert_eq!(err["details"]["delivery_id"], delivery);
+    assert!(
+        err["error"].as_str().unwrap().contains("being sent"),
+        "{err}"
+    );
+    wait_status(&app, id, "delivered").await;
+    assert_eq!(rx.received().len(), 1, "no second send alongside the first");
+
+    // Once the attempt is over, redelivering sends it again.
+    let (status, body) = json(redeliver().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    rx.wait_for(2, WAIT).await;
+    let d = wait_status(&app, id, "delivered").await;
+    assert_eq!(d["attempts"], 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.received().len(), 2);
+}
