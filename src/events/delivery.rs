@@ -33,8 +33,12 @@ struct Claimed {
     endpoint_id: i64,
     #[diesel(sql_type = BigInt)]
     event_id: i64,
+    /// Tries so far, this one included; the claim's token.
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    /// Tries of the current retry cycle, this one included.
+    #[diesel(sql_type = Integer)]
+    cycle_attempts: i32,
     #[diesel(sql_type = Text)]
     url: String,
     #[diesel(sql_type = Text)]
@@ -156,15 +160,16 @@ async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<Claimed>> {
     Ok(diesel::sql_query(
         "WITH c AS (
              UPDATE webhook_deliveries d
-             SET locked_until = now() + make_interval(secs => $2), attempts = d.attempts + 1, updated_at = now()
+             SET locked_until = now() + make_interval(secs => $2), attempts = d.attempts + 1,
+                 cycle_attempts = d.cycle_attempts + 1, updated_at = now()
              FROM (SELECT id FROM webhook_deliveries
                    WHERE status = 'pending' AND next_attempt_at <= now()
                      AND (locked_until IS NULL OR locked_until < now())
                    ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
              WHERE d.id = c.id
-             RETURNING d.id, d.endpoint_id, d.event_id, d.attempts
+             RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, d.cycle_attempts
          )
-         SELECT c.id, c.endpoint_id, c.event_id, c.attempts,
+         SELECT c.id, c.endpoint_id, c.event_id, c.attempts, c.cycle_attempts,
                 w.url, w.secret, w.previous_secret, w.previous_secret_expires_at, w.failing_since, w.is_active,
                 e.public_id, e.project_id, e.event_type, e.data, e.created_at
          FROM c
@@ -270,7 +275,9 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
                 .clone()
                 .or_else(|| outcome.status.map(|s| format!("HTTP {s}")));
             let schedule = &state.settings.webhook_retry_schedule_secs;
-            let n = c.attempts.max(1) as usize;
+            // The schedule restarts with each retry cycle (a manual
+            // redeliver or recover starts a new one).
+            let n = c.cycle_attempts.max(1) as usize;
             let held = if n < schedule.len() {
                 let base = schedule[n] as f64;
                 let jitter = rand::rng().random_range(0.8..=1.2);

@@ -678,8 +678,10 @@ pub async fn get_delivery(
     }))
 }
 
-/// Send a delivery again now (whatever its status). A delivery that is being
-/// sent at this moment is not sent a second time alongside: that answers 409.
+/// Send a delivery again now (whatever its status), with a fresh retry cycle:
+/// if this try fails, the whole retry schedule applies again. A delivery that
+/// is being sent at this moment is not sent a second time alongside: that
+/// answers 409.
 #[utoipa::path(
     post, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id"), ("delivery_id" = i64, Path, description = "Delivery id")),
@@ -710,6 +712,7 @@ pub async fn redeliver(
         wd::status.eq("pending"),
         wd::next_attempt_at.eq(Utc::now()),
         wd::locked_until.eq(None::<DateTime<Utc>>),
+        wd::cycle_attempts.eq(0),
         wd::updated_at.eq(Utc::now()),
     ))
     .execute(&mut conn)
@@ -729,7 +732,8 @@ pub async fn redeliver(
     }))
 }
 
-/// Re-enqueue the endpoint's failed deliveries since a time.
+/// Re-enqueue the endpoint's failed deliveries since a time, each with a fresh
+/// retry cycle (the whole retry schedule applies again).
 #[utoipa::path(
     post, path = "/api/v1/webhooks/{id}/recover", tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id")),
@@ -757,6 +761,7 @@ pub async fn recover(
         wd::status.eq("pending"),
         wd::next_attempt_at.eq(Utc::now()),
         wd::locked_until.eq(None::<DateTime<Utc>>),
+        wd::cycle_attempts.eq(0),
         wd::updated_at.eq(Utc::now()),
     ))
     .execute(&mut conn)

@@ -742,3 +742,75 @@ async fn redelivering_a_delivery_being_sent_is_a_conflict_not_a_second_send() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rx.received().len(), 2);
 }
+
+#[tokio::test]
+async fn redeliver_and_recover_start_a_fresh_retry_cycle() {
+    // Two tries per cycle.
+    let app = TestApp::spawn_with(|s| {
+        s.webhook_retry_schedule_secs = vec![0, 0];
+        s.webhook_timeout_ms = 1000;
+    })
+    .await;
+    let rx = Receiver::start(vec![
+        // The first event: a cycle that fails, then one that fails once and succeeds.
+        Reply::Status(500),
+        Reply::Status(500),
+        Reply::Status(500),
+        Reply::Status(200),
+        // The second event: the same, recovered instead of redelivered.
+        Reply::Status(500),
+        Reply::Status(500),
+        Reply::Status(500),
+    ]);
+    let (id, _) = create_endpoint(&app, &rx.url, json!([])).await;
+    let codes = |detail: &Value| -> Vec<i64> {
+        detail["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["status_code"].as_i64().unwrap())
+            .collect()
+    };
+
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    let failed = wait_status(&app, id, "failed").await;
+    assert_eq!(failed["attempts"], 2, "the schedule is used up");
+    let (status, _) = json(
+        app.req(
+            Method::POST,
+            &format!(
+                "/api/v1/webhooks/{id}/deliveries/{}/redeliver",
+                failed["id"]
+            ),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let d = wait_status(&app, id, "delivered").await;
+    assert_eq!(d["attempts"], 4, "{d}");
+    let detail = wait_attempts(&app, id, &d, 4).await;
+    assert_eq!(codes(&detail), [500, 500, 500, 200], "history is kept");
+
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    let failed = wait_status(&app, id, "failed").await;
+    assert_eq!(failed["attempts"], 2);
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (status, rec) = json(
+        app.post_json(
+            &format!("/api/v1/webhooks/{id}/recover"),
+            &json!({"since": since}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(rec["recovered"], 1);
+    let d = wait_status(&app, id, "delivered").await;
+    assert_eq!(d["attempts"], 4, "{d}");
+    let detail = wait_attempts(&app, id, &d, 4).await;
+    assert_eq!(codes(&detail), [500, 500, 500, 200]);
+    assert_eq!(rx.received().len(), 8);
+}
