@@ -126,12 +126,24 @@ pub async fn run(state: AppState) {
     }
 }
 
-/// The HTTP client deliveries use: no redirects, the configured timeout.
+/// The HTTP client deliveries use: no redirects, the configured timeout, and
+/// the SSRF guard as its DNS resolver.
 pub fn client(state: &AppState) -> anyhow::Result<reqwest::Client> {
+    client_for(
+        state.webhook_allow(),
+        Duration::from_millis(state.settings.webhook_timeout_ms),
+    )
+}
+
+/// A delivery client for a policy and a timeout: one client for every
+/// endpoint, whose resolver refuses answers with disallowed addresses, so the
+/// addresses checked are the ones connected to.
+pub fn client_for(allow: ssrf::Allow, timeout: Duration) -> anyhow::Result<reqwest::Client> {
     crate::install_crypto_provider();
     Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_millis(state.settings.webhook_timeout_ms))
+        .timeout(timeout)
+        .dns_resolver(ssrf::GuardedResolver::new(allow))
         .user_agent(concat!("Voxplane-Webhooks/", env!("CARGO_PKG_VERSION")))
         .no_proxy()
         .build()?)
@@ -334,7 +346,9 @@ async fn send(
 ) -> Outcome {
     let started = Instant::now();
     let elapsed = |s: Instant| s.elapsed().as_millis().min(i32::MAX as u128) as i32;
-    if let Err(why) = ssrf::check_url(url, state.webhook_allow()).await {
+    // IP literals never reach the resolver: check them here. Names are
+    // checked by the client's resolver, on the answer it connects to.
+    if let Err(why) = ssrf::check_literal(url, state.webhook_allow()) {
         return Outcome::no_response(why, 0);
     }
     let ts = Utc::now().timestamp();
@@ -368,10 +382,12 @@ async fn send(
         .await;
     match res {
         Err(e) => {
-            let what = if e.is_timeout() {
+            let what = if let Some(refused) = ssrf::refused_in(&e) {
+                refused.0.clone()
+            } else if e.is_timeout() {
                 format!("timed out after {} ms", state.settings.webhook_timeout_ms)
             } else {
-                format!("connection failed: {e}")
+                format!("connection failed: {}", root_cause(&e))
             };
             Outcome::no_response(what, elapsed(started))
         }
@@ -401,6 +417,15 @@ async fn send(
             }
         }
     }
+}
+
+/// The innermost cause of an error (reqwest's own message only names the URL).
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
 }
 
 /// Logs the attempt (when one was made) and updates the delivery, in one
@@ -541,5 +566,39 @@ mod tests {
         let s = Settings::default();
         let longest = Duration::from_millis(s.webhook_timeout_ms + s.database_timeout_ms);
         assert!(lease(&s) > longest);
+    }
+
+    /// The delivery client connects only where its resolver allows: with
+    /// loopback refused, a name resolving to 127.0.0.1 is never connected to.
+    #[tokio::test]
+    async fn the_client_connects_only_to_addresses_its_resolver_allowed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://localhost:{}/hook",
+            listener.local_addr().expect("addr").port()
+        );
+        let deny = ssrf::Allow::default();
+        let err = client_for(deny, Duration::from_secs(2))
+            .expect("client")
+            .post(&url)
+            .send()
+            .await
+            .expect_err("refused");
+        let refused = ssrf::refused_in(&err).expect("refused by the guard");
+        assert!(refused.0.contains("loopback"), "{refused}");
+        let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "nothing connected");
+
+        let allow = ssrf::Allow {
+            loopback: true,
+            private: false,
+        };
+        let client = client_for(allow, Duration::from_secs(2)).expect("client");
+        let send = tokio::spawn(async move { client.post(&url).send().await.map(drop) });
+        let accepted = tokio::time::timeout(Duration::from_secs(2), listener.accept()).await;
+        assert!(matches!(accepted, Ok(Ok(_))), "connected when allowed");
+        send.abort();
     }
 }

@@ -814,3 +814,58 @@ async fn redeliver_and_recover_start_a_fresh_retry_cycle() {
     assert_eq!(codes(&detail), [500, 500, 500, 200]);
     assert_eq!(rx.received().len(), 8);
 }
+
+/// Points an endpoint somewhere else behind the API's back, as if its DNS
+/// name had changed since it was checked.
+async fn set_url(app: &TestApp, id: i64, url: &str) {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use voxplane::db::schema::webhook_endpoints as we;
+    diesel::update(we::table.find(id))
+        .set(we::url.eq(url))
+        .execute(&mut app.conn().await)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_send_is_refused_when_the_name_now_resolves_to_an_internal_address() {
+    let app = TestApp::spawn_with(|s| {
+        s.webhook_allow_loopback = false;
+        s.webhook_retry_schedule_secs = vec![0];
+        s.webhook_timeout_ms = 1000;
+    })
+    .await;
+    let rx = Receiver::start(vec![]);
+    let (id, _) = create_endpoint(&app, "http://8.8.8.8/hook", json!([])).await;
+    let port = rx.url.rsplit(':').next().unwrap();
+    for (n, url) in [
+        format!("http://localhost:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        set_url(&app, id, &format!("{url}/hook")).await;
+        app.post_json("/api/v1/webhooks/test", &json!({})).await;
+        let deadline = std::time::Instant::now() + WAIT;
+        let d = loop {
+            let (_, page) = json(
+                app.get(&format!("/api/v1/webhooks/{id}/deliveries?status=failed"))
+                    .await,
+            )
+            .await;
+            if page["total"] == n + 1 {
+                break page["deliveries"][0].clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "{page}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let error = d["last_error"].as_str().unwrap();
+        assert!(
+            error.contains("loopback address (127.0.0.1)"),
+            "{url}: {error}"
+        );
+    }
+    assert!(rx.received().is_empty(), "nothing reached the receiver");
+}
