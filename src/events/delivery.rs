@@ -3,10 +3,10 @@
 //! same attempt at once, and a delivery claimed by a process that died is
 //! taken again when its lease runs out. Each try is logged in
 //! `webhook_attempts`; failures are retried on the configured schedule with
-//! ±20 % jitter (`Retry-After` honoured, clamped); 410 disables the endpoint,
+//! ±20 % jitter (a `Retry-After` honoured, clamped: see [`retry`]); 410 disables the endpoint,
 //! as does failing continuously for `webhook_disable_after_hours`.
 
-use super::{Event, signing, ssrf};
+use super::{Event, retry, signing, ssrf};
 use crate::config::Settings;
 use crate::db::schema::{
     webhook_attempts as wa, webhook_deliveries as wd, webhook_endpoints as we,
@@ -198,7 +198,7 @@ struct Outcome {
     status: Option<u16>,
     body: Option<String>,
     error: Option<String>,
-    retry_after: Option<u64>,
+    retry_after: Option<Duration>,
     latency_ms: i32,
 }
 
@@ -290,27 +290,24 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
             // The schedule restarts with each retry cycle (a manual
             // redeliver or recover starts a new one).
             let n = c.cycle_attempts.max(1) as usize;
-            let held = if n < schedule.len() {
-                let base = schedule[n] as f64;
-                let jitter = rand::rng().random_range(0.8..=1.2);
-                let max = schedule.iter().copied().max().unwrap_or(36_000) as f64;
-                let delay = match outcome.retry_after {
-                    Some(ra) => (ra as f64).clamp(1.0, max.max(1.0)),
-                    None => base * jitter,
-                };
-                let next = Utc::now() + chrono::Duration::milliseconds((delay * 1000.0) as i64);
-                finish(
-                    state,
-                    &c,
-                    Some(&outcome),
-                    "pending",
-                    code,
-                    error,
-                    Some(next),
-                )
-                .await?
-            } else {
-                finish(state, &c, Some(&outcome), "failed", code, error, None).await?
+            let jitter = rand::rng().random_range(0.8..=1.2);
+            let held = match retry::next_delay(schedule, n, outcome.retry_after, jitter) {
+                Some(delay) => {
+                    let next = Utc::now()
+                        + chrono::Duration::from_std(delay)
+                            .unwrap_or_else(|_| chrono::Duration::days(1));
+                    finish(
+                        state,
+                        &c,
+                        Some(&outcome),
+                        "pending",
+                        code,
+                        error,
+                        Some(next),
+                    )
+                    .await?
+                }
+                None => finish(state, &c, Some(&outcome), "failed", code, error, None).await?,
             };
             if !held {
                 return Ok(());
@@ -393,11 +390,11 @@ async fn send(
         }
         Ok(mut r) => {
             let status = r.status().as_u16();
-            let retry_after = r
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
+            let retry_after = retry::retry_after(
+                status,
+                r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+                Utc::now(),
+            );
             let mut kept = Vec::new();
             while kept.len() < MAX_RESPONSE {
                 match r.chunk().await {

@@ -869,3 +869,46 @@ async fn a_send_is_refused_when_the_name_now_resolves_to_an_internal_address() {
     }
     assert!(rx.received().is_empty(), "nothing reached the receiver");
 }
+
+#[tokio::test]
+async fn retry_after_is_honoured_but_clamped_to_the_longest_delay() {
+    let app = TestApp::spawn_with(|s| {
+        s.webhook_retry_schedule_secs = vec![0, 0, 30];
+        s.webhook_timeout_ms = 1000;
+        s.events_poll_ms = 50;
+    })
+    .await;
+    let rx = Receiver::start(vec![
+        // The schedule says "again at once"; the receiver asks for 2 s.
+        Reply::StatusRetryAfter(503, 2),
+        // The receiver asks for an hour; the longest delay is 30 s.
+        Reply::StatusRetryAfter(429, 3600),
+    ]);
+    let (id, _) = create_endpoint(&app, &rx.url, json!([])).await;
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    let got = rx.wait_for(2, WAIT).await;
+    let waited = got[1].at - got[0].at;
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5),
+        "Retry-After: 2 honoured, waited {waited:?}"
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    let d = loop {
+        let (_, page) = json(app.get(&format!("/api/v1/webhooks/{id}/deliveries")).await).await;
+        let d = page["deliveries"][0].clone();
+        if d["last_status_code"] == 429 {
+            break d;
+        }
+        assert!(std::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(d["status"], "pending");
+    let next = chrono::DateTime::parse_from_rfc3339(d["next_attempt_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let wait = (next - chrono::Utc::now()).num_seconds();
+    assert!(
+        (20..=40).contains(&wait),
+        "clamped to the 30 s slot (±20 %), not an hour: {wait} s"
+    );
+}
