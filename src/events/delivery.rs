@@ -21,8 +21,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-/// Largest part of a response body kept in an attempt row.
-const MAX_RESPONSE: usize = 1024;
+/// Largest part of a response body kept in an attempt row, in bytes.
+pub const MAX_RESPONSE: usize = 1024;
+
+/// What an attempt row keeps of a response body: text of at most
+/// [`MAX_RESPONSE`] bytes, cut between characters; bytes that are not UTF-8,
+/// and NULs (which a Postgres text column cannot hold), become U+FFFD.
+fn kept_text(bytes: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}");
+    if text.len() > MAX_RESPONSE {
+        let mut end = MAX_RESPONSE;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
 
 /// A claimed delivery with what sending it needs (one query for all three).
 #[derive(QueryableByName, Debug)]
@@ -404,7 +419,7 @@ async fn send(
                     _ => break,
                 }
             }
-            let body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
+            let body = (!kept.is_empty()).then(|| kept_text(&kept));
             Outcome {
                 status: Some(status),
                 body,

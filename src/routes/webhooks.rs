@@ -147,6 +147,8 @@ pub struct AttemptOut {
     pub attempt: i32,
     pub status_code: Option<i32>,
     pub latency_ms: i32,
+    /// The start of the response body: at most 1024 bytes of text, cut
+    /// between characters (bytes that are not UTF-8, and NULs, become U+FFFD).
     pub response_body: Option<String>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,

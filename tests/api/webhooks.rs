@@ -912,3 +912,39 @@ async fn retry_after_is_honoured_but_clamped_to_the_longest_delay() {
         "clamped to the 30 s slot (±20 %), not an hour: {wait} s"
     );
 }
+
+#[tokio::test]
+async fn the_response_body_kept_in_an_attempt_is_truncated_to_1_kib_of_text() {
+    let app = TestApp::spawn_with(|s| {
+        s.webhook_retry_schedule_secs = vec![0];
+        s.webhook_timeout_ms = 1000;
+    })
+    .await;
+    // 6001 bytes whose 1024th byte is in the middle of a character.
+    let long = format!("a{}", "é".repeat(3000)).into_bytes();
+    let rx = Receiver::start(vec![
+        Reply::Body(500, long),
+        // Not UTF-8, and a NUL (which a Postgres text column refuses).
+        Reply::Body(200, b"ok\0bin\xff".to_vec()),
+    ]);
+    let (id, _) = create_endpoint(&app, &rx.url, json!([])).await;
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    let d = wait_status(&app, id, "failed").await;
+    let detail = wait_attempts(&app, id, &d, 1).await;
+    let kept = detail["attempts"][0]["response_body"].as_str().unwrap();
+    assert_eq!(
+        kept.len(),
+        1023,
+        "at most 1024 bytes, cut between characters"
+    );
+    assert_eq!(kept, format!("a{}", "é".repeat(511)));
+
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    let d = wait_status(&app, id, "delivered").await;
+    let detail = wait_attempts(&app, id, &d, 1).await;
+    assert_eq!(
+        detail["attempts"][0]["response_body"],
+        "ok\u{FFFD}bin\u{FFFD}"
+    );
+    assert_eq!(d["attempts"], 1);
+}
