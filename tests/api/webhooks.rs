@@ -550,10 +550,13 @@ async fn a_process_killed_mid_delivery_leaves_the_event_to_another() {
     })
     .await;
     let rx = Receiver::start(vec![Reply::Hang(Duration::from_secs(3))]);
-    create_endpoint(&first, &rx.url, json!([])).await;
+    let (id, _) = create_endpoint(&first, &rx.url, json!([])).await;
     first.post_json("/api/v1/webhooks/test", &json!({})).await;
     rx.wait_for(1, WAIT).await; // the first process is sending it now
     first.stop();
+    // From here on the first process is gone: its server, workers and
+    // runtime have stopped, so whatever arrives now comes from the second.
+    let stopped = std::time::Instant::now();
     let second = first
         .another_node(|s| {
             s.webhook_retry_schedule_secs = vec![0, 0, 0];
@@ -563,7 +566,33 @@ async fn a_process_killed_mid_delivery_leaves_the_event_to_another() {
         .await;
     let got = rx.wait_for(2, Duration::from_secs(20)).await;
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
-    let _ = second;
+    assert!(
+        got[0].at < stopped,
+        "the first send was the first process's"
+    );
+    assert!(
+        got[1].at > stopped,
+        "the second send came from the other process"
+    );
+    // The killed process recorded nothing; the other one took the claim
+    // over once its lease ran out and delivered.
+    let d = wait_status(&second, id, "delivered").await;
+    assert_eq!(d["last_status_code"], 200);
+    assert_eq!(
+        d["attempts"], 2,
+        "two claims: the killed one and the successful one"
+    );
+    let detail = wait_attempts(&second, id, &d, 1).await;
+    let codes: Vec<&Value> = detail["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status_code"])
+        .collect();
+    assert_eq!(codes, [&json!(200)], "{detail}");
+    assert_eq!(detail["attempts"][0]["attempt"], 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.received().len(), 2);
 }
 
 #[tokio::test]
