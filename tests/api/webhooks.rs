@@ -977,3 +977,210 @@ async fn the_response_body_kept_in_an_attempt_is_truncated_to_1_kib_of_text() {
     );
     assert_eq!(d["attempts"], 1);
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let app = TestApp::spawn_with(|s| {
+        s.webhook_retry_schedule_secs = vec![0];
+        s.webhook_timeout_ms = 1000;
+    })
+    .await;
+    let rx = Receiver::start(vec![
+        Reply::Redirect(302, "/elsewhere".into()),
+        Reply::Redirect(307, "/elsewhere".into()),
+    ]);
+    let (id, _) = create_endpoint(&app, &rx.url, json!([])).await;
+    for code in [302, 307] {
+        app.post_json("/api/v1/webhooks/test", &json!({})).await;
+        let d = wait_status(&app, id, "failed").await;
+        assert_eq!(d["last_status_code"], code, "{d}");
+        assert_eq!(d["attempts"], 1);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paths: Vec<String> = rx.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/hook", "/hook"], "the Location is never requested");
+}
+
+#[tokio::test]
+async fn a_receiver_slower_than_the_timeout_is_a_failed_attempt() {
+    let app = TestApp::spawn_with(|s| {
+        s.webhook_retry_schedule_secs = vec![0];
+        s.webhook_timeout_ms = 1000;
+    })
+    .await;
+    let rx = Receiver::start(vec![Reply::Hang(Duration::from_secs(4))]);
+    let (id, _) = create_endpoint(&app, &rx.url, json!([])).await;
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    let d = wait_status(&app, id, "failed").await;
+    let detail = wait_attempts(&app, id, &d, 1).await;
+    let attempt = &detail["attempts"][0];
+    assert_eq!(attempt["status_code"], Value::Null);
+    let error = attempt["error"].as_str().unwrap();
+    assert!(error.contains("timed out after 1000 ms"), "{error}");
+    assert_eq!(d["last_error"], error);
+    let latency = attempt["latency_ms"].as_i64().unwrap();
+    assert!((1000..3000).contains(&latency), "{latency} ms");
+}
+
+#[tokio::test]
+async fn the_webhook_configs_quota_is_enforced() {
+    let app = TestApp::spawn().await;
+    let free = app.create_project(Plan::Free).await; // 2 endpoints allowed
+    let create = |n: usize| {
+        app.req_as(&free.key, Method::POST, "/api/v1/webhooks")
+            .json(&json!({"url": format!("http://8.8.8.8/hook{n}")}))
+            .send()
+    };
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let (status, body) = json(create(n).await.unwrap()).await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["webhook"]["id"].as_i64().unwrap());
+    }
+    let err = expect_error(create(2).await.unwrap(), 429, "QUOTA_EXCEEDED").await;
+    assert_eq!(err["details"]["resource"], "webhook_configs");
+    assert_eq!(err["details"]["limit"], 2);
+    assert_eq!(err["details"]["used"], 2);
+    assert_eq!(err["details"]["remaining"], 0);
+    assert!(
+        err["details"]["upgrade_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http"),
+        "{err}"
+    );
+    // Deleting one frees its place.
+    let res = app
+        .req_as(
+            &free.key,
+            Method::DELETE,
+            &format!("/api/v1/webhooks/{}", ids[0]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(create(3).await.unwrap().status(), 201);
+}
+
+#[tokio::test]
+async fn changing_the_url_is_held_to_the_same_ssrf_rules() {
+    let app = TestApp::spawn_with(|s| s.webhook_allow_loopback = false).await;
+    let (id, _) = create_endpoint(&app, "http://8.8.8.8/hook", json!([])).await;
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://localhost/x",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.1/",
+        "http://[::1]/",
+        "ftp://example.com/",
+        "http://user:pw@8.8.8.8/",
+    ] {
+        let err = expect_error(
+            app.patch_json(&format!("/api/v1/webhooks/{id}"), &json!({"url": url}))
+                .await,
+            400,
+            "INVALID_REQUEST",
+        )
+        .await;
+        assert_eq!(err["details"]["field"], "url", "{url}");
+    }
+    let (_, w) = json(app.get(&format!("/api/v1/webhooks/{id}")).await).await;
+    assert_eq!(
+        w["webhook"]["url"], "http://8.8.8.8/hook",
+        "nothing changed"
+    );
+    let (status, w) = json(
+        app.patch_json(
+            &format!("/api/v1/webhooks/{id}"),
+            &json!({"url": "https://1.1.1.1/other"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{w}");
+    assert_eq!(w["webhook"]["url"], "https://1.1.1.1/other");
+}
+
+/// Ends the rotation window of an endpoint, as if its hours had passed.
+async fn end_rotation_window(app: &TestApp, id: i64) {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use voxplane::db::schema::webhook_endpoints as we;
+    diesel::update(we::table.find(id))
+        .set(we::previous_secret_expires_at.eq(chrono::Utc::now() - chrono::Duration::seconds(1)))
+        .execute(&mut app.conn().await)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn after_the_rotation_window_only_the_new_secret_signs() {
+    let app = fast_app().await;
+    let rx = Receiver::start(vec![]);
+    let (id, old) = create_endpoint(&app, &rx.url, json!([])).await;
+    let (status, rotated) = json(
+        app.req(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/rotate-secret"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    end_rotation_window(&app, id).await;
+    app.post_json("/api/v1/webhooks/test", &json!({})).await;
+    let r = &rx.wait_for(1, WAIT).await[0];
+    let (wid, ts) = (
+        r.header("webhook-id").unwrap(),
+        r.header("webhook-timestamp").unwrap(),
+    );
+    let sig = r.header("webhook-signature").unwrap();
+    assert_eq!(
+        sig,
+        standard(&new, wid, ts, &r.body),
+        "one signature, the new one"
+    );
+    assert!(!sig.contains(&standard(&old, wid, ts, &r.body)));
+    assert_eq!(
+        r.header("x-webhook-signature").unwrap(),
+        hex_hmac(&new, &r.body)
+    );
+}
+
+#[tokio::test]
+async fn session_ended_reaches_a_subscribed_endpoint() {
+    let app = fast_app().await;
+    let rx = Receiver::start(vec![]);
+    create_endpoint(&app, &rx.url, json!(["session.ended"])).await;
+    let full = format!("{}_support-call", app.project.room_prefix);
+    let (status, started) = json(
+        app.post_json("/api/v1/sessions", &json!({"room_name": "support-call"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let (status, ended) = json(
+        app.post_json(
+            "/api/v1/sessions/support-call/end",
+            &json!({"summary": "Billing", "duration": 185}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{ended}");
+    let got = rx.wait_for(1, WAIT).await;
+    let body = got[0].json();
+    assert_eq!(body["event_type"], "session.ended", "{body}");
+    assert_eq!(body["project_id"], app.project.id);
+    assert_eq!(body["data"]["session_id"], started["session"]["id"]);
+    assert_eq!(body["data"]["room_name"], full);
+    assert_eq!(body["data"]["agent_config_id"], Value::Null);
+    assert_eq!(body["data"]["duration"], 185);
+    assert_eq!(body["data"]["summary"], "Billing");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.received().len(), 1, "session.started is not subscribed");
+}
