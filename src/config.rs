@@ -283,7 +283,10 @@ pub struct Settings {
     /// Timeout of one webhook delivery attempt, in ms.
     pub webhook_timeout_ms: u64,
     /// Delay before each delivery attempt, in seconds (the first is usually 0);
-    /// ±20 % jitter is applied. After the last one a delivery has failed.
+    /// ±20 % jitter is applied. After the last one a delivery has failed. A
+    /// manual redeliver or recover starts the schedule over. A `Retry-After`
+    /// on a 429 or 503 makes the wait at least that long, up to the longest
+    /// delay of the schedule.
     pub webhook_retry_schedule_secs: Vec<u64>,
     /// How long deliveries are also signed with the previous secret after a rotation, in hours.
     pub webhook_rotation_overlap_hours: u32,

@@ -168,6 +168,7 @@ diesel::table! {
         delivered_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        cycle_attempts -> Int4,
     }
 }
 

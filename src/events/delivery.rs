@@ -3,10 +3,11 @@
 //! same attempt at once, and a delivery claimed by a process that died is
 //! taken again when its lease runs out. Each try is logged in
 //! `webhook_attempts`; failures are retried on the configured schedule with
-//! ±20 % jitter (`Retry-After` honoured, clamped); 410 disables the endpoint,
+//! ±20 % jitter (a `Retry-After` honoured, clamped: see [`retry`]); 410 disables the endpoint,
 //! as does failing continuously for `webhook_disable_after_hours`.
 
-use super::{Event, signing, ssrf};
+use super::{Event, retry, signing, ssrf};
+use crate::config::Settings;
 use crate::db::schema::{
     webhook_attempts as wa, webhook_deliveries as wd, webhook_endpoints as we,
 };
@@ -20,8 +21,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-/// Largest part of a response body kept in an attempt row.
-const MAX_RESPONSE: usize = 1024;
+/// Largest part of a response body kept in an attempt row, in bytes.
+pub const MAX_RESPONSE: usize = 1024;
+
+/// What an attempt row keeps of a response body: text of at most
+/// [`MAX_RESPONSE`] bytes, cut between characters; bytes that are not UTF-8,
+/// and NULs (which a Postgres text column cannot hold), become U+FFFD.
+fn kept_text(bytes: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}");
+    if text.len() > MAX_RESPONSE {
+        let mut end = MAX_RESPONSE;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
 
 /// A claimed delivery with what sending it needs (one query for all three).
 #[derive(QueryableByName, Debug)]
@@ -32,8 +48,12 @@ struct Claimed {
     endpoint_id: i64,
     #[diesel(sql_type = BigInt)]
     event_id: i64,
+    /// Tries so far, this one included; the claim's token.
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    /// Tries of the current retry cycle, this one included.
+    #[diesel(sql_type = Integer)]
+    cycle_attempts: i32,
     #[diesel(sql_type = Text)]
     url: String,
     #[diesel(sql_type = Text)]
@@ -85,7 +105,16 @@ pub async fn run(state: AppState) {
     let poll = Duration::from_millis(state.settings.events_poll_ms);
     loop {
         loop {
-            let batch = match claim(&state, permits.available_permits().max(1) as i64).await {
+            // Permits are taken before the claim, so a claimed delivery is
+            // sent at once: its lease starts running at the claim.
+            let Ok(first) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let mut held = vec![first];
+            while let Ok(p) = permits.clone().try_acquire_owned() {
+                held.push(p);
+            }
+            let batch = match claim(&state, held.len() as i64).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook delivery: claim failed");
@@ -95,10 +124,7 @@ pub async fn run(state: AppState) {
             if batch.is_empty() {
                 break;
             }
-            for c in batch {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
-                };
+            for (c, permit) in batch.into_iter().zip(held) {
                 let (state, client) = (state.clone(), client.clone());
                 tokio::spawn(async move {
                     if let Err(e) = deliver(&state, &client, c).await {
@@ -115,32 +141,62 @@ pub async fn run(state: AppState) {
     }
 }
 
-/// The HTTP client deliveries use: no redirects, the configured timeout.
+/// The HTTP client deliveries use: no redirects, the configured timeout, and
+/// the SSRF guard as its DNS resolver.
 pub fn client(state: &AppState) -> anyhow::Result<reqwest::Client> {
+    client_for(
+        state.webhook_allow(),
+        Duration::from_millis(state.settings.webhook_timeout_ms),
+    )
+}
+
+/// A delivery client for a policy and a timeout: one client for every
+/// endpoint, whose resolver refuses answers with disallowed addresses, so the
+/// addresses checked are the ones connected to.
+pub fn client_for(allow: ssrf::Allow, timeout: Duration) -> anyhow::Result<reqwest::Client> {
     crate::install_crypto_provider();
     Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_millis(state.settings.webhook_timeout_ms))
+        .timeout(timeout)
+        .dns_resolver(ssrf::GuardedResolver::new(allow))
         .user_agent(concat!("Voxplane-Webhooks/", env!("CARGO_PKG_VERSION")))
         .no_proxy()
         .build()?)
 }
 
+/// How long a claim holds a delivery. It covers the worst case of one try:
+/// the whole send — DNS lookup (done by the SSRF-guarded resolver inside the
+/// request), connect, request and response body — is cut off after
+/// `webhook_timeout_ms`; recording the result waits at most
+/// `database_timeout_ms` for a connection; [`LEASE_MARGIN`] covers the rest.
+/// A worker that still overruns its lease finds out when it records the try
+/// ([`finish`]) and leaves the delivery to its new owner.
+pub fn lease(settings: &Settings) -> Duration {
+    Duration::from_millis(settings.webhook_timeout_ms + settings.database_timeout_ms) + LEASE_MARGIN
+}
+
+/// Slack on top of the longest a send and its recording can take.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// Claims up to `limit` due deliveries. Each claim adds one to `attempts`;
+/// the new value is the claim's token: only the holder of that value may
+/// record the outcome.
 async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<Claimed>> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let lease = (state.settings.webhook_timeout_ms / 1000 + 5) as i32;
+    let lease = lease(&state.settings).as_secs_f64().ceil() as i32;
     Ok(diesel::sql_query(
         "WITH c AS (
              UPDATE webhook_deliveries d
-             SET locked_until = now() + make_interval(secs => $2), attempts = d.attempts + 1, updated_at = now()
+             SET locked_until = now() + make_interval(secs => $2), attempts = d.attempts + 1,
+                 cycle_attempts = d.cycle_attempts + 1, updated_at = now()
              FROM (SELECT id FROM webhook_deliveries
                    WHERE status = 'pending' AND next_attempt_at <= now()
                      AND (locked_until IS NULL OR locked_until < now())
                    ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
              WHERE d.id = c.id
-             RETURNING d.id, d.endpoint_id, d.event_id, d.attempts
+             RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, d.cycle_attempts
          )
-         SELECT c.id, c.endpoint_id, c.event_id, c.attempts,
+         SELECT c.id, c.endpoint_id, c.event_id, c.attempts, c.cycle_attempts,
                 w.url, w.secret, w.previous_secret, w.previous_secret_expires_at, w.failing_since, w.is_active,
                 e.public_id, e.project_id, e.event_type, e.data, e.created_at
          FROM c
@@ -157,13 +213,26 @@ struct Outcome {
     status: Option<u16>,
     body: Option<String>,
     error: Option<String>,
-    retry_after: Option<u64>,
+    retry_after: Option<Duration>,
     latency_ms: i32,
+}
+
+impl Outcome {
+    /// A try that got no response.
+    fn no_response(error: String, latency_ms: i32) -> Self {
+        Outcome {
+            status: None,
+            body: None,
+            error: Some(error),
+            retry_after: None,
+            latency_ms,
+        }
+    }
 }
 
 async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyhow::Result<()> {
     if !c.is_active {
-        return finish(
+        finish(
             state,
             &c,
             None,
@@ -172,7 +241,8 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
             Some("endpoint disabled".into()),
             None,
         )
-        .await;
+        .await?;
+        return Ok(());
     }
     let event = c.event();
     let body = serde_json::to_vec(&event.payload())?;
@@ -180,19 +250,32 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
         .previous_secret
         .as_deref()
         .filter(|_| c.previous_secret_expires_at.is_some_and(|t| t > Utc::now()));
-    let outcome = send(state, client, &c.url, &c.secret, previous, &event, &body).await;
+    // The whole try is cut off at the timeout, whatever it is waiting for,
+    // so it always ends within its lease.
+    let timeout_ms = state.settings.webhook_timeout_ms;
+    let outcome = tokio::time::timeout(
+        Duration::from_millis(timeout_ms),
+        send(state, client, &c.url, &c.secret, previous, &event, &body),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Outcome::no_response(
+            format!("timed out after {timeout_ms} ms"),
+            timeout_ms.min(i32::MAX as u64) as i32,
+        )
+    });
     let failing_since = c.failing_since;
     let code = outcome.status.map(i32::from);
     match outcome.status {
         Some(s) if (200..300).contains(&s) => {
-            finish(state, &c, Some(&outcome), "delivered", code, None, None).await?;
-            if failing_since.is_some() {
+            let held = finish(state, &c, Some(&outcome), "delivered", code, None, None).await?;
+            if held && failing_since.is_some() {
                 set_failing(state, c.endpoint_id, None).await?;
             }
             Ok(())
         }
         Some(410) => {
-            finish(
+            let held = finish(
                 state,
                 &c,
                 Some(&outcome),
@@ -202,6 +285,9 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
                 None,
             )
             .await?;
+            if !held {
+                return Ok(());
+            }
             disable(
                 state,
                 c.endpoint_id,
@@ -216,28 +302,30 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
                 .clone()
                 .or_else(|| outcome.status.map(|s| format!("HTTP {s}")));
             let schedule = &state.settings.webhook_retry_schedule_secs;
-            let n = c.attempts.max(1) as usize;
-            if n < schedule.len() {
-                let base = schedule[n] as f64;
-                let jitter = rand::rng().random_range(0.8..=1.2);
-                let max = schedule.iter().copied().max().unwrap_or(36_000) as f64;
-                let delay = match outcome.retry_after {
-                    Some(ra) => (ra as f64).clamp(1.0, max.max(1.0)),
-                    None => base * jitter,
-                };
-                let next = Utc::now() + chrono::Duration::milliseconds((delay * 1000.0) as i64);
-                finish(
-                    state,
-                    &c,
-                    Some(&outcome),
-                    "pending",
-                    code,
-                    error,
-                    Some(next),
-                )
-                .await?;
-            } else {
-                finish(state, &c, Some(&outcome), "failed", code, error, None).await?;
+            // The schedule restarts with each retry cycle (a manual
+            // redeliver or recover starts a new one).
+            let n = c.cycle_attempts.max(1) as usize;
+            let jitter = rand::rng().random_range(0.8..=1.2);
+            let held = match retry::next_delay(schedule, n, outcome.retry_after, jitter) {
+                Some(delay) => {
+                    let next = Utc::now()
+                        + chrono::Duration::from_std(delay)
+                            .unwrap_or_else(|_| chrono::Duration::days(1));
+                    finish(
+                        state,
+                        &c,
+                        Some(&outcome),
+                        "pending",
+                        code,
+                        error,
+                        Some(next),
+                    )
+                    .await?
+                }
+                None => finish(state, &c, Some(&outcome), "failed", code, error, None).await?,
+            };
+            if !held {
+                return Ok(());
             }
             let since = failing_since.unwrap_or_else(Utc::now);
             if failing_since.is_none() {
@@ -270,14 +358,10 @@ async fn send(
 ) -> Outcome {
     let started = Instant::now();
     let elapsed = |s: Instant| s.elapsed().as_millis().min(i32::MAX as u128) as i32;
-    if let Err(why) = ssrf::check_url(url, state.webhook_allow()).await {
-        return Outcome {
-            status: None,
-            body: None,
-            error: Some(why),
-            retry_after: None,
-            latency_ms: 0,
-        };
+    // IP literals never reach the resolver: check them here. Names are
+    // checked by the client's resolver, on the answer it connects to.
+    if let Err(why) = ssrf::check_literal(url, state.webhook_allow()) {
+        return Outcome::no_response(why, 0);
     }
     let ts = Utc::now().timestamp();
     let mut sigs = vec![signing::standard_signature(
@@ -310,26 +394,22 @@ async fn send(
         .await;
     match res {
         Err(e) => {
-            let what = if e.is_timeout() {
-                "timed out".to_string()
+            let what = if let Some(refused) = ssrf::refused_in(&e) {
+                refused.0.clone()
+            } else if e.is_timeout() {
+                format!("timed out after {} ms", state.settings.webhook_timeout_ms)
             } else {
-                format!("connection failed: {e}")
+                format!("connection failed: {}", root_cause(&e))
             };
-            Outcome {
-                status: None,
-                body: None,
-                error: Some(what),
-                retry_after: None,
-                latency_ms: elapsed(started),
-            }
+            Outcome::no_response(what, elapsed(started))
         }
         Ok(mut r) => {
             let status = r.status().as_u16();
-            let retry_after = r
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
+            let retry_after = retry::retry_after(
+                status,
+                r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+                Utc::now(),
+            );
             let mut kept = Vec::new();
             while kept.len() < MAX_RESPONSE {
                 match r.chunk().await {
@@ -339,7 +419,7 @@ async fn send(
                     _ => break,
                 }
             }
-            let body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
+            let body = (!kept.is_empty()).then(|| kept_text(&kept));
             Outcome {
                 status: Some(status),
                 body,
@@ -351,8 +431,21 @@ async fn send(
     }
 }
 
+/// The innermost cause of an error (reqwest's own message only names the URL).
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
+}
+
 /// Logs the attempt (when one was made) and updates the delivery, in one
-/// transaction.
+/// transaction — the update only while this worker still holds the claim
+/// (`attempts` is still its token and the lease was not cleared). Returns
+/// whether it did: a worker that overran its lease, so that the delivery was
+/// claimed again or re-enqueued meanwhile, records its attempt and changes
+/// nothing else.
 async fn finish(
     state: &AppState,
     c: &Claimed,
@@ -361,24 +454,30 @@ async fn finish(
     code: Option<i32>,
     error: Option<String>,
     next: Option<DateTime<Utc>>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = Utc::now();
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        if let Some(o) = attempt {
-            diesel::insert_into(wa::table)
-                .values((
-                    wa::delivery_id.eq(c.id),
-                    wa::attempt.eq(c.attempts),
-                    wa::status_code.eq(o.status.map(i32::from)),
-                    wa::latency_ms.eq(o.latency_ms),
-                    wa::response_body.eq(&o.body),
-                    wa::error.eq(&o.error),
-                ))
-                .execute(conn)
-                .await?;
-        }
-        diesel::update(wd::table.find(c.id))
+    let held = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            if let Some(o) = attempt {
+                diesel::insert_into(wa::table)
+                    .values((
+                        wa::delivery_id.eq(c.id),
+                        wa::attempt.eq(c.attempts),
+                        wa::status_code.eq(o.status.map(i32::from)),
+                        wa::latency_ms.eq(o.latency_ms),
+                        wa::response_body.eq(&o.body),
+                        wa::error.eq(&o.error),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            let n = diesel::update(
+                wd::table
+                    .find(c.id)
+                    .filter(wd::attempts.eq(c.attempts))
+                    .filter(wd::locked_until.is_not_null()),
+            )
             .set((
                 wd::status.eq(status),
                 wd::last_status_code.eq(code),
@@ -390,10 +489,20 @@ async fn finish(
             ))
             .execute(conn)
             .await?;
-        Ok(())
-    })
-    .await?;
-    Ok(())
+            Ok(n == 1)
+        })
+        .await?;
+    if !held {
+        tracing::warn!(
+            delivery_id = c.id,
+            attempt = c.attempts,
+            "webhook delivery: the claim ran out before attempt {} of delivery {} was recorded; \
+             the attempt is logged, the delivery is left to its new owner",
+            c.attempts,
+            c.id
+        );
+    }
+    Ok(held)
 }
 
 /// Marks the endpoint failing since `since` (kept if already failing) or
@@ -458,4 +567,50 @@ async fn disable(
     state.events_wake.committed();
     tracing::warn!(endpoint_id, reason, "webhook endpoint disabled");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_outlasts_the_longest_try_and_its_recording() {
+        let s = Settings::default();
+        let longest = Duration::from_millis(s.webhook_timeout_ms + s.database_timeout_ms);
+        assert!(lease(&s) > longest);
+    }
+
+    /// The delivery client connects only where its resolver allows: with
+    /// loopback refused, a name resolving to 127.0.0.1 is never connected to.
+    #[tokio::test]
+    async fn the_client_connects_only_to_addresses_its_resolver_allowed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://localhost:{}/hook",
+            listener.local_addr().expect("addr").port()
+        );
+        let deny = ssrf::Allow::default();
+        let err = client_for(deny, Duration::from_secs(2))
+            .expect("client")
+            .post(&url)
+            .send()
+            .await
+            .expect_err("refused");
+        let refused = ssrf::refused_in(&err).expect("refused by the guard");
+        assert!(refused.0.contains("loopback"), "{refused}");
+        let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "nothing connected");
+
+        let allow = ssrf::Allow {
+            loopback: true,
+            private: false,
+        };
+        let client = client_for(allow, Duration::from_secs(2)).expect("client");
+        let send = tokio::spawn(async move { client.post(&url).send().await.map(drop) });
+        let accepted = tokio::time::timeout(Duration::from_secs(2), listener.accept()).await;
+        assert!(matches!(accepted, Ok(Ok(_))), "connected when allowed");
+        send.abort();
+    }
 }

@@ -20,6 +20,7 @@
 pub mod delivery;
 pub mod dispatcher;
 pub mod hub;
+pub mod retry;
 pub mod signing;
 pub mod ssrf;
 

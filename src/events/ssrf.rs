@@ -1,8 +1,17 @@
 //! Refuses webhook URLs that reach into the server's own network: loopback,
 //! private, link-local (including cloud metadata), CGNAT, unspecified,
 //! multicast and IPv6 unique-local addresses, unless allowed by config.
+//!
+//! The guard that counts is at connection time: deliveries go through one
+//! HTTP client whose DNS resolver ([`GuardedResolver`]) applies the policy to
+//! every address it returns, so the addresses checked are the addresses
+//! connected to — a DNS answer that changes between a check and the connection
+//! (rebinding) cannot slip through. IP-literal URLs never reach a resolver and
+//! are checked by [`check_literal`] before each send. [`check_url`] resolves
+//! once more when an endpoint is created or changed, to refuse bad URLs early.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 /// Which otherwise refused destinations are allowed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,8 +60,35 @@ fn v6_private(ip: Ipv6Addr) -> bool {
     (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80
 }
 
-/// Resolves a URL's host and checks every address it resolves to.
-pub async fn check_url(url: &str, allow: Allow) -> Result<(), String> {
+/// Longest a DNS lookup of a webhook host may take.
+pub const DNS_BUDGET: Duration = Duration::from_secs(5);
+
+/// Why a webhook destination cannot be called: its host does not resolve, or
+/// resolves to a refused address. Found in the error chain of a refused send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The host of a URL that may be called: a name still to resolve, or an
+/// address already checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A DNS name (with the URL's port) — resolve it through the guard.
+    Name(String, u16),
+    /// An IP literal, allowed by the policy.
+    Literal(IpAddr),
+}
+
+/// Checks what can be checked without DNS: http(s), no credentials, a host,
+/// and an IP-literal host against the policy.
+pub fn check_literal(url: &str, allow: Allow) -> Result<Target, String> {
     let parsed = url::Url::parse(url).map_err(|_| "url is not a valid URL".to_string())?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err("url must be http or https".into());
@@ -60,32 +96,94 @@ pub async fn check_url(url: &str, allow: Allow) -> Result<(), String> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("url must not contain credentials".into());
     }
-    let host = parsed.host_str().ok_or("url has no host")?;
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            tokio::net::lookup_host((host, port)),
-        )
-        .await
-        .map_err(|_| format!("could not resolve {host}"))?
-        .map_err(|_| format!("could not resolve {host}"))?
-        .map(|a| a.ip())
-        .collect(),
+    let ip = match parsed.host() {
+        None => return Err("url has no host".into()),
+        Some(url::Host::Domain(name)) => return Ok(Target::Name(name.to_owned(), port)),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
     };
-    if addrs.is_empty() {
-        return Err(format!("could not resolve {host}"));
-    }
-    for ip in addrs {
-        if let Some(why) = refusal(ip, allow) {
-            return Err(format!(
-                "url resolves to a {why} address ({ip}), which webhooks may not call"
-            ));
-        }
+    screen(&ip.to_string(), vec![ip], allow).map_err(|r| r.0)?;
+    Ok(Target::Literal(ip))
+}
+
+/// Resolves a URL's host and checks every address it resolves to (an early
+/// check for the API; the send itself is guarded by [`GuardedResolver`]).
+pub async fn check_url(url: &str, allow: Allow) -> Result<(), String> {
+    if let Target::Name(host, port) = check_literal(url, allow)? {
+        let addrs = lookup(&host, port).await.map_err(|r| r.0)?;
+        screen(&host, addrs.iter().map(SocketAddr::ip).collect(), allow).map_err(|r| r.0)?;
     }
     Ok(())
+}
+
+/// The policy applied to a DNS answer: the answer is refused as a whole if it
+/// is empty or if any address in it is refused (a name that mixes public and
+/// internal addresses is not called at all).
+pub fn screen(host: &str, addrs: Vec<IpAddr>, allow: Allow) -> Result<Vec<IpAddr>, Refused> {
+    if addrs.is_empty() {
+        return Err(Refused(format!("could not resolve {host}")));
+    }
+    for ip in &addrs {
+        if let Some(why) = refusal(*ip, allow) {
+            return Err(Refused(format!(
+                "url resolves to a {why} address ({ip}), which webhooks may not call"
+            )));
+        }
+    }
+    Ok(addrs)
+}
+
+/// A DNS lookup within [`DNS_BUDGET`].
+async fn lookup(host: &str, port: u16) -> Result<Vec<SocketAddr>, Refused> {
+    let failed = || Refused(format!("could not resolve {host}"));
+    let addrs = tokio::time::timeout(DNS_BUDGET, tokio::net::lookup_host((host, port)))
+        .await
+        .map_err(|_| failed())?
+        .map_err(|_| failed())?;
+    Ok(addrs.collect())
+}
+
+/// The resolver of the delivery client: resolves with the system resolver and
+/// hands the connector only answers that pass [`screen`], so the connection
+/// goes to exactly the addresses that were checked.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver {
+    allow: Allow,
+}
+
+impl GuardedResolver {
+    /// A resolver applying `allow`.
+    pub fn new(allow: Allow) -> Self {
+        Self { allow }
+    }
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            // Port 0: the connector puts in the URL's port.
+            let addrs = lookup(&host, 0).await?;
+            let ips = screen(&host, addrs.iter().map(SocketAddr::ip).collect(), allow)?;
+            let addrs: reqwest::dns::Addrs =
+                Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+/// The refusal in an error's chain of causes, if a send was refused by the guard.
+pub fn refused_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(r) = e.downcast_ref::<Refused>() {
+            return Some(r);
+        }
+        cause = e.source();
+    }
+    None
 }
 
 #[cfg(test)]
@@ -133,6 +231,98 @@ mod tests {
                 }
             )
             .is_some()
+        );
+    }
+
+    const DENY: Allow = Allow {
+        loopback: false,
+        private: false,
+    };
+    const LOOPBACK: Allow = Allow {
+        loopback: true,
+        private: false,
+    };
+
+    #[test]
+    fn literals_are_checked_without_dns_and_names_are_left_to_the_resolver() {
+        for url in [
+            "http://127.0.0.1:8080/x",
+            "http://[::1]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://169.254.169.254/latest/meta-data",
+            // Other spellings of 127.0.0.1 are normalised by the URL parser.
+            "http://2130706433/",
+            "http://0x7f.1/",
+        ] {
+            let err = check_literal(url, DENY).expect_err(url);
+            assert!(err.contains("may not call"), "{url}: {err}");
+        }
+        assert_eq!(
+            check_literal("https://8.8.8.8/x", DENY),
+            Ok(Target::Literal("8.8.8.8".parse().expect("ip")))
+        );
+        assert_eq!(
+            check_literal("http://example.com:8080/x", DENY),
+            Ok(Target::Name("example.com".into(), 8080))
+        );
+        assert_eq!(
+            check_literal("https://Example.COM/x", DENY),
+            Ok(Target::Name("example.com".into(), 443))
+        );
+        for url in ["ftp://example.com/", "http://u:p@example.com/", "nope"] {
+            assert!(check_literal(url, DENY).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn an_answer_with_any_refused_address_is_refused_whole() {
+        let ips = |list: &[&str]| -> Vec<IpAddr> {
+            list.iter().map(|s| s.parse().expect("ip")).collect()
+        };
+        assert_eq!(
+            screen("h", ips(&["8.8.8.8", "1.1.1.1"]), DENY),
+            Ok(ips(&["8.8.8.8", "1.1.1.1"]))
+        );
+        // A rebinding answer mixing a public and an internal address.
+        let err = screen("h", ips(&["8.8.8.8", "127.0.0.1"]), DENY).expect_err("mixed");
+        assert!(err.0.contains("loopback address (127.0.0.1)"), "{err}");
+        assert!(screen("h", ips(&["10.0.0.7"]), LOOPBACK).is_err());
+        assert!(screen("h", Vec::new(), LOOPBACK).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_resolver_applies_the_policy_to_what_it_resolves() {
+        use reqwest::dns::Resolve;
+        let name = || "localhost".parse::<reqwest::dns::Name>().expect("name");
+        let err = match GuardedResolver::new(DENY).resolve(name()).await {
+            Ok(addrs) => panic!(
+                "localhost resolved for a deny policy: {:?}",
+                addrs.collect::<Vec<_>>()
+            ),
+            Err(e) => e,
+        };
+        let refused = refused_in(err.as_ref()).expect("a refusal");
+        assert!(refused.0.contains("loopback"), "{refused}");
+
+        let addrs: Vec<SocketAddr> = GuardedResolver::new(LOOPBACK)
+            .resolve(name())
+            .await
+            .expect("loopback allowed")
+            .collect();
+        assert!(!addrs.is_empty());
+        assert!(
+            addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 0),
+            "{addrs:?}"
+        );
+
+        let unknown = "no-such-host.invalid"
+            .parse::<reqwest::dns::Name>()
+            .expect("name");
+        assert!(
+            GuardedResolver::new(LOOPBACK)
+                .resolve(unknown)
+                .await
+                .is_err()
         );
     }
 }

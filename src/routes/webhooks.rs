@@ -147,6 +147,8 @@ pub struct AttemptOut {
     pub attempt: i32,
     pub status_code: Option<i32>,
     pub latency_ms: i32,
+    /// The start of the response body: at most 1024 bytes of text, cut
+    /// between characters (bytes that are not UTF-8, and NULs, become U+FFFD).
     pub response_body: Option<String>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -678,11 +680,18 @@ pub async fn get_delivery(
     }))
 }
 
-/// Send a delivery again now (whatever its status).
+/// Send a delivery again now (whatever its status), with a fresh retry cycle:
+/// if this try fails, the whole retry schedule applies again. A delivery that
+/// is being sent at this moment is not sent a second time alongside: that
+/// answers 409.
 #[utoipa::path(
     post, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id"), ("delivery_id" = i64, Path, description = "Delivery id")),
-    responses((status = 200, description = "Re-enqueued", body = DeliveryDetail), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    responses(
+        (status = 200, description = "Re-enqueued", body = DeliveryDetail),
+        (status = 404, description = "Unknown", body = crate::error::ErrorBody),
+        (status = 409, description = "The delivery is being sent right now; redeliver it after this attempt", body = crate::error::ErrorBody),
+    ),
     security(("api_key" = []))
 )]
 pub async fn redeliver(
@@ -693,15 +702,30 @@ pub async fn redeliver(
     let (endpoint, id) = path.into_inner();
     let mut conn = state.pool.get().await?;
     delivery(&mut conn, auth.project.id, endpoint, id).await?;
-    diesel::update(wd::table.find(id))
-        .set((
-            wd::status.eq("pending"),
-            wd::next_attempt_at.eq(Utc::now()),
-            wd::locked_until.eq(None::<DateTime<Utc>>),
-            wd::updated_at.eq(Utc::now()),
-        ))
-        .execute(&mut conn)
-        .await?;
+    // Only a delivery no worker holds: a live lease means a send in flight.
+    let n = diesel::update(
+        wd::table.find(id).filter(
+            wd::locked_until
+                .is_null()
+                .or(wd::locked_until.le(diesel::dsl::now)),
+        ),
+    )
+    .set((
+        wd::status.eq("pending"),
+        wd::next_attempt_at.eq(Utc::now()),
+        wd::locked_until.eq(None::<DateTime<Utc>>),
+        wd::cycle_attempts.eq(0),
+        wd::updated_at.eq(Utc::now()),
+    ))
+    .execute(&mut conn)
+    .await?;
+    if n == 0 {
+        return Err(ApiError::Conflict {
+            message: "Delivery is being sent; redeliver it once the current attempt has finished"
+                .into(),
+            details: Some(json!({ "delivery_id": id })),
+        });
+    }
     state.delivery_wake.notify_one();
     let d = delivery(&mut conn, auth.project.id, endpoint, id).await?;
     Ok(HttpResponse::Ok().json(DeliveryDetail {
@@ -710,7 +734,8 @@ pub async fn redeliver(
     }))
 }
 
-/// Re-enqueue the endpoint's failed deliveries since a time.
+/// Re-enqueue the endpoint's failed deliveries since a time, each with a fresh
+/// retry cycle (the whole retry schedule applies again).
 #[utoipa::path(
     post, path = "/api/v1/webhooks/{id}/recover", tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id")),
@@ -738,6 +763,7 @@ pub async fn recover(
         wd::status.eq("pending"),
         wd::next_attempt_at.eq(Utc::now()),
         wd::locked_until.eq(None::<DateTime<Utc>>),
+        wd::cycle_attempts.eq(0),
         wd::updated_at.eq(Utc::now()),
     ))
     .execute(&mut conn)

@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 /// One received request.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The request path (`/hook` unless a test sends elsewhere).
+    pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Received {
@@ -31,9 +35,20 @@ impl Received {
 /// What the receiver answers, in order; once empty, 200.
 #[derive(Debug, Clone)]
 pub enum Reply {
+    /// This status with the body `status <code>`.
     Status(u16),
+    /// This status with a `Retry-After` header of that many seconds.
     StatusRetryAfter(u16, u64),
+    /// This status with a `Retry-After` header of this literal value.
+    StatusRetryAfterValue(u16, String),
+    /// This status with this body.
+    Body(u16, Vec<u8>),
+    /// This redirect status with a `Location` of this path on the receiver.
+    Redirect(u16, String),
+    /// 200 after this long.
     Hang(Duration),
+    /// This status after this long.
+    HangThen(Duration, u16),
 }
 
 #[derive(Default)]
@@ -56,24 +71,36 @@ async fn record(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
     shared.received.lock().unwrap().push(Received {
+        path: req.path().to_owned(),
         headers,
         body: body.to_vec(),
+        at: Instant::now(),
     });
     let next = shared.script.lock().unwrap().pop_front();
+    let status = |s: u16| HttpResponse::build(actix_web::http::StatusCode::from_u16(s).unwrap());
     match next {
         None => HttpResponse::Ok().body("ok"),
-        Some(Reply::Status(s)) => {
-            HttpResponse::build(actix_web::http::StatusCode::from_u16(s).unwrap())
-                .body(format!("status {s}"))
+        Some(Reply::Status(s)) => status(s).body(format!("status {s}")),
+        Some(Reply::StatusRetryAfter(s, secs)) => status(s)
+            .insert_header(("Retry-After", secs.to_string()))
+            .finish(),
+        Some(Reply::StatusRetryAfterValue(s, value)) => {
+            status(s).insert_header(("Retry-After", value)).finish()
         }
-        Some(Reply::StatusRetryAfter(s, secs)) => {
-            HttpResponse::build(actix_web::http::StatusCode::from_u16(s).unwrap())
-                .insert_header(("Retry-After", secs.to_string()))
+        Some(Reply::Body(s, body)) => status(s).body(body),
+        Some(Reply::Redirect(s, path)) => {
+            let host = req.connection_info().host().to_owned();
+            status(s)
+                .insert_header(("Location", format!("http://{host}{path}")))
                 .finish()
         }
         Some(Reply::Hang(d)) => {
             tokio::time::sleep(d).await;
             HttpResponse::Ok().finish()
+        }
+        Some(Reply::HangThen(d, s)) => {
+            tokio::time::sleep(d).await;
+            status(s).body(format!("status {s}"))
         }
     }
 }
