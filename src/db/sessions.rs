@@ -109,6 +109,27 @@ pub async fn active(
         .optional()
 }
 
+/// A session of a project if it is still active, locked for the rest of
+/// the transaction (no one else ends or changes it meanwhile).
+pub async fn lock_active(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    id: i64,
+) -> QueryResult<Option<Session>> {
+    sessions::table
+        .filter(
+            sessions::project_id
+                .eq(project_id)
+                .and(sessions::id.eq(id))
+                .and(sessions::status.eq("active")),
+        )
+        .for_update()
+        .select(Session::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Whether the room ever had a session.
 pub async fn any_for_room(
     conn: &mut AsyncPgConnection,
@@ -142,7 +163,7 @@ pub async fn end(
     let computed = (at - current.started_at)
         .num_seconds()
         .clamp(0, i64::from(i32::MAX)) as i32;
-    let ended: Session = diesel::update(
+    let ended: Option<Session> = diesel::update(
         sessions::table
             .find(current.id)
             .filter(sessions::status.eq("active")),
@@ -156,7 +177,12 @@ pub async fn end(
     ))
     .returning(Session::as_returning())
     .get_result(conn)
-    .await?;
+    .await
+    .optional()?;
+    // A concurrent transaction ended it first (and reported it).
+    let Some(ended) = ended else {
+        return Ok(None);
+    };
     events::emit(
         conn,
         project_id,

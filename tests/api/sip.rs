@@ -771,3 +771,76 @@ async fn max_call_duration_is_enforced_by_a_fresh_process() {
         .count();
     assert_eq!(ends, 1);
 }
+
+/// The status of a session, through the API.
+async fn session_status(app: &TestApp, id: i64) -> String {
+    let (status, s) = json(app.get(&format!("/api/v1/sessions/{id}/detail")).await).await;
+    assert_eq!(status, 200, "{s}");
+    s["session"]["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_ended_call_ends_its_session_and_frees_the_dial_quota() {
+    let app = TestApp::spawn_with(|s| s.plans.professional.sip_configs = 1).await;
+    trunk(&app, "+18001234567").await;
+    app.sim()
+        .set_call_progress(voxplane::embedded::livekit::SimCallProgress {
+            ring_after: Duration::from_millis(10),
+            answer_after: Some(Duration::from_millis(10)),
+        });
+    // Answered, then the callee hangs up: the room stays, the session ends.
+    let (status, out) = json(
+        app.post_json(
+            "/api/v1/sip/dial",
+            &json!({"phone_number": "+17751234567", "room_name": "first"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    let full = out["call"]["full_room_name"].as_str().unwrap().to_owned();
+    let session_id = out["call"]["session_id"].as_i64().unwrap();
+    let room = full.clone();
+    wait_for(&app, move |e| {
+        e["room_name"] == room.as_str() && e["status"] == "active"
+    })
+    .await;
+    let id = call_id(&app, &full).await;
+    let (status, _) = sim_post(&app, &format!("/_sim/sip/calls/{id}/hangup"), json!({})).await;
+    assert_eq!(status, 200);
+    app.sim().flush_webhooks().await;
+    assert_eq!(session_status(&app, session_id).await, "completed");
+    assert!(
+        app.sim().rooms().iter().any(|r| r.name == full),
+        "the room is still open"
+    );
+    // The quota (one call at a time) is free again; a busy callee ends
+    // that call's session too.
+    app.sim()
+        .set_call_progress(voxplane::embedded::livekit::SimCallProgress {
+            ring_after: Duration::from_millis(10),
+            answer_after: None,
+        });
+    let (status, out) = json(
+        app.post_json(
+            "/api/v1/sip/dial",
+            &json!({"phone_number": "+17751234567", "room_name": "second"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    let full = out["call"]["full_room_name"].as_str().unwrap().to_owned();
+    let id = call_id(&app, &full).await;
+    let (status, _) = sim_post(&app, &format!("/_sim/sip/calls/{id}/busy"), json!({})).await;
+    assert_eq!(status, 200);
+    app.sim().flush_webhooks().await;
+    let second = out["call"]["session_id"].as_i64().unwrap();
+    assert_eq!(session_status(&app, second).await, "completed");
+    let (status, out) = json(
+        app.post_json("/api/v1/sip/dial", &json!({"phone_number": "+17751234567"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+}
