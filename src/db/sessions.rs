@@ -130,6 +130,35 @@ pub async fn lock_active(
         .optional()
 }
 
+/// How many sessions of a type the project has had.
+pub async fn count_of_type(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    session_type: &str,
+) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::project_id.eq(project_id))
+        .filter(sessions::session_type.eq(session_type))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// How many sessions of a type of the project are active.
+pub async fn count_active(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    session_type: &str,
+) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::project_id.eq(project_id))
+        .filter(sessions::session_type.eq(session_type))
+        .filter(sessions::status.eq("active"))
+        .count()
+        .get_result(conn)
+        .await
+}
+
 /// Whether the room ever had a session.
 pub async fn any_for_room(
     conn: &mut AsyncPgConnection,

@@ -844,3 +844,83 @@ async fn an_ended_call_ends_its_session_and_frees_the_dial_quota() {
     .await;
     assert_eq!(status, 200, "{out}");
 }
+
+#[tokio::test]
+async fn concurrent_dials_without_a_room_name_get_distinct_rooms() {
+    let app = TestApp::spawn().await;
+    trunk(&app, "+18001234567").await;
+    // A call already in `outbound-call-2` (named by hand): that number is skipped.
+    let taken = dial_into(&app, "outbound-call-2").await;
+    let body = json!({"phone_number": "+17751234567"});
+    let results =
+        futures_util::future::join_all((0..4).map(|_| app.post_json("/api/v1/sip/dial", &body)))
+            .await;
+    let mut rooms = Vec::new();
+    for res in results {
+        let (status, out) = json(res).await;
+        assert_eq!(status, 200, "{out}");
+        rooms.push(out["call"]["room_name"].as_str().unwrap().to_owned());
+    }
+    rooms.sort();
+    assert_eq!(
+        rooms,
+        [
+            "outbound-call-3",
+            "outbound-call-4",
+            "outbound-call-5",
+            "outbound-call-6"
+        ]
+    );
+    assert!(taken.ends_with("_outbound-call-2"));
+    assert_eq!(app.sim().sip_calls().len(), 5);
+}
+
+#[tokio::test]
+async fn a_slow_dial_does_not_hold_up_the_projects_other_quota_checks() {
+    let app = TestApp::spawn().await;
+    trunk(&app, "+18001234567").await;
+    // LiveKit takes 2.5 s to answer CreateSIPParticipant.
+    let res = app
+        .client
+        .put(format!("{}/_sim/latency", app.sim().url()))
+        .json(&json!({"rpc": "CreateSIPParticipant", "ms": 2500}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let dial = app
+        .req(Method::POST, "/api/v1/sip/dial")
+        .json(&json!({"phone_number": "+17751234567"}))
+        .send();
+    let dial = tokio::spawn(dial);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.sim().sip_calls().is_empty() {
+        assert!(Instant::now() < deadline, "the dial did not reach LiveKit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // While the dial waits for LiveKit, creates that check a quota of the
+    // same project go through.
+    let started = Instant::now();
+    let (status, body) = json(
+        app.post_json(
+            "/api/v1/agents",
+            &json!({"name": "Meanwhile", "instructions": "Hi."}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = json(
+        app.post_json("/api/v1/rooms", &json!({"name": "meanwhile"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        !dial.is_finished(),
+        "answered after {:?}, while the dial still waited",
+        started.elapsed()
+    );
+    let (status, out) = json(dial.await.unwrap().unwrap()).await;
+    assert_eq!(status, 200, "{out}");
+}
