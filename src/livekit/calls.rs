@@ -32,6 +32,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
 use std::time::Duration;
 
+/// The attribute a dial gives its SIP participant: the id of the dial's
+/// session. A SIP participant with it was placed by `POST /sip/dial`, never
+/// an inbound call, even before the dial has committed its call.
+pub const DIAL_SESSION: &str = "voxplane.session_id";
+
 /// Calls examined per tick.
 const BATCH: i64 = 100;
 

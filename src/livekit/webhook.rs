@@ -238,6 +238,11 @@ async fn sip_participant(
     if let Some(call) = call {
         return super::calls::progress(conn, &call, &status).await;
     }
+    if p.attributes.contains_key(super::calls::DIAL_SESSION) {
+        // Placed by a dial that has not committed its call yet: the dial
+        // records it (or, failing, removes the participant).
+        return Ok(());
+    }
     let line = attr("sip.trunkPhoneNumber");
     let config = crate::db::sip::config_for_line(conn, project_id, &line, None).await?;
     let mut session_id = crate::db::sessions::active(conn, project_id, &name.full)

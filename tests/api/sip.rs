@@ -924,3 +924,108 @@ async fn a_slow_dial_does_not_hold_up_the_projects_other_quota_checks() {
     let (status, out) = json(dial.await.unwrap().unwrap()).await;
     assert_eq!(status, 200, "{out}");
 }
+
+/// The short names of the project's rooms, as `GET /api/v1/rooms` lists them.
+async fn room_names(app: &TestApp) -> Vec<String> {
+    let (status, list) = json(app.get("/api/v1/rooms").await).await;
+    assert_eq!(status, 200, "{list}");
+    list["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rejected_dial_leaves_nothing_in_livekit_but_a_room_that_was_there() {
+    let app = TestApp::spawn().await;
+    agent(&app, "Caller").await;
+    trunk(&app, "+18001234567").await;
+    // The callee is busy: the room this dial created goes, with its dispatch.
+    let (status, _) = sim_post(&app, "/_sim/sip/next-call", json!({"outcome": "busy"})).await;
+    assert_eq!(status, 204);
+    expect_error(
+        app.post_json(
+            "/api/v1/sip/dial",
+            &json!({"phone_number": "+17751234567", "room_name": "busy-room"}),
+        )
+        .await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    let full = format!("{}_busy-room", app.project.room_prefix);
+    assert!(
+        app.sim().rooms().iter().all(|r| r.name != full),
+        "{:?}",
+        app.sim().rooms()
+    );
+    assert!(!room_names(&app).await.contains(&"busy-room".to_owned()));
+
+    // Dialing into a room that existed: the room stays, with only what it
+    // had before (the dial's dispatch is gone).
+    let (status, body) = json(
+        app.post_json("/api/v1/rooms", &json!({"name": "keep"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let keep = format!("{}_keep", app.project.room_prefix);
+    let before = app.sim().dispatches(&keep).len();
+    let (status, _) = sim_post(&app, "/_sim/sip/next-call", json!({"outcome": "busy"})).await;
+    assert_eq!(status, 204);
+    expect_error(
+        app.post_json(
+            "/api/v1/sip/dial",
+            &json!({"phone_number": "+17751234567", "room_name": "keep"}),
+        )
+        .await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    assert!(room_names(&app).await.contains(&"keep".to_owned()));
+    assert_eq!(app.sim().dispatches(&keep).len(), before);
+    assert!(app.sim().participants(&keep).is_empty());
+}
+
+#[tokio::test]
+async fn a_dial_that_times_out_is_undone_and_can_be_retried() {
+    let app = TestApp::spawn_with(|s| s.livekit_timeout_ms = 1000).await;
+    agent(&app, "Caller").await;
+    trunk(&app, "+18001234567").await;
+    // LiveKit places the call but answers after the timeout.
+    app.sim()
+        .set_latency("CreateSIPParticipant", Some(Duration::from_millis(1500)));
+    let send = || {
+        app.req(Method::POST, "/api/v1/sip/dial")
+            .header("Idempotency-Key", "retry-me")
+            .json(&json!({"phone_number": "+17751234567"}))
+            .send()
+    };
+    expect_error(send().await.unwrap(), 503, "SERVICE_UNAVAILABLE").await;
+    let full = format!("{}_outbound-call-1", app.project.room_prefix);
+    assert!(app.sim().rooms().iter().all(|r| r.name != full));
+    assert!(room_names(&app).await.is_empty());
+    app.sim().flush_webhooks().await;
+    let (_, list) = json(app.get("/api/v1/sessions?session_type=sip").await).await;
+    assert_eq!(list["total"], 0, "{list}");
+
+    // The retry (the key is forgotten after a 5xx) places the one call.
+    app.sim().set_latency("CreateSIPParticipant", None);
+    let (status, out) = json(send().await.unwrap()).await;
+    assert_eq!(status, 200, "{out}");
+    let live: Vec<_> = app
+        .sim()
+        .sip_placed_calls()
+        .into_iter()
+        .filter(|c| matches!(c.status.as_str(), "dialing" | "ringing" | "active"))
+        .collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(
+        live[0].room,
+        out["call"]["full_room_name"].as_str().unwrap()
+    );
+    assert_eq!(app.sim().participants(&live[0].room).len(), 1);
+}

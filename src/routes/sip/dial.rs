@@ -8,10 +8,19 @@
 //!    `sip_configs` limit;
 //! 2. the room: `room_name`, or the first `outbound-call-<n>` (n from the
 //!    project's sip sessions) on which no session or room is active;
-//! 3. the session of type sip, the LiveKit room, the agent's dispatch and
-//!    CreateSIPParticipant;
+//! 3. the session of type sip, the LiveKit room (created unless it exists),
+//!    the agent's dispatch and CreateSIPParticipant, whose participant
+//!    carries the session id ([`DIAL_SESSION`]) so that the webhook of its
+//!    joining is never taken for an inbound call;
 //! 4. `sip.call_initiated` and the call in `sip_calls` with its deadline
 //!    (the line's `max_call_duration`, also passed to LiveKit).
+//!
+//! When a step fails the transaction rolls back and what the dial made in
+//! LiveKit is undone: the room when this dial created it (its dispatch and
+//! participant go with it), else its dispatch and SIP participant; a room
+//! that existed before is never deleted. So a failed dial leaves nothing
+//! behind, and a dial retried after a 5xx (the idempotency middleware
+//! forgets the key then) never leaves two calls.
 
 use super::{DEFAULT_MAX_CALL_SECS, e164};
 use crate::auth::Auth;
@@ -21,6 +30,7 @@ use crate::db::sip as store;
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::limits::quota::Resource;
+use crate::livekit::calls::DIAL_SESSION;
 use crate::livekit::names::RoomName;
 use crate::livekit::{LiveKit, proto};
 use crate::routes::token::{agent_metadata, agents_to_dispatch, client_grants};
@@ -35,6 +45,7 @@ use livekit_api::services::room::CreateRoomOptions;
 use livekit_api::services::sip::CreateSIPParticipantOptions;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Body of `POST /sip/dial`.
@@ -149,6 +160,47 @@ impl Dial {
     }
 }
 
+/// What a dial made in LiveKit so far: undone when the dial fails.
+#[derive(Debug, Default)]
+struct Made {
+    /// The call's room, once named.
+    room: Option<String>,
+    /// Whether this dial created the room (it did not exist before).
+    created_room: bool,
+    /// The agent dispatch it created.
+    dispatch_id: Option<String>,
+    /// The SIP participant it placed (or may have: no answer in time).
+    participant: Option<String>,
+}
+
+impl Made {
+    /// Undoes it, best effort (already gone is fine): the room when this
+    /// dial created it, else the SIP participant and the dispatch.
+    async fn undo(&self, lk: &LiveKit) {
+        let Some(room) = self.room.as_deref() else {
+            return;
+        };
+        let gone = |what: &str, r: ApiResult<()>| match r {
+            Ok(()) | Err(ApiError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(room, error = %e, "could not remove the {what} of a failed dial")
+            }
+        };
+        if self.created_room {
+            gone("room", lk.call(lk.rooms.delete_room(room)).await);
+            return;
+        }
+        if let Some(identity) = self.participant.as_deref() {
+            let removed = lk.call(lk.rooms.remove_participant(room, identity)).await;
+            gone("SIP participant", removed);
+        }
+        if let Some(id) = self.dispatch_id.as_deref() {
+            let deleted = lk.call(lk.dispatch.delete_dispatch(id, room)).await;
+            gone("agent dispatch", deleted.map(|_| ()));
+        }
+    }
+}
+
 /// A placed call.
 struct Placed {
     room: RoomName,
@@ -222,15 +274,15 @@ fn call_failed(e: &ServiceError) -> Option<(ApiError, String)> {
     ))
 }
 
-/// The dial's transaction: see the module documentation; `room` is set
-/// once the call's room is named.
+/// The dial's transaction: see the module documentation. `made` records
+/// each LiveKit resource as it is made.
 async fn place(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     lk: &LiveKit,
     auth: &Auth,
     d: &Dial,
-    named: &mut Option<String>,
+    made: &mut Made,
 ) -> ApiResult<Placed> {
     let project_id = auth.project.id;
     reserve_call(conn, state, auth).await?;
@@ -238,7 +290,7 @@ async fn place(
         Some(r) => r.clone(),
         None => free_room(conn, project_id, &auth.project.room_prefix).await?,
     };
-    *named = Some(room.full.clone());
+    made.room = Some(room.full.clone());
     let session = sessions::start(
         conn,
         project_id,
@@ -257,34 +309,50 @@ async fn place(
     .ok_or_else(|| {
         ApiError::conflict(format!("Room {} already has an active session", room.short))
     })?;
-    let metadata = json!({ "sip": { "direction": "outbound", "phone_number": d.phone } });
-    let options = CreateRoomOptions {
-        metadata: metadata.to_string(),
-        ..Default::default()
-    };
-    lk.call(lk.rooms.create_room(&room.full, options)).await?;
+    let existed = !lk
+        .call(lk.rooms.list_rooms(vec![room.full.clone()]))
+        .await?
+        .is_empty();
+    if !existed {
+        // Set first: a create that timed out may still have made it.
+        made.created_room = true;
+        let metadata = json!({ "sip": { "direction": "outbound", "phone_number": d.phone } });
+        let options = CreateRoomOptions {
+            metadata: metadata.to_string(),
+            ..Default::default()
+        };
+        lk.call(lk.rooms.create_room(&room.full, options)).await?;
+    }
     if let Some(agent) = &d.agent {
-        lk.call(
-            lk.dispatch
-                .create_dispatch(proto::CreateAgentDispatchRequest {
-                    agent_name: agent.dispatch_name.clone(),
-                    room: room.full.clone(),
-                    metadata: agent_metadata(agent, &room.full),
-                    ..Default::default()
-                }),
-        )
-        .await?;
+        let dispatch = lk
+            .call(
+                lk.dispatch
+                    .create_dispatch(proto::CreateAgentDispatchRequest {
+                        agent_name: agent.dispatch_name.clone(),
+                        room: room.full.clone(),
+                        metadata: agent_metadata(agent, &room.full),
+                        ..Default::default()
+                    }),
+            )
+            .await?;
+        made.dispatch_id = Some(dispatch.id);
     }
     let options = CreateSIPParticipantOptions {
         participant_identity: d.identity.clone(),
         participant_name: Some(d.phone.clone()),
         participant_metadata: Some(d.metadata.to_string()),
+        participant_attributes: Some(HashMap::from([(
+            DIAL_SESSION.to_owned(),
+            session.id.to_string(),
+        )])),
         sip_number: Some(d.caller_id.clone()),
         max_call_duration: Some(Duration::from_secs(
             u64::try_from(d.max_secs).unwrap_or(1800),
         )),
         ..Default::default()
     };
+    // Without an answer in time the call may have been placed.
+    made.participant = Some(d.identity.clone());
     let placed = tokio::time::timeout(
         Duration::from_secs(35),
         lk.sip.create_sip_participant(
@@ -307,6 +375,8 @@ async fn place(
                     .err()
                     .unwrap_or_else(|| ApiError::Unavailable("LiveKit unavailable".into())));
             };
+            // Refused: no participant joined.
+            made.participant = None;
             return Err(FailedCall { err, reason }.into());
         }
     };
@@ -354,9 +424,9 @@ async fn place(
     responses(
         (status = 200, description = "Dialing", body = DialOut),
         (status = 400, description = "Invalid phone number format, or no SIP trunk configured", body = crate::error::ErrorBody),
-        (status = 409, description = "The call failed (busy, no answer, …)", body = crate::error::ErrorBody),
+        (status = 409, description = "The call failed (busy, no answer, …); nothing is left in LiveKit", body = crate::error::ErrorBody),
         (status = 429, description = "SIP config quota reached", body = crate::error::ErrorBody),
-        (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
+        (status = 503, description = "LiveKit unavailable; nothing is left in LiveKit, so the dial can be retried", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -368,16 +438,17 @@ pub async fn dial(
     let lk = state.livekit()?;
     let mut conn = state.pool.get().await?;
     let d = Dial::prepare(&mut conn, &auth, body.into_inner()).await?;
-    let mut named = None;
+    let mut made = Made::default();
     let placed = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            place(conn, &state, lk, &auth, &d, &mut named).await
+            place(conn, &state, lk, &auth, &d, &mut made).await
         })
         .await;
     let placed = match placed {
         Ok(p) => p,
         Err(e) => {
-            let room = named.as_deref().unwrap_or_default();
+            made.undo(lk).await;
+            let room = made.room.as_deref().unwrap_or_default();
             return Err(failed_call_cleanup(
                 &state,
                 auth.project.id,
