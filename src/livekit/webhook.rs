@@ -245,6 +245,8 @@ async fn sip_participant(
     }
     let line = attr("sip.trunkPhoneNumber");
     let config = crate::db::sip::config_for_line(conn, project_id, &line, None).await?;
+    // The agent the line's dispatch rule dispatched into the room.
+    let agent = crate::routes::sip::rules::line_agent(conn, project_id, &line).await?;
     let mut session_id = crate::db::sessions::active(conn, project_id, &name.full)
         .await?
         .map(|s| s.id);
@@ -256,7 +258,7 @@ async fn sip_participant(
     if session_id.is_none() {
         let new = crate::db::sessions::NewSession {
             room_name: name.full.clone(),
-            agent_config_id: config.as_ref().and_then(|c| c.agent_config_id),
+            agent_config_id: agent.as_ref().map(|a| a.id),
             caller_identity: Some(if phone.is_empty() {
                 p.identity.clone()
             } else {

@@ -5,7 +5,8 @@
 //!   LiveKit, an outbound trunk (address, number, auth), an inbound trunk
 //!   for the number and a dispatch rule that puts each inbound call in its
 //!   own project room (`<prefix>_call-…`) with the line's agent dispatched
-//!   (the config of the number, else the project's first active agent).
+//!   (the config of the number, else the project's first active agent),
+//!   kept in line with it as configs and agents change ([`rules`]).
 //!   PATCH of the number, address or auth recreates the three; DELETE
 //!   removes them.
 //! - A config is a line's call settings: agent, DTMF, max call duration and
@@ -15,27 +16,26 @@
 //!   deadline, in whichever process runs then. Quota: concurrent calls
 //!   (active sip sessions) up to the plan's `sip_configs` limit.
 
-use crate::auth::Auth;
-use crate::db::agents::Agent;
+use crate::auth::{Auth, ProjectInfo};
 use crate::db::sip::{self as store, Config, ConfigFields, Trunk, TrunkFields};
 use crate::error::{ApiError, ApiResult};
 use crate::limits::quota::{self, Resource};
-use crate::livekit::{LiveKit, proto};
-use crate::routes::token::{agent_metadata, agents_to_dispatch};
+use crate::livekit::LiveKit;
+use crate::routes::token::agents_to_dispatch;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use livekit_api::services::sip::{
-    CreateSIPDispatchRuleOptions, CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions,
-};
+use livekit_api::services::sip::{CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::allow;
 
 pub mod dial;
+pub mod rules;
 pub use dial::dial;
+pub use rules::sync_dispatch_rules;
 
 /// Default `max_call_duration` (seconds) of a line without a config.
 pub const DEFAULT_MAX_CALL_SECS: i32 = 1800;
@@ -199,18 +199,19 @@ struct LkIds {
 async fn create_lk(
     lk: &LiveKit,
     conn: &mut AsyncPgConnection,
-    project_id: i64,
-    prefix: &str,
+    project: &ProjectInfo,
     f: &TrunkFields,
     password: &str,
 ) -> ApiResult<LkIds> {
+    // The line's agent, dispatched into each inbound call's room.
+    let agent = rules::line_agent(conn, project.id, &f.phone_number).await?;
     let outbound = lk
         .call(lk.sip.create_sip_outbound_trunk(
             f.name.clone(),
             f.address.clone(),
             vec![f.phone_number.clone()],
             CreateSIPOutboundTrunkOptions {
-                metadata: json!({ "project_id": project_id }).to_string(),
+                metadata: json!({ "project_id": project.id }).to_string(),
                 auth_username: f.auth_username.clone().unwrap_or_default(),
                 auth_password: password.to_owned(),
                 ..Default::default()
@@ -222,7 +223,7 @@ async fn create_lk(
             f.name.clone(),
             vec![f.phone_number.clone()],
             CreateSIPInboundTrunkOptions {
-                metadata: Some(json!({ "project_id": project_id }).to_string()),
+                metadata: Some(json!({ "project_id": project.id }).to_string()),
                 ..Default::default()
             },
         ))
@@ -234,38 +235,13 @@ async fn create_lk(
             return Err(e);
         }
     };
-    // The line's agent, dispatched into each inbound call's room.
-    let agent = line_agent(conn, project_id, &f.phone_number).await?;
-    let room_config = agent.map(|a| proto::RoomConfiguration {
-        agents: vec![proto::RoomAgentDispatch {
-            agent_name: a.dispatch_name.clone(),
-            metadata: agent_metadata(&a, ""),
-            ..Default::default()
-        }],
-        ..Default::default()
-    });
-    let rule = lk
-        .call(lk.sip.create_sip_dispatch_rule(
-            proto::sip_dispatch_rule::Rule::DispatchRuleIndividual(
-                proto::SipDispatchRuleIndividual {
-                    room_prefix: format!("{prefix}_call-"),
-                    ..Default::default()
-                },
-            ),
-            CreateSIPDispatchRuleOptions {
-                name: f.name.clone(),
-                metadata: json!({ "project_id": project_id }).to_string(),
-                trunk_ids: vec![inbound.sip_trunk_id.clone()],
-                room_config,
-                ..Default::default()
-            },
-        ))
-        .await;
+    let rule =
+        rules::create_rule(lk, project, &f.name, &inbound.sip_trunk_id, agent.as_ref()).await;
     match rule {
         Ok(rule) => Ok(LkIds {
             inbound: inbound.sip_trunk_id,
             outbound: outbound.sip_trunk_id,
-            rule: rule.sip_dispatch_rule_id,
+            rule,
         }),
         Err(e) => {
             drop_lk(
@@ -291,25 +267,6 @@ async fn drop_lk(lk: &LiveKit, outbound: Option<&str>, inbound: Option<&str>, ru
         if let Err(e) = lk.call(lk.sip.delete_sip_trunk(id)).await {
             tracing::warn!(trunk = id, error = %e, "could not delete a SIP trunk");
         }
-    }
-}
-
-/// The agent of a line: its config's, else the project's first active one.
-async fn line_agent(
-    conn: &mut AsyncPgConnection,
-    project_id: i64,
-    phone_number: &str,
-) -> ApiResult<Option<Agent>> {
-    let config = store::config_for_line(conn, project_id, phone_number, None).await?;
-    let ids: Vec<i64> = config.and_then(|c| c.agent_config_id).into_iter().collect();
-    let found = agents_to_dispatch(conn, project_id, &ids, true).await;
-    match found {
-        Ok(mut agents) => Ok(agents.pop()),
-        // An inactive configured agent: fall back to the first active one.
-        Err(ApiError::BadRequest { .. }) => {
-            Ok(agents_to_dispatch(conn, project_id, &[], true).await?.pop())
-        }
-        Err(e) => Err(e),
     }
 }
 
@@ -368,8 +325,7 @@ pub async fn create_trunk(
     let ids = create_lk(
         lk,
         &mut conn,
-        auth.project.id,
-        &auth.project.room_prefix,
+        &auth.project,
         &fields,
         body.auth_password.as_deref().unwrap_or_default(),
     )
@@ -449,8 +405,7 @@ pub async fn update_trunk(
         let ids = create_lk(
             lk,
             &mut conn,
-            current.project_id,
-            &auth.project.room_prefix,
+            &auth.project,
             &fields,
             body.auth_password.as_deref().unwrap_or_default(),
         )
@@ -669,6 +624,7 @@ pub async fn create_config(
             Ok((row, agent))
         })
         .await?;
+    rules::resync(&state, &mut conn, &auth.project).await;
     Ok(HttpResponse::Created().json(ConfigOne {
         config: config_out(&row, agent),
     }))
@@ -718,6 +674,7 @@ pub async fn update_config(
     };
     let f = config_fields(&mut conn, auth.project.id, &body, f).await?;
     let row = store::update_config(&mut conn, current.id, &f).await?;
+    rules::resync(&state, &mut conn, &auth.project).await;
     let agent = agent_name(&mut conn, auth.project.id, row.agent_config_id).await?;
     Ok(HttpResponse::Ok().json(ConfigOne {
         config: config_out(&row, agent),
@@ -743,6 +700,7 @@ pub async fn delete_config(
         .await?
         .ok_or_else(|| ApiError::not_found("SIP config"))?;
     store::delete_config(&mut conn, current.id).await?;
+    rules::resync(&state, &mut conn, &auth.project).await;
     Ok(HttpResponse::Ok().json(json!({ "success": true, "message": "SIP config deleted" })))
 }
 

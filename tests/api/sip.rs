@@ -1029,3 +1029,140 @@ async fn a_dial_that_times_out_is_undone_and_can_be_retried() {
     );
     assert_eq!(app.sim().participants(&live[0].room).len(), 1);
 }
+
+/// The trunk's dispatch rule in LiveKit (by the id `GET /sip/trunks`
+/// gives): its id and the `agent_config_id` of the agent it dispatches,
+/// with the agent's metadata. Exactly one rule is on the trunk.
+async fn rule_of(app: &TestApp) -> (String, Option<i64>, Value) {
+    let (_, list) = json(app.get("/api/v1/sip/trunks").await).await;
+    let t = &list["trunks"][0];
+    let id = t["dispatch_rule_id"].as_str().unwrap().to_owned();
+    let inbound = t["inbound_trunk_id"].as_str().unwrap();
+    let rules = app.sim().sip_dispatch_rules();
+    let on_trunk: Vec<_> = rules
+        .iter()
+        .filter(|r| r.trunk_ids.iter().any(|t| t == inbound))
+        .collect();
+    assert_eq!(on_trunk.len(), 1, "{rules:?}");
+    assert_eq!(on_trunk[0].sip_dispatch_rule_id, id);
+    let agents = on_trunk[0]
+        .room_config
+        .as_ref()
+        .map(|c| c.agents.clone())
+        .unwrap_or_default();
+    assert!(agents.len() <= 1, "{agents:?}");
+    let Some(a) = agents.first() else {
+        return (id, None, Value::Null);
+    };
+    let meta: Value = serde_json::from_str(&a.metadata).unwrap();
+    (id, meta["agent_config_id"].as_i64(), meta)
+}
+
+#[tokio::test]
+async fn the_inbound_dispatch_rule_follows_the_lines_agent() {
+    let app = TestApp::spawn().await;
+    // The trunk first, while the project has no agent.
+    let t = trunk(&app, "+18005550100").await;
+    assert_eq!(rule_of(&app).await.1, None);
+    // The first agent: the rule falls back to it.
+    let first = agent(&app, "First").await;
+    assert_eq!(rule_of(&app).await.1, Some(first));
+    // Another agent changes nothing: the rule is kept as it is.
+    let (rule_id, _, _) = rule_of(&app).await;
+    let second = agent(&app, "Second").await;
+    assert_eq!(rule_of(&app).await.0, rule_id);
+    // A config of the line names the second agent.
+    let (status, c) = json(
+        app.post_json(
+            "/api/v1/sip/configs",
+            &json!({"name": "Line", "phone_number": "+18005550100", "agent_config_id": second, "trunk_id": t["id"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let cid = c["config"]["id"].as_i64().unwrap();
+    let (rule_id, agent_id, _) = rule_of(&app).await;
+    assert_eq!(agent_id, Some(second));
+    // Its agent's new instructions reach the rule.
+    let res = app
+        .patch_json(
+            &format!("/api/v1/agents/{second}"),
+            &json!({"instructions": "Be brief."}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let (new_id, agent_id, meta) = rule_of(&app).await;
+    assert_eq!(
+        (agent_id, meta["instructions"].as_str()),
+        (Some(second), Some("Be brief."))
+    );
+    assert_ne!(new_id, rule_id);
+    // Deactivated: the first active agent; active again: the config's.
+    let res = app
+        .patch_json(
+            &format!("/api/v1/agents/{second}"),
+            &json!({"is_active": false}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(rule_of(&app).await.1, Some(first));
+    let res = app
+        .patch_json(
+            &format!("/api/v1/agents/{second}"),
+            &json!({"is_active": true}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(rule_of(&app).await.1, Some(second));
+    // The config changes its agent, then goes: the first active agent.
+    let res = app
+        .patch_json(
+            &format!("/api/v1/sip/configs/{cid}"),
+            &json!({"agent_config_id": first}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(rule_of(&app).await.1, Some(first));
+    let res = app
+        .patch_json(
+            &format!("/api/v1/sip/configs/{cid}"),
+            &json!({"agent_config_id": second}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(rule_of(&app).await.1, Some(second));
+    assert_eq!(
+        app.delete(&format!("/api/v1/sip/configs/{cid}"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(rule_of(&app).await.1, Some(first));
+    // The first agent deleted: the next one.
+    assert_eq!(
+        app.delete(&format!("/api/v1/agents/{first}"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(rule_of(&app).await.1, Some(second));
+
+    // An inbound call's session records the agent the rule dispatched.
+    let room = format!("{}_call-_+17755550123_xyz", app.project.room_prefix);
+    app.sim()
+        .join(
+            &room,
+            SimParticipant::new("sip_+17755550123")
+                .kind(SimKind::Sip)
+                .attribute("sip.phoneNumber", "+17755550123")
+                .attribute("sip.trunkPhoneNumber", "+18005550100")
+                .attribute("sip.callStatus", "active"),
+        )
+        .await
+        .unwrap();
+    app.sim().flush_webhooks().await;
+    let inbound = events(&app, "sip.inbound_call").await;
+    assert_eq!(inbound.len(), 1, "{inbound:?}");
+    assert_eq!(inbound[0]["agent_config_id"], second);
+}
