@@ -312,36 +312,50 @@ pub async fn create_trunk(
         dispatch_rule_id: None,
     };
     let mut conn = state.pool.get().await?;
-    if store::trunks(&mut conn, auth.project.id)
-        .await?
-        .iter()
-        .any(|t| t.phone_number == fields.phone_number)
-    {
-        return Err(ApiError::conflict(format!(
-            "A trunk for {} already exists",
-            fields.phone_number
-        )));
-    }
-    let ids = create_lk(
-        lk,
-        &mut conn,
-        &auth.project,
-        &fields,
-        body.auth_password.as_deref().unwrap_or_default(),
-    )
-    .await?;
-    fields.inbound_trunk_id = Some(ids.inbound.clone());
-    fields.outbound_trunk_id = Some(ids.outbound.clone());
-    fields.dispatch_rule_id = Some(ids.rule.clone());
-    match store::insert_trunk(&mut conn, &fields).await {
+    let mut made = None;
+    // Under the rules lock: a concurrent sync sees the trunk with its rule.
+    let created = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            store::lock_rules(conn, auth.project.id).await?;
+            number_free(conn, auth.project.id, None, &fields.phone_number).await?;
+            let password = body.auth_password.as_deref().unwrap_or_default();
+            let ids = made.insert(create_lk(lk, conn, &auth.project, &fields, password).await?);
+            fields.inbound_trunk_id = Some(ids.inbound.clone());
+            fields.outbound_trunk_id = Some(ids.outbound.clone());
+            fields.dispatch_rule_id = Some(ids.rule.clone());
+            Ok(store::insert_trunk(conn, &fields).await?)
+        })
+        .await;
+    match created {
         Ok(row) => Ok(HttpResponse::Created().json(TrunkOne {
             trunk: TrunkOut::from(&row),
         })),
         Err(e) => {
-            drop_lk(lk, Some(&ids.outbound), Some(&ids.inbound), Some(&ids.rule)).await;
-            Err(e.into())
+            if let Some(ids) = made {
+                drop_lk(lk, Some(&ids.outbound), Some(&ids.inbound), Some(&ids.rule)).await;
+            }
+            Err(e)
         }
     }
+}
+
+/// 409 when another trunk of the project (than `except`) has the number.
+async fn number_free(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    except: Option<i64>,
+    phone_number: &str,
+) -> ApiResult<()> {
+    let taken = store::trunks(conn, project_id)
+        .await?
+        .iter()
+        .any(|t| Some(t.id) != except && t.phone_number == phone_number);
+    if taken {
+        return Err(ApiError::conflict(format!(
+            "A trunk for {phone_number} already exists"
+        )));
+    }
+    Ok(())
 }
 
 #[utoipa::path(
@@ -352,6 +366,7 @@ pub async fn create_trunk(
         (status = 200, description = "Updated", body = TrunkOne),
         (status = 400, description = "Invalid input", body = crate::error::ErrorBody),
         (status = 404, description = "No such trunk", body = crate::error::ErrorBody),
+        (status = 409, description = "Another trunk of the project has this number (nothing changed, in LiveKit either)", body = crate::error::ErrorBody),
         (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -390,9 +405,9 @@ pub async fn update_trunk(
         outbound_trunk_id: current.outbound_trunk_id.clone(),
         dispatch_rule_id: current.dispatch_rule_id.clone(),
     };
-    let relink = body.phone_number.is_some()
-        || body.address.is_some()
-        || body.auth_username.is_some()
+    let relink = fields.phone_number != current.phone_number
+        || fields.address != current.address
+        || fields.auth_username != current.auth_username
         || body.auth_password.is_some();
     // The password is not stored: recreating an authenticated trunk needs it.
     if relink && fields.auth_username.is_some() && body.auth_password.is_none() {
@@ -401,20 +416,41 @@ pub async fn update_trunk(
             "auth_password is required when changing a trunk that authenticates",
         ));
     }
-    if relink {
-        let ids = create_lk(
-            lk,
-            &mut conn,
-            &auth.project,
-            &fields,
-            body.auth_password.as_deref().unwrap_or_default(),
-        )
-        .await?;
-        fields.inbound_trunk_id = Some(ids.inbound);
-        fields.outbound_trunk_id = Some(ids.outbound);
-        fields.dispatch_rule_id = Some(ids.rule);
-    }
-    let row = store::update_trunk(&mut conn, current.id, &fields).await?;
+    let mut made = None;
+    // Under the rules lock: a concurrent sync never replaces the rule of
+    // the inbound trunk this one is leaving.
+    let updated = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            store::lock_rules(conn, auth.project.id).await?;
+            // Checked first: no LiveKit resource is made for a number in use.
+            number_free(
+                conn,
+                auth.project.id,
+                Some(current.id),
+                &fields.phone_number,
+            )
+            .await?;
+            if relink {
+                let password = body.auth_password.as_deref().unwrap_or_default();
+                let ids = made.insert(create_lk(lk, conn, &auth.project, &fields, password).await?);
+                fields.inbound_trunk_id = Some(ids.inbound.clone());
+                fields.outbound_trunk_id = Some(ids.outbound.clone());
+                fields.dispatch_rule_id = Some(ids.rule.clone());
+            }
+            Ok(store::update_trunk(conn, current.id, &fields).await?)
+        })
+        .await;
+    let row = match updated {
+        Ok(row) => row,
+        Err(e) => {
+            // A number taken meanwhile (unique violation) or any failure
+            // after the new LiveKit resources: they go again.
+            if let Some(ids) = made {
+                drop_lk(lk, Some(&ids.outbound), Some(&ids.inbound), Some(&ids.rule)).await;
+            }
+            return Err(e);
+        }
+    };
     if relink {
         drop_lk(
             lk,

@@ -1166,3 +1166,49 @@ async fn the_inbound_dispatch_rule_follows_the_lines_agent() {
     assert_eq!(inbound.len(), 1, "{inbound:?}");
     assert_eq!(inbound[0]["agent_config_id"], second);
 }
+
+#[tokio::test]
+async fn a_trunk_patched_to_another_trunks_number_is_refused_before_livekit() {
+    let app = TestApp::spawn().await;
+    trunk(&app, "+18005550100").await;
+    let b = trunk(&app, "+18005550101").await;
+    let before = (
+        app.sim().sip_outbound_trunks().len(),
+        app.sim().sip_dispatch_rules().len(),
+    );
+    assert_eq!(before, (2, 2));
+    let body = expect_error(
+        app.patch_json(
+            &format!("/api/v1/sip/trunks/{}", b["id"]),
+            &json!({"phone_number": "+18005550100", "auth_password": "p"}),
+        )
+        .await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    assert!(
+        body["error"].as_str().unwrap().contains("+18005550100"),
+        "{body}"
+    );
+    assert_eq!(
+        (
+            app.sim().sip_outbound_trunks().len(),
+            app.sim().sip_dispatch_rules().len()
+        ),
+        before,
+        "no LiveKit trunk or rule left behind"
+    );
+    let (_, list) = json(app.get("/api/v1/sip/trunks").await).await;
+    assert_eq!(list["trunks"][1], b, "trunk B is unchanged");
+    // Its own number again is no conflict.
+    let (status, out) = json(
+        app.patch_json(
+            &format!("/api/v1/sip/trunks/{}", b["id"]),
+            &json!({"phone_number": "+18005550101", "name": "B"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+}
