@@ -159,6 +159,33 @@ pub async fn count_active(
         .await
 }
 
+/// Makes an active session (locked by the caller) the session of an
+/// inbound SIP call: type sip, the caller, the line's agent unless it has
+/// one, the call's metadata added to what it had.
+pub async fn make_sip(
+    conn: &mut AsyncPgConnection,
+    current: &Session,
+    caller_identity: &str,
+    agent_config_id: Option<i64>,
+    call_metadata: &Value,
+) -> QueryResult<Session> {
+    let mut metadata = current.metadata.clone();
+    if let (Some(m), Some(add)) = (metadata.as_object_mut(), call_metadata.as_object()) {
+        m.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    diesel::update(sessions::table.find(current.id))
+        .set((
+            sessions::session_type.eq("sip"),
+            sessions::caller_identity.eq(caller_identity),
+            sessions::agent_config_id.eq(current.agent_config_id.or(agent_config_id)),
+            sessions::metadata.eq(metadata),
+            sessions::updated_at.eq(Utc::now()),
+        ))
+        .returning(Session::as_returning())
+        .get_result(conn)
+        .await
+}
+
 /// Whether the room ever had a session.
 pub async fn any_for_room(
     conn: &mut AsyncPgConnection,

@@ -85,6 +85,15 @@ pub async fn live(
         .optional()
 }
 
+/// Whether a session has (or had) a call.
+pub async fn any_for_session(conn: &mut AsyncPgConnection, session_id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        sip_calls::table.filter(sip_calls::session_id.eq(session_id)),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// Moves a call from `from` to `to` (with a reason for an end); `None` when
 /// it was no longer in `from` (someone else moved it).
 pub async fn transition(

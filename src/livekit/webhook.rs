@@ -208,12 +208,11 @@ async fn apply(
 
 /// A SIP participant joined or left a project room (see `super::calls`).
 ///
-/// Joining with a live call (an outbound call placed by `POST /sip/dial`)
-/// reports its `sip.callStatus`; joining a room without an active session
-/// is an inbound call: a sip session starts (caller number from
-/// `sip.phoneNumber`, agent and max duration from the line's config),
-/// `sip.inbound_call` is emitted and the call is recorded. Leaving ends the
-/// call (`ended`, or `failed` with the reason when it was never answered).
+/// Joining with a live call reports its `sip.callStatus`. A participant
+/// placed by `POST /sip/dial` (it carries [`super::calls::DIAL_SESSION`])
+/// is the dial's to record. Any other is an inbound call, recorded with
+/// direction inbound ([`inbound_call`]). Leaving ends the call (`ended`, or
+/// `failed` with the reason when it was never answered) and its session.
 async fn sip_participant(
     conn: &mut AsyncPgConnection,
     project_id: i64,
@@ -222,12 +221,6 @@ async fn sip_participant(
     joined: bool,
 ) -> ApiResult<()> {
     use crate::db::sip_calls as calls;
-    let attr = |k: &str| p.attributes.get(k).cloned().unwrap_or_default();
-    let phone = attr("sip.phoneNumber");
-    let status = match attr("sip.callStatus").as_str() {
-        "dialing" | "ringing" => attr("sip.callStatus"),
-        _ => "active".to_owned(),
-    };
     let call = calls::live(conn, project_id, &name.full, &p.identity).await?;
     if !joined {
         if let Some(call) = call {
@@ -235,6 +228,10 @@ async fn sip_participant(
         }
         return Ok(());
     }
+    let status = match p.attributes.get("sip.callStatus").map(String::as_str) {
+        Some(s @ ("dialing" | "ringing")) => s.to_owned(),
+        _ => "active".to_owned(),
+    };
     if let Some(call) = call {
         return super::calls::progress(conn, &call, &status).await;
     }
@@ -243,55 +240,86 @@ async fn sip_participant(
         // records it (or, failing, removes the participant).
         return Ok(());
     }
+    inbound_call(conn, project_id, name, p, &status).await
+}
+
+/// An inbound call: its session is the room's, `sip.inbound_call` is
+/// emitted once for it, and the call is recorded (direction inbound, the
+/// line's max duration).
+///
+/// - No active session: a sip session starts (caller number from
+///   `sip.phoneNumber`, agent of the line as its dispatch rule has it).
+/// - An active session that is no call's (the dispatched agent's join was
+///   handled first and started a voice session): it becomes the sip
+///   session of this call, keeping what it had.
+/// - The session of another call: this call joins it.
+async fn inbound_call(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    name: &RoomName,
+    p: &proto::ParticipantInfo,
+    status: &str,
+) -> ApiResult<()> {
+    use crate::db::{sessions, sip_calls as calls};
+    let attr = |k: &str| p.attributes.get(k).cloned().unwrap_or_default();
+    let phone = attr("sip.phoneNumber");
     let line = attr("sip.trunkPhoneNumber");
     let config = crate::db::sip::config_for_line(conn, project_id, &line, None).await?;
     // The agent the line's dispatch rule dispatched into the room.
     let agent = crate::routes::sip::rules::line_agent(conn, project_id, &line).await?;
-    let mut session_id = crate::db::sessions::active(conn, project_id, &name.full)
-        .await?
-        .map(|s| s.id);
-    let direction = if session_id.is_some() {
-        "outbound"
+    let caller = if phone.is_empty() {
+        p.identity.clone()
     } else {
-        "inbound"
+        phone.clone()
     };
-    if session_id.is_none() {
-        let new = crate::db::sessions::NewSession {
-            room_name: name.full.clone(),
-            agent_config_id: agent.as_ref().map(|a| a.id),
-            caller_identity: Some(if phone.is_empty() {
-                p.identity.clone()
-            } else {
-                phone.clone()
-            }),
-            session_type: "sip".into(),
-            metadata: json!({
-                "direction": "inbound", "phone_number": phone, "trunk_phone_number": line,
-                "sip_call_id": attr("sip.callID"), "participant_identity": p.identity,
-            }),
-        };
-        let Some(session) = crate::db::sessions::start(conn, project_id, &new).await? else {
-            // A dial placing this very call committed meanwhile (its session
-            // held the room): report through its call.
-            return match calls::live(conn, project_id, &name.full, &p.identity).await? {
-                Some(call) => super::calls::progress(conn, &call, &status).await,
-                None => Ok(()),
-            };
-        };
-        {
-            session_id = Some(session.id);
-            emit(
-                conn,
-                project_id,
-                "sip.inbound_call",
-                json!({
-                    "room_name": name.full, "room": name.short, "session_id": session.id,
-                    "phone_number": phone, "trunk_phone_number": line,
-                    "agent_config_id": session.agent_config_id, "identity": p.identity,
-                }),
-            )
-            .await?;
+    let metadata = json!({
+        "direction": "inbound", "phone_number": phone, "trunk_phone_number": line,
+        "sip_call_id": attr("sip.callID"), "participant_identity": p.identity,
+    });
+    let new = sessions::NewSession {
+        room_name: name.full.clone(),
+        agent_config_id: agent.as_ref().map(|a| a.id),
+        caller_identity: Some(caller.clone()),
+        session_type: "sip".into(),
+        metadata: metadata.clone(),
+    };
+    // The session: a new one, or the room's active one (locked, so that
+    // two calls joining at once are taken one after the other). The
+    // insert waits for a concurrent one and then sees it; a session ending
+    // meanwhile means trying again.
+    let mut attempts = 0;
+    let (session, received) = loop {
+        attempts += 1;
+        if let Some(session) = sessions::start(conn, project_id, &new).await? {
+            break (session, true);
         }
+        if let Some(active) = sessions::active(conn, project_id, &name.full).await?
+            && let Some(locked) = sessions::lock_active(conn, project_id, active.id).await?
+        {
+            if calls::any_for_session(conn, locked.id).await? {
+                break (locked, false);
+            }
+            let converted =
+                sessions::make_sip(conn, &locked, &caller, new.agent_config_id, &metadata).await?;
+            break (converted, true);
+        }
+        if attempts >= 3 {
+            tracing::warn!(room = %name.full, identity = %p.identity, "no session for an inbound SIP call");
+            return Ok(());
+        }
+    };
+    if received {
+        emit(
+            conn,
+            project_id,
+            "sip.inbound_call",
+            json!({
+                "room_name": name.full, "room": name.short, "session_id": session.id,
+                "phone_number": phone, "trunk_phone_number": line,
+                "agent_config_id": session.agent_config_id, "identity": p.identity,
+            }),
+        )
+        .await?;
     }
     let max = config
         .as_ref()
@@ -302,12 +330,12 @@ async fn sip_participant(
         conn,
         &calls::NewCall {
             project_id,
-            session_id,
+            session_id: Some(session.id),
             room_name: &name.full,
             participant_identity: &p.identity,
             phone_number: &phone,
-            direction,
-            status: &status,
+            direction: "inbound",
+            status,
             max_call_duration: max,
             deadline: Utc::now() + chrono::Duration::seconds(i64::from(max)),
         },

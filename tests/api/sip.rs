@@ -504,6 +504,19 @@ async fn inbound_call_creates_a_sip_session() {
     assert_eq!(list["total"], 1, "{list}");
     let s = &list["sessions"][0];
     assert_eq!(s["room_name"], room);
+    // The caller is the number the SIP participant's attributes carry.
+    let (_, d) = json(
+        app.get(&format!("/api/v1/sessions/{}/detail", s["id"]))
+            .await,
+    )
+    .await;
+    assert_eq!(d["session"]["caller_identity"], "+17755550123", "{d}");
+    assert_eq!(d["session"]["metadata"]["phone_number"], "+17755550123");
+    assert_eq!(
+        d["session"]["metadata"]["trunk_phone_number"],
+        "+18005550100"
+    );
+    assert_eq!(d["session"]["agent_config_id"], agent_id);
     // The same participant rejoining does not start a second session.
     app.sim()
         .join(
@@ -1211,4 +1224,75 @@ async fn a_trunk_patched_to_another_trunks_number_is_refused_before_livekit() {
     )
     .await;
     assert_eq!(status, 200, "{out}");
+}
+
+#[tokio::test]
+async fn an_inbound_call_whose_agent_joined_first_turns_its_session_into_a_sip_session() {
+    let app = TestApp::spawn().await;
+    let agent_id = agent(&app, "Receptionist").await;
+    let (status, _) = json(
+        app.post_json(
+            "/api/v1/sip/configs",
+            &json!({"name": "Line", "phone_number": "+18005550100", "agent_config_id": agent_id}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let room = format!("{}_call-_+17755550123_first", app.project.room_prefix);
+    // The dispatched agent's join is handled first: a voice session.
+    app.sim()
+        .join(&room, SimParticipant::new("agent-1").kind(SimKind::Agent))
+        .await
+        .unwrap();
+    app.sim().flush_webhooks().await;
+    let (_, list) = json(app.get("/api/v1/sessions").await).await;
+    assert_eq!(list["total"], 1, "{list}");
+    let id = list["sessions"][0]["id"].as_i64().unwrap();
+    // Then the caller's: the call is inbound, in that session.
+    let caller = SimParticipant::new("sip_+17755550123")
+        .kind(SimKind::Sip)
+        .attribute("sip.phoneNumber", "+17755550123")
+        .attribute("sip.trunkPhoneNumber", "+18005550100")
+        .attribute("sip.callID", "SCL_in1")
+        .attribute("sip.callStatus", "active");
+    app.sim().join(&room, caller.clone()).await.unwrap();
+    app.sim().flush_webhooks().await;
+    let inbound = events(&app, "sip.inbound_call").await;
+    assert_eq!(inbound.len(), 1, "{inbound:?}");
+    assert_eq!(inbound[0]["session_id"], id);
+    assert_eq!(inbound[0]["phone_number"], "+17755550123");
+    let (_, d) = json(app.get(&format!("/api/v1/sessions/{id}/detail")).await).await;
+    let s = &d["session"];
+    assert_eq!(s["session_type"], "sip", "{d}");
+    assert_eq!(s["caller_identity"], "+17755550123");
+    assert_eq!(s["agent_config_id"], agent_id);
+    assert_eq!(s["metadata"]["direction"], "inbound");
+    assert_eq!(s["metadata"]["phone_number"], "+17755550123");
+    assert_eq!(s["metadata"]["sip_call_id"], "SCL_in1");
+    assert_eq!(s["metadata"]["agent_identity"], "agent-1", "kept");
+    let (_, list) = json(app.get("/api/v1/sessions").await).await;
+    assert_eq!(list["total"], 1, "{list}");
+    let status = events(&app, "sip.call_status").await;
+    assert_eq!(status.len(), 1, "{status:?}");
+    assert_eq!(
+        (
+            status[0]["direction"].as_str(),
+            status[0]["session_id"].as_i64()
+        ),
+        (Some("inbound"), Some(id))
+    );
+    // A reconnect of the same caller is the same call; hanging up ends it
+    // and its session.
+    app.sim().join(&room, caller).await.unwrap();
+    app.sim().flush_webhooks().await;
+    assert_eq!(events(&app, "sip.inbound_call").await.len(), 1);
+    app.sim().leave(&room, "sip_+17755550123").await.unwrap();
+    app.sim().flush_webhooks().await;
+    assert_eq!(session_status(&app, id).await, "completed");
+    let last = events(&app, "sip.call_status").await.pop().unwrap();
+    assert_eq!(
+        (last["status"].as_str(), last["reason"].as_str()),
+        (Some("ended"), Some("hangup"))
+    );
 }
