@@ -77,17 +77,11 @@ pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Project>
 
 /// Locks the project row for the rest of the transaction: creates that check a
 /// quota take this lock first, so concurrent creates are counted one by one.
-///
-/// `FOR NO KEY UPDATE`: it excludes the other holders of this lock, but not
-/// the `FOR KEY SHARE` lock that every insert of a row referencing the
-/// project takes for its foreign key, so a transaction still open after such
-/// an insert (a dial waiting for LiveKit) never holds up the project's
-/// quota checks.
 pub async fn lock(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
     projects::table
         .filter(projects::id.eq(id))
         .select(projects::id)
-        .for_no_key_update()
+        .for_update()
         .first::<i64>(conn)
         .await
         .map(|_| ())

@@ -485,3 +485,34 @@ async fn usage_is_priced_exactly_and_aggregated() {
     let res = app.post_json("/api/v1/usage", &json!({"session_id": 999_999, "service": "llm", "provider": "openai", "model": "gpt-4o"})).await;
     expect_error(res, 404, "NOT_FOUND").await;
 }
+
+#[tokio::test]
+async fn deleting_a_project_deletes_its_sessions() {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let app = TestApp::spawn().await;
+    let other = app.create_project(Plan::Professional).await;
+    let res = app
+        .req_as(&other.key, Method::POST, "/api/v1/sessions")
+        .json(&json!({"room_name": "doomed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    start(&app, "kept").await;
+    let mut conn = app.conn().await;
+    diesel::sql_query("DELETE FROM projects WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(other.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let left: N = diesel::sql_query("SELECT count(*) AS n FROM sessions")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left.n, 1, "only the other project's session is left");
+}
