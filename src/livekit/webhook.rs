@@ -116,7 +116,11 @@ async fn apply(
                 with(json!({ "closed_at": rfc(at) })),
             )
             .await?;
-            crate::db::sessions::end(conn, project_id, &name.full, None, None, at).await?;
+            // Only the session that ran in this room: a late room_finished
+            // of an earlier room of the name leaves the current one alone.
+            let sid = (!room.sid.is_empty()).then_some(room.sid.as_str());
+            crate::db::sessions::end_for_finished_room(conn, project_id, &name.full, sid, at)
+                .await?;
         }
         "participant_joined" | "participant_left" | "participant_connection_aborted" => {
             let Some(p) = event.participant.as_ref() else {
@@ -144,18 +148,22 @@ async fn apply(
             )
             .await?;
             let who = json!({ "identity": p.identity, "name": p.name, "kind": kind_name(p.kind), "participant_sid": p.sid });
-            if joined && p.kind == proto::participant_info::Kind::Agent as i32 {
+            // A join reported after its room's room_finished (webhooks out
+            // of order) starts nothing that would never end.
+            let open = rooms::is_open(conn, room_id).await?;
+            if joined && open && p.kind == proto::participant_info::Kind::Agent as i32 {
                 // An agent joining starts the room's session, unless one runs.
                 let new = crate::db::sessions::NewSession {
                     room_name: name.full.clone(),
                     session_type: "voice".into(),
                     metadata: json!({ "agent_identity": p.identity }),
+                    room_sid: (!room.sid.is_empty()).then(|| room.sid.clone()),
                     ..Default::default()
                 };
                 crate::db::sessions::start(conn, project_id, &new).await?;
             }
             if p.kind == proto::participant_info::Kind::Sip as i32 {
-                sip_participant(conn, project_id, name, p, joined).await?;
+                sip_participant(conn, project_id, name, room, p, joined, open).await?;
             }
             if joined {
                 let joined_at = seconds(p.joined_at).unwrap_or(at);
@@ -211,14 +219,18 @@ async fn apply(
 /// Joining with a live call reports its `sip.callStatus`. A participant
 /// placed by `POST /sip/dial` (it carries [`super::calls::DIAL_SESSION`])
 /// is the dial's to record. Any other is an inbound call, recorded with
-/// direction inbound ([`inbound_call`]). Leaving ends the call (`ended`, or
-/// `failed` with the reason when it was never answered) and its session.
+/// direction inbound ([`inbound_call`]), unless its room has finished
+/// already (`open` false: the webhooks came out of order). Leaving ends
+/// the call (`ended`, or `failed` with the reason when it was never
+/// answered) and its session.
 async fn sip_participant(
     conn: &mut AsyncPgConnection,
     project_id: i64,
     name: &RoomName,
+    room: &proto::Room,
     p: &proto::ParticipantInfo,
     joined: bool,
+    open: bool,
 ) -> ApiResult<()> {
     use crate::db::sip_calls as calls;
     let call = calls::live(conn, project_id, &name.full, &p.identity).await?;
@@ -240,7 +252,11 @@ async fn sip_participant(
         // records it (or, failing, removes the participant).
         return Ok(());
     }
-    inbound_call(conn, project_id, name, p, &status).await
+    if !open {
+        // Reported after the room's end: that call is over.
+        return Ok(());
+    }
+    inbound_call(conn, project_id, name, room, p, &status).await
 }
 
 /// An inbound call: its session is the room's, `sip.inbound_call` is
@@ -257,6 +273,7 @@ async fn inbound_call(
     conn: &mut AsyncPgConnection,
     project_id: i64,
     name: &RoomName,
+    room: &proto::Room,
     p: &proto::ParticipantInfo,
     status: &str,
 ) -> ApiResult<()> {
@@ -282,6 +299,7 @@ async fn inbound_call(
         caller_identity: Some(caller.clone()),
         session_type: "sip".into(),
         metadata: metadata.clone(),
+        room_sid: (!room.sid.is_empty()).then(|| room.sid.clone()),
     };
     // The session: a new one, or the room's active one (locked, so that
     // two calls joining at once are taken one after the other). The
@@ -299,8 +317,15 @@ async fn inbound_call(
             if calls::any_for_session(conn, locked.id).await? {
                 break (locked, false);
             }
-            let converted =
-                sessions::make_sip(conn, &locked, &caller, new.agent_config_id, &metadata).await?;
+            let converted = sessions::make_sip(
+                conn,
+                &locked,
+                &caller,
+                new.agent_config_id,
+                &metadata,
+                new.room_sid.as_deref(),
+            )
+            .await?;
             break (converted, true);
         }
         if attempts >= 3 {

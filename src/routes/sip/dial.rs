@@ -303,26 +303,31 @@ async fn place(
                 "direction": "outbound", "phone_number": d.phone, "caller_id": d.caller_id,
                 "trunk_id": d.outbound_id, "call_metadata": d.metadata,
             }),
+            room_sid: None,
         },
     )
     .await?
     .ok_or_else(|| {
         ApiError::conflict(format!("Room {} already has an active session", room.short))
     })?;
-    let existed = !lk
+    let existing = lk
         .call(lk.rooms.list_rooms(vec![room.full.clone()]))
         .await?
-        .is_empty();
-    if !existed {
-        // Set first: a create that timed out may still have made it.
-        made.created_room = true;
-        let metadata = json!({ "sip": { "direction": "outbound", "phone_number": d.phone } });
-        let options = CreateRoomOptions {
-            metadata: metadata.to_string(),
-            ..Default::default()
-        };
-        lk.call(lk.rooms.create_room(&room.full, options)).await?;
-    }
+        .pop();
+    let lk_room = match existing {
+        Some(r) => r,
+        None => {
+            // Set first: a create that timed out may still have made it.
+            made.created_room = true;
+            let metadata = json!({ "sip": { "direction": "outbound", "phone_number": d.phone } });
+            let options = CreateRoomOptions {
+                metadata: metadata.to_string(),
+                ..Default::default()
+            };
+            lk.call(lk.rooms.create_room(&room.full, options)).await?
+        }
+    };
+    sessions::set_room_sid(conn, session.id, &lk_room.sid).await?;
     if let Some(agent) = &d.agent {
         let dispatch = lk
             .call(
