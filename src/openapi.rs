@@ -77,7 +77,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::sip::create_config,
         crate::routes::sip::update_config,
         crate::routes::sip::delete_config,
-        crate::routes::sip::dial,
+        crate::routes::sip::dial::dial,
         crate::routes::call_control::send_data,
         crate::routes::call_control::update_participant,
         crate::routes::call_control::mute_participant,

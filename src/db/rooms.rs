@@ -190,6 +190,17 @@ pub async fn observe_finished(
     Ok(row.id)
 }
 
+/// Whether a room (by row id) is still open: LiveKit has not reported
+/// its end.
+pub async fn is_open(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    rooms::table
+        .find(id)
+        .select(rooms::status)
+        .first::<String>(conn)
+        .await
+        .map(|status| status == "active")
+}
+
 #[derive(QueryableByName)]
 struct IdRow {
     #[diesel(sql_type = BigInt)]

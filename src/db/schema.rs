@@ -255,6 +255,7 @@ diesel::table! {
         ended_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        room_sid -> Nullable<Text>,
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Session {
     pub ended_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The LiveKit room (sid) it runs in, when known.
+    pub room_sid: Option<String>,
 }
 
 impl Session {
@@ -49,6 +51,8 @@ pub struct NewSession {
     pub caller_identity: Option<String>,
     pub session_type: String,
     pub metadata: Value,
+    /// The LiveKit room (sid), when known.
+    pub room_sid: Option<String>,
 }
 
 /// Starts a session unless the room already has an active one; returns the
@@ -66,6 +70,7 @@ pub async fn start(
             sessions::caller_identity.eq(&s.caller_identity),
             sessions::session_type.eq(&s.session_type),
             sessions::metadata.eq(&s.metadata),
+            sessions::room_sid.eq(&s.room_sid),
         ))
         .on_conflict_do_nothing()
         .returning(Session::as_returning())
@@ -107,6 +112,123 @@ pub async fn active(
         .first(conn)
         .await
         .optional()
+}
+
+/// A session of a project if it is still active, locked for the rest of
+/// the transaction (no one else ends or changes it meanwhile).
+pub async fn lock_active(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    id: i64,
+) -> QueryResult<Option<Session>> {
+    sessions::table
+        .filter(
+            sessions::project_id
+                .eq(project_id)
+                .and(sessions::id.eq(id))
+                .and(sessions::status.eq("active")),
+        )
+        .for_update()
+        .select(Session::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Records the LiveKit room (sid) a session runs in.
+pub async fn set_room_sid(conn: &mut AsyncPgConnection, id: i64, sid: &str) -> QueryResult<()> {
+    diesel::update(sessions::table.find(id))
+        .set(sessions::room_sid.eq(sid))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The end of a LiveKit room (`room_finished` of room `sid`, when known, at
+/// `at`, whole seconds): ends the room name's active session if it ran in
+/// that room, that is if its room sid is `sid` or, unknown, if it started
+/// by then. The session of a later room of the same name (a late webhook)
+/// is left alone.
+pub async fn end_for_finished_room(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    room_name: &str,
+    sid: Option<&str>,
+    at: DateTime<Utc>,
+) -> QueryResult<Option<Session>> {
+    let Some(current) = active(conn, project_id, room_name).await? else {
+        return Ok(None);
+    };
+    let Some(current) = lock_active(conn, project_id, current.id).await? else {
+        return Ok(None);
+    };
+    let started_by_then = current.started_at < at + chrono::Duration::seconds(1);
+    let ran_there = match (current.room_sid.as_deref(), sid) {
+        (Some(own), Some(sid)) => own == sid,
+        _ => started_by_then,
+    };
+    if !ran_there {
+        return Ok(None);
+    }
+    end(conn, project_id, room_name, None, None, at).await
+}
+
+/// How many sessions of a type the project has had.
+pub async fn count_of_type(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    session_type: &str,
+) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::project_id.eq(project_id))
+        .filter(sessions::session_type.eq(session_type))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// How many sessions of a type of the project are active.
+pub async fn count_active(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    session_type: &str,
+) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::project_id.eq(project_id))
+        .filter(sessions::session_type.eq(session_type))
+        .filter(sessions::status.eq("active"))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// Makes an active session (locked by the caller) the session of an
+/// inbound SIP call: type sip, the caller, the line's agent and the room
+/// sid unless it has them, the call's metadata added to what it had.
+pub async fn make_sip(
+    conn: &mut AsyncPgConnection,
+    current: &Session,
+    caller_identity: &str,
+    agent_config_id: Option<i64>,
+    call_metadata: &Value,
+    room_sid: Option<&str>,
+) -> QueryResult<Session> {
+    let mut metadata = current.metadata.clone();
+    if let (Some(m), Some(add)) = (metadata.as_object_mut(), call_metadata.as_object()) {
+        m.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    diesel::update(sessions::table.find(current.id))
+        .set((
+            sessions::session_type.eq("sip"),
+            sessions::caller_identity.eq(caller_identity),
+            sessions::agent_config_id.eq(current.agent_config_id.or(agent_config_id)),
+            sessions::metadata.eq(metadata),
+            sessions::room_sid.eq(current.room_sid.as_deref().or(room_sid)),
+            sessions::updated_at.eq(Utc::now()),
+        ))
+        .returning(Session::as_returning())
+        .get_result(conn)
+        .await
 }
 
 /// Whether the room ever had a session.
@@ -158,7 +280,7 @@ pub async fn end(
     .get_result(conn)
     .await
     .optional()?;
-    // Ended meanwhile by a concurrent transaction: it reported the end.
+    // A concurrent transaction ended it first (and reported it).
     let Some(ended) = ended else {
         return Ok(None);
     };

@@ -86,6 +86,32 @@ pub async fn update_trunk(
         .await
 }
 
+/// Points a trunk at its new dispatch rule.
+pub async fn set_dispatch_rule(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    rule_id: &str,
+) -> QueryResult<()> {
+    diesel::update(sip_trunks::table.find(id))
+        .set((
+            sip_trunks::dispatch_rule_id.eq(rule_id),
+            sip_trunks::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Inside a transaction: waits for the project's other changes of SIP
+/// dispatch rules (a transaction advisory lock under a key of its own).
+pub async fn lock_rules(conn: &mut AsyncPgConnection, project_id: i64) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('voxplane.sip.rules', $1))")
+        .bind::<diesel::sql_types::BigInt, _>(project_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Deletes a trunk.
 pub async fn delete_trunk(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
     diesel::delete(sip_trunks::table.find(id))

@@ -46,6 +46,18 @@ pub struct NewCall<'a> {
     pub deadline: DateTime<Utc>,
 }
 
+/// Inside a transaction: waits for the project's other dials (a
+/// transaction advisory lock on the project id under a key of its own), so
+/// that dials are counted and their rooms named one after another while
+/// nothing else of the project waits.
+pub async fn lock_dials(conn: &mut AsyncPgConnection, project_id: i64) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('voxplane.sip.dial', $1))")
+        .bind::<diesel::sql_types::BigInt, _>(project_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Records a call.
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewCall<'_>) -> QueryResult<SipCall> {
     diesel::insert_into(sip_calls::table)
@@ -71,6 +83,15 @@ pub async fn live(
         .first(conn)
         .await
         .optional()
+}
+
+/// Whether a session has (or had) a call.
+pub async fn any_for_session(conn: &mut AsyncPgConnection, session_id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        sip_calls::table.filter(sip_calls::session_id.eq(session_id)),
+    ))
+    .get_result(conn)
+    .await
 }
 
 /// Moves a call from `from` to `to` (with a reason for an end); `None` when

@@ -32,6 +32,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
 use std::time::Duration;
 
+/// The attribute a dial gives its SIP participant: the id of the dial's
+/// session. A SIP participant with it was placed by `POST /sip/dial`, never
+/// an inbound call, even before the dial has committed its call.
+pub const DIAL_SESSION: &str = "voxplane.session_id";
+
 /// Calls examined per tick.
 const BATCH: i64 = 100;
 
@@ -86,7 +91,9 @@ pub async fn progress(
 }
 
 /// The end of a call whose SIP participant left: `ended` once it was
-/// active, else `failed` with why.
+/// active, else `failed` with why; its session ends with it. A participant
+/// replaced by a new connection of the same identity (`DUPLICATE_IDENTITY`)
+/// has not left the call.
 pub async fn left(
     conn: &mut AsyncPgConnection,
     call: &SipCall,
@@ -94,6 +101,10 @@ pub async fn left(
 ) -> ApiResult<()> {
     use proto::DisconnectReason as R;
     let why = R::try_from(p.disconnect_reason).unwrap_or(R::UnknownReason);
+    // Replaced by a new connection of the same identity: the call goes on.
+    if why == R::DuplicateIdentity {
+        return Ok(());
+    }
     let (status, reason) = if call.status == "active" {
         let reason = match why {
             R::ClientInitiated => "hangup",
@@ -114,7 +125,33 @@ pub async fn left(
         };
         ("failed", reason)
     };
-    move_to(conn, call, status, Some(reason)).await?;
+    if move_to(conn, call, status, Some(reason)).await?.is_some() {
+        // The call is over, so is its session (and the dial quota it
+        // holds), whether or not the room stays open a while.
+        end_session(conn, call).await?;
+    }
+    Ok(())
+}
+
+/// Ends the session of a call that ended, if that session is still the
+/// room's active one (a session started later in the room is left alone).
+async fn end_session(conn: &mut AsyncPgConnection, call: &SipCall) -> ApiResult<()> {
+    use crate::db::sessions;
+    let Some(id) = call.session_id else {
+        return Ok(());
+    };
+    // Locked: while it is active it is the room's one active session.
+    if let Some(session) = sessions::lock_active(conn, call.project_id, id).await? {
+        sessions::end(
+            conn,
+            call.project_id,
+            &session.room_name,
+            None,
+            None,
+            Utc::now(),
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -182,9 +219,12 @@ pub async fn end_overdue(state: &AppState) -> ApiResult<usize> {
                 Ok(()) | Err(ApiError::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
-            move_to(conn, call, "ended", Some("max_call_duration")).await?;
-            crate::db::sessions::end(conn, call.project_id, &call.room_name, None, None, Utc::now())
-                .await?;
+            if move_to(conn, call, "ended", Some("max_call_duration"))
+                .await?
+                .is_some()
+            {
+                end_session(conn, call).await?;
+            }
             tracing::info!(call = call.id, room = %call.room_name, "ended a call at its max_call_duration");
         }
         Ok(calls.len())

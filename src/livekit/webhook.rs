@@ -116,7 +116,11 @@ async fn apply(
                 with(json!({ "closed_at": rfc(at) })),
             )
             .await?;
-            crate::db::sessions::end(conn, project_id, &name.full, None, None, at).await?;
+            // Only the session that ran in this room: a late room_finished
+            // of an earlier room of the name leaves the current one alone.
+            let sid = (!room.sid.is_empty()).then_some(room.sid.as_str());
+            crate::db::sessions::end_for_finished_room(conn, project_id, &name.full, sid, at)
+                .await?;
         }
         "participant_joined" | "participant_left" | "participant_connection_aborted" => {
             let Some(p) = event.participant.as_ref() else {
@@ -144,18 +148,22 @@ async fn apply(
             )
             .await?;
             let who = json!({ "identity": p.identity, "name": p.name, "kind": kind_name(p.kind), "participant_sid": p.sid });
-            if joined && p.kind == proto::participant_info::Kind::Agent as i32 {
+            // A join reported after its room's room_finished (webhooks out
+            // of order) starts nothing that would never end.
+            let open = rooms::is_open(conn, room_id).await?;
+            if joined && open && p.kind == proto::participant_info::Kind::Agent as i32 {
                 // An agent joining starts the room's session, unless one runs.
                 let new = crate::db::sessions::NewSession {
                     room_name: name.full.clone(),
                     session_type: "voice".into(),
                     metadata: json!({ "agent_identity": p.identity }),
+                    room_sid: (!room.sid.is_empty()).then(|| room.sid.clone()),
                     ..Default::default()
                 };
                 crate::db::sessions::start(conn, project_id, &new).await?;
             }
             if p.kind == proto::participant_info::Kind::Sip as i32 {
-                sip_participant(conn, project_id, name, p, joined).await?;
+                sip_participant(conn, project_id, name, room, p, joined, open).await?;
             }
             if joined {
                 let joined_at = seconds(p.joined_at).unwrap_or(at);
@@ -208,26 +216,23 @@ async fn apply(
 
 /// A SIP participant joined or left a project room (see `super::calls`).
 ///
-/// Joining with a live call (an outbound call placed by `POST /sip/dial`)
-/// reports its `sip.callStatus`; joining a room without an active session
-/// is an inbound call: a sip session starts (caller number from
-/// `sip.phoneNumber`, agent and max duration from the line's config),
-/// `sip.inbound_call` is emitted and the call is recorded. Leaving ends the
-/// call (`ended`, or `failed` with the reason when it was never answered).
+/// Joining with a live call reports its `sip.callStatus`. A participant
+/// placed by `POST /sip/dial` (it carries [`super::calls::DIAL_SESSION`])
+/// is the dial's to record. Any other is an inbound call, recorded with
+/// direction inbound ([`inbound_call`]), unless its room has finished
+/// already (`open` false: the webhooks came out of order). Leaving ends
+/// the call (`ended`, or `failed` with the reason when it was never
+/// answered) and its session.
 async fn sip_participant(
     conn: &mut AsyncPgConnection,
     project_id: i64,
     name: &RoomName,
+    room: &proto::Room,
     p: &proto::ParticipantInfo,
     joined: bool,
+    open: bool,
 ) -> ApiResult<()> {
     use crate::db::sip_calls as calls;
-    let attr = |k: &str| p.attributes.get(k).cloned().unwrap_or_default();
-    let phone = attr("sip.phoneNumber");
-    let status = match attr("sip.callStatus").as_str() {
-        "dialing" | "ringing" => attr("sip.callStatus"),
-        _ => "active".to_owned(),
-    };
     let call = calls::live(conn, project_id, &name.full, &p.identity).await?;
     if !joined {
         if let Some(call) = call {
@@ -235,56 +240,111 @@ async fn sip_participant(
         }
         return Ok(());
     }
+    let status = match p.attributes.get("sip.callStatus").map(String::as_str) {
+        Some(s @ ("dialing" | "ringing")) => s.to_owned(),
+        _ => "active".to_owned(),
+    };
     if let Some(call) = call {
         return super::calls::progress(conn, &call, &status).await;
     }
+    if p.attributes.contains_key(super::calls::DIAL_SESSION) {
+        // Placed by a dial that has not committed its call yet: the dial
+        // records it (or, failing, removes the participant).
+        return Ok(());
+    }
+    if !open {
+        // Reported after the room's end: that call is over.
+        return Ok(());
+    }
+    inbound_call(conn, project_id, name, room, p, &status).await
+}
+
+/// An inbound call: its session is the room's, `sip.inbound_call` is
+/// emitted once for it, and the call is recorded (direction inbound, the
+/// line's max duration).
+///
+/// - No active session: a sip session starts (caller number from
+///   `sip.phoneNumber`, agent of the line as its dispatch rule has it).
+/// - An active session that is no call's (the dispatched agent's join was
+///   handled first and started a voice session): it becomes the sip
+///   session of this call, keeping what it had.
+/// - The session of another call: this call joins it.
+async fn inbound_call(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    name: &RoomName,
+    room: &proto::Room,
+    p: &proto::ParticipantInfo,
+    status: &str,
+) -> ApiResult<()> {
+    use crate::db::{sessions, sip_calls as calls};
+    let attr = |k: &str| p.attributes.get(k).cloned().unwrap_or_default();
+    let phone = attr("sip.phoneNumber");
     let line = attr("sip.trunkPhoneNumber");
     let config = crate::db::sip::config_for_line(conn, project_id, &line, None).await?;
-    let mut session_id = crate::db::sessions::active(conn, project_id, &name.full)
-        .await?
-        .map(|s| s.id);
-    let direction = if session_id.is_some() {
-        "outbound"
+    // The agent the line's dispatch rule dispatched into the room.
+    let agent = crate::routes::sip::rules::line_agent(conn, project_id, &line).await?;
+    let caller = if phone.is_empty() {
+        p.identity.clone()
     } else {
-        "inbound"
+        phone.clone()
     };
-    if session_id.is_none() {
-        let new = crate::db::sessions::NewSession {
-            room_name: name.full.clone(),
-            agent_config_id: config.as_ref().and_then(|c| c.agent_config_id),
-            caller_identity: Some(if phone.is_empty() {
-                p.identity.clone()
-            } else {
-                phone.clone()
-            }),
-            session_type: "sip".into(),
-            metadata: json!({
-                "direction": "inbound", "phone_number": phone, "trunk_phone_number": line,
-                "sip_call_id": attr("sip.callID"), "participant_identity": p.identity,
-            }),
-        };
-        let Some(session) = crate::db::sessions::start(conn, project_id, &new).await? else {
-            // A dial placing this very call committed meanwhile (its session
-            // held the room): report through its call.
-            return match calls::live(conn, project_id, &name.full, &p.identity).await? {
-                Some(call) => super::calls::progress(conn, &call, &status).await,
-                None => Ok(()),
-            };
-        };
+    let metadata = json!({
+        "direction": "inbound", "phone_number": phone, "trunk_phone_number": line,
+        "sip_call_id": attr("sip.callID"), "participant_identity": p.identity,
+    });
+    let new = sessions::NewSession {
+        room_name: name.full.clone(),
+        agent_config_id: agent.as_ref().map(|a| a.id),
+        caller_identity: Some(caller.clone()),
+        session_type: "sip".into(),
+        metadata: metadata.clone(),
+        room_sid: (!room.sid.is_empty()).then(|| room.sid.clone()),
+    };
+    // The session: a new one, or the room's active one (locked, so that
+    // two calls joining at once are taken one after the other). The
+    // insert waits for a concurrent one and then sees it; a session ending
+    // meanwhile means trying again.
+    let mut attempts = 0;
+    let (session, received) = loop {
+        attempts += 1;
+        if let Some(session) = sessions::start(conn, project_id, &new).await? {
+            break (session, true);
+        }
+        if let Some(active) = sessions::active(conn, project_id, &name.full).await?
+            && let Some(locked) = sessions::lock_active(conn, project_id, active.id).await?
         {
-            session_id = Some(session.id);
-            emit(
+            if calls::any_for_session(conn, locked.id).await? {
+                break (locked, false);
+            }
+            let converted = sessions::make_sip(
                 conn,
-                project_id,
-                "sip.inbound_call",
-                json!({
-                    "room_name": name.full, "room": name.short, "session_id": session.id,
-                    "phone_number": phone, "trunk_phone_number": line,
-                    "agent_config_id": session.agent_config_id, "identity": p.identity,
-                }),
+                &locked,
+                &caller,
+                new.agent_config_id,
+                &metadata,
+                new.room_sid.as_deref(),
             )
             .await?;
+            break (converted, true);
         }
+        if attempts >= 3 {
+            tracing::warn!(room = %name.full, identity = %p.identity, "no session for an inbound SIP call");
+            return Ok(());
+        }
+    };
+    if received {
+        emit(
+            conn,
+            project_id,
+            "sip.inbound_call",
+            json!({
+                "room_name": name.full, "room": name.short, "session_id": session.id,
+                "phone_number": phone, "trunk_phone_number": line,
+                "agent_config_id": session.agent_config_id, "identity": p.identity,
+            }),
+        )
+        .await?;
     }
     let max = config
         .as_ref()
@@ -295,12 +355,12 @@ async fn sip_participant(
         conn,
         &calls::NewCall {
             project_id,
-            session_id,
+            session_id: Some(session.id),
             room_name: &name.full,
             participant_identity: &p.identity,
             phone_number: &phone,
-            direction,
-            status: &status,
+            direction: "inbound",
+            status,
             max_call_duration: max,
             deadline: Utc::now() + chrono::Duration::seconds(i64::from(max)),
         },

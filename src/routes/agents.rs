@@ -371,6 +371,8 @@ pub async fn create_agent(
             agents::insert(conn, &new).await.map_err(name_taken)
         })
         .await?;
+    // The first active agent may now be a SIP line's.
+    crate::routes::sip::rules::resync(&state, &mut conn, &auth.project).await;
     Ok(HttpResponse::Created().json(AgentResponse {
         agent: agent.into(),
     }))
@@ -449,6 +451,8 @@ pub async fn update_agent(
     let agent = agents::update(&mut conn, auth.project.id, *id, &changes)
         .await
         .map_err(name_taken)?;
+    // What a SIP line dispatches (this agent, or another once inactive).
+    crate::routes::sip::rules::resync(&state, &mut conn, &auth.project).await;
     Ok(HttpResponse::Ok().json(AgentResponse {
         agent: agent.into(),
     }))
@@ -497,6 +501,7 @@ pub async fn delete_agent(
     if !agents::delete(&mut conn, auth.project.id, *id).await? {
         return Err(ApiError::not_found("Agent"));
     }
+    crate::routes::sip::rules::resync(&state, &mut conn, &auth.project).await;
     Ok(HttpResponse::Ok().json(SuccessMessage {
         success: true,
         message: "Agent deleted".into(),

@@ -311,6 +311,7 @@ pub async fn create_session(
                 caller_identity: caller.clone(),
                 session_type: session_type.clone(),
                 metadata: metadata.clone(),
+                room_sid: None,
             };
             store::start(conn, project.id, &new).await?.ok_or_else(|| {
                 ApiError::conflict(format!("Room {} already has an active session", room.full))

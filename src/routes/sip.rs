@@ -5,48 +5,37 @@
 //!   LiveKit, an outbound trunk (address, number, auth), an inbound trunk
 //!   for the number and a dispatch rule that puts each inbound call in its
 //!   own project room (`<prefix>_call-…`) with the line's agent dispatched
-//!   (the config of the number, else the project's first active agent).
+//!   (the config of the number, else the project's first active agent),
+//!   kept in line with it as configs and agents change ([`rules`]).
 //!   PATCH of the number, address or auth recreates the three; DELETE
 //!   removes them.
 //! - A config is a line's call settings: agent, DTMF, max call duration and
 //!   trunk. Quota: `sip_configs`.
-//! - `POST /sip/dial` validates the number with libphonenumber (country
-//!   code known, length possible for it), then creates the room, a session
-//!   of type sip, dispatches the agent, calls CreateSIPParticipant and
-//!   records the call in `sip_calls` with its deadline (the line's
-//!   `max_call_duration`, also passed to LiveKit); the calls worker
+//! - `POST /sip/dial` ([`dial`]) places an outbound call; the calls worker
 //!   (`crate::livekit::calls`) reports its progress and ends it at the
 //!   deadline, in whichever process runs then. Quota: concurrent calls
 //!   (active sip sessions) up to the plan's `sip_configs` limit.
 
-use crate::auth::Auth;
-use crate::db::agents::Agent;
-use crate::db::sessions::{self, NewSession};
+use crate::auth::{Auth, ProjectInfo};
 use crate::db::sip::{self as store, Config, ConfigFields, Trunk, TrunkFields};
 use crate::error::{ApiError, ApiResult};
-use crate::events::emit;
 use crate::limits::quota::{self, Resource};
-use crate::livekit::names::RoomName;
-use crate::livekit::{LiveKit, proto};
-use crate::routes::token::{agent_metadata, agents_to_dispatch, client_grants};
+use crate::livekit::LiveKit;
+use crate::routes::token::agents_to_dispatch;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use diesel::sql_types::Int8;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use livekit_api::access_token::AccessToken;
-use livekit_api::services::ServiceError;
-use livekit_api::services::SipCallError;
-use livekit_api::services::room::CreateRoomOptions;
-use livekit_api::services::sip::{
-    CreateSIPDispatchRuleOptions, CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions,
-    CreateSIPParticipantOptions,
-};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use livekit_api::services::sip::{CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
-use std::time::Duration;
+use serde_json::json;
 
 use super::allow;
+
+pub mod dial;
+pub mod rules;
+pub use dial::dial;
+pub use rules::sync_dispatch_rules;
 
 /// Default `max_call_duration` (seconds) of a line without a config.
 pub const DEFAULT_MAX_CALL_SECS: i32 = 1800;
@@ -210,18 +199,19 @@ struct LkIds {
 async fn create_lk(
     lk: &LiveKit,
     conn: &mut AsyncPgConnection,
-    project_id: i64,
-    prefix: &str,
+    project: &ProjectInfo,
     f: &TrunkFields,
     password: &str,
 ) -> ApiResult<LkIds> {
+    // The line's agent, dispatched into each inbound call's room.
+    let agent = rules::line_agent(conn, project.id, &f.phone_number).await?;
     let outbound = lk
         .call(lk.sip.create_sip_outbound_trunk(
             f.name.clone(),
             f.address.clone(),
             vec![f.phone_number.clone()],
             CreateSIPOutboundTrunkOptions {
-                metadata: json!({ "project_id": project_id }).to_string(),
+                metadata: json!({ "project_id": project.id }).to_string(),
                 auth_username: f.auth_username.clone().unwrap_or_default(),
                 auth_password: password.to_owned(),
                 ..Default::default()
@@ -233,7 +223,7 @@ async fn create_lk(
             f.name.clone(),
             vec![f.phone_number.clone()],
             CreateSIPInboundTrunkOptions {
-                metadata: Some(json!({ "project_id": project_id }).to_string()),
+                metadata: Some(json!({ "project_id": project.id }).to_string()),
                 ..Default::default()
             },
         ))
@@ -245,38 +235,13 @@ async fn create_lk(
             return Err(e);
         }
     };
-    // The line's agent, dispatched into each inbound call's room.
-    let agent = line_agent(conn, project_id, &f.phone_number).await?;
-    let room_config = agent.map(|a| proto::RoomConfiguration {
-        agents: vec![proto::RoomAgentDispatch {
-            agent_name: a.dispatch_name.clone(),
-            metadata: agent_metadata(&a, ""),
-            ..Default::default()
-        }],
-        ..Default::default()
-    });
-    let rule = lk
-        .call(lk.sip.create_sip_dispatch_rule(
-            proto::sip_dispatch_rule::Rule::DispatchRuleIndividual(
-                proto::SipDispatchRuleIndividual {
-                    room_prefix: format!("{prefix}_call-"),
-                    ..Default::default()
-                },
-            ),
-            CreateSIPDispatchRuleOptions {
-                name: f.name.clone(),
-                metadata: json!({ "project_id": project_id }).to_string(),
-                trunk_ids: vec![inbound.sip_trunk_id.clone()],
-                room_config,
-                ..Default::default()
-            },
-        ))
-        .await;
+    let rule =
+        rules::create_rule(lk, project, &f.name, &inbound.sip_trunk_id, agent.as_ref()).await;
     match rule {
         Ok(rule) => Ok(LkIds {
             inbound: inbound.sip_trunk_id,
             outbound: outbound.sip_trunk_id,
-            rule: rule.sip_dispatch_rule_id,
+            rule,
         }),
         Err(e) => {
             drop_lk(
@@ -302,25 +267,6 @@ async fn drop_lk(lk: &LiveKit, outbound: Option<&str>, inbound: Option<&str>, ru
         if let Err(e) = lk.call(lk.sip.delete_sip_trunk(id)).await {
             tracing::warn!(trunk = id, error = %e, "could not delete a SIP trunk");
         }
-    }
-}
-
-/// The agent of a line: its config's, else the project's first active one.
-async fn line_agent(
-    conn: &mut AsyncPgConnection,
-    project_id: i64,
-    phone_number: &str,
-) -> ApiResult<Option<Agent>> {
-    let config = store::config_for_line(conn, project_id, phone_number, None).await?;
-    let ids: Vec<i64> = config.and_then(|c| c.agent_config_id).into_iter().collect();
-    let found = agents_to_dispatch(conn, project_id, &ids, true).await;
-    match found {
-        Ok(mut agents) => Ok(agents.pop()),
-        // An inactive configured agent: fall back to the first active one.
-        Err(ApiError::BadRequest { .. }) => {
-            Ok(agents_to_dispatch(conn, project_id, &[], true).await?.pop())
-        }
-        Err(e) => Err(e),
     }
 }
 
@@ -366,37 +312,50 @@ pub async fn create_trunk(
         dispatch_rule_id: None,
     };
     let mut conn = state.pool.get().await?;
-    if store::trunks(&mut conn, auth.project.id)
-        .await?
-        .iter()
-        .any(|t| t.phone_number == fields.phone_number)
-    {
-        return Err(ApiError::conflict(format!(
-            "A trunk for {} already exists",
-            fields.phone_number
-        )));
-    }
-    let ids = create_lk(
-        lk,
-        &mut conn,
-        auth.project.id,
-        &auth.project.room_prefix,
-        &fields,
-        body.auth_password.as_deref().unwrap_or_default(),
-    )
-    .await?;
-    fields.inbound_trunk_id = Some(ids.inbound.clone());
-    fields.outbound_trunk_id = Some(ids.outbound.clone());
-    fields.dispatch_rule_id = Some(ids.rule.clone());
-    match store::insert_trunk(&mut conn, &fields).await {
+    let mut made = None;
+    // Under the rules lock: a concurrent sync sees the trunk with its rule.
+    let created = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            store::lock_rules(conn, auth.project.id).await?;
+            number_free(conn, auth.project.id, None, &fields.phone_number).await?;
+            let password = body.auth_password.as_deref().unwrap_or_default();
+            let ids = made.insert(create_lk(lk, conn, &auth.project, &fields, password).await?);
+            fields.inbound_trunk_id = Some(ids.inbound.clone());
+            fields.outbound_trunk_id = Some(ids.outbound.clone());
+            fields.dispatch_rule_id = Some(ids.rule.clone());
+            Ok(store::insert_trunk(conn, &fields).await?)
+        })
+        .await;
+    match created {
         Ok(row) => Ok(HttpResponse::Created().json(TrunkOne {
             trunk: TrunkOut::from(&row),
         })),
         Err(e) => {
-            drop_lk(lk, Some(&ids.outbound), Some(&ids.inbound), Some(&ids.rule)).await;
-            Err(e.into())
+            if let Some(ids) = made {
+                drop_lk(lk, Some(&ids.outbound), Some(&ids.inbound), Some(&ids.rule)).await;
+            }
+            Err(e)
         }
     }
+}
+
+/// 409 when another trunk of the project (than `except`) has the number.
+async fn number_free(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    except: Option<i64>,
+    phone_number: &str,
+) -> ApiResult<()> {
+    let taken = store::trunks(conn, project_id)
+        .await?
+        .iter()
+        .any(|t| Some(t.id) != except && t.phone_number == phone_number);
+    if taken {
+        return Err(ApiError::conflict(format!(
+            "A trunk for {phone_number} already exists"
+        )));
+    }
+    Ok(())
 }
 
 #[utoipa::path(
@@ -407,6 +366,7 @@ pub async fn create_trunk(
         (status = 200, description = "Updated", body = TrunkOne),
         (status = 400, description = "Invalid input", body = crate::error::ErrorBody),
         (status = 404, description = "No such trunk", body = crate::error::ErrorBody),
+        (status = 409, description = "Another trunk of the project has this number (nothing changed, in LiveKit either)", body = crate::error::ErrorBody),
         (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -445,9 +405,9 @@ pub async fn update_trunk(
         outbound_trunk_id: current.outbound_trunk_id.clone(),
         dispatch_rule_id: current.dispatch_rule_id.clone(),
     };
-    let relink = body.phone_number.is_some()
-        || body.address.is_some()
-        || body.auth_username.is_some()
+    let relink = fields.phone_number != current.phone_number
+        || fields.address != current.address
+        || fields.auth_username != current.auth_username
         || body.auth_password.is_some();
     // The password is not stored: recreating an authenticated trunk needs it.
     if relink && fields.auth_username.is_some() && body.auth_password.is_none() {
@@ -456,21 +416,41 @@ pub async fn update_trunk(
             "auth_password is required when changing a trunk that authenticates",
         ));
     }
-    if relink {
-        let ids = create_lk(
-            lk,
-            &mut conn,
-            current.project_id,
-            &auth.project.room_prefix,
-            &fields,
-            body.auth_password.as_deref().unwrap_or_default(),
-        )
-        .await?;
-        fields.inbound_trunk_id = Some(ids.inbound);
-        fields.outbound_trunk_id = Some(ids.outbound);
-        fields.dispatch_rule_id = Some(ids.rule);
-    }
-    let row = store::update_trunk(&mut conn, current.id, &fields).await?;
+    let mut made = None;
+    // Under the rules lock: a concurrent sync never replaces the rule of
+    // the inbound trunk this one is leaving.
+    let updated = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            store::lock_rules(conn, auth.project.id).await?;
+            // Checked first: no LiveKit resource is made for a number in use.
+            number_free(
+                conn,
+                auth.project.id,
+                Some(current.id),
+                &fields.phone_number,
+            )
+            .await?;
+            if relink {
+                let password = body.auth_password.as_deref().unwrap_or_default();
+                let ids = made.insert(create_lk(lk, conn, &auth.project, &fields, password).await?);
+                fields.inbound_trunk_id = Some(ids.inbound.clone());
+                fields.outbound_trunk_id = Some(ids.outbound.clone());
+                fields.dispatch_rule_id = Some(ids.rule.clone());
+            }
+            Ok(store::update_trunk(conn, current.id, &fields).await?)
+        })
+        .await;
+    let row = match updated {
+        Ok(row) => row,
+        Err(e) => {
+            // A number taken meanwhile (unique violation) or any failure
+            // after the new LiveKit resources: they go again.
+            if let Some(ids) = made {
+                drop_lk(lk, Some(&ids.outbound), Some(&ids.inbound), Some(&ids.rule)).await;
+            }
+            return Err(e);
+        }
+    };
     if relink {
         drop_lk(
             lk,
@@ -680,6 +660,7 @@ pub async fn create_config(
             Ok((row, agent))
         })
         .await?;
+    rules::resync(&state, &mut conn, &auth.project).await;
     Ok(HttpResponse::Created().json(ConfigOne {
         config: config_out(&row, agent),
     }))
@@ -729,6 +710,7 @@ pub async fn update_config(
     };
     let f = config_fields(&mut conn, auth.project.id, &body, f).await?;
     let row = store::update_config(&mut conn, current.id, &f).await?;
+    rules::resync(&state, &mut conn, &auth.project).await;
     let agent = agent_name(&mut conn, auth.project.id, row.agent_config_id).await?;
     Ok(HttpResponse::Ok().json(ConfigOne {
         config: config_out(&row, agent),
@@ -754,398 +736,8 @@ pub async fn delete_config(
         .await?
         .ok_or_else(|| ApiError::not_found("SIP config"))?;
     store::delete_config(&mut conn, current.id).await?;
+    rules::resync(&state, &mut conn, &auth.project).await;
     Ok(HttpResponse::Ok().json(json!({ "success": true, "message": "SIP config deleted" })))
-}
-
-// ---------------------------------------------------------------- dial
-
-/// Body of `POST /sip/dial`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"phone_number": "+17751234567"}))]
-pub struct DialIn {
-    /// E.164.
-    pub phone_number: String,
-    /// Agent to dispatch (default: the project's first active one).
-    pub agent_config_id: Option<i64>,
-    /// Room name suffix (default `outbound-call-<n>`).
-    pub room_name: Option<String>,
-    /// Outbound caller ID (default: the trunk's number).
-    pub caller_id: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Map<String, Value>>,
-}
-
-/// The placed call.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CallOut {
-    #[schema(example = "outbound-call-1")]
-    pub room_name: String,
-    #[schema(example = "proj_outbound-call-1")]
-    pub full_room_name: String,
-    #[schema(example = "+17751234567")]
-    pub phone_number: String,
-    #[schema(example = "+18001234567")]
-    pub caller_id: String,
-    #[schema(example = "ST_abc123")]
-    pub trunk_id: String,
-    #[schema(example = 55)]
-    pub session_id: i64,
-    #[schema(example = "PA_xyz")]
-    pub sip_participant_id: String,
-}
-
-/// `{"success", "call", "token", "wsUrl"}`
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DialOut {
-    pub success: bool,
-    pub call: CallOut,
-    /// A token for a supervisor to join the call's room.
-    pub token: String,
-    #[serde(rename = "wsUrl")]
-    #[schema(example = "wss://livekit.example")]
-    pub ws_url: String,
-}
-
-/// Locks the project and refuses a call past the plan's `sip_configs`
-/// limit of concurrent calls.
-async fn reserve_call(
-    conn: &mut AsyncPgConnection,
-    state: &AppState,
-    auth: &Auth,
-) -> ApiResult<()> {
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query("SELECT id AS n FROM projects WHERE id = $1 FOR UPDATE")
-        .bind::<Int8, _>(auth.project.id)
-        .get_result::<N>(conn)
-        .await?;
-    let used = diesel::sql_query(
-        "SELECT count(*) AS n FROM sessions WHERE project_id = $1 AND session_type = 'sip' \
-         AND status = 'active'",
-    )
-    .bind::<Int8, _>(auth.project.id)
-    .get_result::<N>(conn)
-    .await?
-    .n;
-    let limit = Resource::SipConfigs.limit(&state.settings.plans, &auth.project);
-    if used >= limit {
-        return Err(ApiError::QuotaExceeded {
-            resource: Resource::SipConfigs.as_str(),
-            limit,
-            used,
-            upgrade_url: state.settings.upgrade_url.clone(),
-        });
-    }
-    Ok(())
-}
-
-/// A call failure as an API error: 409 with LiveKit's SIP status.
-fn call_failed(e: &ServiceError) -> Option<(ApiError, String)> {
-    let sip = SipCallError::from_error(e)?;
-    let reason = format!(
-        "{} {}",
-        sip.sip_status_code().unwrap_or_default(),
-        sip.sip_status().unwrap_or_default()
-    )
-    .trim()
-    .to_owned();
-    Some((
-        ApiError::Conflict {
-            message: format!("The call failed: {reason}"),
-            details: Some(json!({
-                "sip_status_code": sip.sip_status_code(),
-                "sip_status": sip.sip_status(),
-            })),
-        },
-        reason,
-    ))
-}
-
-#[utoipa::path(
-    post, path = "/api/v1/sip/dial", tag = "SIP",
-    request_body = DialIn,
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retried dial with the same key never places a second call")),
-    responses(
-        (status = 200, description = "Dialing", body = DialOut),
-        (status = 400, description = "Invalid phone number format, or no SIP trunk configured", body = crate::error::ErrorBody),
-        (status = 409, description = "The call failed (busy, no answer, …)", body = crate::error::ErrorBody),
-        (status = 429, description = "SIP config quota reached", body = crate::error::ErrorBody),
-        (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
-    ),
-    security(("api_key" = []))
-)]
-pub async fn dial(
-    auth: Auth,
-    state: web::Data<AppState>,
-    body: web::Json<DialIn>,
-) -> ApiResult<HttpResponse> {
-    let lk = state.livekit()?;
-    let body = body.into_inner();
-    let phone = e164("phone_number", &body.phone_number)?;
-    let caller_override = match body.caller_id.as_deref() {
-        Some(c) => Some(e164("caller_id", c)?),
-        None => None,
-    };
-    let mut conn = state.pool.get().await?;
-    let trunk = store::trunks(&mut conn, auth.project.id)
-        .await?
-        .into_iter()
-        .find(|t| t.outbound_trunk_id.is_some())
-        .ok_or_else(|| ApiError::bad_request("No SIP trunk configured"))?;
-    let outbound_id = trunk.outbound_trunk_id.clone().unwrap_or_default();
-    let caller_id = caller_override.unwrap_or_else(|| trunk.phone_number.clone());
-    let config = store::config_for_line(
-        &mut conn,
-        auth.project.id,
-        &trunk.phone_number,
-        Some(trunk.id),
-    )
-    .await?;
-    let max_secs = config
-        .as_ref()
-        .map_or(DEFAULT_MAX_CALL_SECS, |c| c.max_call_duration);
-    let ids: Vec<i64> = body
-        .agent_config_id
-        .or(config.as_ref().and_then(|c| c.agent_config_id))
-        .into_iter()
-        .collect();
-    let agent = agents_to_dispatch(&mut conn, auth.project.id, &ids, true)
-        .await
-        .map_err(|e| match e {
-            ApiError::BadRequest { .. } => {
-                ApiError::invalid_field("agent_config_id", "Unknown or inactive agent")
-            }
-            other => other,
-        })?
-        .pop();
-    let suffix = match body.room_name.as_deref() {
-        Some(r) => r.to_owned(),
-        None => {
-            let n: i64 = {
-                use crate::db::schema::sessions as s;
-                use diesel::{ExpressionMethods, QueryDsl};
-                s::table
-                    .filter(s::project_id.eq(auth.project.id))
-                    .filter(s::session_type.eq("sip"))
-                    .count()
-                    .get_result(&mut conn)
-                    .await?
-            };
-            format!("outbound-call-{}", n + 1)
-        }
-    };
-    let room = RoomName::parse(&auth.project.room_prefix, &suffix)
-        .map_err(|_| ApiError::invalid_field("room_name", "invalid room name"))?;
-    let identity = format!("sip_{}", phone.trim_start_matches('+'));
-    let metadata = Value::Object(body.metadata.clone().unwrap_or_default());
-
-    let project_id = auth.project.id;
-    let (session_id, participant) = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            reserve_call(conn, &state, &auth).await?;
-            lk.call(
-                lk.rooms.create_room(
-                    &room.full,
-                    CreateRoomOptions {
-                        metadata:
-                            json!({ "sip": { "direction": "outbound", "phone_number": phone } })
-                                .to_string(),
-                        ..Default::default()
-                    },
-                ),
-            )
-            .await?;
-            let session = sessions::start(
-                conn,
-                project_id,
-                &NewSession {
-                    room_name: room.full.clone(),
-                    agent_config_id: agent.as_ref().map(|a| a.id),
-                    caller_identity: Some(identity.clone()),
-                    session_type: "sip".into(),
-                    metadata: json!({
-                        "direction": "outbound", "phone_number": phone, "caller_id": caller_id,
-                        "trunk_id": outbound_id, "call_metadata": metadata,
-                    }),
-                },
-            )
-            .await?
-            .ok_or_else(|| {
-                ApiError::conflict(format!("Room {} already has an active session", room.short))
-            })?;
-            if let Some(agent) = &agent {
-                lk.call(
-                    lk.dispatch
-                        .create_dispatch(proto::CreateAgentDispatchRequest {
-                            agent_name: agent.dispatch_name.clone(),
-                            room: room.full.clone(),
-                            metadata: agent_metadata(agent, &room.full),
-                            ..Default::default()
-                        }),
-                )
-                .await?;
-            }
-            let options = CreateSIPParticipantOptions {
-                participant_identity: identity.clone(),
-                participant_name: Some(phone.clone()),
-                participant_metadata: Some(metadata.to_string()),
-                sip_number: Some(caller_id.clone()),
-                max_call_duration: Some(Duration::from_secs(
-                    u64::try_from(max_secs).unwrap_or(1800),
-                )),
-                ..Default::default()
-            };
-            let placed = tokio::time::timeout(
-                Duration::from_secs(35),
-                lk.sip.create_sip_participant(
-                    outbound_id.clone(),
-                    phone.clone(),
-                    room.full.clone(),
-                    options,
-                    None,
-                ),
-            )
-            .await
-            .map_err(|_| ApiError::Unavailable("LiveKit unavailable".into()))?;
-            let participant = match placed {
-                Ok(p) => p,
-                Err(e) => {
-                    let Some((err, reason)) = call_failed(&e) else {
-                        return Err(lk
-                            .call(async { Err::<(), _>(e) })
-                            .await
-                            .err()
-                            .unwrap_or_else(|| {
-                                ApiError::Unavailable("LiveKit unavailable".into())
-                            }));
-                    };
-                    return Err(FailedCall { err, reason }.into());
-                }
-            };
-            emit(
-                conn,
-                project_id,
-                "sip.call_initiated",
-                json!({
-                    "room_name": room.full, "room": room.short, "phone_number": phone,
-                    "caller_id": caller_id, "trunk_id": outbound_id, "session_id": session.id,
-                    "sip_participant_id": participant.participant_id,
-                    "agent_config_id": agent.as_ref().map(|a| a.id),
-                }),
-            )
-            .await?;
-            // The call, with its deadline: the calls worker ends it there
-            // (`crate::livekit::calls`), whichever process is running then.
-            let call = crate::db::sip_calls::insert(
-                conn,
-                &crate::db::sip_calls::NewCall {
-                    project_id,
-                    session_id: Some(session.id),
-                    room_name: &room.full,
-                    participant_identity: &participant.participant_identity,
-                    phone_number: &phone,
-                    direction: "outbound",
-                    status: "dialing",
-                    max_call_duration: max_secs,
-                    deadline: Utc::now() + chrono::Duration::seconds(i64::from(max_secs)),
-                },
-            )
-            .await?;
-            crate::livekit::calls::report(conn, &call).await?;
-            Ok((session.id, participant))
-        })
-        .await
-        .map_err(|e| failed_call_cleanup(&state, project_id, &room.full, &phone, e))?;
-
-    let grants = client_grants(&room.full, None)?;
-    let token = AccessToken::with_api_key(lk.api_key(), lk.api_secret())
-        .with_identity(&format!("supervisor-{session_id}"))
-        .with_name("Supervisor")
-        .with_ttl(Duration::from_secs(3600))
-        .with_grants(grants)
-        .to_jwt()
-        .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(DialOut {
-        success: true,
-        call: CallOut {
-            room_name: room.short,
-            full_room_name: room.full,
-            phone_number: phone,
-            caller_id,
-            trunk_id: outbound_id,
-            session_id,
-            sip_participant_id: participant.participant_id,
-        },
-        token,
-        ws_url: lk.ws_url().to_owned(),
-    }))
-}
-
-/// A SIP failure inside the dial transaction (rolled back), reported after.
-struct FailedCall {
-    err: ApiError,
-    reason: String,
-}
-
-impl From<FailedCall> for ApiError {
-    fn from(f: FailedCall) -> Self {
-        match f.err {
-            ApiError::Conflict { message, details } => ApiError::Conflict {
-                message,
-                details: Some(
-                    details
-                        .unwrap_or_else(|| json!({}))
-                        .as_object()
-                        .cloned()
-                        .map(|mut m| {
-                            m.insert("call_failed".into(), json!(f.reason));
-                            Value::Object(m)
-                        })
-                        .unwrap_or_default(),
-                ),
-            },
-            other => other,
-        }
-    }
-}
-
-/// After a failed call (the transaction rolled back): `call.status` failed
-/// with the reason, recorded in its own transaction.
-fn failed_call_cleanup(
-    state: &web::Data<AppState>,
-    project_id: i64,
-    room: &str,
-    phone: &str,
-    e: ApiError,
-) -> ApiError {
-    let reason = match &e {
-        ApiError::Conflict {
-            details: Some(d), ..
-        } => d
-            .get("call_failed")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        _ => None,
-    };
-    if let Some(reason) = reason {
-        let state = state.clone();
-        let (room, phone) = (room.to_owned(), phone.to_owned());
-        actix_web::rt::spawn(async move {
-            let Ok(mut conn) = state.pool.get().await else {
-                return;
-            };
-            let data = json!({ "room_name": room, "phone_number": phone, "status": "failed", "reason": reason });
-            match emit(&mut conn, project_id, "sip.call_status", data).await {
-                Ok(_) => state.events_wake.committed(),
-                Err(e) => tracing::warn!(error = %e, "could not record a failed call"),
-            }
-        });
-    }
-    e
 }
 
 /// Mounts the SIP routes.

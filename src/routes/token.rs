@@ -296,6 +296,7 @@ pub async fn create_token(
                     caller_identity: Some(identity.clone()),
                     session_type: "voice".into(),
                     metadata: json!({ "agents_dispatched": agents.iter().map(|a| a.id).collect::<Vec<_>>() }),
+                    room_sid: None,
                 };
                 crate::db::sessions::start(conn, project.id, &new).await?;
             }

@@ -736,7 +736,7 @@ async fn livekit_webhooks_update_rooms_and_participants() {
     assert_eq!(detail["room"]["participants"].as_array().unwrap().len(), 2);
 }
 
-fn signed(app: &TestApp, body: &str) -> String {
+pub(crate) fn signed(app: &TestApp, body: &str) -> String {
     let now = chrono::Utc::now().timestamp() as u64;
     sign_webhook(
         app.sim().api_key(),
@@ -747,7 +747,7 @@ fn signed(app: &TestApp, body: &str) -> String {
     .unwrap()
 }
 
-async fn post_webhook(app: &TestApp, body: &str, auth: &str) -> reqwest::Response {
+pub(crate) async fn post_webhook(app: &TestApp, body: &str, auth: &str) -> reqwest::Response {
     app.anon(Method::POST, "/livekit/webhook")
         .header("Content-Type", "application/webhook+json")
         .header("Authorization", auth)

@@ -576,4 +576,254 @@ async fn usage_is_per_project_and_counts_every_call() {
         assert_eq!(u["totals"]["cost_usd"], 0.0025, "{u}");
         assert_eq!(u["totals"]["input_tokens"], 1000, "{u}");
     }
+
+async fn deleting_a_project_deletes_its_sessions() {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let app = TestApp::spawn().await;
+    let other = app.create_project(Plan::Professional).await;
+    let res = app
+        .req_as(&other.key, Method::POST, "/api/v1/sessions")
+        .json(&json!({"room_name": "doomed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    start(&app, "kept").await;
+    let mut conn = app.conn().await;
+    diesel::sql_query("DELETE FROM projects WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(other.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let left: N = diesel::sql_query("SELECT count(*) AS n FROM sessions")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left.n, 1, "only the other project's session is left");
+}
+
+/// Posts a LiveKit webhook about room `sid` (named `room`), as LiveKit
+/// signs it; `extra` adds fields (a participant). It must be processed.
+async fn hook(app: &TestApp, id: &str, event: &str, room: &str, sid: &str, at: i64, extra: Value) {
+    let mut body = json!({
+        "event": event, "id": id, "createdAt": at.to_string(),
+        "room": {"sid": sid, "name": room, "creationTime": (at - 5).to_string()},
+    });
+    if let (Some(b), Value::Object(x)) = (body.as_object_mut(), extra) {
+        b.extend(x);
+    }
+    let body = body.to_string();
+    let auth = crate::livekit::signed(app, &body);
+    let (status, out) = json(crate::livekit::post_webhook(app, &body, &auth).await).await;
+    assert_eq!(
+        (status, out["outcome"].as_str()),
+        (200, Some("processed")),
+        "{out}"
+    );
+}
+
+fn agent_joined(sid: &str) -> Value {
+    json!({"participant": {"sid": sid, "identity": "agent-1", "kind": "AGENT", "state": "ACTIVE"}})
+}
+
+/// The room's sessions, oldest first: (id, status).
+async fn sessions_of(app: &TestApp, room: &str) -> Vec<(i64, String)> {
+    let (_, list) = json(app.get("/api/v1/sessions?per_page=100").await).await;
+    let mut out: Vec<(i64, String)> = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["room_name"] == room)
+        .map(|s| {
+            (
+                s["id"].as_i64().unwrap(),
+                s["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_stale_room_finished_does_not_end_the_session_of_the_rooms_next_incarnation() {
+    let app = TestApp::spawn().await;
+    let room = format!("{}_lobby", app.project.room_prefix);
+    let now = chrono::Utc::now().timestamp();
+    // The first incarnation: an agent's session, ended through the API.
+    hook(
+        &app,
+        "EV_o1",
+        "room_started",
+        &room,
+        "RM_old",
+        now - 60,
+        json!({}),
+    )
+    .await;
+    hook(
+        &app,
+        "EV_o2",
+        "participant_joined",
+        &room,
+        "RM_old",
+        now - 59,
+        agent_joined("PA_o"),
+    )
+    .await;
+    let res = app
+        .post_json("/api/v1/sessions/lobby/end", &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    // The next one, with its own agent's session.
+    hook(
+        &app,
+        "EV_n1",
+        "room_started",
+        &room,
+        "RM_new",
+        now - 1,
+        json!({}),
+    )
+    .await;
+    hook(
+        &app,
+        "EV_n2",
+        "participant_joined",
+        &room,
+        "RM_new",
+        now,
+        agent_joined("PA_n"),
+    )
+    .await;
+    let s = sessions_of(&app, &room).await;
+    assert_eq!(s.len(), 2, "{s:?}");
+    assert_eq!(s[1].1, "active");
+    // The first one's room_finished, late: the running session stays.
+    hook(
+        &app,
+        "EV_o3",
+        "room_finished",
+        &room,
+        "RM_old",
+        now - 30,
+        json!({}),
+    )
+    .await;
+    assert_eq!(sessions_of(&app, &room).await[1].1, "active");
+    // Its own room_finished ends it.
+    hook(
+        &app,
+        "EV_n3",
+        "room_finished",
+        &room,
+        "RM_new",
+        now + 1,
+        json!({}),
+    )
+    .await;
+    assert_eq!(sessions_of(&app, &room).await[1].1, "completed");
+
+    // A session started through the API (its room's sid unknown) after an
+    // incarnation finished outlives that incarnation's late room_finished.
+    let other = format!("{}_desk", app.project.room_prefix);
+    let s = start(&app, &other).await;
+    hook(
+        &app,
+        "EV_d1",
+        "room_finished",
+        &other,
+        "RM_desk_old",
+        now - 30,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        sessions_of(&app, &other).await,
+        [(s["id"].as_i64().unwrap(), "active".to_owned())]
+    );
+    // One of its own incarnation ends it.
+    hook(
+        &app,
+        "EV_d2",
+        "room_finished",
+        &other,
+        "RM_desk",
+        now + 5,
+        json!({}),
+    )
+    .await;
+    assert_eq!(sessions_of(&app, &other).await[0].1, "completed");
+}
+
+#[tokio::test]
+async fn an_agent_joining_after_its_rooms_room_finished_starts_no_session() {
+    let app = TestApp::spawn().await;
+    let room = format!("{}_gone", app.project.room_prefix);
+    let now = chrono::Utc::now().timestamp();
+    // LiveKit's webhooks arrive out of order: the room's end first.
+    hook(
+        &app,
+        "EV_g1",
+        "room_finished",
+        &room,
+        "RM_gone",
+        now,
+        json!({}),
+    )
+    .await;
+    hook(
+        &app,
+        "EV_g2",
+        "participant_joined",
+        &room,
+        "RM_gone",
+        now - 10,
+        agent_joined("PA_g"),
+    )
+    .await;
+    hook(
+        &app,
+        "EV_g3",
+        "room_started",
+        &room,
+        "RM_gone",
+        now - 20,
+        json!({}),
+    )
+    .await;
+    assert_eq!(sessions_of(&app, &room).await, []);
+    // A SIP caller in a finished room is no inbound call either.
+    let sip = json!({"participant": {"sid": "PA_s", "identity": "sip_+17755550123", "kind": "SIP", "state": "ACTIVE",
+                     "attributes": {"sip.phoneNumber": "+17755550123", "sip.callStatus": "active"}}});
+    hook(
+        &app,
+        "EV_g4",
+        "participant_joined",
+        &room,
+        "RM_gone",
+        now - 9,
+        sip,
+    )
+    .await;
+    assert_eq!(sessions_of(&app, &room).await, []);
+    // The next incarnation starts sessions as usual.
+    hook(
+        &app,
+        "EV_g5",
+        "participant_joined",
+        &room,
+        "RM_back",
+        now + 1,
+        agent_joined("PA_b"),
+    )
+    .await;
+    let s = sessions_of(&app, &room).await;
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0].1, "active");
 }

@@ -16,6 +16,7 @@
 //! | `POST /_sim/sip/calls/{call_id}/{action}` | `answer`, `busy`, `no-answer`, `fail` (body `{"reason"}` optional) or `hangup` → the call; 404 unknown, 409 when its status does not allow it |
 //! | `PUT /_sim/sip/progress` | `{"ring_after_ms", "answer_after_ms": null\|ms}`: how calls move on by themselves (null: ring until answered) |
 //! | `POST /_sim/sip/next-call` | `{"outcome": "busy"\|"no-answer"\|"fail"}`: the next CreateSIPParticipant is rejected with that SIP status → 204 |
+//! | `PUT /_sim/latency` | `{"rpc": "CreateSIPParticipant", "ms": 2000}`: that RPC answers `ms` later (it takes effect at once); `"ms": null` or `0` answers at once again → 204 |
 //! | `POST /_sim/egress/{egress_id}/fail` | `{"error"}`: a running egress ends `EGRESS_FAILED` with it (`egress_ended`) → 204; 404 unknown or ended |
 
 use super::services::sip::{self, ActError, CallAction, CallFailure, CallProgress, SimCall};
@@ -213,6 +214,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sip/calls/{call_id}/{action}", web::post().to(call_action))
             .route("/sip/progress", web::put().to(set_progress))
             .route("/sip/next-call", web::post().to(next_call))
+            .route("/latency", web::put().to(set_latency))
             .route("/egress/{egress_id}/fail", web::post().to(fail_egress)),
     );
 }
@@ -307,6 +309,27 @@ async fn next_call(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse 
         }
     };
     shared.update(|s, _| s.sip.next_failure = Some(failure));
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct LatencyIn {
+    rpc: String,
+    ms: Option<u64>,
+}
+
+async fn set_latency(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+    let l: LatencyIn = match serde_json::from_slice(&body) {
+        Ok(l) => l,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if l.rpc.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "rpc must name a method");
+    }
+    shared.update(|s, _| match l.ms.filter(|ms| *ms > 0) {
+        Some(ms) => s.latency.insert(l.rpc, Duration::from_millis(ms)),
+        None => s.latency.remove(&l.rpc),
+    });
     HttpResponse::NoContent().finish()
 }
 

@@ -179,6 +179,16 @@ impl LiveKitSim {
         self.shared.update(|s, _| s.sip.progress = progress);
     }
 
+    /// Delays the reply of an RPC (by method name, e.g.
+    /// `CreateSIPParticipant`) by `delay`, or no longer (`None`). The RPC
+    /// takes effect at once; only its answer is late.
+    pub fn set_latency(&self, rpc: &str, delay: Option<std::time::Duration>) {
+        self.shared.update(|s, _| match delay {
+            Some(d) => s.latency.insert(rpc.to_owned(), d),
+            None => s.latency.remove(rpc),
+        });
+    }
+
     /// Every CreateSIPParticipant request that placed a call, in order.
     pub fn sip_calls(&self) -> Vec<livekit_protocol::CreateSipParticipantRequest> {
         self.shared.read(|s| s.sip.calls.clone())

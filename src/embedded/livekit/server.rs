@@ -143,11 +143,17 @@ async fn twirp_entry(
         codec,
         body: &body,
     };
-    match route(&req) {
+    let response = match route(&req) {
         Ok((handler, codec)) => handler(&call(codec)),
         Err(e) => Err(e),
     }
-    .unwrap_or_else(|e| e.response())
+    .unwrap_or_else(|e| e.response());
+    // A slow reply, when a control asked for one (the change is made).
+    let rpc = req.path().rsplit('/').next().unwrap_or_default();
+    if let Some(delay) = shared.read(|s| s.latency.get(rpc).copied()) {
+        actix_web::rt::time::sleep(delay).await;
+    }
+    response
 }
 
 /// The handler and codec of a request, or Twirp's `bad_route`.

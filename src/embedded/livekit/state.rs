@@ -98,6 +98,9 @@ pub struct SimState {
     data: Vec<SentData>,
     /// Where egress files with a relative path are written.
     pub recordings_dir: PathBuf,
+    /// RPCs (by method name) whose reply is sent this much later; the
+    /// change itself is made at once, as when LiveKit is slow to answer.
+    pub latency: BTreeMap<String, std::time::Duration>,
     /// Egresses by id (`services::egress`).
     pub egresses: BTreeMap<String, super::services::egress::EgressEntry>,
     /// SIP trunks, dispatch rules and calls (`services::sip`).
