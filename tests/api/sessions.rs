@@ -576,7 +576,9 @@ async fn usage_is_per_project_and_counts_every_call() {
         assert_eq!(u["totals"]["cost_usd"], 0.0025, "{u}");
         assert_eq!(u["totals"]["input_tokens"], 1000, "{u}");
     }
+}
 
+#[tokio::test]
 async fn deleting_a_project_deletes_its_sessions() {
     use diesel_async::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
