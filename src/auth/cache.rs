@@ -4,6 +4,10 @@
 //! against Postgres again (which also records `last_used_at`). Revocation on
 //! this node evicts at once; other nodes see it within the TTL. Unknown keys
 //! are cached too, in a bounded way, so guessing keys cannot hammer Postgres.
+//!
+//! When a valid entry expires, one request checks it again while the others
+//! keep using the entry they have (for the moment that check takes), so a
+//! busy key never sends a herd of requests to Postgres at once.
 
 use super::roles::Role;
 use super::{AuthContext, ProjectInfo};
@@ -11,6 +15,7 @@ use crate::db::{self, api_keys};
 use crate::error::ApiResult;
 use dashmap::DashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Most negative (unknown-key) entries kept before they are swept.
@@ -18,7 +23,9 @@ const MAX_NEGATIVE: usize = 10_000;
 
 #[derive(Clone)]
 enum Entry {
-    Valid(Arc<AuthContext>, Instant),
+    /// The caller, when it was checked, and whether a request is checking
+    /// it again now.
+    Valid(Arc<AuthContext>, Instant, Arc<AtomicBool>),
     Unknown(Instant),
 }
 
@@ -44,13 +51,24 @@ impl KeyCache {
             return Ok(None);
         }
         let hash = api_keys::hash_key(key);
+        let mut checking: Option<Arc<AtomicBool>> = None;
         if let Some(entry) = self.entries.get(&hash).map(|e| e.clone()) {
             match entry {
-                Entry::Valid(ctx, at) if at.elapsed() < self.ttl => return Ok(Some(ctx)),
+                Entry::Valid(ctx, at, _) if at.elapsed() < self.ttl => return Ok(Some(ctx)),
+                // Another request is checking it again: this one goes on with
+                // what is known (as every request did a moment ago).
+                Entry::Valid(ctx, _, busy) => {
+                    if busy.swap(true, Ordering::AcqRel) {
+                        return Ok(Some(ctx));
+                    }
+                    checking = Some(busy);
+                }
                 Entry::Unknown(at) if at.elapsed() < self.ttl => return Ok(None),
-                _ => {}
+                Entry::Unknown(_) => {}
             }
         }
+        // Whatever happens below, the next request may check again.
+        let _release = Release(checking);
         let mut conn = pool.get().await?;
         let found = api_keys::authenticate(&mut conn, &hash).await?;
         let now = Instant::now();
@@ -62,7 +80,10 @@ impl KeyCache {
                     account_id: None,
                     project: ProjectInfo::from(project),
                 });
-                self.entries.insert(hash, Entry::Valid(ctx.clone(), now));
+                self.entries.insert(
+                    hash,
+                    Entry::Valid(ctx.clone(), now, Arc::new(AtomicBool::new(false))),
+                );
                 Some(ctx)
             }
             None => {
@@ -78,12 +99,23 @@ impl KeyCache {
     /// Forgets one key (after revoking it).
     pub fn evict_key(&self, key_id: i64) {
         self.entries
-            .retain(|_, e| !matches!(e, Entry::Valid(c, _) if c.key_id == key_id));
+            .retain(|_, e| !matches!(e, Entry::Valid(c, ..) if c.key_id == key_id));
     }
 
     /// Forgets every key of a project (after changing or deleting it).
     pub fn evict_project(&self, project_id: i64) {
         self.entries
-            .retain(|_, e| !matches!(e, Entry::Valid(c, _) if c.project.id == project_id));
+            .retain(|_, e| !matches!(e, Entry::Valid(c, ..) if c.project.id == project_id));
+    }
+}
+
+/// Clears an entry's "being checked" flag when the check ends (or fails).
+struct Release(Option<Arc<AtomicBool>>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some(busy) = &self.0 {
+            busy.store(false, Ordering::Release);
+        }
     }
 }

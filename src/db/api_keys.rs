@@ -122,7 +122,12 @@ pub async fn authenticate(
         .first::<(ApiKey, Project)>(conn)
         .await
         .optional()?;
-    if let Some((key, _)) = &found {
+    // `last_used_at` to the minute: a busy key is not a hot row.
+    if let Some((key, _)) = &found
+        && key
+            .last_used_at
+            .is_none_or(|t| now - t > chrono::Duration::seconds(60))
+    {
         diesel::update(api_keys::table.find(key.id))
             .set(api_keys::last_used_at.eq(now))
             .execute(conn)
