@@ -1,0 +1,127 @@
+//! An open-loop load generator for the transcript benchmark (not a test):
+//! `rooms` rooms each post transcript lines at `rate / rooms` lines per
+//! second, on a fixed schedule. Every request is sent at its scheduled time
+//! whether or not earlier ones have been answered, and its latency is
+//! measured from that scheduled time — so a server that stalls is charged
+//! for the requests that queue up behind the stall (no coordinated omission,
+//! unlike a closed-loop tool such as wrk).
+//!
+//! `cargo bench --bench load -- --bench <base url> <api key> <rate> <seconds> [rooms] [health]`
+//! (bench/run.sh runs it). Rooms are `bench-0` … `bench-<rooms-1>`, which
+//! must have active sessions.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(i) = args.iter().position(|a| a == "--bench") else {
+        return;
+    };
+    let rest = &args[i + 1..];
+    if rest.len() < 4 {
+        eprintln!("usage: load --bench <base url> <api key> <rate/s> <seconds> [rooms]");
+        std::process::exit(2);
+    }
+    let base = rest[0].trim_end_matches('/').to_owned();
+    let key = rest[1].clone();
+    let rate: f64 = rest[2].parse().expect("rate");
+    let seconds: f64 = rest[3].parse().expect("seconds");
+    let rooms: usize = rest.get(4).map_or(100, |r| r.parse().expect("rooms"));
+    // `health`: GET /health instead, the floor of this harness on this machine.
+    let health = rest.get(5).is_some_and(|m| m == "health");
+    voxplane::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(1024)
+        .build()
+        .unwrap();
+    let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let per_room = rate / rooms as f64;
+    let interval = Duration::from_secs_f64(1.0 / per_room);
+    let start = Instant::now() + Duration::from_millis(200);
+    let end = start + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for room in 0..rooms {
+        let (client, base, key) = (client.clone(), base.clone(), key.clone());
+        let (latencies, errors) = (latencies.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            // Rooms are spread evenly over one interval.
+            let mut due = start + interval.mul_f64(room as f64 / rooms as f64);
+            let url = format!("{base}/api/v1/sessions/bench-{room}/transcript");
+            let mut sent = Vec::new();
+            let mut n: u64 = 0;
+            while due < end {
+                tokio::time::sleep_until(due.into()).await;
+                n += 1;
+                let body = format!(
+                    r#"{{"speaker":"user","content":"I would like to change the billing address on my account please","timestamp_ms":{n}}}"#
+                );
+                let req = if health {
+                    client.get(format!("{base}/health"))
+                } else {
+                    client
+                        .post(&url)
+                        .header("X-API-Key", &key)
+                        .header("Content-Type", "application/json")
+                        .body(body)
+                };
+                let (latencies, errors) = (latencies.clone(), errors.clone());
+                let scheduled = due;
+                sent.push(tokio::spawn(async move {
+                    match req.send().await {
+                        Ok(r) if r.status().as_u16() == if health { 200 } else { 201 } => {
+                            let _ = r.bytes().await;
+                            let ms = scheduled.elapsed().as_secs_f64() * 1000.0;
+                            latencies.lock().await.push(ms);
+                        }
+                        other => {
+                            if errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                                match other {
+                                    Ok(r) => eprintln!("   first error: HTTP {}", r.status()),
+                                    Err(e) => eprintln!("   first error: {e:?}"),
+                                }
+                            }
+                        }
+                    }
+                }));
+                due += interval;
+            }
+            for s in sent {
+                let _ = s.await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let took = start.elapsed().as_secs_f64();
+    let mut l = latencies.lock().await.clone();
+    l.sort_by(f64::total_cmp);
+    let errors = errors.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "   offered {rate:.0} req/s over {rooms} rooms for {seconds:.0} s: {} answered ({:.0}/s), {errors} errors",
+        l.len(),
+        l.len() as f64 / took
+    );
+    println!(
+        "   latency from the scheduled send: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        pct(&l, 0.5),
+        pct(&l, 0.9),
+        pct(&l, 0.99),
+        pct(&l, 0.999),
+        l.last().copied().unwrap_or(f64::NAN)
+    );
+}
