@@ -46,6 +46,8 @@ pub struct AppState {
     pub api_calls: Arc<crate::limits::api_calls::ApiCalls>,
     /// The embedding model (or why it is missing) and the background indexer's bell.
     pub rag: Arc<crate::rag::Rag>,
+    /// Transcript lines waiting to be written, batched across requests.
+    pub transcripts: Arc<crate::db::transcripts::TranscriptWriter>,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
             api_calls: Arc::new(Default::default()),
             rag: Arc::new(crate::rag::Rag::from_settings(&settings)),
+            transcripts: Arc::new(Default::default()),
             settings: Arc::new(settings),
             pool,
         }

@@ -15,6 +15,17 @@ where
     Option::<T>::deserialize(de).map(Some)
 }
 
+/// A text field that Postgres can store: no NUL characters.
+pub fn no_nul(field: &str, v: &str) -> ApiResult<()> {
+    if v.contains('\0') {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("{field} must not contain NUL characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// A trimmed, non-empty string of at most `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> ApiResult<String> {
     let v = value.trim();

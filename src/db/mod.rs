@@ -8,6 +8,7 @@ pub mod kb_chunks;
 pub mod kb_jobs;
 pub mod knowledge_bases;
 pub mod members;
+pub mod prepared;
 pub mod projects;
 pub mod recordings;
 pub mod rooms;
@@ -16,6 +17,7 @@ pub mod sessions;
 pub mod sip;
 pub mod sip_calls;
 pub mod sql_types;
+pub mod transcripts;
 
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;

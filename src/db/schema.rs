@@ -131,7 +131,6 @@ diesel::table! {
         event_type -> Text,
         data -> Jsonb,
         created_at -> Timestamptz,
-        dispatched_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -8,6 +8,7 @@
 
 use super::{Event, retry, signing, ssrf};
 use crate::config::Settings;
+use crate::db::prepared::bind;
 use crate::db::schema::{
     webhook_attempts as wa, webhook_deliveries as wd, webhook_endpoints as we,
 };
@@ -87,7 +88,6 @@ impl Claimed {
             event_type: self.event_type.clone(),
             data: self.data.clone(),
             created_at: self.created_at,
-            dispatched_at: None,
         }
     }
 }
@@ -184,15 +184,15 @@ pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
 async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<Claimed>> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let lease = lease(&state.settings).as_secs_f64().ceil() as i32;
-    Ok(diesel::sql_query(
+    Ok(crate::prepared!(
         "WITH c AS (
              UPDATE webhook_deliveries d
-             SET locked_until = now() + make_interval(secs => $2), attempts = d.attempts + 1,
+             SET locked_until = now() + make_interval(secs => $1), attempts = d.attempts + 1,
                  cycle_attempts = d.cycle_attempts + 1, updated_at = now()
              FROM (SELECT id FROM webhook_deliveries
                    WHERE status = 'pending' AND next_attempt_at <= now()
                      AND (locked_until IS NULL OR locked_until < now())
-                   ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
+                   ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) c
              WHERE d.id = c.id
              RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, d.cycle_attempts
          )
@@ -202,9 +202,9 @@ async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<Claimed>> {
          FROM c
          JOIN webhook_endpoints w ON w.id = c.endpoint_id
          JOIN events e ON e.id = c.event_id",
+        bind::<Integer, _>(lease),
+        bind::<BigInt, _>(limit)
     )
-    .bind::<BigInt, _>(limit)
-    .bind::<Integer, _>(lease)
     .load(&mut conn)
     .await?)
 }

@@ -1,9 +1,10 @@
 //! Wakes when this node commits events ([`super::Wake`]), on `NOTIFY
 //! voxplane_events` from other nodes, on a poll tick and at start-up, then
-//! fans new events out to webhook deliveries — claimed with `FOR UPDATE SKIP
-//! LOCKED`, so each event is fanned out once however many nodes run — and
-//! publishes them to this node's monitor hub (every node does, so a socket on
-//! any node sees events committed by any other).
+//! wakes this node's delivery workers (the webhook deliveries of an event are
+//! created with it, by a trigger on `events`, and claimed with `FOR UPDATE
+//! SKIP LOCKED`, so each is sent by one node at a time) and publishes new
+//! events to this node's monitor hub (every node does, so a socket on any
+//! node sees events committed by any other).
 //!
 //! Event ids come from a sequence, taken when a row is inserted, not when its
 //! transaction commits: id 10 may become visible after id 11. The monitor
@@ -92,55 +93,11 @@ async fn start_cursor(state: &AppState) -> anyhow::Result<i64> {
 }
 
 async fn work(state: &AppState, cursor: &mut Cursor) {
-    match fan_out(state).await {
-        Ok(n) if n > 0 => state.delivery_wake.notify_one(),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "dispatcher: fan-out failed"),
-    }
+    // Deliveries were created with the events (a trigger on `events`); the
+    // workers claim whatever is due.
+    state.delivery_wake.notify_one();
     if let Err(e) = publish_new(state, cursor).await {
         tracing::warn!(error = %e, "dispatcher: monitor publish failed");
-    }
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-/// Creates deliveries for undispatched events; returns how many events were fanned out.
-pub async fn fan_out(state: &AppState) -> anyhow::Result<i64> {
-    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut total = 0;
-    loop {
-        let done: Count = conn
-            .transaction::<_, diesel::result::Error, _>(async |conn| {
-                diesel::sql_query(
-                    "WITH claimed AS (
-                         SELECT id FROM events WHERE dispatched_at IS NULL
-                         ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED
-                     ), fanned AS (
-                         INSERT INTO webhook_deliveries (project_id, endpoint_id, event_id)
-                         SELECT e.project_id, w.id, e.id
-                         FROM events e
-                         JOIN claimed c ON c.id = e.id
-                         JOIN webhook_endpoints w ON w.project_id = e.project_id AND w.is_active
-                              AND (cardinality(w.event_types) = 0 OR e.event_type = ANY (w.event_types))
-                         ON CONFLICT DO NOTHING
-                         RETURNING 1
-                     ), marked AS (
-                         UPDATE events SET dispatched_at = now() WHERE id IN (SELECT id FROM claimed) RETURNING 1
-                     )
-                     SELECT (SELECT count(*) FROM marked) + 0 * (SELECT count(*) FROM fanned) AS n",
-                )
-                .get_result(conn)
-                .await
-            })
-            .await?;
-        total += done.n;
-        if done.n < 500 {
-            return Ok(total);
-        }
     }
 }
 
@@ -152,6 +109,8 @@ const GAP_TTL: Duration = Duration::from_secs(300);
 const MAX_GAPS: usize = 10_000;
 /// Events read per query.
 const BATCH: i64 = 500;
+/// How often the cursor moves along while no socket is connected.
+const IDLE_PASS: Duration = Duration::from_secs(1);
 /// Gaps younger than this are looked for on every round; older ones (most
 /// likely rollbacks) only once per this period.
 const GAP_RECHECK: Duration = Duration::from_secs(5);
@@ -164,6 +123,8 @@ pub struct Cursor {
     high: i64,
     gaps: BTreeMap<i64, Instant>,
     old_checked: Option<Instant>,
+    /// The last pass made while no socket was connected.
+    idle_pass: Option<Instant>,
 }
 
 impl Cursor {
@@ -173,6 +134,7 @@ impl Cursor {
             high,
             gaps: BTreeMap::new(),
             old_checked: None,
+            idle_pass: None,
         }
     }
 
@@ -216,12 +178,23 @@ impl Cursor {
 }
 
 async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()> {
-    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = Instant::now();
-    cursor.expire(now);
-    // With nobody connected here only the ids are read, to keep the gaps
-    // right for a socket that connects before a late commit.
+    // With nobody connected here only the ids are read, to keep the cursor
+    // and its gaps current for a socket that connects later — and only once
+    // per IDLE_PASS, not for every round of a busy stream.
     let listening = state.hub.connections() > 0;
+    if listening {
+        cursor.idle_pass = None;
+    } else if cursor
+        .idle_pass
+        .is_some_and(|t| now.duration_since(t) < IDLE_PASS)
+    {
+        return Ok(());
+    } else {
+        cursor.idle_pass = Some(now);
+    }
+    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    cursor.expire(now);
     let missing = cursor.missing(now);
     if !missing.is_empty() {
         let q = events::table

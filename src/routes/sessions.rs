@@ -5,6 +5,7 @@ use super::allow;
 use crate::auth::Auth;
 use crate::db::schema::{agents, sessions as s, transcripts as t};
 use crate::db::sessions::{self as store, NewSession, Session};
+use crate::db::transcripts::NewLine;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::quota::{self, Resource};
 use crate::livekit::names::RoomName;
@@ -506,6 +507,7 @@ pub async fn add_transcript(
         ));
     }
     let content = body.content.unwrap_or_default();
+    validate::no_nul("content", &content)?;
     if content.trim().is_empty() {
         return Err(ApiError::invalid_field(
             "content",
@@ -527,19 +529,22 @@ pub async fn add_transcript(
         ));
     }
     let is_final = body.is_final.unwrap_or(true);
-    let mut conn = state.pool.get().await?;
-    let project_id = auth.project.id;
-    let (session_id, line) = store::append_to_active(
-        &mut conn,
-        project_id,
-        &room.full,
-        &speaker,
-        &content,
-        timestamp_ms,
-        is_final,
-    )
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("No active session in room {}", room.full)))?;
+    let appended = state
+        .transcripts
+        .append(
+            &state,
+            NewLine {
+                project_id: auth.project.id,
+                room_name: room.full.clone(),
+                speaker,
+                content,
+                timestamp_ms,
+                is_final,
+            },
+        )
+        .await?;
+    let (session_id, line) = appended
+        .ok_or_else(|| ApiError::NotFound(format!("No active session in room {}", room.full)))?;
     Ok(HttpResponse::Created().json(TranscriptAdded {
         success: true,
         session_id,

@@ -495,6 +495,8 @@ pub async fn test_webhook(
                 .select(we::id)
                 .load(conn)
                 .await?;
+            // The event's trigger created the deliveries of the endpoints
+            // subscribed to its type; a test goes to every active endpoint.
             for id in &ids {
                 diesel::insert_into(wd::table)
                     .values((
@@ -502,13 +504,10 @@ pub async fn test_webhook(
                         wd::endpoint_id.eq(id),
                         wd::event_id.eq(event.id),
                     ))
+                    .on_conflict_do_nothing()
                     .execute(conn)
                     .await?;
             }
-            diesel::update(ev::table.find(event.id))
-                .set(ev::dispatched_at.eq(Utc::now()))
-                .execute(conn)
-                .await?;
             Ok((event, ids))
         })
         .await?;

@@ -146,3 +146,37 @@ async fn migrations_revert_cleanly_and_reapply() {
     assert!(left.is_empty(), "tables left after reverting: {left:?}");
     assert!(!voxplane::db::run_migrations(&url).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn prepared_queries_are_prepared_once_per_connection() {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    use voxplane::db::prepared::bind;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Plans {
+        #[diesel(sql_type = BigInt)]
+        plans: i64,
+    }
+    let app = crate::common::TestApp::spawn().await;
+    let mut conn = app.conn().await;
+    for i in 0..7_i64 {
+        let q = voxplane::prepared!("SELECT $1::int8 + 1 AS n", bind::<BigInt, _>(i));
+        let got: N = q.get_result(&mut conn).await.unwrap();
+        assert_eq!(got.n, i + 1);
+    }
+    // One statement, prepared once and executed seven times.
+    let plans: Vec<Plans> = diesel::sql_query(
+        "SELECT generic_plans + custom_plans AS plans FROM pg_prepared_statements \
+         WHERE statement LIKE 'SELECT $1::int8 + 1 AS n%'",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].plans, 7);
+}

@@ -595,7 +595,20 @@ async fn deleting_a_project_deletes_its_sessions() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+    let res = app
+        .req_as(
+            &other.key,
+            Method::POST,
+            "/api/v1/sessions/doomed/transcript",
+        )
+        .json(&json!({"speaker": "user", "content": "bye"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
     start(&app, "kept").await;
+    let res = line(&app, "kept", json!({"speaker": "user", "content": "hi"})).await;
+    assert_eq!(res.status(), 201);
     let mut conn = app.conn().await;
     diesel::sql_query("DELETE FROM projects WHERE id = $1")
         .bind::<diesel::sql_types::BigInt, _>(other.id)
@@ -607,6 +620,11 @@ async fn deleting_a_project_deletes_its_sessions() {
         .await
         .unwrap();
     assert_eq!(left.n, 1, "only the other project's session is left");
+    let lines: N = diesel::sql_query("SELECT count(*) AS n FROM transcripts")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(lines.n, 1, "and only its transcript line");
 }
 
 /// Posts a LiveKit webhook about room `sid` (named `room`), as LiveKit
@@ -828,4 +846,68 @@ async fn an_agent_joining_after_its_rooms_room_finished_starts_no_session() {
     let s = sessions_of(&app, &room).await;
     assert_eq!(s.len(), 1, "{s:?}");
     assert_eq!(s[0].1, "active");
+}
+
+#[tokio::test]
+async fn lines_written_together_succeed_or_fail_on_their_own() {
+    let app = TestApp::spawn().await;
+    let a = start(&app, "room-a").await;
+    let b = start(&app, "room-b").await;
+    // Lines for two live rooms, a room without a session, and a line
+    // Postgres cannot store, all at once: each gets its own answer.
+    let reqs = (0..90).map(|i| {
+        let (room, content) = match i % 3 {
+            0 => ("room-a", format!("a {i}")),
+            1 => ("room-b", format!("b {i}")),
+            _ => ("no-session", format!("x {i}")),
+        };
+        line(
+            &app,
+            room,
+            json!({"speaker": "agent", "content": content, "timestamp_ms": i}),
+        )
+    });
+    let nul = line(
+        &app,
+        "room-a",
+        json!({"speaker": "user", "content": "bad \u{0} byte"}),
+    );
+    let (results, nul) = tokio::join!(join_all(reqs), nul);
+    for (i, r) in results.iter().enumerate() {
+        let want = if i % 3 == 2 { 404 } else { 201 };
+        assert_eq!(r.status(), want, "line {i}");
+    }
+    expect_error(nul, 400, "INVALID_REQUEST").await;
+    for (s, want) in [(&a, 0), (&b, 1)] {
+        let (_, t) = json(
+            app.get(&format!("/api/v1/sessions/{}/transcript", s["id"]))
+                .await,
+        )
+        .await;
+        let got: Vec<i64> = t["transcripts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["timestamp_ms"].as_i64().unwrap())
+            .collect();
+        let expected: Vec<i64> = (0..90).filter(|i| i % 3 == want).collect();
+        assert_eq!(got, expected);
+    }
+    // Every final line has its event, once.
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.conn().await;
+    let n: N = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM events WHERE event_type = 'transcript.new' AND project_id = $1",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(app.project.id),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(n.n, 60);
 }

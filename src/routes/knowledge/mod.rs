@@ -13,16 +13,7 @@ use actix_web::web;
 /// Largest document (upload or ingest), in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
 
-/// A text field that Postgres can store: no NUL characters.
-pub(crate) fn no_nul(field: &str, v: &str) -> Result<(), ApiError> {
-    if v.contains('\0') {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("{field} must not contain NUL characters"),
-        ));
-    }
-    Ok(())
-}
+pub(crate) use crate::validate::no_nul;
 
 /// 404 for a knowledge base outside the caller's project.
 pub(crate) fn kb_missing(e: diesel::result::Error) -> ApiError {

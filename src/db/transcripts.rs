@@ -1,0 +1,331 @@
+//! Appending transcript lines, batched across concurrent requests.
+//!
+//! A line is small and a commit is not: one transaction per line spends most
+//! of Postgres's time on commit and WAL bookkeeping. So concurrent appends
+//! are written together: each request queues its line and waits; a writer
+//! task takes everything queued (up to [`MAX_BATCH`]) and stores it in one
+//! statement and one commit, then answers every request of the batch. A
+//! request is answered only after the commit that holds its line, so an
+//! accepted line is durable exactly as before. Nothing waits for a batch to
+//! fill: with one request in flight a batch is that one line; under load,
+//! the lines that arrive while a batch is written form the next one.
+//!
+//! Writers are tasks spawned on demand (at most [`MAX_WRITERS`] at once), not
+//! the request futures themselves, so a client that disconnects never cuts a
+//! batch short. They run on a thread of their own with connections of their
+//! own (established there, so their I/O is driven there too): a batch's round
+//! trip never waits for an HTTP worker busy with other requests. A batch that
+//! Postgres refuses is retried line by line, so one bad line never fails its
+//! neighbours.
+
+use super::sessions::Line;
+use crate::db::Pool;
+use crate::db::prepared::bind;
+use crate::events;
+use crate::state::AppState;
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
+use diesel_async::RunQueryDsl;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::oneshot;
+
+/// Lines per statement at most.
+pub const MAX_BATCH: usize = 256;
+/// Batches written at once at most (each on its own connection). Two: one
+/// executes while the other waits for its commit to be flushed; more only
+/// make smaller batches (every statement has a fixed cost) and more
+/// processes competing for the CPU (see docs/PERFORMANCE.md).
+pub const MAX_WRITERS: usize = 2;
+
+/// A line to append to the active session of a room.
+#[derive(Debug, Clone)]
+pub struct NewLine {
+    pub project_id: i64,
+    /// Full room name.
+    pub room_name: String,
+    pub speaker: String,
+    pub content: String,
+    /// `None`: the time since the session started.
+    pub timestamp_ms: Option<i64>,
+    pub is_final: bool,
+}
+
+/// What an append gives back: the session and the stored line, or `None`
+/// when the room has no active session.
+pub type Appended = Option<(i64, Line)>;
+
+type Reply = oneshot::Sender<Result<Appended, String>>;
+
+struct Pending {
+    line: NewLine,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct Queue {
+    lines: VecDeque<Pending>,
+    writers: usize,
+}
+
+/// The queue of lines waiting to be written; shared behind an `Arc`.
+#[derive(Default)]
+pub struct TranscriptWriter {
+    queue: Mutex<Queue>,
+    home: OnceLock<Result<Home, String>>,
+}
+
+/// The writers' thread: its runtime, its connections, and (dropped with the
+/// writer) the signal that stops it.
+struct Home {
+    handle: tokio::runtime::Handle,
+    pool: Pool,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Home {
+    fn start(url: &str, timeout: std::time::Duration) -> Result<Home, String> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (ready, started) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("transcripts".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(rt.handle().clone()));
+                // Until the writer is dropped; then its tasks and connections go.
+                let _ = rt.block_on(stopped);
+            })
+            .map_err(|e| format!("cannot start the transcript writer: {e}"))?;
+        let handle = started
+            .recv()
+            .map_err(|_| "the transcript writer thread died".to_string())??;
+        // Built inside the writers' runtime: the pool's own tasks run there.
+        let pool = {
+            let _inside = handle.enter();
+            crate::db::pool(url, MAX_WRITERS as u32, timeout)
+        };
+        Ok(Home {
+            handle,
+            pool,
+            _stop: stop,
+        })
+    }
+}
+
+impl std::fmt::Debug for TranscriptWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TranscriptWriter").finish_non_exhaustive()
+    }
+}
+
+/// Why a line could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("database: {0}")]
+    Db(#[from] diesel::result::Error),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<AppendError> for crate::error::ApiError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Db(e) => e.into(),
+            AppendError::Unavailable(why) => crate::error::ApiError::Unavailable(why),
+        }
+    }
+}
+
+impl TranscriptWriter {
+    /// Appends a line (with its `transcript.new` event when final) and
+    /// returns once it is committed.
+    pub async fn append(
+        self: &Arc<Self>,
+        state: &AppState,
+        line: NewLine,
+    ) -> Result<Appended, AppendError> {
+        let home = self
+            .home
+            .get_or_init(|| {
+                let url = state.settings.database_url.as_deref().unwrap_or_default();
+                let timeout = std::time::Duration::from_millis(state.settings.database_timeout_ms);
+                Home::start(url, timeout)
+            })
+            .as_ref()
+            .map_err(|e| AppendError::Unavailable(e.clone()))?;
+        let is_final = line.is_final;
+        let (reply, answer) = oneshot::channel();
+        let start_writer = {
+            let mut q = self
+                .queue
+                .lock()
+                .map_err(|_| AppendError::Unavailable("transcript queue poisoned".into()))?;
+            q.lines.push_back(Pending { line, reply });
+            let start = q.writers < MAX_WRITERS;
+            if start {
+                q.writers += 1;
+            }
+            start
+        };
+        if start_writer {
+            home.handle
+                .spawn(write_queued(self.clone(), home.pool.clone()));
+        }
+        let appended = answer
+            .await
+            .map_err(|_| AppendError::Unavailable("the transcript writer stopped".into()))?
+            .map_err(AppendError::Unavailable)?;
+        if is_final && appended.is_some() {
+            events::note_emitted();
+        }
+        Ok(appended)
+    }
+
+    /// The next batch, or `None` (and one writer fewer) when nothing waits.
+    fn take(&self) -> Option<Vec<Pending>> {
+        let mut q = self.queue.lock().ok()?;
+        if q.lines.is_empty() {
+            q.writers -= 1;
+            return None;
+        }
+        let n = q.lines.len().min(MAX_BATCH);
+        Some(q.lines.drain(..n).collect())
+    }
+}
+
+/// A writer task: writes batches until the queue is empty.
+async fn write_queued(writer: Arc<TranscriptWriter>, pool: Pool) {
+    while let Some(batch) = writer.take() {
+        let lines: Vec<&NewLine> = batch.iter().map(|p| &p.line).collect();
+        let result = match pool.get().await {
+            Ok(mut conn) => insert_batch(&mut conn, &lines).await,
+            Err(e) => Err(AppendError::Unavailable(format!(
+                "database unavailable: {e}"
+            ))),
+        };
+        match result {
+            Ok(mut stored) => {
+                for (i, p) in batch.into_iter().enumerate() {
+                    let _ = p.reply.send(Ok(stored[i].take()));
+                }
+            }
+            // Postgres refused the statement (so nothing of it was stored):
+            // that may be one line's fault, so each goes on its own and only
+            // the culprit gets the error. (A lost connection is not retried:
+            // its commit may have happened.)
+            Err(AppendError::Db(diesel::result::Error::DatabaseError(kind, _)))
+                if batch.len() > 1
+                    && !matches!(kind, diesel::result::DatabaseErrorKind::ClosedConnection) =>
+            {
+                for p in batch {
+                    let one = match pool.get().await {
+                        Ok(mut conn) => insert_batch(&mut conn, &[&p.line]).await,
+                        Err(e) => Err(AppendError::Unavailable(format!(
+                            "database unavailable: {e}"
+                        ))),
+                    };
+                    let _ = p.reply.send(
+                        one.map(|mut v| v.pop().flatten())
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                tracing::warn!(error = %why, lines = batch.len(), "transcript batch failed");
+                for p in batch {
+                    let _ = p.reply.send(Err(why.clone()));
+                }
+            }
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Stored {
+    #[diesel(sql_type = Integer)]
+    ord: i32,
+    #[diesel(sql_type = BigInt)]
+    session_id: i64,
+    #[diesel(embed)]
+    line: Line,
+}
+
+/// The batch statement: the lines arrive as arrays (position = `ord`); each
+/// finds its room's active session; ids are drawn in `ord` order, so lines of
+/// one room keep their arrival order; final lines get their event.
+const INSERT_BATCH: &str = "\
+WITH input AS (
+    SELECT * FROM unnest($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::bool[], $8::text[])
+        AS t(ord, project_id, room_name, speaker, content, ts, is_final, event_id)
+), m AS MATERIALIZED (
+    SELECT nextval('transcripts_id_seq') AS id, q.* FROM (
+        SELECT i.ord, s.id AS session_id, s.project_id, s.room_name, i.speaker, i.content, i.is_final, i.event_id,
+               coalesce(i.ts, greatest(0, (extract(epoch FROM clock_timestamp() - s.started_at) * 1000)::bigint)) AS ts
+        FROM input i
+        JOIN sessions s ON s.project_id = i.project_id AND s.room_name = i.room_name AND s.status = 'active'
+        ORDER BY i.ord
+    ) q
+), l AS (
+    INSERT INTO transcripts (id, project_id, session_id, speaker, content, timestamp_ms, is_final)
+    SELECT id, project_id, session_id, speaker, content, ts, is_final FROM m ORDER BY id
+    RETURNING id, created_at
+), e AS (
+    INSERT INTO events (public_id, project_id, event_type, data)
+    SELECT event_id, project_id, 'transcript.new',
+           jsonb_build_object('room_name', room_name, 'session_id', session_id, 'speaker', speaker,
+                              'content', content, 'timestamp_ms', ts)
+    FROM m WHERE is_final ORDER BY id
+)
+SELECT m.ord, m.session_id, m.id, m.speaker, m.content, m.ts AS timestamp_ms, m.is_final, l.created_at
+FROM m JOIN l ON l.id = m.id";
+
+/// Stores lines in one statement (one transaction); the result has one entry
+/// per line, `None` for a line whose room has no active session.
+pub async fn insert_batch(
+    conn: &mut diesel_async::AsyncPgConnection,
+    lines: &[&NewLine],
+) -> Result<Vec<Appended>, AppendError> {
+    let n = lines.len();
+    let ords: Vec<i32> = (0..n)
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    let project_ids: Vec<i64> = lines.iter().map(|l| l.project_id).collect();
+    let rooms: Vec<&str> = lines.iter().map(|l| l.room_name.as_str()).collect();
+    let speakers: Vec<&str> = lines.iter().map(|l| l.speaker.as_str()).collect();
+    let contents: Vec<&str> = lines.iter().map(|l| l.content.as_str()).collect();
+    let timestamps: Vec<Option<i64>> = lines.iter().map(|l| l.timestamp_ms).collect();
+    let finals: Vec<bool> = lines.iter().map(|l| l.is_final).collect();
+    let event_ids: Vec<String> = (0..n).map(|_| events::new_public_id()).collect();
+    // Prepared once per connection: parsing and planning this statement would
+    // cost more than running it.
+    let stored: Vec<Stored> = crate::prepared!(
+        INSERT_BATCH,
+        bind::<Array<Integer>, _>(ords),
+        bind::<Array<BigInt>, _>(project_ids),
+        bind::<Array<Text>, _>(rooms),
+        bind::<Array<Text>, _>(speakers),
+        bind::<Array<Text>, _>(contents),
+        bind::<Array<Nullable<BigInt>>, _>(timestamps),
+        bind::<Array<Bool>, _>(finals),
+        bind::<Array<Text>, _>(event_ids)
+    )
+    .load(conn)
+    .await?;
+    let mut out: Vec<Appended> = vec![None; n];
+    for s in stored {
+        if let Some(slot) = usize::try_from(s.ord).ok().and_then(|i| out.get_mut(i)) {
+            *slot = Some((s.session_id, s.line));
+        }
+    }
+    Ok(out)
+}
