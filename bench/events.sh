@@ -11,6 +11,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/voxplane-target}"
 EVENTS=${EVENTS:-10000}
 SOCKETS=${SOCKETS:-1000}
 RATE_SECONDS=${RATE_SECONDS:-3}
+ONLY=${ONLY:-all} # all | webhooks | monitor
 cargo build --release --quiet
 BIN="$CARGO_TARGET_DIR/release/voxplane"
 PSQL=.local/pg/bin/psql
@@ -47,6 +48,7 @@ wait_for() { # dir, count
   done
 }
 
+if [ "$ONLY" != monitor ]; then
 mkdir -p "$DATA/a"
 node bench/receiver.js "$DATA/a" 18301 18302 18303 18304 18305 & PIDS+=($!)
 sleep 1
@@ -65,22 +67,29 @@ mv "$DATA/a" "$DATA/a1"; mkdir -p "$DATA/a"
 RATE=${RATE:-400}
 echo "-- (a2) latency: $EVENTS events at $RATE events/s (= $((RATE * 5)) deliveries/s) x 5 endpoints"
 PER_TICK=$((RATE / 100))
-"$PSQL" -q "$DATABASE_URL" -c "DO \$\$ BEGIN FOR i IN 1..$((EVENTS / PER_TICK)) LOOP
+# Paced by the clock: tick i is committed at t0 + i × 10 ms.
+"$PSQL" -q "$DATABASE_URL" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN FOR i IN 1..$((EVENTS / PER_TICK)) LOOP
     INSERT INTO events (public_id, project_id, event_type, data)
       SELECT 'evt_paced_' || i || '_' || g, $ID, 'test', jsonb_build_object('n', g) FROM generate_series(1, $PER_TICK) g;
-    COMMIT; $NOTIFY; COMMIT; PERFORM pg_sleep(0.01); END LOOP; END \$\$;"
+    COMMIT; $NOTIFY; COMMIT;
+    PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + i * interval '10 ms' - clock_timestamp()))); END LOOP; END \$\$;"
 wait_for "$DATA/a" $((EVENTS * 5))
 python3 bench/events_report.py "$DATA/a"
 
+fi
+
+if [ "$ONLY" != webhooks ]; then
 echo "-- (b) $SOCKETS monitor sockets, 200 events/s for ${RATE_SECONDS}s"
 EXPECTED=$((RATE_SECONDS * 200))
 (cd bench/peers/node-token && [ -d node_modules/ws ] || npm install --no-audit --no-fund --silent)
 NODE_PATH=bench/peers/node-token/node_modules node bench/monitor_bench.js "$VOXPLANE_URL" "$KEY" "$SOCKETS" "$EXPECTED" > "$DATA/monitor.out" &
 NODE=$!
 for _ in $(seq 1 120); do grep -q READY "$DATA/monitor.out" 2>/dev/null && break; sleep 0.5; done
-"$PSQL" -q "$DATABASE_URL" -c "DO \$\$ BEGIN FOR i IN 1..$EXPECTED LOOP
+"$PSQL" -q "$DATABASE_URL" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN FOR i IN 1..$EXPECTED LOOP
     INSERT INTO events (public_id, project_id, event_type, data) VALUES ('evt_mon_' || i, $ID, 'participant.joined',
       jsonb_build_object('room_name', '${PREFIX}_bench', 'identity', 'p' || i, 'name', '', 'joined_at', now()));
-    COMMIT; $NOTIFY; COMMIT; PERFORM pg_sleep(0.005); END LOOP; END \$\$;"
+    COMMIT; $NOTIFY; COMMIT;
+    PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + i * interval '5 ms' - clock_timestamp()))); END LOOP; END \$\$;"
 wait $NODE || true
 grep -v READY "$DATA/monitor.out"
+fi

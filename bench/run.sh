@@ -6,7 +6,7 @@
 #   2. POST /api/v1/token (no agent) next to a minimal Node token server
 #      (express + livekit-server-sdk, bench/peers/node-token)
 #   3. POST /api/v1/sessions/{room}/transcript over 100 rooms: wrk (closed loop)
-#      and bench/load.rs (open loop at RATES lines/s, default 5000)
+#      and bench/load.rs (open loop at each of RATES lines/s, default three runs at 5000)
 # bench/events.sh measures webhook fan-out and /ws/monitor latency.
 # Results go to stdout; docs/PERFORMANCE.md records them with the machine.
 set -euo pipefail
@@ -76,14 +76,14 @@ if [ "$ONLY" = all ] || [ "$ONLY" = transcript ]; then
     curl -fsS -o /dev/null -X POST -H "X-API-Key: $KEY" -H "Content-Type: application/json" \
       -d "{\"room_name\":\"bench-$i\"}" "$VOXPLANE_URL/api/v1/sessions"
   done
-  CONNECTIONS=100 run "POST /api/v1/sessions/{room}/transcript (100 rooms, closed loop)" -c100 -s bench/transcript.lua "$VOXPLANE_URL"
   # Open loop: a fixed offered rate, latency from each request's scheduled
   # send (wrk's closed loop hides stalls behind its own waiting).
   LOAD="$(ls -t "$CARGO_TARGET_DIR"/release/deps/load-* | grep -v '\.d$' | head -1)"
-  for RATE in ${RATES:-5000}; do
+  for RATE in ${RATES:-5000 5000 5000}; do
     echo "-- POST /api/v1/sessions/{room}/transcript (100 rooms, open loop, $RATE lines/s)"
     "$LOAD" --bench "$VOXPLANE_URL" "$KEY" "$RATE" "${LOAD_SECONDS:-15}" 100
   done
   echo "-- GET /health (open loop, 10000 req/s: the generator's own floor)"
   "$LOAD" --bench "$VOXPLANE_URL" "$KEY" 10000 5 100 health
+  CONNECTIONS=100 run "POST /api/v1/sessions/{room}/transcript (100 rooms, closed loop)" -c100 -s bench/transcript.lua "$VOXPLANE_URL"
 fi

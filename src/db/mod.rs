@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod api_keys;
+pub mod batch;
 pub mod kb_chunks;
 pub mod kb_jobs;
 pub mod knowledge_bases;

@@ -61,6 +61,8 @@ impl_binds!(5; 0 S0 V0, 1 S1 V1, 2 S2 V2, 3 S3 V3, 4 S4 V4);
 impl_binds!(6; 0 S0 V0, 1 S1 V1, 2 S2 V2, 3 S3 V3, 4 S4 V4, 5 S5 V5);
 impl_binds!(7; 0 S0 V0, 1 S1 V1, 2 S2 V2, 3 S3 V3, 4 S4 V4, 5 S5 V5, 6 S6 V6);
 impl_binds!(8; 0 S0 V0, 1 S1 V1, 2 S2 V2, 3 S3 V3, 4 S4 V4, 5 S5 V5, 6 S6 V6, 7 S7 V7);
+impl_binds!(9; 0 S0 V0, 1 S1 V1, 2 S2 V2, 3 S3 V3, 4 S4 V4, 5 S5 V5, 6 S6 V6, 7 S7 V7, 8 S8 V8);
+impl_binds!(10; 0 S0 V0, 1 S1 V1, 2 S2 V2, 3 S3 V3, 4 S4 V4, 5 S5 V5, 6 S6 V6, 7 S7 V7, 8 S8 V8, 9 S9 V9);
 
 /// A query prepared once per connection, cached under the marker type `M`.
 /// Build it with [`prepared!`](crate::prepared).

@@ -2,13 +2,11 @@
 //!
 //! A line is small and a commit is not: one transaction per line spends most
 //! of Postgres's time on commit and WAL bookkeeping. So concurrent appends
-//! are written together: each request queues its line and waits; a writer
-//! task takes everything queued (up to [`MAX_BATCH`]) and stores it in one
-//! statement and one commit, then answers every request of the batch. A
+//! are written together ([`BatchQueue`]): each request queues its line and
+//! waits; a writer task stores everything queued (up to [`MAX_BATCH`]) in
+//! one statement and one commit, then answers every request of the batch. A
 //! request is answered only after the commit that holds its line, so an
-//! accepted line is durable exactly as before. Nothing waits for a batch to
-//! fill: with one request in flight a batch is that one line; under load,
-//! the lines that arrive while a batch is written form the next one.
+//! accepted line is durable exactly as before.
 //!
 //! Writers are tasks spawned on demand (at most [`MAX_WRITERS`] at once), not
 //! the request futures themselves, so a client that disconnects never cuts a
@@ -20,14 +18,14 @@
 
 use super::sessions::Line;
 use crate::db::Pool;
+use crate::db::batch::BatchQueue;
 use crate::db::prepared::bind;
 use crate::events;
 use crate::state::AppState;
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 use diesel_async::RunQueryDsl;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::oneshot;
 
 /// Lines per statement at most.
@@ -62,17 +60,19 @@ struct Pending {
     reply: Reply,
 }
 
-#[derive(Default)]
-struct Queue {
-    lines: VecDeque<Pending>,
-    writers: usize,
+/// The queue of lines waiting to be written; shared behind an `Arc`.
+pub struct TranscriptWriter {
+    queue: BatchQueue<Pending>,
+    home: OnceLock<Result<Home, String>>,
 }
 
-/// The queue of lines waiting to be written; shared behind an `Arc`.
-#[derive(Default)]
-pub struct TranscriptWriter {
-    queue: Mutex<Queue>,
-    home: OnceLock<Result<Home, String>>,
+impl Default for TranscriptWriter {
+    fn default() -> Self {
+        Self {
+            queue: BatchQueue::new(MAX_WRITERS, MAX_BATCH),
+            home: OnceLock::new(),
+        }
+    }
 }
 
 /// The writers' thread: its runtime, its connections, and (dropped with the
@@ -164,19 +164,7 @@ impl TranscriptWriter {
             .map_err(|e| AppendError::Unavailable(e.clone()))?;
         let is_final = line.is_final;
         let (reply, answer) = oneshot::channel();
-        let start_writer = {
-            let mut q = self
-                .queue
-                .lock()
-                .map_err(|_| AppendError::Unavailable("transcript queue poisoned".into()))?;
-            q.lines.push_back(Pending { line, reply });
-            let start = q.writers < MAX_WRITERS;
-            if start {
-                q.writers += 1;
-            }
-            start
-        };
-        if start_writer {
+        if self.queue.push(Pending { line, reply }) {
             home.handle
                 .spawn(write_queued(self.clone(), home.pool.clone()));
         }
@@ -189,22 +177,11 @@ impl TranscriptWriter {
         }
         Ok(appended)
     }
-
-    /// The next batch, or `None` (and one writer fewer) when nothing waits.
-    fn take(&self) -> Option<Vec<Pending>> {
-        let mut q = self.queue.lock().ok()?;
-        if q.lines.is_empty() {
-            q.writers -= 1;
-            return None;
-        }
-        let n = q.lines.len().min(MAX_BATCH);
-        Some(q.lines.drain(..n).collect())
-    }
 }
 
 /// A writer task: writes batches until the queue is empty.
 async fn write_queued(writer: Arc<TranscriptWriter>, pool: Pool) {
-    while let Some(batch) = writer.take() {
+    while let Some(batch) = writer.queue.take() {
         let lines: Vec<&NewLine> = batch.iter().map(|p| &p.line).collect();
         let result = match pool.get().await {
             Ok(mut conn) => insert_batch(&mut conn, &lines).await,

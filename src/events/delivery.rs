@@ -8,19 +8,18 @@
 
 use super::{Event, retry, signing, ssrf};
 use crate::config::Settings;
+use crate::db::batch::BatchQueue;
 use crate::db::prepared::bind;
-use crate::db::schema::{
-    webhook_attempts as wa, webhook_deliveries as wd, webhook_endpoints as we,
-};
+use crate::db::schema::webhook_endpoints as we;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 /// Largest part of a response body kept in an attempt row, in bytes.
 pub const MAX_RESPONSE: usize = 1024;
@@ -102,6 +101,7 @@ pub async fn run(state: AppState) {
         }
     };
     let permits = Arc::new(Semaphore::new(state.settings.webhook_concurrency.max(1)));
+    let recorder = Recorder::new();
     let poll = Duration::from_millis(state.settings.events_poll_ms);
     loop {
         loop {
@@ -125,9 +125,9 @@ pub async fn run(state: AppState) {
                 break;
             }
             for (c, permit) in batch.into_iter().zip(held) {
-                let (state, client) = (state.clone(), client.clone());
+                let (state, client, recorder) = (state.clone(), client.clone(), recorder.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = deliver(&state, &client, c).await {
+                    if let Err(e) = deliver(&state, &recorder, &client, c).await {
                         tracing::warn!(error = %e, "webhook delivery failed to record");
                     }
                     drop(permit);
@@ -230,10 +230,16 @@ impl Outcome {
     }
 }
 
-async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyhow::Result<()> {
+async fn deliver(
+    state: &AppState,
+    recorder: &Arc<Recorder>,
+    client: &reqwest::Client,
+    c: Claimed,
+) -> anyhow::Result<()> {
     if !c.is_active {
         finish(
             state,
+            recorder,
             &c,
             None,
             "failed",
@@ -268,7 +274,17 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
     let code = outcome.status.map(i32::from);
     match outcome.status {
         Some(s) if (200..300).contains(&s) => {
-            let held = finish(state, &c, Some(&outcome), "delivered", code, None, None).await?;
+            let held = finish(
+                state,
+                recorder,
+                &c,
+                Some(&outcome),
+                "delivered",
+                code,
+                None,
+                None,
+            )
+            .await?;
             if held && failing_since.is_some() {
                 set_failing(state, c.endpoint_id, None).await?;
             }
@@ -277,6 +293,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
         Some(410) => {
             let held = finish(
                 state,
+                recorder,
                 &c,
                 Some(&outcome),
                 "failed",
@@ -313,6 +330,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
                             .unwrap_or_else(|_| chrono::Duration::days(1));
                     finish(
                         state,
+                        recorder,
                         &c,
                         Some(&outcome),
                         "pending",
@@ -322,7 +340,19 @@ async fn deliver(state: &AppState, client: &reqwest::Client, c: Claimed) -> anyh
                     )
                     .await?
                 }
-                None => finish(state, &c, Some(&outcome), "failed", code, error, None).await?,
+                None => {
+                    finish(
+                        state,
+                        recorder,
+                        &c,
+                        Some(&outcome),
+                        "failed",
+                        code,
+                        error,
+                        None,
+                    )
+                    .await?
+                }
             };
             if !held {
                 return Ok(());
@@ -446,52 +476,188 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 /// whether it did: a worker that overran its lease, so that the delivery was
 /// claimed again or re-enqueued meanwhile, records its attempt and changes
 /// nothing else.
+/// Outcomes recorded per statement at most.
+const RECORD_BATCH: usize = 256;
+/// Batches of outcomes recorded at once at most.
+const RECORD_WRITERS: usize = 2;
+
+/// A try's outcome to record: its attempt row (when it was tried) and the
+/// delivery's new state.
+struct Record {
+    id: i64,
+    /// The claim's token.
+    attempt: i32,
+    tried: bool,
+    code: Option<i32>,
+    latency_ms: i32,
+    body: Option<String>,
+    attempt_error: Option<String>,
+    status: &'static str,
+    last_error: Option<String>,
+    next: Option<DateTime<Utc>>,
+    reply: oneshot::Sender<Result<bool, String>>,
+}
+
+/// Outcomes waiting to be recorded. Like transcript lines, they are written
+/// in batches (one statement and one commit for all the tries that finished
+/// meanwhile), and each try waits for the commit that holds its outcome.
+pub struct Recorder {
+    queue: BatchQueue<Record>,
+}
+
+impl Recorder {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            queue: BatchQueue::new(RECORD_WRITERS, RECORD_BATCH),
+        })
+    }
+}
+
+/// The batch statement: the outcomes arrive as arrays; attempt rows are
+/// logged for the tries; a delivery takes its new state only while it still
+/// carries the claim's token with its lease (the pairs returned).
+const RECORD_OUTCOMES: &str = "\
+WITH f AS (
+    SELECT * FROM unnest($1::int8[], $2::int4[], $3::bool[], $4::int4[], $5::int4[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::timestamptz[])
+        AS t(id, attempt, tried, code, latency_ms, body, attempt_error, status, last_error, next_at)
+), a AS (
+    INSERT INTO webhook_attempts (delivery_id, attempt, status_code, latency_ms, response_body, error)
+    SELECT id, attempt, code, latency_ms, body, attempt_error FROM f WHERE tried
+)
+UPDATE webhook_deliveries d
+SET status = f.status, last_status_code = f.code, last_error = f.last_error, locked_until = NULL,
+    next_attempt_at = coalesce(f.next_at, now()),
+    delivered_at = CASE WHEN f.status = 'delivered' THEN now() END, updated_at = now()
+FROM f
+WHERE d.id = f.id AND d.attempts = f.attempt AND d.locked_until IS NOT NULL
+RETURNING d.id, f.attempt";
+
+#[derive(QueryableByName)]
+struct Held {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Integer)]
+    attempt: i32,
+}
+
+async fn record_batch(
+    conn: &mut diesel_async::AsyncPgConnection,
+    batch: &[&Record],
+) -> QueryResult<Vec<bool>> {
+    let held: Vec<Held> = crate::prepared!(
+        RECORD_OUTCOMES,
+        bind::<Array<BigInt>, _>(batch.iter().map(|r| r.id).collect::<Vec<_>>()),
+        bind::<Array<Integer>, _>(batch.iter().map(|r| r.attempt).collect::<Vec<_>>()),
+        bind::<Array<Bool>, _>(batch.iter().map(|r| r.tried).collect::<Vec<_>>()),
+        bind::<Array<Nullable<Integer>>, _>(batch.iter().map(|r| r.code).collect::<Vec<_>>()),
+        bind::<Array<Integer>, _>(batch.iter().map(|r| r.latency_ms).collect::<Vec<_>>()),
+        bind::<Array<Nullable<Text>>, _>(
+            batch.iter().map(|r| r.body.as_deref()).collect::<Vec<_>>()
+        ),
+        bind::<Array<Nullable<Text>>, _>(
+            batch
+                .iter()
+                .map(|r| r.attempt_error.as_deref())
+                .collect::<Vec<_>>()
+        ),
+        bind::<Array<Text>, _>(batch.iter().map(|r| r.status).collect::<Vec<_>>()),
+        bind::<Array<Nullable<Text>>, _>(
+            batch
+                .iter()
+                .map(|r| r.last_error.as_deref())
+                .collect::<Vec<_>>()
+        ),
+        bind::<Array<Nullable<Timestamptz>>, _>(batch.iter().map(|r| r.next).collect::<Vec<_>>())
+    )
+    .load(conn)
+    .await?;
+    Ok(batch
+        .iter()
+        .map(|r| held.iter().any(|h| h.id == r.id && h.attempt == r.attempt))
+        .collect())
+}
+
+/// A writer task: records batches until the queue is empty.
+async fn record_queued(recorder: Arc<Recorder>, pool: crate::db::Pool) {
+    while let Some(batch) = recorder.queue.take() {
+        let refs: Vec<&Record> = batch.iter().collect();
+        let result = match pool.get().await {
+            Ok(mut conn) => record_batch(&mut conn, &refs).await.map_err(Some),
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook delivery: no connection to record outcomes");
+                Err(None)
+            }
+        };
+        match result {
+            Ok(held) => {
+                for (r, held) in batch.into_iter().zip(held) {
+                    let _ = r.reply.send(Ok(held));
+                }
+            }
+            // Refused (so nothing of it was stored): perhaps one outcome's
+            // fault, so each goes on its own.
+            Err(Some(diesel::result::Error::DatabaseError(kind, _)))
+                if batch.len() > 1
+                    && !matches!(kind, diesel::result::DatabaseErrorKind::ClosedConnection) =>
+            {
+                for r in batch {
+                    let one = match pool.get().await {
+                        Ok(mut conn) => record_batch(&mut conn, &[&r])
+                            .await
+                            .map(|h| matches!(h.as_slice(), [true, ..]))
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("database unavailable: {e}")),
+                    };
+                    let _ = r.reply.send(one);
+                }
+            }
+            Err(e) => {
+                let why = e.map_or_else(|| "database unavailable".to_string(), |e| e.to_string());
+                for r in batch {
+                    let _ = r.reply.send(Err(why.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Records a try's outcome; `true` while the claim still held (the delivery
+/// took its new state), `false` when it had passed to another claim.
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &AppState,
+    recorder: &Arc<Recorder>,
     c: &Claimed,
     attempt: Option<&Outcome>,
-    status: &str,
+    status: &'static str,
     code: Option<i32>,
     error: Option<String>,
     next: Option<DateTime<Utc>>,
 ) -> anyhow::Result<bool> {
-    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let now = Utc::now();
-    let held = conn
-        .transaction::<_, diesel::result::Error, _>(async |conn| {
-            if let Some(o) = attempt {
-                diesel::insert_into(wa::table)
-                    .values((
-                        wa::delivery_id.eq(c.id),
-                        wa::attempt.eq(c.attempts),
-                        wa::status_code.eq(o.status.map(i32::from)),
-                        wa::latency_ms.eq(o.latency_ms),
-                        wa::response_body.eq(&o.body),
-                        wa::error.eq(&o.error),
-                    ))
-                    .execute(conn)
-                    .await?;
-            }
-            let n = diesel::update(
-                wd::table
-                    .find(c.id)
-                    .filter(wd::attempts.eq(c.attempts))
-                    .filter(wd::locked_until.is_not_null()),
-            )
-            .set((
-                wd::status.eq(status),
-                wd::last_status_code.eq(code),
-                wd::last_error.eq(error),
-                wd::locked_until.eq(None::<DateTime<Utc>>),
-                wd::next_attempt_at.eq(next.unwrap_or(now)),
-                wd::delivered_at.eq((status == "delivered").then_some(now)),
-                wd::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .await?;
-            Ok(n == 1)
-        })
-        .await?;
+    let (reply, answer) = oneshot::channel();
+    let record = Record {
+        id: c.id,
+        attempt: c.attempts,
+        tried: attempt.is_some(),
+        code: attempt.and_then(|o| o.status.map(i32::from)),
+        latency_ms: attempt.map_or(0, |o| o.latency_ms),
+        body: attempt.and_then(|o| o.body.clone()),
+        attempt_error: attempt.and_then(|o| o.error.clone()),
+        status,
+        last_error: error,
+        next,
+        reply,
+    };
+    // The delivery's last status code is the try's.
+    debug_assert!(attempt.is_none() || code == record.code);
+    if recorder.queue.push(record) {
+        tokio::spawn(record_queued(recorder.clone(), state.pool.clone()));
+    }
+    let held = answer
+        .await
+        .map_err(|_| anyhow::anyhow!("the outcome writer stopped"))?
+        .map_err(|e| anyhow::anyhow!(e))?;
     if !held {
         tracing::warn!(
             delivery_id = c.id,
