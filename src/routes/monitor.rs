@@ -9,7 +9,7 @@
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, Session};
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -147,27 +147,7 @@ async fn serve(
                 if session.text(answer).await.is_err() { break; }
             }
             out = rx.recv() => {
-                let Some(mut text) = out else { break };
-                // Everything already queued goes out in this turn, so the
-                // frames share the socket's writes. Most sends complete at
-                // once (the session's queue has room): no timer, no select.
-                // (A send that would wait is dropped unsent, cancel-safe,
-                // and made again below with its timeout.)
-                let mut closed = false;
-                let mut waiting = None;
-                for _ in 0..DRAIN {
-                    match session.text(text.clone()).now_or_never() {
-                        Some(Ok(())) => {}
-                        Some(Err(_)) => { closed = true; break; }
-                        None => { waiting = Some(text); break; }
-                    }
-                    match rx.try_recv() {
-                        Ok(next) => text = next,
-                        Err(_) => break,
-                    }
-                }
-                if closed { break; }
-                let Some(text) = waiting else { continue };
+                let Some(text) = out else { break };
                 // A socket whose client stopped reading blocks here once the
                 // TCP buffers are full; the hub's kick (its queue overflowed)
                 // or the send timeout ends it with 4008 instead of waiting.
@@ -207,9 +187,6 @@ async fn serve(
 
 /// Closes with 4008. The close frame queues behind the data the client has not
 /// read yet; a client that never reads is dropped after a few seconds.
-/// Queued messages sent in one turn at most.
-const DRAIN: usize = 64;
-
 async fn close_slow(session: Session) {
     let _ = tokio::time::timeout(
         Duration::from_secs(5),
