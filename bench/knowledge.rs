@@ -354,7 +354,15 @@ async fn main() {
         }
         let load = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        conn.batch_execute("SET maintenance_work_mem = '1GB'; CREATE INDEX kb_chunks_embedding_idx ON kb_chunks USING hnsw (embedding vector_cosine_ops); VACUUM ANALYZE kb_chunks").await.unwrap();
+        // One statement each: VACUUM cannot run inside the implicit
+        // transaction of a multi-statement batch.
+        for sql in [
+            "SET maintenance_work_mem = '1GB'",
+            "CREATE INDEX kb_chunks_embedding_idx ON kb_chunks USING hnsw (embedding vector_cosine_ops)",
+            "VACUUM ANALYZE kb_chunks",
+        ] {
+            conn.batch_execute(sql).await.unwrap();
+        }
         let build = t.elapsed().as_secs_f64();
         println!(
             "-- (b) search at {n_chunks} chunks, {corpus} text: load {load:.1} s, HNSW build {build:.1} s"
