@@ -85,9 +85,15 @@ mod tests {
         assert_eq!(q.take(), Some(vec![4, 5, 6]));
         assert_eq!(q.take(), Some(vec![7]));
         assert_eq!(q.take(), None, "writer one stops");
-        assert!(!q.push(8), "writer two still runs");
-        assert_eq!(q.take(), Some(vec![8]));
-        assert_eq!(q.take(), None, "writer two stops");
-        assert!(q.push(9), "no writer left: the pusher starts one");
+        assert!(
+            q.push(8),
+            "one writer left, below the cap: the pusher starts one"
+        );
+        assert!(!q.push(9), "two writers again");
+        assert_eq!(q.take(), Some(vec![8, 9]));
+        assert_eq!(q.take(), None, "a writer stops");
+        assert_eq!(q.take(), None, "the other stops");
+        assert!(q.push(10), "no writer left: the pusher starts one");
+        assert_eq!(q.take(), Some(vec![10]));
     }
 }
