@@ -1,6 +1,6 @@
 //! A knowledge base's chunks: paged list, edit (re-embedded), delete.
 
-use super::{kb_missing, no_nul};
+use super::kb_missing;
 use crate::auth::Auth;
 use crate::db::kb_chunks::{self, ChunkRow};
 use crate::db::knowledge_bases;
@@ -8,6 +8,7 @@ use crate::db::sql_types::Embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::agents::SuccessMessage;
 use crate::state::AppState;
+use crate::validate::no_nul;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 

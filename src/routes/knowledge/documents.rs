@@ -1,6 +1,6 @@
 //! Adding text to a knowledge base: file upload, raw-text ingest, reindex.
 
-use super::{MAX_DOCUMENT_BYTES, kb_missing, no_nul};
+use super::{MAX_DOCUMENT_BYTES, kb_missing};
 use crate::auth::Auth;
 use crate::db::kb_jobs::{self, NewJob};
 use crate::db::sql_types::Embedding;
@@ -10,6 +10,7 @@ use crate::rag::documents::{Kind, chunk_document};
 use crate::rag::indexer::{self, IndexError};
 use crate::state::AppState;
 use crate::validate;
+use crate::validate::no_nul;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use diesel_async::AsyncConnection;

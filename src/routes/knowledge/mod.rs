@@ -13,8 +13,6 @@ use actix_web::web;
 /// Largest document (upload or ingest), in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
 
-pub(crate) use crate::validate::no_nul;
-
 /// 404 for a knowledge base outside the caller's project.
 pub(crate) fn kb_missing(e: diesel::result::Error) -> ApiError {
     match e {

@@ -13,7 +13,7 @@
 //!   `kb_hybrid_keyword_budget_ms` of database time, past which the answer
 //!   comes from the vector ranking alone and says `"partial": true`.
 
-use super::{kb_missing, no_nul};
+use super::kb_missing;
 use crate::auth::Auth;
 use crate::db::kb_chunks::{self, Hit};
 use crate::db::knowledge_bases;
@@ -21,6 +21,7 @@ use crate::db::sql_types::Embedding;
 use crate::error::{ApiError, ApiResult};
 use crate::rag::embedder::Embedder;
 use crate::state::AppState;
+use crate::validate::no_nul;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
