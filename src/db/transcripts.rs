@@ -2,29 +2,23 @@
 //!
 //! A line is small and a commit is not: one transaction per line spends most
 //! of Postgres's time on commit and WAL bookkeeping. So concurrent appends
-//! are written together ([`BatchQueue`]): each request queues its line and
-//! waits; a writer task stores everything queued (up to [`MAX_BATCH`]) in
-//! one statement and one commit, then answers every request of the batch. A
-//! request is answered only after the commit that holds its line, so an
-//! accepted line is durable exactly as before.
-//!
-//! Writers are tasks spawned on demand (at most [`MAX_WRITERS`] at once), not
-//! the request futures themselves, so a client that disconnects never cuts a
-//! batch short. They run on a thread of their own with connections of their
-//! own (established there, so their I/O is driven there too): a batch's round
-//! trip never waits for an HTTP worker busy with other requests. A batch that
-//! Postgres refuses is retried line by line, so one bad line never fails its
-//! neighbours.
+//! are written together ([`BatchQueue`]): up to [`MAX_BATCH`] lines in one
+//! statement and one commit, each request answered after the commit that
+//! holds its line. The writers run on a thread of their own with connections
+//! of their own (established there, so their I/O is driven there too): a
+//! batch's round trip never waits for an HTTP worker busy with other
+//! requests.
 
 use super::sessions::Line;
 use crate::db::Pool;
-use crate::db::batch::BatchQueue;
+use crate::db::batch::{BatchQueue, Failed};
 use crate::db::prepared::bind;
 use crate::events;
 use crate::state::AppState;
-use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
-use diesel_async::RunQueryDsl;
+use diesel::{QueryResult, QueryableByName};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::future::BoxFuture;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::oneshot;
 
@@ -53,23 +47,21 @@ pub struct NewLine {
 /// when the room has no active session.
 pub type Appended = Option<(i64, Line)>;
 
-type Reply = oneshot::Sender<Result<Appended, String>>;
-
-struct Pending {
-    line: NewLine,
-    reply: Reply,
-}
-
 /// The queue of lines waiting to be written; shared behind an `Arc`.
 pub struct TranscriptWriter {
-    queue: BatchQueue<Pending>,
+    queue: Arc<BatchQueue<NewLine, Appended>>,
     home: OnceLock<Result<Home, String>>,
 }
 
 impl Default for TranscriptWriter {
     fn default() -> Self {
         Self {
-            queue: BatchQueue::new(MAX_WRITERS, MAX_BATCH),
+            queue: Arc::new(BatchQueue::new(
+                "transcript",
+                write_lines,
+                MAX_WRITERS,
+                MAX_BATCH,
+            )),
             home: OnceLock::new(),
         }
     }
@@ -127,32 +119,10 @@ impl std::fmt::Debug for TranscriptWriter {
     }
 }
 
-/// Why a line could not be stored.
-#[derive(Debug, thiserror::Error)]
-pub enum AppendError {
-    #[error("database: {0}")]
-    Db(#[from] diesel::result::Error),
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl From<AppendError> for crate::error::ApiError {
-    fn from(e: AppendError) -> Self {
-        match e {
-            AppendError::Db(e) => e.into(),
-            AppendError::Unavailable(why) => crate::error::ApiError::Unavailable(why),
-        }
-    }
-}
-
 impl TranscriptWriter {
     /// Appends a line (with its `transcript.new` event when final) and
     /// returns once it is committed.
-    pub async fn append(
-        self: &Arc<Self>,
-        state: &AppState,
-        line: NewLine,
-    ) -> Result<Appended, AppendError> {
+    pub async fn append(&self, state: &AppState, line: NewLine) -> Result<Appended, Failed> {
         let home = self
             .home
             .get_or_init(|| {
@@ -161,17 +131,9 @@ impl TranscriptWriter {
                 Home::start(url, timeout)
             })
             .as_ref()
-            .map_err(|e| AppendError::Unavailable(e.clone()))?;
+            .map_err(|e| Failed::Unavailable(e.clone()))?;
         let is_final = line.is_final;
-        let (reply, answer) = oneshot::channel();
-        if self.queue.push(Pending { line, reply }) {
-            home.handle
-                .spawn(write_queued(self.clone(), home.pool.clone()));
-        }
-        let appended = answer
-            .await
-            .map_err(|_| AppendError::Unavailable("the transcript writer stopped".into()))?
-            .map_err(AppendError::Unavailable)?;
+        let appended = self.queue.submit(line, &home.handle, &home.pool).await?;
         if is_final && appended.is_some() {
             events::note_emitted();
         }
@@ -179,52 +141,11 @@ impl TranscriptWriter {
     }
 }
 
-/// A writer task: writes batches until the queue is empty.
-async fn write_queued(writer: Arc<TranscriptWriter>, pool: Pool) {
-    while let Some(batch) = writer.queue.take() {
-        let lines: Vec<&NewLine> = batch.iter().map(|p| &p.line).collect();
-        let result = match pool.get().await {
-            Ok(mut conn) => insert_batch(&mut conn, &lines).await,
-            Err(e) => Err(AppendError::Unavailable(format!(
-                "database unavailable: {e}"
-            ))),
-        };
-        match result {
-            Ok(mut stored) => {
-                for (i, p) in batch.into_iter().enumerate() {
-                    let _ = p.reply.send(Ok(stored[i].take()));
-                }
-            }
-            // Postgres refused the statement (so nothing of it was stored):
-            // that may be one line's fault, so each goes on its own and only
-            // the culprit gets the error. (A lost connection is not retried:
-            // its commit may have happened.)
-            Err(AppendError::Db(diesel::result::Error::DatabaseError(kind, _)))
-                if batch.len() > 1
-                    && !matches!(kind, diesel::result::DatabaseErrorKind::ClosedConnection) =>
-            {
-                for p in batch {
-                    let one = match pool.get().await {
-                        Ok(mut conn) => insert_batch(&mut conn, &[&p.line]).await,
-                        Err(e) => Err(AppendError::Unavailable(format!(
-                            "database unavailable: {e}"
-                        ))),
-                    };
-                    let _ = p.reply.send(
-                        one.map(|mut v| v.pop().flatten())
-                            .map_err(|e| e.to_string()),
-                    );
-                }
-            }
-            Err(e) => {
-                let why = e.to_string();
-                tracing::warn!(error = %why, lines = batch.len(), "transcript batch failed");
-                for p in batch {
-                    let _ = p.reply.send(Err(why.clone()));
-                }
-            }
-        }
-    }
+fn write_lines<'a>(
+    conn: &'a mut AsyncPgConnection,
+    lines: &'a [&'a NewLine],
+) -> BoxFuture<'a, QueryResult<Vec<Appended>>> {
+    Box::pin(insert_batch(conn, lines))
 }
 
 #[derive(QueryableByName)]
@@ -269,9 +190,9 @@ FROM m JOIN l ON l.id = m.id";
 /// Stores lines in one statement (one transaction); the result has one entry
 /// per line, `None` for a line whose room has no active session.
 pub async fn insert_batch(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &mut AsyncPgConnection,
     lines: &[&NewLine],
-) -> Result<Vec<Appended>, AppendError> {
+) -> QueryResult<Vec<Appended>> {
     let n = lines.len();
     let ords: Vec<i32> = (0..n)
         .map(|i| i32::try_from(i).unwrap_or(i32::MAX))

@@ -16,10 +16,11 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use futures_util::future::BoxFuture;
 use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::Semaphore;
 
 /// Largest part of a response body kept in an attempt row, in bytes.
 pub const MAX_RESPONSE: usize = 1024;
@@ -101,7 +102,7 @@ pub async fn run(state: AppState) {
         }
     };
     let permits = Arc::new(Semaphore::new(state.settings.webhook_concurrency.max(1)));
-    let recorder = Recorder::new();
+    let recorder = recorder();
     let poll = Duration::from_millis(state.settings.events_poll_ms);
     loop {
         loop {
@@ -237,17 +238,8 @@ async fn deliver(
     c: Claimed,
 ) -> anyhow::Result<()> {
     if !c.is_active {
-        finish(
-            state,
-            recorder,
-            &c,
-            None,
-            "failed",
-            None,
-            Some("endpoint disabled".into()),
-            None,
-        )
-        .await?;
+        let error = Some("endpoint disabled".into());
+        finish(state, recorder, &c, None, "failed", error, None).await?;
         return Ok(());
     }
     let event = c.event();
@@ -270,49 +262,11 @@ async fn deliver(
             timeout_ms.min(i32::MAX as u64) as i32,
         )
     });
-    let failing_since = c.failing_since;
-    let code = outcome.status.map(i32::from);
-    match outcome.status {
-        Some(s) if (200..300).contains(&s) => {
-            let held = finish(
-                state,
-                recorder,
-                &c,
-                Some(&outcome),
-                "delivered",
-                code,
-                None,
-                None,
-            )
-            .await?;
-            if held && failing_since.is_some() {
-                set_failing(state, c.endpoint_id, None).await?;
-            }
-            Ok(())
-        }
-        Some(410) => {
-            let held = finish(
-                state,
-                recorder,
-                &c,
-                Some(&outcome),
-                "failed",
-                code,
-                Some("410 Gone: endpoint disabled".into()),
-                None,
-            )
-            .await?;
-            if !held {
-                return Ok(());
-            }
-            disable(
-                state,
-                c.endpoint_id,
-                event.project_id,
-                "the endpoint answered 410 Gone",
-            )
-            .await
-        }
+    // What the try makes of the delivery: its new status, the error kept,
+    // and when to try again.
+    let (status, error, next) = match outcome.status {
+        Some(s) if (200..300).contains(&s) => ("delivered", None, None),
+        Some(410) => ("failed", Some("410 Gone: endpoint disabled".into()), None),
         _ => {
             let error = outcome
                 .error
@@ -323,40 +277,38 @@ async fn deliver(
             // redeliver or recover starts a new one).
             let n = c.cycle_attempts.max(1) as usize;
             let jitter = rand::rng().random_range(0.8..=1.2);
-            let held = match retry::next_delay(schedule, n, outcome.retry_after, jitter) {
+            match retry::next_delay(schedule, n, outcome.retry_after, jitter) {
                 Some(delay) => {
                     let next = Utc::now()
                         + chrono::Duration::from_std(delay)
                             .unwrap_or_else(|_| chrono::Duration::days(1));
-                    finish(
-                        state,
-                        recorder,
-                        &c,
-                        Some(&outcome),
-                        "pending",
-                        code,
-                        error,
-                        Some(next),
-                    )
-                    .await?
+                    ("pending", error, Some(next))
                 }
-                None => {
-                    finish(
-                        state,
-                        recorder,
-                        &c,
-                        Some(&outcome),
-                        "failed",
-                        code,
-                        error,
-                        None,
-                    )
-                    .await?
-                }
-            };
-            if !held {
-                return Ok(());
+                None => ("failed", error, None),
             }
+        }
+    };
+    if !finish(state, recorder, &c, Some(&outcome), status, error, next).await? {
+        // The claim had passed on: the endpoint's state is its new owner's.
+        return Ok(());
+    }
+    let failing_since = c.failing_since;
+    match outcome.status {
+        Some(s) if (200..300).contains(&s) => {
+            if failing_since.is_some() {
+                set_failing(state, c.endpoint_id, None).await?;
+            }
+        }
+        Some(410) => {
+            disable(
+                state,
+                c.endpoint_id,
+                event.project_id,
+                "the endpoint answered 410 Gone",
+            )
+            .await?;
+        }
+        _ => {
             let since = failing_since.unwrap_or_else(Utc::now);
             if failing_since.is_none() {
                 set_failing(state, c.endpoint_id, Some(since)).await?;
@@ -372,9 +324,9 @@ async fn deliver(
                 )
                 .await?;
             }
-            Ok(())
         }
     }
+    Ok(())
 }
 
 async fn send(
@@ -488,6 +440,7 @@ struct Record {
     /// The claim's token.
     attempt: i32,
     tried: bool,
+    /// The try's status code, also the delivery's last one.
     code: Option<i32>,
     latency_ms: i32,
     body: Option<String>,
@@ -495,22 +448,28 @@ struct Record {
     status: &'static str,
     last_error: Option<String>,
     next: Option<DateTime<Utc>>,
-    reply: oneshot::Sender<Result<bool, String>>,
 }
 
 /// Outcomes waiting to be recorded. Like transcript lines, they are written
 /// in batches (one statement and one commit for all the tries that finished
-/// meanwhile), and each try waits for the commit that holds its outcome.
-pub struct Recorder {
-    queue: BatchQueue<Record>,
+/// meanwhile); each try waits for the commit that holds its outcome, and
+/// learns whether its claim still held.
+type Recorder = BatchQueue<Record, bool>;
+
+fn recorder() -> Arc<Recorder> {
+    Arc::new(BatchQueue::new(
+        "webhook outcome",
+        write_records,
+        RECORD_WRITERS,
+        RECORD_BATCH,
+    ))
 }
 
-impl Recorder {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            queue: BatchQueue::new(RECORD_WRITERS, RECORD_BATCH),
-        })
-    }
+fn write_records<'a>(
+    conn: &'a mut diesel_async::AsyncPgConnection,
+    batch: &'a [&'a Record],
+) -> BoxFuture<'a, QueryResult<Vec<bool>>> {
+    Box::pin(record_batch(conn, batch))
 }
 
 /// The batch statement: the outcomes arrive as arrays; attempt rows are
@@ -578,64 +537,17 @@ async fn record_batch(
         .collect())
 }
 
-/// A writer task: records batches until the queue is empty.
-async fn record_queued(recorder: Arc<Recorder>, pool: crate::db::Pool) {
-    while let Some(batch) = recorder.queue.take() {
-        let refs: Vec<&Record> = batch.iter().collect();
-        let result = match pool.get().await {
-            Ok(mut conn) => record_batch(&mut conn, &refs).await.map_err(Some),
-            Err(e) => {
-                tracing::warn!(error = %e, "webhook delivery: no connection to record outcomes");
-                Err(None)
-            }
-        };
-        match result {
-            Ok(held) => {
-                for (r, held) in batch.into_iter().zip(held) {
-                    let _ = r.reply.send(Ok(held));
-                }
-            }
-            // Refused (so nothing of it was stored): perhaps one outcome's
-            // fault, so each goes on its own.
-            Err(Some(diesel::result::Error::DatabaseError(kind, _)))
-                if batch.len() > 1
-                    && !matches!(kind, diesel::result::DatabaseErrorKind::ClosedConnection) =>
-            {
-                for r in batch {
-                    let one = match pool.get().await {
-                        Ok(mut conn) => record_batch(&mut conn, &[&r])
-                            .await
-                            .map(|h| matches!(h.as_slice(), [true, ..]))
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(format!("database unavailable: {e}")),
-                    };
-                    let _ = r.reply.send(one);
-                }
-            }
-            Err(e) => {
-                let why = e.map_or_else(|| "database unavailable".to_string(), |e| e.to_string());
-                for r in batch {
-                    let _ = r.reply.send(Err(why.clone()));
-                }
-            }
-        }
-    }
-}
-
 /// Records a try's outcome; `true` while the claim still held (the delivery
 /// took its new state), `false` when it had passed to another claim.
-#[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &AppState,
     recorder: &Arc<Recorder>,
     c: &Claimed,
     attempt: Option<&Outcome>,
     status: &'static str,
-    code: Option<i32>,
     error: Option<String>,
     next: Option<DateTime<Utc>>,
 ) -> anyhow::Result<bool> {
-    let (reply, answer) = oneshot::channel();
     let record = Record {
         id: c.id,
         attempt: c.attempts,
@@ -647,16 +559,10 @@ async fn finish(
         status,
         last_error: error,
         next,
-        reply,
     };
-    // The delivery's last status code is the try's.
-    debug_assert!(attempt.is_none() || code == record.code);
-    if recorder.queue.push(record) {
-        tokio::spawn(record_queued(recorder.clone(), state.pool.clone()));
-    }
-    let held = answer
+    let held = recorder
+        .submit(record, &tokio::runtime::Handle::current(), &state.pool)
         .await
-        .map_err(|_| anyhow::anyhow!("the outcome writer stopped"))?
         .map_err(|e| anyhow::anyhow!(e))?;
     if !held {
         tracing::warn!(

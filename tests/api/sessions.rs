@@ -853,8 +853,29 @@ async fn lines_written_together_succeed_or_fail_on_their_own() {
     let app = TestApp::spawn().await;
     let a = start(&app, "room-a").await;
     let b = start(&app, "room-b").await;
-    // Lines for two live rooms, a room without a session, and a line
-    // Postgres cannot store, all at once: each gets its own answer.
+    // A line that passes validation but that Postgres refuses: a trigger of
+    // this test's database rejects it, so its batch is refused as a whole
+    // and has to be written again line by line.
+    let mut conn = app.conn().await;
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut conn,
+        "CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.content LIKE 'poison%' THEN RAISE EXCEPTION 'poisoned line'; END IF; \
+         RETURN NEW; END $$; \
+         CREATE TRIGGER reject_poison BEFORE INSERT ON transcripts \
+         FOR EACH ROW EXECUTE FUNCTION reject_poison()",
+    )
+    .await
+    .unwrap();
+    // Lines for two live rooms, a room without a session, refused lines
+    // and a line that fails validation, all at once: each gets its own answer.
+    let poison = (0..3).map(|i| {
+        line(
+            &app,
+            "room-b",
+            json!({"speaker": "user", "content": format!("poison {i}"), "timestamp_ms": 1000 + i}),
+        )
+    });
     let reqs = (0..90).map(|i| {
         let (room, content) = match i % 3 {
             0 => ("room-a", format!("a {i}")),
@@ -872,10 +893,13 @@ async fn lines_written_together_succeed_or_fail_on_their_own() {
         "room-a",
         json!({"speaker": "user", "content": "bad \u{0} byte"}),
     );
-    let (results, nul) = tokio::join!(join_all(reqs), nul);
+    let (results, poisoned, nul) = tokio::join!(join_all(reqs), join_all(poison), nul);
     for (i, r) in results.iter().enumerate() {
         let want = if i % 3 == 2 { 404 } else { 201 };
         assert_eq!(r.status(), want, "line {i}");
+    }
+    for r in poisoned {
+        expect_error(r, 500, "INTERNAL_ERROR").await;
     }
     expect_error(nul, 400, "INVALID_REQUEST").await;
     for (s, want) in [(&a, 0), (&b, 1)] {
@@ -893,13 +917,12 @@ async fn lines_written_together_succeed_or_fail_on_their_own() {
         let expected: Vec<i64> = (0..90).filter(|i| i % 3 == want).collect();
         assert_eq!(got, expected);
     }
-    // Every final line has its event, once.
+    // Every final line has its event, once (none for the refused ones).
     #[derive(diesel::QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let mut conn = app.conn().await;
     let n: N = diesel_async::RunQueryDsl::get_result(
         diesel::sql_query(
             "SELECT count(*) AS n FROM events WHERE event_type = 'transcript.new' AND project_id = $1",
