@@ -22,6 +22,21 @@ async fn line(app: &TestApp, room: &str, body: Value) -> reqwest::Response {
         .await
 }
 
+/// The `timestamp_ms` of a session's transcript lines, in the order listed.
+async fn timestamps(app: &TestApp, session: &Value) -> Vec<i64> {
+    let (_, t) = json(
+        app.get(&format!("/api/v1/sessions/{}/transcript", session["id"]))
+            .await,
+    )
+    .await;
+    t["transcripts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["timestamp_ms"].as_i64().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn session_lifecycle_through_the_api() {
     let app = TestApp::spawn().await;
@@ -305,17 +320,7 @@ async fn concurrent_transcript_appends_lose_nothing() {
     }))
     .await;
     assert!(results.iter().all(|r| r.status() == 201));
-    let (_, t) = json(
-        app.get(&format!("/api/v1/sessions/{}/transcript", s["id"]))
-            .await,
-    )
-    .await;
-    let got: Vec<i64> = t["transcripts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["timestamp_ms"].as_i64().unwrap())
-        .collect();
+    let got = timestamps(&app, &s).await;
     assert_eq!(got, (0..60).map(|i| i * 10).collect::<Vec<_>>());
 }
 
@@ -903,17 +908,7 @@ async fn lines_written_together_succeed_or_fail_on_their_own() {
     }
     expect_error(nul, 400, "INVALID_REQUEST").await;
     for (s, want) in [(&a, 0), (&b, 1)] {
-        let (_, t) = json(
-            app.get(&format!("/api/v1/sessions/{}/transcript", s["id"]))
-                .await,
-        )
-        .await;
-        let got: Vec<i64> = t["transcripts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["timestamp_ms"].as_i64().unwrap())
-            .collect();
+        let got = timestamps(&app, s).await;
         let expected: Vec<i64> = (0..90).filter(|i| i % 3 == want).collect();
         assert_eq!(got, expected);
     }
