@@ -39,13 +39,23 @@ ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_project_id_fke
 -- FOR KEY SHARE lock of the session row): concurrent batches of one room's
 -- lines share that row as multixacts. A line is only ever inserted by the
 -- statement that finds its active session (src/db/transcripts.rs), and
--- sessions go only with their project: a trigger deletes the project's
--- lines with it.
+-- sessions go only with their project.
 ALTER TABLE transcripts DROP CONSTRAINT transcripts_session_id_fkey;
-CREATE FUNCTION voxplane_delete_project_transcripts() RETURNS trigger LANGUAGE plpgsql AS $$
+
+-- What belongs to a project by `project_id` alone (events, sessions, and now
+-- transcript lines) goes with it, in one trigger instead of one per table.
+-- Lines are found through their sessions (transcripts_session_idx), not by
+-- their unindexed project_id.
+DROP TRIGGER projects_delete_events ON projects;
+DROP FUNCTION voxplane_delete_project_events();
+DROP TRIGGER projects_delete_sessions ON projects;
+DROP FUNCTION voxplane_delete_project_sessions();
+CREATE FUNCTION voxplane_delete_project_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM transcripts WHERE project_id = OLD.id;
+    DELETE FROM transcripts WHERE session_id IN (SELECT id FROM sessions WHERE project_id = OLD.id);
+    DELETE FROM sessions WHERE project_id = OLD.id;
+    DELETE FROM events WHERE project_id = OLD.id;
     RETURN OLD;
 END $$;
-CREATE TRIGGER projects_delete_transcripts BEFORE DELETE ON projects
-    FOR EACH ROW EXECUTE FUNCTION voxplane_delete_project_transcripts();
+CREATE TRIGGER projects_delete_rows BEFORE DELETE ON projects
+    FOR EACH ROW EXECUTE FUNCTION voxplane_delete_project_rows();

@@ -630,6 +630,18 @@ async fn deleting_a_project_deletes_its_sessions() {
         .await
         .unwrap();
     assert_eq!(lines.n, 1, "and only its transcript line");
+    let gone: N = diesel::sql_query("SELECT count(*) AS n FROM events WHERE project_id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(other.id)
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(gone.n, 0, "and none of its events");
+    let kept: N = diesel::sql_query("SELECT count(*) AS n FROM events WHERE project_id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(app.project.id)
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert!(kept.n >= 2, "the other project keeps its events");
 }
 
 /// Posts a LiveKit webhook about room `sid` (named `room`), as LiveKit
