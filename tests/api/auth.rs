@@ -194,3 +194,63 @@ async fn expired_keys_are_refused() {
         200
     );
 }
+
+#[tokio::test]
+async fn an_expired_entry_is_checked_again_and_last_use_is_written_once_a_minute() {
+    let app = TestApp::spawn_with(|s| s.key_cache_ttl_ms = 50).await;
+    assert_eq!(app.get("/api/v1/project").await.status(), 200);
+    let mut conn = app.conn().await;
+    let last_used = async |conn: &mut diesel_async::AsyncPgConnection| {
+        ak::table
+            .find(app.project.key_id)
+            .select(ak::last_used_at)
+            .first::<Option<chrono::DateTime<chrono::Utc>>>(conn)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let set_last_used = async |conn: &mut diesel_async::AsyncPgConnection, ago: i64| {
+        diesel::update(ak::table.find(app.project.key_id))
+            .set(ak::last_used_at.eq(chrono::Utc::now() - chrono::Duration::seconds(ago)))
+            .execute(conn)
+            .await
+            .unwrap();
+    };
+
+    // Used 30 s ago: entries expiring and checked again (many requests at
+    // once, all answered) leave last_used_at alone.
+    set_last_used(&mut conn, 30).await;
+    let before = last_used(&mut conn).await;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let answers =
+            futures_util::future::join_all((0..20).map(|_| app.get("/api/v1/project"))).await;
+        assert!(answers.iter().all(|r| r.status() == 200));
+    }
+    assert_eq!(
+        last_used(&mut conn).await,
+        before,
+        "written at most once a minute"
+    );
+
+    // Used 2 minutes ago: the next check writes it.
+    set_last_used(&mut conn, 120).await;
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(app.get("/api/v1/project").await.status(), 200);
+    let after = last_used(&mut conn).await;
+    assert!(
+        chrono::Utc::now() - after < chrono::Duration::seconds(10),
+        "{after}"
+    );
+
+    // Revoked behind the cache's back: once the entry has expired, the
+    // request that checks it again gets the new answer (stale entries only
+    // serve the requests that arrive while a check runs).
+    diesel::update(ak::table.find(app.project.key_id))
+        .set(ak::revoked_at.eq(chrono::Utc::now()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    expect_error(app.get("/api/v1/project").await, 401, "UNAUTHORIZED").await;
+}
