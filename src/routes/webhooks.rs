@@ -489,25 +489,21 @@ pub async fn test_webhook(
     let (event, ids) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let event = events::emit(conn, project_id, &event_type, data).await?;
-            let ids: Vec<i64> = we::table
-                .filter(we::project_id.eq(project_id).and(we::is_active.eq(true)))
-                .order(we::id.asc())
-                .select(we::id)
-                .load(conn)
-                .await?;
+            let active =
+                we::table.filter(we::project_id.eq(project_id).and(we::is_active.eq(true)));
             // The event's trigger created the deliveries of the endpoints
             // subscribed to its type; a test goes to every active endpoint.
-            for id in &ids {
-                diesel::insert_into(wd::table)
-                    .values((
-                        wd::project_id.eq(project_id),
-                        wd::endpoint_id.eq(id),
-                        wd::event_id.eq(event.id),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(conn)
-                    .await?;
-            }
+            diesel::insert_into(wd::table)
+                .values(active.select((
+                    we::project_id,
+                    we::id,
+                    diesel::IntoSql::into_sql::<diesel::sql_types::BigInt>(event.id),
+                )))
+                .into_columns((wd::project_id, wd::endpoint_id, wd::event_id))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            let ids: Vec<i64> = active.order(we::id.asc()).select(we::id).load(conn).await?;
             Ok((event, ids))
         })
         .await?;

@@ -56,6 +56,36 @@ async fn fast_app() -> TestApp {
 }
 
 #[tokio::test]
+async fn a_test_event_goes_once_to_every_active_endpoint_whatever_it_subscribes_to() {
+    let app = fast_app().await;
+    let all = Receiver::start(vec![]);
+    let other = Receiver::start(vec![]);
+    let (all_id, _) = create_endpoint(&app, &all.url, json!([])).await;
+    let (other_id, _) = create_endpoint(&app, &other.url, json!(["session.started"])).await;
+    for event_type in ["test", "room.started"] {
+        let (status, out) = json(
+            app.post_json("/api/v1/webhooks/test", &json!({"event_type": event_type}))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{out}");
+        assert_eq!(out["enqueued"], 2);
+        assert_eq!(out["webhook_ids"], json!([all_id, other_id]));
+    }
+    assert_eq!(other.wait_for(2, WAIT).await.len(), 2);
+    assert_eq!(all.wait_for(2, WAIT).await.len(), 2);
+    // The endpoint subscribed to everything got its deliveries from the
+    // event's own fan-out too: still one each.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got: Vec<String> = all
+        .received()
+        .iter()
+        .map(|r| r.json()["event_type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+}
+
+#[tokio::test]
 async fn test_event_is_delivered_signed_in_the_contract_shape() {
     let app = fast_app().await;
     let rx = Receiver::start(vec![]);
