@@ -126,11 +126,13 @@ async fn claim(
     key: &str,
     fingerprint: &[u8; 32],
 ) -> Result<Claim, ApiError> {
-    let mut conn = state.pool.get().await?;
     let now = Utc::now();
     let expires = now + chrono::Duration::hours(i64::from(state.settings.idempotency_ttl_hours));
     let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
     loop {
+        // A connection per try, none while waiting: duplicates waiting for the
+        // first request must not take the connections it needs to finish.
+        let mut conn = state.pool.get().await?;
         // Forget an expired record, and retake one abandoned mid-flight.
         diesel::delete(
             ik::table
@@ -198,6 +200,7 @@ async fn claim(
                 "A request with this Idempotency-Key is still being processed; retry later",
             ));
         }
+        drop(conn);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
