@@ -126,6 +126,10 @@ pub fn http_server_with(
     };
     let server = HttpServer::new(move || build_app(state.clone(), extra))
         .workers(workers)
+        // Small writes (a monitor event, a short response) go out at once:
+        // with Nagle's algorithm a write waits for the ACK of the previous
+        // one, which the peer's delayed ACK holds back for up to 40 ms.
+        .tcp_nodelay(true)
         .backlog(4096)
         .shutdown_timeout(10)
         .listen(listener)?
