@@ -13,6 +13,7 @@ SOCKETS=${SOCKETS:-1000}
 RATE_SECONDS=${RATE_SECONDS:-3}
 ONLY=${ONLY:-all} # all | webhooks | monitor
 cargo build --release --quiet
+cargo bench --quiet --bench monitor --no-run # the monitor client (b)
 BIN="$CARGO_TARGET_DIR/release/voxplane"
 PSQL=.local/pg/bin/psql
 DATA=.local/bench-events
@@ -81,15 +82,14 @@ fi
 if [ "$ONLY" != webhooks ]; then
 echo "-- (b) $SOCKETS monitor sockets, 200 events/s for ${RATE_SECONDS}s"
 EXPECTED=$((RATE_SECONDS * 200))
-(cd bench/peers/node-token && [ -d node_modules/ws ] || npm install --no-audit --no-fund --silent)
-NODE_PATH=bench/peers/node-token/node_modules node bench/monitor_bench.js "$VOXPLANE_URL" "$KEY" "$SOCKETS" "$EXPECTED" > "$DATA/monitor.out" &
-NODE=$!
+cargo bench --quiet --bench monitor -- --bench "$VOXPLANE_URL" "$KEY" "$SOCKETS" "$EXPECTED" > "$DATA/monitor.out" &
+CLIENT=$!
 for _ in $(seq 1 120); do grep -q READY "$DATA/monitor.out" 2>/dev/null && break; sleep 0.5; done
 "$PSQL" -q "$DATABASE_URL" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN FOR i IN 1..$EXPECTED LOOP
     INSERT INTO events (public_id, project_id, event_type, data) VALUES ('evt_mon_' || i, $ID, 'participant.joined',
       jsonb_build_object('room_name', '${PREFIX}_bench', 'identity', 'p' || i, 'name', '', 'joined_at', now()));
     COMMIT; $NOTIFY; COMMIT;
     PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + i * interval '5 ms' - clock_timestamp()))); END LOOP; END \$\$;"
-wait $NODE || true
+wait $CLIENT || true
 grep -v READY "$DATA/monitor.out"
 fi

@@ -204,8 +204,8 @@ async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()
             let late: Vec<Event> = q.select(Event::as_select()).load(&mut conn).await?;
             for e in &late {
                 cursor.advance(e.id, now);
-                publish(state, e);
             }
+            publish(state, &late);
         } else {
             let late: Vec<i64> = q.select(events::id).load(&mut conn).await?;
             for id in late {
@@ -222,8 +222,8 @@ async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()
             let batch: Vec<Event> = q.select(Event::as_select()).load(&mut conn).await?;
             for e in &batch {
                 cursor.advance(e.id, now);
-                publish(state, e);
             }
+            publish(state, &batch);
             batch.len()
         } else {
             let ids: Vec<i64> = q.select(events::id).load(&mut conn).await?;
@@ -238,10 +238,11 @@ async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()
     }
 }
 
-fn publish(state: &AppState, e: &Event) {
-    if let Some(m) = hub::monitor_message(e) {
-        state.hub.publish(&m);
-    }
+/// Publishes a round's events to the hub at once (one push per socket).
+fn publish(state: &AppState, events: &[Event]) {
+    let messages: Vec<hub::MonitorMessage> =
+        events.iter().filter_map(hub::monitor_message).collect();
+    state.hub.publish_all(&messages);
 }
 
 #[cfg(test)]

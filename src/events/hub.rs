@@ -2,13 +2,18 @@
 //! a bounded queue. Publishing never waits on a socket: a socket whose queue
 //! is full is told to close (4008) and dropped, so a slow consumer cannot slow
 //! the others. Sockets unregister themselves when their guard drops.
+//!
+//! A message is encoded once, as a complete WebSocket text frame, and the
+//! same bytes go to every socket: the socket's response body writes queued
+//! frames straight to the connection (see `routes::monitor`), with no task
+//! of its own in between.
 
 use super::Event;
-use bytestring::ByteString;
+use actix_web::web::Bytes;
 use dashmap::DashMap;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc};
 
@@ -18,7 +23,11 @@ pub struct Subscriber {
     project_id: i64,
     prefix: String,
     channels: Mutex<HashSet<String>>,
-    tx: mpsc::Sender<ByteString>,
+    /// What `channels` holds, read without its lock on every publish.
+    wants_rooms: AtomicBool,
+    wants_sessions: AtomicBool,
+    room_channels: AtomicUsize,
+    tx: mpsc::Sender<Bytes>,
     /// Set when the queue overflowed; the socket closes with 4008.
     pub lagged: AtomicBool,
     /// Wakes the socket task when it must close.
@@ -29,14 +38,45 @@ impl Subscriber {
     /// Subscribes to `rooms`, `sessions` or `room:<name>` (short or full name).
     pub fn subscribe(&self, channel: &str) -> Result<String, String> {
         let normalized = self.normalize(channel)?;
-        self.lock().insert(normalized.clone());
+        let mut channels = self.lock();
+        channels.insert(normalized.clone());
+        self.summarize(&channels);
         Ok(normalized)
     }
 
     /// Unsubscribes; returns whether it was subscribed.
     pub fn unsubscribe(&self, channel: &str) -> Result<bool, String> {
         let normalized = self.normalize(channel)?;
-        Ok(self.lock().remove(&normalized))
+        let mut channels = self.lock();
+        let was = channels.remove(&normalized);
+        self.summarize(&channels);
+        Ok(was)
+    }
+
+    /// Updates the lock-free summary of `channels` (under its lock).
+    fn summarize(&self, channels: &HashSet<String>) {
+        let (rooms, sessions) = (channels.contains("rooms"), channels.contains("sessions"));
+        self.wants_rooms.store(rooms, Ordering::Relaxed);
+        self.wants_sessions.store(sessions, Ordering::Relaxed);
+        self.room_channels.store(
+            channels.len() - usize::from(rooms) - usize::from(sessions),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Queues a frame for the socket without waiting (events, and replies to
+    /// the client's messages, so that both keep their order). False when the
+    /// socket is gone or its queue is full; then it is told to close (4008).
+    pub fn push(&self, frame: Bytes) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagged.store(true, Ordering::Relaxed);
+                self.kick.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -64,12 +104,11 @@ impl Subscriber {
     }
 
     fn wants(&self, m: &MonitorMessage) -> bool {
-        let channels = self.lock();
-        (m.rooms && channels.contains("rooms"))
-            || (m.sessions && channels.contains("sessions"))
-            || m.room
-                .as_ref()
-                .is_some_and(|r| channels.contains(&format!("room:{r}")))
+        (m.rooms && self.wants_rooms.load(Ordering::Relaxed))
+            || (m.sessions && self.wants_sessions.load(Ordering::Relaxed))
+            || m.room_channel.as_ref().is_some_and(|c| {
+                self.room_channels.load(Ordering::Relaxed) > 0 && self.lock().contains(c)
+            })
     }
 }
 
@@ -78,15 +117,37 @@ impl Subscriber {
 pub struct MonitorMessage {
     /// Project it belongs to.
     pub project_id: i64,
-    /// Full room name it concerns, if any.
-    pub room: Option<String>,
+    /// The `room:<full room name>` channel it goes to, if it concerns a room.
+    pub room_channel: Option<String>,
     /// Delivered on the `rooms` channel.
     pub rooms: bool,
     /// Delivered on the `sessions` channel.
     pub sessions: bool,
-    /// The JSON text pushed: `{"type","data","timestamp"}` (shared by every
-    /// socket: cloning it copies no bytes).
-    pub text: ByteString,
+    /// The JSON text pushed, `{"type","data","timestamp"}`, as a complete
+    /// unmasked WebSocket text frame (shared by every socket: cloning it
+    /// copies no bytes).
+    pub frame: Bytes,
+}
+
+/// A WebSocket text frame (FIN, opcode 1, unmasked as a server sends it) of
+/// `text` (RFC 6455 section 5.2).
+pub fn text_frame(text: &str) -> Bytes {
+    let len = text.len();
+    let mut f = Vec::with_capacity(len + 10);
+    f.push(0x81);
+    match len {
+        0..=125 => f.push(len as u8),
+        126..=65535 => {
+            f.push(126);
+            f.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            f.push(127);
+            f.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(text.as_bytes());
+    Bytes::from(f)
 }
 
 /// The monitor message an event becomes, if any (contract section 13).
@@ -165,14 +226,24 @@ pub fn monitor_message(e: &Event) -> Option<MonitorMessage> {
     .to_string();
     Some(MonitorMessage {
         project_id: e.project_id,
-        room: d
+        room_channel: d
             .get("room_name")
             .and_then(Value::as_str)
-            .map(str::to_owned),
+            .map(|r| format!("room:{r}")),
         rooms,
         sessions,
-        text: text.into(),
+        frame: text_frame(&text),
     })
+}
+
+/// Frames one after the other, in one buffer.
+fn concat<'a>(frames: impl Iterator<Item = &'a Bytes> + Clone) -> Bytes {
+    let len = frames.clone().map(Bytes::len).sum();
+    let mut out = Vec::with_capacity(len);
+    for f in frames {
+        out.extend_from_slice(f);
+    }
+    Bytes::from(out)
 }
 
 /// Why a socket could not be registered.
@@ -221,13 +292,16 @@ impl Hub {
         self: &Arc<Self>,
         project_id: i64,
         prefix: &str,
-    ) -> Result<(Registration, mpsc::Receiver<ByteString>), TooMany> {
+    ) -> Result<(Registration, mpsc::Receiver<Bytes>), TooMany> {
         let (tx, rx) = mpsc::channel(self.buffer);
         let subscriber = Arc::new(Subscriber {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             project_id,
             prefix: prefix.to_owned(),
             channels: Mutex::new(HashSet::new()),
+            wants_rooms: AtomicBool::new(false),
+            wants_sessions: AtomicBool::new(false),
+            room_channels: AtomicUsize::new(0),
             tx,
             lagged: AtomicBool::new(false),
             kick: Notify::new(),
@@ -249,16 +323,53 @@ impl Hub {
 
     /// Pushes a message to the project's subscribed sockets without waiting.
     pub fn publish(&self, m: &MonitorMessage) {
-        let Some(sockets) = self.sockets.get(&m.project_id).map(|v| v.clone()) else {
+        // Under the map's read lock: nothing below waits.
+        let Some(sockets) = self.sockets.get(&m.project_id) else {
             return;
         };
-        for s in sockets {
+        for s in sockets.iter() {
             if s.lagged.load(Ordering::Relaxed) || !s.wants(m) {
                 continue;
             }
-            if let Err(mpsc::error::TrySendError::Full(_)) = s.tx.try_send(m.text.clone()) {
-                s.lagged.store(true, Ordering::Relaxed);
-                s.kick.notify_one();
+            s.push(m.frame.clone());
+        }
+    }
+
+    /// Pushes messages (in order) to the project's subscribed sockets, one
+    /// push per socket for all of them: a socket takes the frames it wants
+    /// in one write, and one wake-up. A socket that wants every message of a
+    /// project shares one copy of their frames with the others.
+    pub fn publish_all(&self, ms: &[MonitorMessage]) {
+        if let [one] = ms {
+            return self.publish(one);
+        }
+        let mut projects: Vec<i64> = ms.iter().map(|m| m.project_id).collect();
+        projects.sort_unstable();
+        projects.dedup();
+        for pid in projects {
+            let Some(sockets) = self.sockets.get(&pid) else {
+                continue;
+            };
+            let mine: Vec<&MonitorMessage> = ms.iter().filter(|m| m.project_id == pid).collect();
+            let mut all: Option<Bytes> = None;
+            for s in sockets.iter() {
+                if s.lagged.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let wanted: Vec<&Bytes> = mine
+                    .iter()
+                    .filter(|m| s.wants(m))
+                    .map(|m| &m.frame)
+                    .collect();
+                let frames = match wanted.len() {
+                    0 => continue,
+                    1 => wanted[0].clone(),
+                    n if n == mine.len() => all
+                        .get_or_insert_with(|| concat(mine.iter().map(|m| &m.frame)))
+                        .clone(),
+                    _ => concat(wanted.into_iter()),
+                };
+                s.push(frames);
             }
         }
     }

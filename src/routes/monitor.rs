@@ -6,13 +6,21 @@
 //! `error` message back. Pings every `monitor_heartbeat_secs`; a socket that
 //! falls behind its queue is closed with 4008.
 
+use crate::events::hub::{Subscriber, text_frame};
 use crate::state::AppState;
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, Session};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// Close code: missing or invalid API key.
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
@@ -69,31 +77,113 @@ pub async fn monitor(
         None => Ok(None),
     };
     let state = state.into_inner();
-    actix_web::rt::spawn(async move {
-        let ctx = match ctx {
-            Ok(Some(ctx)) => ctx,
-            Ok(None) => {
-                close(session, CLOSE_UNAUTHORIZED, "Invalid or missing API key").await;
-                return;
+    let refused = match ctx {
+        Ok(Some(ctx)) => match state.hub.register(ctx.project.id, &ctx.project.room_prefix) {
+            Ok((registration, events)) => {
+                let subscriber = registration.subscriber.clone();
+                actix_web::rt::spawn(async move {
+                    serve(&state, session, stream, registration).await;
+                });
+                return Ok(response
+                    .map_body(|_, control| MonitorBody {
+                        control,
+                        events,
+                        subscriber,
+                    })
+                    .map_into_boxed_body());
             }
-            Err(()) => {
-                close(session, CLOSE_UNAVAILABLE, "Temporarily unavailable; retry").await;
-                return;
-            }
-        };
-        let Ok((registration, rx)) = state.hub.register(ctx.project.id, &ctx.project.room_prefix)
-        else {
-            close(
-                session,
+            Err(_) => (
                 CLOSE_TOO_MANY,
                 "Too many monitor connections for this project",
-            )
-            .await;
-            return;
-        };
-        serve(&state, session, stream, registration, rx).await;
-    });
+            ),
+        },
+        Ok(None) => (CLOSE_UNAUTHORIZED, "Invalid or missing API key"),
+        Err(()) => (CLOSE_UNAVAILABLE, "Temporarily unavailable; retry"),
+    };
+    actix_web::rt::spawn(close(session, refused.0, refused.1));
     Ok(response)
+}
+
+/// At most this much is gathered into one write.
+const MAX_WRITE: usize = 64 * 1024;
+
+/// The response body of a registered socket: the frames actix-ws encodes for
+/// the socket task (pings, pongs, the close) and the socket's queue of
+/// pre-encoded frames (events from the hub, replies to the client's
+/// messages). Whatever is ready goes out in one write, and an event reaches
+/// the connection with one wake-up of its task and no copy.
+struct MonitorBody {
+    control: BoxBody,
+    events: mpsc::Receiver<Bytes>,
+    subscriber: Arc<Subscriber>,
+}
+
+impl MessageBody for MonitorBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        let mut out = Gather::default();
+        match Pin::new(&mut this.control).poll_next(cx) {
+            // The close frame was written (or the socket task is gone).
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+            Poll::Ready(Some(Ok(b))) => out.push(b),
+            Poll::Pending => {}
+        }
+        // A socket told to close (4008) takes no more frames: its close
+        // frame goes next.
+        if !this.subscriber.lagged.load(Ordering::Relaxed) {
+            while out.len < MAX_WRITE {
+                match this.events.poll_recv(cx) {
+                    Poll::Ready(Some(frame)) => out.push(frame),
+                    Poll::Ready(None) | Poll::Pending => break,
+                }
+            }
+        }
+        match out.finish() {
+            Some(b) => Poll::Ready(Some(Ok(b))),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// Frames gathered for one write: the first one as it is, copies past it.
+#[derive(Default)]
+struct Gather {
+    first: Option<Bytes>,
+    more: BytesMut,
+    len: usize,
+}
+
+impl Gather {
+    fn push(&mut self, b: Bytes) {
+        self.len += b.len();
+        match self.first.take() {
+            None if self.more.is_empty() => self.first = Some(b),
+            first => {
+                if let Some(f) = first {
+                    self.more.extend_from_slice(&f);
+                }
+                self.more.extend_from_slice(&b);
+            }
+        }
+    }
+
+    fn finish(self) -> Option<Bytes> {
+        match self.first {
+            Some(b) => Some(b),
+            None if !self.more.is_empty() => Some(self.more.freeze()),
+            None => None,
+        }
+    }
 }
 
 async fn serve(
@@ -101,11 +191,9 @@ async fn serve(
     mut session: Session,
     mut stream: actix_ws::MessageStream,
     registration: crate::events::hub::Registration,
-    mut rx: tokio::sync::mpsc::Receiver<bytestring::ByteString>,
 ) {
     let sub = registration.subscriber.clone();
     let beat = Duration::from_secs(state.settings.monitor_heartbeat_secs);
-    let send_timeout = Duration::from_secs(5);
     let mut ping = tokio::time::interval(beat);
     ping.tick().await;
     let mut last_seen = Instant::now();
@@ -113,58 +201,24 @@ async fn serve(
         "connected",
         json!({ "channels": ["rooms", "sessions", "room:<name>"] }),
     );
-    if session.text(hello).await.is_err() {
+    if !sub.push(text_frame(&hello)) {
         return;
     }
     loop {
         tokio::select! {
             incoming = stream.next() => {
                 last_seen = Instant::now();
-                let text = match incoming {
-                    Some(Ok(Message::Text(t))) => t.to_string(),
+                let answer = match incoming {
+                    Some(Ok(Message::Text(t))) => answer(&sub, &t),
                     Some(Ok(Message::Ping(b))) => { let _ = session.pong(&b).await; continue; }
                     Some(Ok(Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {
-                        let _ = session.text(reply("error", json!({"message": "Send JSON text messages"}))).await;
-                        continue;
-                    }
+                    Some(Ok(_)) => reply("error", json!({"message": "Send JSON text messages"})),
                 };
-                let answer = match serde_json::from_str::<Command>(&text) {
-                    Err(e) => reply("error", json!({"message": format!("Malformed message: {e}")})),
-                    Ok(c) => match c.action.as_str() {
-                        "subscribe" => match sub.subscribe(&c.channel) {
-                            Ok(_) => reply("subscribed", json!({"channel": c.channel})),
-                            Err(why) => reply("error", json!({"message": why})),
-                        },
-                        "unsubscribe" => match sub.unsubscribe(&c.channel) {
-                            Ok(was) => reply("unsubscribed", json!({"channel": c.channel, "was_subscribed": was})),
-                            Err(why) => reply("error", json!({"message": why})),
-                        },
-                        other => reply("error", json!({"message": format!("Unknown action `{other}` (subscribe, unsubscribe)")})),
-                    },
-                };
-                if session.text(answer).await.is_err() { break; }
-            }
-            out = rx.recv() => {
-                let Some(text) = out else { break };
-                // A socket whose client stopped reading blocks here once the
-                // TCP buffers are full; the hub's kick (its queue overflowed)
-                // or the send timeout ends it with 4008 instead of waiting.
-                tokio::select! {
-                    sent = tokio::time::timeout(send_timeout, session.text(text)) => match sent {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => break,
-                        Err(_) => {
-                            sub.lagged.store(true, std::sync::atomic::Ordering::Relaxed);
-                            close_slow(session).await;
-                            return;
-                        }
-                    },
-                    _ = sub.kick.notified() => {
-                        close_slow(session).await;
-                        return;
-                    }
+                // Queued behind the events already queued, so that nothing
+                // of a channel arrives after "unsubscribed".
+                if !sub.push(text_frame(&answer)) {
+                    break;
                 }
             }
             _ = sub.kick.notified() => {
@@ -180,9 +234,40 @@ async fn serve(
             }
         }
     }
+    if sub.lagged.load(Ordering::Relaxed) {
+        close_slow(session).await;
+        return;
+    }
     // The close frame may wait behind unread data; never wait for ever.
     let _ = tokio::time::timeout(Duration::from_secs(5), session.close(None)).await;
     drop(registration);
+}
+
+/// The reply to a client's text message.
+fn answer(sub: &Subscriber, text: &str) -> String {
+    match serde_json::from_str::<Command>(text) {
+        Err(e) => reply(
+            "error",
+            json!({"message": format!("Malformed message: {e}")}),
+        ),
+        Ok(c) => match c.action.as_str() {
+            "subscribe" => match sub.subscribe(&c.channel) {
+                Ok(_) => reply("subscribed", json!({"channel": c.channel})),
+                Err(why) => reply("error", json!({"message": why})),
+            },
+            "unsubscribe" => match sub.unsubscribe(&c.channel) {
+                Ok(was) => reply(
+                    "unsubscribed",
+                    json!({"channel": c.channel, "was_subscribed": was}),
+                ),
+                Err(why) => reply("error", json!({"message": why})),
+            },
+            other => reply(
+                "error",
+                json!({"message": format!("Unknown action `{other}` (subscribe, unsubscribe)")}),
+            ),
+        },
+    }
 }
 
 /// Closes with 4008. The close frame queues behind the data the client has not
