@@ -379,3 +379,23 @@ impl Hub {
         self.sockets.iter().map(|e| e.value().len()).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_frames_carry_rfc6455_lengths() {
+        let f = text_frame("hi");
+        assert_eq!(&f[..], b"\x81\x02hi");
+        let mid = "x".repeat(300);
+        let f = text_frame(&mid);
+        assert_eq!(&f[..4], &[0x81, 126, 0x01, 0x2c]);
+        assert_eq!(f.len(), 304);
+        let big = "y".repeat(70_000);
+        let f = text_frame(&big);
+        assert_eq!(f[0..2], [0x81, 127]);
+        assert_eq!(u64::from_be_bytes(f[2..10].try_into().unwrap_or_default()), 70_000);
+        assert_eq!(f.len(), 70_010);
+    }
+}
