@@ -40,7 +40,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         data_dir: dir.join("pgdata"),
         port: 0,
         ephemeral: false,
-        settings: vec![],
+        settings: crate::embedded::postgres::memory_settings(),
     };
     let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(opts)).await??;
     pg.ensure_database(DATABASE).await?;

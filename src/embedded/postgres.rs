@@ -35,6 +35,41 @@ pub struct PgOptions {
     pub settings: Vec<(String, String)>,
 }
 
+/// Memory settings for a cluster that serves Voxplane, sized from the
+/// machine's memory (Postgres's defaults are for a 1990s box: 128 MB of
+/// shared buffers would not hold the HNSW index of 100,000 chunks):
+/// `shared_buffers` an eighth of RAM (128 MB – 1 GB), `maintenance_work_mem`
+/// a sixteenth (64 MB – 1 GB; index builds), `effective_cache_size` half.
+pub fn memory_settings() -> Vec<(String, String)> {
+    let Some(ram_mb) = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| total_ram_mb(&m))
+    else {
+        return Vec::new();
+    };
+    vec![
+        (
+            "shared_buffers".into(),
+            format!("{}MB", (ram_mb / 8).clamp(128, 1024)),
+        ),
+        (
+            "maintenance_work_mem".into(),
+            format!("{}MB", (ram_mb / 16).clamp(64, 1024)),
+        ),
+        (
+            "effective_cache_size".into(),
+            format!("{}MB", (ram_mb / 2).max(128)),
+        ),
+    ]
+}
+
+/// `MemTotal` of a /proc/meminfo, in MB.
+fn total_ram_mb(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
 /// A running cluster; stopped when dropped.
 pub struct EmbeddedPostgres {
     opts: PgOptions,
@@ -464,4 +499,24 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_settings_are_sized_from_memtotal() {
+        assert_eq!(
+            total_ram_mb("MemTotal:       24576000 kB\nMemFree: 1 kB\n"),
+            Some(24000)
+        );
+        assert_eq!(total_ram_mb("MemFree: 1 kB\n"), None);
+        let s = memory_settings();
+        let get = |k: &str| s.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        // This machine has /proc/meminfo; every value is in MB and bounded.
+        let mb = |v: String| v.trim_end_matches("MB").parse::<u64>().unwrap_or(0);
+        assert!((128..=1024).contains(&mb(get("shared_buffers").unwrap_or_default())));
+        assert!((64..=1024).contains(&mb(get("maintenance_work_mem").unwrap_or_default())));
+    }
 }
