@@ -174,10 +174,8 @@ async fn main() {
         data_dir: root.join(format!(".local/bench-kb/run-{}", std::process::id())),
         port: 0,
         ephemeral: true,
-        settings: vec![
-            ("maintenance_work_mem".into(), "1GB".into()),
-            ("shared_buffers".into(), "512MB".into()),
-        ],
+        // What `voxplane dev` runs with.
+        settings: voxplane::embedded::postgres::memory_settings(),
     })
     .expect("embedded Postgres (run `make setup`)");
     pg.ensure_database("kbbench").await.unwrap();
@@ -198,6 +196,14 @@ async fn main() {
         embedding_workers: env_or("KB_BENCH_WORKERS", Settings::default().embedding_workers),
         embedding_threads: env_or("KB_BENCH_THREADS", Settings::default().embedding_threads),
         embedding_batch_size: env_or("KB_BENCH_BATCH", Settings::default().embedding_batch_size),
+        embedding_query_threads: env_or(
+            "KB_BENCH_QUERY_THREADS",
+            Settings::default().embedding_query_threads,
+        ),
+        kb_hnsw_ef_search: env_or(
+            "KB_BENCH_EF_SEARCH",
+            Settings::default().kb_hnsw_ef_search as usize,
+        ) as i64,
         ..Settings::default()
     }
     .validated()
@@ -308,7 +314,8 @@ async fn main() {
     let base_vecs = emb.embed(&bases).await.unwrap();
     let lexicon = Lexicon::new(30_000, &mut rng);
     let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
-    for corpus in ["natural", "narrow"] {
+    let corpora = std::env::var("KB_BENCH_CORPORA").unwrap_or_else(|_| "natural narrow".into());
+    for corpus in corpora.split_whitespace() {
         let kb = srv
             .post(
                 "/api/v1/knowledge-bases",

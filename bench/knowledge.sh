@@ -5,8 +5,10 @@
 # stdout; docs/PERFORMANCE.md records them with the machine they ran on.
 #   KB_BENCH_DOC_MB (default 2)   size of the ingested document
 #   KB_BENCH_CHUNKS (default 100000)   chunks loaded for the search benchmark
-#   KB_BENCH_WORKERS, KB_BENCH_THREADS, KB_BENCH_BATCH   embedder settings
-#                                      (default: the server's defaults)
+#   KB_BENCH_WORKERS, KB_BENCH_THREADS, KB_BENCH_BATCH, KB_BENCH_QUERY_THREADS
+#                     embedder settings (default: the server's defaults)
+#   KB_BENCH_CORPORA (default "natural narrow")   search corpora to run
+#   KB_BENCH_EF_SEARCH   kb_hnsw_ef_search (default: the server's default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/voxplane-target}"

@@ -318,6 +318,10 @@ pub struct Settings {
     pub embedding_threads: usize,
     /// Texts per model call; requests that arrive together share a call.
     pub embedding_batch_size: usize,
+    /// ONNX Runtime threads of a separate session for single texts (search
+    /// queries, chunk edits), so that they never wait behind a document's
+    /// batches; 0 = no separate session.
+    pub embedding_query_threads: usize,
     /// Documents up to this many bytes are indexed within the request; larger
     /// ones are queued and indexed in the background.
     pub kb_inline_index_max_bytes: usize,
@@ -325,6 +329,10 @@ pub struct Settings {
     /// past it the search answers from the vector ranking alone, flagged
     /// `partial`.
     pub kb_hybrid_keyword_budget_ms: u64,
+    /// Candidates an HNSW search looks at, at least (`hnsw.ef_search`; 4× the
+    /// rows wanted when that is more): higher finds more of the exact nearest
+    /// neighbours (recall) at some latency.
+    pub kb_hnsw_ef_search: i64,
 }
 
 impl Default for Settings {
@@ -380,8 +388,10 @@ impl Default for Settings {
             embedding_workers: 1,
             embedding_threads: 0,
             embedding_batch_size: 32,
+            embedding_query_threads: 1,
             kb_inline_index_max_bytes: 32 * 1024,
             kb_hybrid_keyword_budget_ms: 50,
+            kb_hnsw_ef_search: 300,
         }
     }
 }
@@ -559,6 +569,12 @@ impl Settings {
         }
         if self.embedding_threads > 256 {
             return fail("embedding_threads", "must be at most 256");
+        }
+        if !(10..=1000).contains(&self.kb_hnsw_ef_search) {
+            return fail("kb_hnsw_ef_search", "must be between 10 and 1000");
+        }
+        if self.embedding_query_threads > 256 {
+            return fail("embedding_query_threads", "must be at most 256");
         }
         if !(1..=256).contains(&self.embedding_batch_size) {
             return fail("embedding_batch_size", "must be between 1 and 256");

@@ -202,9 +202,10 @@ pub async fn search_vector(
     kb_id: i64,
     query: &Embedding,
     limit: i64,
+    ef_search: i64,
 ) -> QueryResult<Vec<Hit>> {
     conn.transaction(async |conn| {
-        hnsw_scan(conn, limit).await?;
+        hnsw_scan(conn, limit, ef_search).await?;
         diesel::sql_query(
             "SELECT id, content, source, chunk_index, (1 - (embedding <=> $2))::float8 AS score \
              FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active \
@@ -269,14 +270,23 @@ pub async fn query_terms(
     Ok(terms.into_iter().map(|t| t.lexeme).collect())
 }
 
-/// The full-text side of hybrid search: chunks sharing at least two of the
-/// query's terms (one for a one-term query). Without IDF, a single shared
-/// common word says little, and would only add noise to the fusion.
-pub fn pair_query(terms: &[String]) -> String {
+/// The full-text side of hybrid search, as two `tsquery` texts: which chunks
+/// (`filter`: sharing at least two of the query's terms, or the one term of
+/// a one-term query — without IDF, a single shared common word says little,
+/// and would only add noise to the fusion) and how they rank (`rank`: any of
+/// the terms, as in keyword mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermQuery {
+    pub filter: String,
+    pub rank: String,
+}
+
+/// The [`TermQuery`] of a query's terms; empty texts for no terms.
+pub fn term_query(terms: &[String]) -> TermQuery {
     let quote = |t: &String| format!("'{}'", t.replace('\\', "\\\\").replace('\'', "''"));
-    match terms {
-        [] => String::new(),
-        [one] => quote(one),
+    let rank = terms.iter().map(quote).collect::<Vec<_>>().join(" | ");
+    let filter = match terms {
+        [] | [_] => rank.clone(),
         _ => {
             let mut pairs = Vec::new();
             for (i, a) in terms.iter().enumerate() {
@@ -286,7 +296,8 @@ pub fn pair_query(terms: &[String]) -> String {
             }
             pairs.join(" | ")
         }
-    }
+    };
+    TermQuery { filter, rank }
 }
 
 /// The RRF constant k (Cormack et al.).
@@ -305,10 +316,11 @@ pub async fn vector_ranking(
     kb_id: i64,
     query: &Embedding,
     candidates: i64,
+    ef_search: i64,
 ) -> QueryResult<Vec<i64>> {
     let rows: Vec<RankedId> = conn
         .transaction(async |conn| {
-            hnsw_scan(conn, candidates).await?;
+            hnsw_scan(conn, candidates, ef_search).await?;
             diesel::sql_query(
                 "SELECT id FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active \
                  ORDER BY embedding <=> $2, id LIMIT $3",
@@ -324,24 +336,26 @@ pub async fn vector_ranking(
 }
 
 /// The full-text side of hybrid search: ids of the best `candidates` of at
-/// most [`HYBRID_RANKED_MAX`] active chunks matching `tsquery` (see
-/// [`pair_query`]), best first, ranked by `ts_rank_cd`. At most
-/// `budget_ms` of database time: past it the side is given up (`None`).
+/// most [`HYBRID_RANKED_MAX`] active chunks matching `q.filter`, best first,
+/// ranked by `ts_rank_cd` over `q.rank` (see [`term_query`]; cover density
+/// over the 28 pairs of 8 terms costs ten times as much, for a ranking that
+/// only feeds the fusion). At most `budget_ms` of database time: past it the
+/// side is given up (`None`).
 pub async fn keyword_ranking(
     conn: &mut AsyncPgConnection,
     kb_id: i64,
-    tsquery: &str,
+    q: &TermQuery,
     candidates: i64,
     budget_ms: u64,
 ) -> QueryResult<Option<Vec<i64>>> {
-    if tsquery.is_empty() {
+    if q.filter.is_empty() {
         return Ok(Some(Vec::new()));
     }
     let sql = format!(
-        "SELECT c.id FROM (SELECT $2::tsquery AS q) q, LATERAL ( \
-           SELECT id, tsv FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.q \
+        "SELECT c.id FROM (SELECT $2::tsquery AS f, $4::tsquery AS r) q, LATERAL ( \
+           SELECT id, tsv FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.f \
            LIMIT {HYBRID_RANKED_MAX}) c \
-         ORDER BY ts_rank_cd(c.tsv, q.q) DESC, c.id LIMIT $3"
+         ORDER BY ts_rank_cd(c.tsv, q.r) DESC, c.id LIMIT $3"
     );
     let ranked = conn
         .transaction(async |conn| {
@@ -352,8 +366,9 @@ pub async fn keyword_ranking(
             .await?;
             diesel::sql_query(sql)
                 .bind::<BigInt, _>(kb_id)
-                .bind::<Text, _>(tsquery)
+                .bind::<Text, _>(&q.filter)
                 .bind::<BigInt, _>(candidates)
+                .bind::<Text, _>(&q.rank)
                 .load::<RankedId>(conn)
                 .await
         })
@@ -407,11 +422,11 @@ pub async fn hits_by_id(
         .await
 }
 
-/// Inside a transaction: HNSW scans look at enough candidates and keep
-/// scanning past rows the knowledge-base filter drops.
-async fn hnsw_scan(conn: &mut AsyncPgConnection, wanted: i64) -> QueryResult<()> {
-    // Candidates looked at: 4× the rows wanted, at least 200 (see docs/PERFORMANCE.md).
-    let ef = (wanted * 4).clamp(200, 1000);
+/// Inside a transaction: HNSW scans look at enough candidates (4× the rows
+/// wanted, at least `ef_search`; see docs/PERFORMANCE.md) and keep scanning
+/// past rows the knowledge-base filter drops.
+async fn hnsw_scan(conn: &mut AsyncPgConnection, wanted: i64, ef_search: i64) -> QueryResult<()> {
+    let ef = (wanted * 4).max(ef_search).clamp(10, 1000);
     conn.batch_execute(&format!(
         "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order"
     ))
@@ -421,6 +436,24 @@ async fn hnsw_scan(conn: &mut AsyncPgConnection, wanted: i64) -> QueryResult<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn term_queries_filter_on_pairs_and_rank_on_any_term() {
+        let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            term_query(&t(&["a", "b", "c"])),
+            TermQuery {
+                filter: "('a' & 'b') | ('a' & 'c') | ('b' & 'c')".into(),
+                rank: "'a' | 'b' | 'c'".into(),
+            }
+        );
+        let one = term_query(&t(&["o'k"]));
+        assert_eq!(
+            (one.filter.as_str(), one.rank.as_str()),
+            ("'o''k'", "'o''k'")
+        );
+        assert!(term_query(&[]).filter.is_empty());
+    }
 
     #[test]
     fn fusion_rewards_agreement_and_scales_first_in_both_to_one() {

@@ -4,8 +4,11 @@
 //!
 //! Inference runs on dedicated OS threads, never on the async executor.
 //! Requests queue their texts; a worker takes whatever is queued, up to one
-//! batch, and embeds it in a single model call, so concurrent requests (a
-//! search arriving during an upload) share batches.
+//! batch, and embeds it in a single model call, so concurrent requests
+//! share batches. Single texts (search queries, a chunk's edit) go to a
+//! thread of their own with its own session, so that a search never waits
+//! behind a document's batches and a short query does not pay for a thread
+//! pool.
 
 use fastembed::{
     InitOptionsUserDefined, Pooling, QuantizationMode, TextEmbedding, TokenizerFiles,
@@ -40,7 +43,13 @@ pub struct EmbedderConfig {
     pub threads: usize,
     /// Texts per model call.
     pub batch_size: usize,
+    /// ONNX Runtime threads of the session for single texts (0: no session of
+    /// their own; they queue with the others).
+    pub query_threads: usize,
 }
+
+/// Queries embedded together at most (concurrent searches).
+const QUERY_BATCH: usize = 8;
 
 type Reply = oneshot::Sender<Result<Vec<Vec<f32>>, String>>;
 
@@ -52,6 +61,8 @@ struct Job {
 /// A handle on the inference threads; cheap to share.
 pub struct Embedder {
     tx: Mutex<Sender<Job>>,
+    /// The thread for single texts, if it has one.
+    query_tx: Option<Mutex<Sender<Job>>>,
     batch_size: usize,
 }
 
@@ -157,10 +168,34 @@ impl Embedder {
                 .spawn(move || work(model, &rx, batch))
                 .map_err(|e| format!("cannot start an inference thread: {e}"))?;
         }
+        let query_tx = match cfg.query_threads {
+            0 => None,
+            threads => {
+                let model = load_model(&EmbedderConfig {
+                    threads,
+                    ..cfg.clone()
+                })?;
+                let (tx, rx) = mpsc::channel::<Job>();
+                let rx = Mutex::new(rx);
+                std::thread::Builder::new()
+                    .name("embed-query".into())
+                    .spawn(move || work(model, &rx, QUERY_BATCH))
+                    .map_err(|e| format!("cannot start an inference thread: {e}"))?;
+                Some(Mutex::new(tx))
+            }
+        };
         Ok(Embedder {
             tx: Mutex::new(tx),
+            query_tx,
             batch_size: cfg.batch_size.max(1),
         })
+    }
+
+    fn send(tx: &Mutex<Sender<Job>>, job: Job) -> Result<(), String> {
+        tx.lock()
+            .map_err(|_| "embedder queue poisoned")?
+            .send(job)
+            .map_err(|_| "the inference threads have stopped".to_string())
     }
 
     /// Embeds texts (in order), queued in slices of one batch so that other
@@ -173,11 +208,7 @@ impl Embedder {
                 texts: slice.to_vec(),
                 reply,
             };
-            self.tx
-                .lock()
-                .map_err(|_| "embedder queue poisoned")?
-                .send(job)
-                .map_err(|_| "the inference threads have stopped")?;
+            Self::send(&self.tx, job)?;
             waits.push(wait);
         }
         let mut out = Vec::with_capacity(texts.len());
@@ -187,10 +218,25 @@ impl Embedder {
         Ok(out)
     }
 
-    /// Embeds one text.
+    /// Embeds one text (on the thread for single texts, if there is one).
     pub async fn embed_one(&self, text: &str) -> Result<Vec<f32>, String> {
-        self.embed(&[text.to_owned()])
-            .await?
+        let Some(query_tx) = &self.query_tx else {
+            return self
+                .embed(&[text.to_owned()])
+                .await?
+                .pop()
+                .ok_or_else(|| "the model returned no vector".to_string());
+        };
+        let (reply, wait) = oneshot::channel();
+        Self::send(
+            query_tx,
+            Job {
+                texts: vec![text.to_owned()],
+                reply,
+            },
+        )?;
+        wait.await
+            .map_err(|_| "an inference thread died")??
             .pop()
             .ok_or_else(|| "the model returned no vector".to_string())
     }

@@ -61,6 +61,7 @@ impl From<&Settings> for EmbedderConfig {
             workers: s.embedding_workers,
             threads: s.embedding_threads,
             batch_size: s.embedding_batch_size,
+            query_threads: s.embedding_query_threads,
         }
     }
 }

@@ -5,8 +5,8 @@
 //! - `keyword`: Postgres `ts_rank_cd` over the question's terms (OR-ed),
 //!   normalised to rank / (rank + 1), in [0, 1).
 //! - `hybrid` (default): reciprocal rank fusion of the vector ranking and a
-//!   full-text ranking of the chunks sharing at least two of the question's
-//!   terms: Σ 1 / (60 + rank) over the lists a chunk appears in, scaled so
+//!   full-text ranking (`ts_rank_cd` over the question's terms, OR-ed) of the
+//!   chunks sharing at least two of them: Σ 1 / (60 + rank) over the lists a chunk appears in, scaled so
 //!   that 1.0 means first in both; ~0.5 is first in one list only.
 //!   The two rankings run at once on two connections (the full-text one
 //!   while the query is being embedded); the full-text side has a budget of
@@ -134,7 +134,14 @@ pub async fn search_knowledge(
         ("keyword", _) => kb_chunks::search_keyword(&mut conn, kb.id, &query, top_k).await?,
         ("vector", Some(e)) => {
             let v = embed(&e, &query).await?;
-            kb_chunks::search_vector(&mut conn, kb.id, &v, top_k).await?
+            kb_chunks::search_vector(
+                &mut conn,
+                kb.id,
+                &v,
+                top_k,
+                state.settings.kb_hnsw_ef_search,
+            )
+            .await?
         }
         (_, Some(e)) => {
             let (hits, gave_up) = hybrid(&state, &mut conn, &e, kb.id, &query, top_k).await?;
@@ -190,14 +197,21 @@ async fn hybrid(
     let vector_side = async {
         let v = embed(embedder, query).await?;
         let mut c = state.pool.get().await?;
-        Ok::<_, ApiError>(kb_chunks::vector_ranking(&mut c, kb_id, &v, candidates).await?)
+        Ok::<_, ApiError>(
+            kb_chunks::vector_ranking(
+                &mut c,
+                kb_id,
+                &v,
+                candidates,
+                state.settings.kb_hnsw_ef_search,
+            )
+            .await?,
+        )
     };
     let keyword_side = async {
         let terms = kb_chunks::query_terms(conn, query, 8).await?;
-        let tsquery = kb_chunks::pair_query(&terms);
-        Ok::<_, ApiError>(
-            kb_chunks::keyword_ranking(conn, kb_id, &tsquery, candidates, budget).await?,
-        )
+        let q = kb_chunks::term_query(&terms);
+        Ok::<_, ApiError>(kb_chunks::keyword_ranking(conn, kb_id, &q, candidates, budget).await?)
     };
     let (by_vector, by_keyword) = tokio::join!(vector_side, keyword_side);
     let (by_vector, by_keyword) = (by_vector?, by_keyword?);
