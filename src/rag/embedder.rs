@@ -7,8 +7,8 @@
 //! batch, and embeds it in a single model call, so concurrent requests
 //! share batches. Single texts (search queries, a chunk's edit) go to a
 //! thread of their own with its own session, so that a search never waits
-//! behind a document's batches and a short query does not pay for a thread
-//! pool.
+//! behind a document's batches; that session's threads sleep when idle
+//! instead of spinning, leaving the cores to Postgres for the search itself.
 
 use fastembed::{
     InitOptionsUserDefined, Pooling, QuantizationMode, TextEmbedding, TokenizerFiles,
@@ -104,6 +104,10 @@ fn environment(path: &Path) -> Result<ort::environment::Environment, String> {
 
 /// Loads one model session (used by the workers, and bare by the benchmark).
 pub fn load_model(cfg: &EmbedderConfig) -> Result<TextEmbedding, String> {
+    load_session(cfg, true)
+}
+
+fn load_session(cfg: &EmbedderConfig, spinning: bool) -> Result<TextEmbedding, String> {
     let read = |name: &str| {
         let p = cfg.model_dir.join(name);
         std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
@@ -125,6 +129,12 @@ pub fn load_model(cfg: &EmbedderConfig) -> Result<TextEmbedding, String> {
         .with_max_length(MAX_TOKENS);
     if cfg.threads > 0 {
         options = options.with_intra_threads(cfg.threads);
+    }
+    if !spinning {
+        // Idle inference threads sleep instead of spinning for more work:
+        // a query's threads would otherwise keep burning the cores Postgres
+        // needs for the search that follows.
+        options = options.with_session_config("session.intra_op.allow_spinning", "0");
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         TextEmbedding::try_new_from_user_defined(model, options)
@@ -171,10 +181,13 @@ impl Embedder {
         let query_tx = match cfg.query_threads {
             0 => None,
             threads => {
-                let model = load_model(&EmbedderConfig {
-                    threads,
-                    ..cfg.clone()
-                })?;
+                let model = load_session(
+                    &EmbedderConfig {
+                        threads,
+                        ..cfg.clone()
+                    },
+                    false,
+                )?;
                 let (tx, rx) = mpsc::channel::<Job>();
                 let rx = Mutex::new(rx);
                 std::thread::Builder::new()
