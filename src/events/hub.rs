@@ -395,7 +395,10 @@ mod tests {
         let big = "y".repeat(70_000);
         let f = text_frame(&big);
         assert_eq!(f[0..2], [0x81, 127]);
-        assert_eq!(u64::from_be_bytes(f[2..10].try_into().unwrap_or_default()), 70_000);
+        assert_eq!(
+            u64::from_be_bytes(f[2..10].try_into().unwrap_or_default()),
+            70_000
+        );
         assert_eq!(f.len(), 70_010);
     }
 }
