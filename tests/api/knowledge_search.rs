@@ -264,3 +264,26 @@ async fn a_hybrid_search_whose_full_text_side_is_over_budget_answers_from_vector
     .await;
     assert_eq!(ids(&degraded), ids(&by_vector));
 }
+
+/// Queries are embedded on a session of their own (`embedding_query_threads`)
+/// or, with 0, on the batch workers that embed documents; either way a
+/// chunk's own text finds it with a cosine of 1: both give the same vector.
+#[tokio::test]
+async fn a_chunks_own_text_scores_one_whichever_session_embeds_the_query() {
+    let text = "Refunds go back to the original payment method within five business days.";
+    for threads in [1, 0] {
+        let app = TestApp::spawn_with(move |s| s.embedding_query_threads = threads).await;
+        let kb = create_kb(&app, json!({"name": "Refunds"})).await;
+        let (status, body) = json(upload(&app, kb, "refunds.txt", text.as_bytes()).await).await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = search(
+            &app,
+            json!({"knowledge_base_id": kb, "query": text, "mode": "vector"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["results"][0]["content"], text, "{body}");
+        let score = body["results"][0]["score"].as_f64().unwrap();
+        assert!(score > 0.999, "query threads {threads}: score {score}");
+    }
+}
