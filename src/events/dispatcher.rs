@@ -242,7 +242,7 @@ async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()
 fn publish(state: &AppState, events: &[Event]) {
     let messages: Vec<hub::MonitorMessage> =
         events.iter().filter_map(hub::monitor_message).collect();
-    state.hub.publish_all(&messages);
+    state.hub.publish(&messages);
 }
 
 #[cfg(test)]

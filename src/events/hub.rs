@@ -236,14 +236,21 @@ pub fn monitor_message(e: &Event) -> Option<MonitorMessage> {
     })
 }
 
-/// Frames one after the other, in one buffer.
-fn concat<'a>(frames: impl Iterator<Item = &'a Bytes> + Clone) -> Bytes {
-    let len = frames.clone().map(Bytes::len).sum();
-    let mut out = Vec::with_capacity(len);
-    for f in frames {
-        out.extend_from_slice(f);
+/// Frames one after the other, in one buffer (one frame is shared, not
+/// copied).
+pub fn concat<'a>(frames: impl Iterator<Item = &'a Bytes> + Clone) -> Bytes {
+    let mut two = frames.clone();
+    match (two.next(), two.next()) {
+        (None, _) => Bytes::new(),
+        (Some(one), None) => one.clone(),
+        _ => {
+            let mut out = Vec::with_capacity(frames.clone().map(Bytes::len).sum());
+            for f in frames {
+                out.extend_from_slice(f);
+            }
+            Bytes::from(out)
+        }
     }
-    Bytes::from(out)
 }
 
 /// Why a socket could not be registered.
@@ -321,32 +328,16 @@ impl Hub {
         ))
     }
 
-    /// Pushes a message to the project's subscribed sockets without waiting.
-    pub fn publish(&self, m: &MonitorMessage) {
-        // Under the map's read lock: nothing below waits.
-        let Some(sockets) = self.sockets.get(&m.project_id) else {
-            return;
-        };
-        for s in sockets.iter() {
-            if s.lagged.load(Ordering::Relaxed) || !s.wants(m) {
-                continue;
-            }
-            s.push(m.frame.clone());
-        }
-    }
-
-    /// Pushes messages (in order) to the project's subscribed sockets, one
-    /// push per socket for all of them: a socket takes the frames it wants
-    /// in one write, and one wake-up. A socket that wants every message of a
-    /// project shares one copy of their frames with the others.
-    pub fn publish_all(&self, ms: &[MonitorMessage]) {
-        if let [one] = ms {
-            return self.publish(one);
-        }
+    /// Pushes messages (in order) to their projects' subscribed sockets
+    /// without waiting, one push per socket for all of them: a socket takes
+    /// the frames it wants in one write and one wake-up. Sockets that want
+    /// every message of their project share one buffer of those frames.
+    pub fn publish(&self, ms: &[MonitorMessage]) {
         let mut projects: Vec<i64> = ms.iter().map(|m| m.project_id).collect();
         projects.sort_unstable();
         projects.dedup();
         for pid in projects {
+            // Under the map's read lock: nothing below waits.
             let Some(sockets) = self.sockets.get(&pid) else {
                 continue;
             };
@@ -356,18 +347,13 @@ impl Hub {
                 if s.lagged.load(Ordering::Relaxed) {
                     continue;
                 }
-                let wanted: Vec<&Bytes> = mine
-                    .iter()
-                    .filter(|m| s.wants(m))
-                    .map(|m| &m.frame)
-                    .collect();
-                let frames = match wanted.len() {
+                let wanted = mine.iter().filter(|m| s.wants(m)).map(|m| &m.frame);
+                let frames = match wanted.clone().count() {
                     0 => continue,
-                    1 => wanted[0].clone(),
                     n if n == mine.len() => all
                         .get_or_insert_with(|| concat(mine.iter().map(|m| &m.frame)))
                         .clone(),
-                    _ => concat(wanted.into_iter()),
+                    _ => concat(wanted),
                 };
                 s.push(frames);
             }
@@ -383,6 +369,54 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn message(project_id: i64, room: &str) -> MonitorMessage {
+        MonitorMessage {
+            project_id,
+            room_channel: Some(format!("room:p_{room}")),
+            rooms: true,
+            sessions: false,
+            frame: text_frame(room),
+        }
+    }
+
+    #[test]
+    fn a_round_is_one_push_per_socket_of_the_frames_it_wants() {
+        let hub = Arc::new(Hub::new(8, 10));
+        let (all, mut all_rx) = hub
+            .register(1, "p")
+            .map_err(|_| ())
+            .unwrap_or_else(|_| panic!());
+        let (one, mut one_rx) = hub
+            .register(1, "p")
+            .map_err(|_| ())
+            .unwrap_or_else(|_| panic!());
+        let (_other, mut other_rx) = hub
+            .register(2, "q")
+            .map_err(|_| ())
+            .unwrap_or_else(|_| panic!());
+        assert!(all.subscriber.subscribe("rooms").is_ok());
+        assert!(one.subscriber.subscribe("room:b").is_ok());
+        hub.publish(&[message(1, "a"), message(1, "b"), message(1, "c")]);
+        let got = all_rx.try_recv().unwrap_or_default();
+        assert_eq!(&got[..], b"\x81\x01a\x81\x01b\x81\x01c");
+        assert!(all_rx.try_recv().is_err(), "one push for the round");
+        assert_eq!(&one_rx.try_recv().unwrap_or_default()[..], b"\x81\x01b");
+        assert!(one_rx.try_recv().is_err());
+        assert!(
+            other_rx.try_recv().is_err(),
+            "another project's socket sees nothing"
+        );
+    }
+
+    #[test]
+    fn frames_are_joined_and_a_single_one_is_shared() {
+        let (a, b) = (text_frame("a"), text_frame("bc"));
+        let one = concat([&a].into_iter());
+        assert_eq!(one.as_ptr(), a.as_ptr());
+        assert_eq!(&concat([&a, &b].into_iter())[..], b"\x81\x01a\x81\x02bc");
+        assert!(concat(std::iter::empty()).is_empty());
+    }
 
     #[test]
     fn text_frames_carry_rfc6455_lengths() {

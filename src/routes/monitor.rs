@@ -6,10 +6,10 @@
 //! `error` message back. Pings every `monitor_heartbeat_secs`; a socket that
 //! falls behind its queue is closed with 4008.
 
-use crate::events::hub::{Subscriber, text_frame};
+use crate::events::hub::{Subscriber, concat, text_frame};
 use crate::state::AppState;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
-use actix_web::web::{Bytes, BytesMut};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, Session};
 use futures_util::StreamExt;
@@ -130,59 +130,30 @@ impl MessageBody for MonitorBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.get_mut();
-        let mut out = Gather::default();
+        let mut frames: Vec<Bytes> = Vec::new();
         match Pin::new(&mut this.control).poll_next(cx) {
             // The close frame was written (or the socket task is gone).
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-            Poll::Ready(Some(Ok(b))) => out.push(b),
+            Poll::Ready(Some(Ok(b))) => frames.push(b),
             Poll::Pending => {}
         }
         // A socket told to close (4008) takes no more frames: its close
         // frame goes next.
-        if !this.subscriber.lagged.load(Ordering::Relaxed) {
-            while out.len < MAX_WRITE {
-                match this.events.poll_recv(cx) {
-                    Poll::Ready(Some(frame)) => out.push(frame),
-                    Poll::Ready(None) | Poll::Pending => break,
+        let mut len: usize = frames.iter().map(Bytes::len).sum();
+        while len < MAX_WRITE && !this.subscriber.lagged.load(Ordering::Relaxed) {
+            match this.events.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => {
+                    len += frame.len();
+                    frames.push(frame);
                 }
+                Poll::Ready(None) | Poll::Pending => break,
             }
         }
-        match out.finish() {
-            Some(b) => Poll::Ready(Some(Ok(b))),
-            None => Poll::Pending,
+        if frames.is_empty() {
+            return Poll::Pending;
         }
-    }
-}
-
-/// Frames gathered for one write: the first one as it is, copies past it.
-#[derive(Default)]
-struct Gather {
-    first: Option<Bytes>,
-    more: BytesMut,
-    len: usize,
-}
-
-impl Gather {
-    fn push(&mut self, b: Bytes) {
-        self.len += b.len();
-        match self.first.take() {
-            None if self.more.is_empty() => self.first = Some(b),
-            first => {
-                if let Some(f) = first {
-                    self.more.extend_from_slice(&f);
-                }
-                self.more.extend_from_slice(&b);
-            }
-        }
-    }
-
-    fn finish(self) -> Option<Bytes> {
-        match self.first {
-            Some(b) => Some(b),
-            None if !self.more.is_empty() => Some(self.more.freeze()),
-            None => None,
-        }
+        Poll::Ready(Some(Ok(concat(frames.iter()))))
     }
 }
 
