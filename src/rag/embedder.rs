@@ -52,6 +52,7 @@ pub struct EmbedderConfig {
 const QUERY_BATCH: usize = 8;
 
 type Reply = oneshot::Sender<Result<Vec<Vec<f32>>, String>>;
+type Answer = oneshot::Receiver<Result<Vec<Vec<f32>>, String>>;
 
 struct Job {
     texts: Vec<String>,
@@ -204,52 +205,39 @@ impl Embedder {
         })
     }
 
-    fn send(tx: &Mutex<Sender<Job>>, job: Job) -> Result<(), String> {
+    /// Queues texts (at most one batch) on `tx`; the receiver gets their vectors.
+    fn submit(tx: &Mutex<Sender<Job>>, texts: Vec<String>) -> Result<Answer, String> {
+        let (reply, wait) = oneshot::channel();
         tx.lock()
             .map_err(|_| "embedder queue poisoned")?
-            .send(job)
-            .map_err(|_| "the inference threads have stopped".to_string())
+            .send(Job { texts, reply })
+            .map_err(|_| "the inference threads have stopped")?;
+        Ok(wait)
+    }
+
+    async fn vectors(wait: Answer) -> Result<Vec<Vec<f32>>, String> {
+        wait.await.map_err(|_| "an inference thread died")?
     }
 
     /// Embeds texts (in order), queued in slices of one batch so that other
     /// requests interleave with a large one.
     pub async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
-        let mut waits = Vec::new();
-        for slice in texts.chunks(self.batch_size) {
-            let (reply, wait) = oneshot::channel();
-            let job = Job {
-                texts: slice.to_vec(),
-                reply,
-            };
-            Self::send(&self.tx, job)?;
-            waits.push(wait);
-        }
+        let waits = texts
+            .chunks(self.batch_size)
+            .map(|slice| Self::submit(&self.tx, slice.to_vec()))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::with_capacity(texts.len());
         for wait in waits {
-            out.extend(wait.await.map_err(|_| "an inference thread died")??);
+            out.extend(Self::vectors(wait).await?);
         }
         Ok(out)
     }
 
     /// Embeds one text (on the thread for single texts, if there is one).
     pub async fn embed_one(&self, text: &str) -> Result<Vec<f32>, String> {
-        let Some(query_tx) = &self.query_tx else {
-            return self
-                .embed(&[text.to_owned()])
-                .await?
-                .pop()
-                .ok_or_else(|| "the model returned no vector".to_string());
-        };
-        let (reply, wait) = oneshot::channel();
-        Self::send(
-            query_tx,
-            Job {
-                texts: vec![text.to_owned()],
-                reply,
-            },
-        )?;
-        wait.await
-            .map_err(|_| "an inference thread died")??
+        let tx = self.query_tx.as_ref().unwrap_or(&self.tx);
+        Self::vectors(Self::submit(tx, vec![text.to_owned()])?)
+            .await?
             .pop()
             .ok_or_else(|| "the model returned no vector".to_string())
     }
