@@ -95,9 +95,9 @@ fn document(bytes: usize) -> String {
     out
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+#[path = "common.rs"]
+mod common;
+use common::pct;
 
 struct Server {
     base: String,

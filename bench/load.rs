@@ -16,24 +16,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+#[path = "common.rs"]
+mod common;
+use common::{bench_args, pct};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let Some(i) = args.iter().position(|a| a == "--bench") else {
+    let Some(rest) = bench_args(
+        4,
+        "load --bench <base url> <api key> <rate/s> <seconds> [rooms]",
+    ) else {
         return;
     };
-    let rest = &args[i + 1..];
-    if rest.len() < 4 {
-        eprintln!("usage: load --bench <base url> <api key> <rate/s> <seconds> [rooms]");
-        std::process::exit(2);
-    }
     let base = rest[0].trim_end_matches('/').to_owned();
     let key = rest[1].clone();
     let rate: f64 = rest[2].parse().expect("rate");

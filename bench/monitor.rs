@@ -17,12 +17,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).floor() as usize]
-}
+#[path = "common.rs"]
+mod common;
+use common::{bench_args, pct};
 
 /// The event's time, from the `"timestamp":"…"` of a monitor message.
 fn timestamp_ms(text: &[u8]) -> Option<f64> {
@@ -146,15 +143,10 @@ async fn socket(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let Some(i) = args.iter().position(|a| a == "--bench") else {
+    let Some(rest) = bench_args(4, "monitor --bench <base url> <api key> <count> <expected>")
+    else {
         return;
     };
-    let rest = &args[i + 1..];
-    if rest.len() < 4 {
-        eprintln!("usage: monitor --bench <base url> <api key> <count> <expected>");
-        std::process::exit(2);
-    }
     let addr = rest[0]
         .trim_end_matches('/')
         .trim_start_matches("http://")
