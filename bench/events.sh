@@ -38,7 +38,10 @@ PREFIX=$(echo "$PROJECT" | python3 -c 'import json,sys; print(json.load(sys.stdi
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 # Voxplane sends one NOTIFY after the commit of event-writing transactions
-# (src/events/mod.rs); events written here with psql do the same.
+# (src/events/mod.rs); events written here with psql do the same. Their
+# created_at, the latencies' start, is the insert's clock_timestamp(), just
+# before the commit: now() would be the start of the transaction, which in these
+# paced loops begins before the pacing sleep (up to a tick earlier).
 NOTIFY="NOTIFY voxplane_events"
 
 wait_for() { # dir, count
@@ -70,8 +73,9 @@ echo "-- (a2) latency: $EVENTS events at $RATE events/s (= $((RATE * 5)) deliver
 PER_TICK=$((RATE / 100))
 # Paced by the clock: tick i is committed at t0 + i × 10 ms.
 "$PSQL" -q "$DATABASE_URL" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN FOR i IN 1..$((EVENTS / PER_TICK)) LOOP
-    INSERT INTO events (public_id, project_id, event_type, data)
-      SELECT 'evt_paced_' || i || '_' || g, $ID, 'test', jsonb_build_object('n', g) FROM generate_series(1, $PER_TICK) g;
+    INSERT INTO events (public_id, project_id, event_type, data, created_at)
+      SELECT 'evt_paced_' || i || '_' || g, $ID, 'test', jsonb_build_object('n', g), clock_timestamp()
+      FROM generate_series(1, $PER_TICK) g;
     COMMIT; $NOTIFY; COMMIT;
     PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + i * interval '10 ms' - clock_timestamp()))); END LOOP; END \$\$;"
 wait_for "$DATA/a" $((EVENTS * 5))
@@ -86,8 +90,9 @@ cargo bench --quiet --bench monitor -- --bench "$VOXPLANE_URL" "$KEY" "$SOCKETS"
 CLIENT=$!
 for _ in $(seq 1 120); do grep -q READY "$DATA/monitor.out" 2>/dev/null && break; sleep 0.5; done
 "$PSQL" -q "$DATABASE_URL" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN FOR i IN 1..$EXPECTED LOOP
-    INSERT INTO events (public_id, project_id, event_type, data) VALUES ('evt_mon_' || i, $ID, 'participant.joined',
-      jsonb_build_object('room_name', '${PREFIX}_bench', 'identity', 'p' || i, 'name', '', 'joined_at', now()));
+    INSERT INTO events (public_id, project_id, event_type, data, created_at) VALUES ('evt_mon_' || i, $ID,
+      'participant.joined', jsonb_build_object('room_name', '${PREFIX}_bench', 'identity', 'p' || i, 'name', '',
+      'joined_at', clock_timestamp()), clock_timestamp());
     COMMIT; $NOTIFY; COMMIT;
     PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + i * interval '5 ms' - clock_timestamp()))); END LOOP; END \$\$;"
 wait $CLIENT || true

@@ -41,7 +41,8 @@ async fn main() {
         .pool_max_idle_per_host(1024)
         .build()
         .unwrap();
-    let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
+    // (seconds into the run it was due, latency in ms)
+    let latencies = Arc::new(Mutex::new(Vec::<(f64, f64)>::new()));
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let per_room = rate / rooms as f64;
     let interval = Duration::from_secs_f64(1.0 / per_room);
@@ -79,7 +80,8 @@ async fn main() {
                         Ok(r) if r.status().as_u16() == if health { 200 } else { 201 } => {
                             let _ = r.bytes().await;
                             let ms = scheduled.elapsed().as_secs_f64() * 1000.0;
-                            latencies.lock().await.push(ms);
+                            let at = scheduled.duration_since(start).as_secs_f64();
+                            latencies.lock().await.push((at, ms));
                         }
                         other => {
                             if errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
@@ -102,7 +104,29 @@ async fn main() {
         t.await.unwrap();
     }
     let took = start.elapsed().as_secs_f64();
-    let mut l = latencies.lock().await.clone();
+    let all = latencies.lock().await.clone();
+    if std::env::var_os("LOAD_SERIES").is_some() {
+        // p50 / p99 / max of each second of the run, by when requests were due.
+        let started =
+            chrono::Utc::now() - chrono::Duration::from_std(start.elapsed()).unwrap_or_default();
+        println!("   second 0 began at {}", started.format("%H:%M:%S%.3f"));
+        let mut secs: Vec<Vec<f64>> = vec![Vec::new(); seconds.ceil() as usize + 1];
+        let last = secs.len() - 1;
+        for (at, ms) in &all {
+            secs[(*at as usize).min(last)].push(*ms);
+        }
+        for (i, mut v) in secs.into_iter().enumerate().filter(|(_, v)| !v.is_empty()) {
+            v.sort_by(f64::total_cmp);
+            println!(
+                "   second {i:>3}: {:>5} answered, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                v.len(),
+                pct(&v, 0.5),
+                pct(&v, 0.99),
+                v.last().copied().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    let mut l: Vec<f64> = all.into_iter().map(|(_, ms)| ms).collect();
     l.sort_by(f64::total_cmp);
     let errors = errors.load(std::sync::atomic::Ordering::Relaxed);
     println!(

@@ -6,7 +6,11 @@
 #   2. POST /api/v1/token (no agent) next to a minimal Node token server
 #      (express + livekit-server-sdk, bench/peers/node-token)
 #   3. POST /api/v1/sessions/{room}/transcript over 100 rooms: wrk (closed loop)
-#      and bench/load.rs (open loop at each of RATES lines/s, default three runs at 5000)
+#      and bench/load.rs (open loop at each of RATES lines/s, default three runs at 5000,
+#      after a 5 s warm-up; LOAD_SERIES=1 adds each second's p50/p99/max)
+# The cluster is brought to steady state first (WAL segments ready for reuse;
+# WAL_WARM=0 skips it); PG_EXTRA takes more psql -c arguments for that step
+# (e.g. '-c "ALTER SYSTEM SET log_checkpoints = on"').
 # bench/events.sh measures webhook fan-out and /ws/monitor latency.
 # Results go to stdout; docs/PERFORMANCE.md records them with the machine.
 set -euo pipefail
@@ -43,6 +47,20 @@ ID=$(echo "$PROJECT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["
 "$BIN" admin set-rate-limit --project "$ID" --per-minute 2000000000 >/dev/null
 export KEY
 sleep 6 # the key cache picks up the raised limit
+# Steady state, not a fresh cluster: a server that has run through a checkpoint
+# reuses (renames) old WAL segments, while a fresh one creates each new 16 MB
+# segment, zero-filled, in the commit that first needs it (every ~3.5 s at
+# 5,000 lines/s: a tail-latency spike per segment). So: keep up to 1 GB of
+# segments for reuse, write 48 segments' worth and checkpoint twice.
+if [ "${WAL_WARM:-1}" = 1 ]; then
+  PSQL=.local/pg/bin/psql
+  "$PSQL" -qAt "$DATABASE_URL" -c "ALTER SYSTEM SET min_wal_size = '1GB'" ${PG_EXTRA:-} -c "SELECT pg_reload_conf()" \
+    -c "CREATE TABLE wal_warm (x int)" \
+    -c "DO \$\$ BEGIN FOR i IN 1..48 LOOP INSERT INTO wal_warm VALUES (i); PERFORM pg_switch_wal(); COMMIT; END LOOP; END \$\$" \
+    -c "DROP TABLE wal_warm" -c "CHECKPOINT" -c "CHECKPOINT" >/dev/null
+  echo "== WAL segments ready for reuse: $("$PSQL" -qAt "$DATABASE_URL" -c "SELECT count(*) FROM pg_ls_waldir()")"
+  sync; sleep 3
+fi
 
 run() { # title, wrk args…
   echo "-- $1"
@@ -79,6 +97,10 @@ if [ "$ONLY" = all ] || [ "$ONLY" = transcript ]; then
   # Open loop: a fixed offered rate, latency from each request's scheduled
   # send (wrk's closed loop hides stalls behind its own waiting).
   LOAD="$(ls -t "$CARGO_TARGET_DIR"/release/deps/load-* | grep -v '\.d$' | head -1)"
+  # Warm-up (not reported): the first seconds after start-up pay for new
+  # connections, prepared statements, cold caches and the first full-page
+  # images after the checkpoint above.
+  "$LOAD" --bench "$VOXPLANE_URL" "$KEY" 5000 5 100 >/dev/null
   for RATE in ${RATES:-5000 5000 5000}; do
     echo "-- POST /api/v1/sessions/{room}/transcript (100 rooms, open loop, $RATE lines/s)"
     "$LOAD" --bench "$VOXPLANE_URL" "$KEY" "$RATE" "${LOAD_SECONDS:-15}" 100
