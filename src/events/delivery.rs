@@ -104,6 +104,9 @@ pub async fn run(state: AppState) {
     let permits = Arc::new(Semaphore::new(state.settings.webhook_concurrency.max(1)));
     let recorder = recorder();
     let poll = Duration::from_millis(state.settings.events_poll_ms);
+    let gather = gather_target(state.settings.webhook_concurrency);
+    // Whether the last claim got all it asked for (more is probably due).
+    let mut backlog = false;
     loop {
         loop {
             // Permits are taken before the claim, so a claimed delivery is
@@ -112,16 +115,31 @@ pub async fn run(state: AppState) {
                 return;
             };
             let mut held = vec![first];
+            if backlog {
+                // A backlog is drained in batches: a claim for every try
+                // that finishes would cost Postgres a claim per delivery.
+                // Wait briefly for a few more tries to finish instead.
+                let until = tokio::time::Instant::now() + GATHER_WAIT;
+                while held.len() < gather {
+                    match tokio::time::timeout_at(until, permits.clone().acquire_owned()).await {
+                        Ok(Ok(p)) => held.push(p),
+                        _ => break,
+                    }
+                }
+            }
             while let Ok(p) = permits.clone().try_acquire_owned() {
                 held.push(p);
             }
-            let batch = match claim(&state, held.len() as i64).await {
+            let asked = held.len();
+            let batch = match claim(&state, asked as i64).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook delivery: claim failed");
+                    backlog = false;
                     break;
                 }
             };
+            backlog = batch.len() == asked;
             if batch.is_empty() {
                 break;
             }
@@ -140,6 +158,15 @@ pub async fn run(state: AppState) {
             _ = tokio::time::sleep(poll) => {}
         }
     }
+}
+
+/// The longest a claim waits for more free slots while a backlog drains.
+const GATHER_WAIT: Duration = Duration::from_millis(5);
+
+/// Free slots a claim gathers while a backlog drains: a quarter of the
+/// concurrency (8 of the default 32), at most 64.
+fn gather_target(concurrency: usize) -> usize {
+    (concurrency / 4).clamp(1, 64)
 }
 
 /// The HTTP client deliveries use: no redirects, the configured timeout, and
@@ -644,6 +671,14 @@ async fn disable(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backlog_is_claimed_a_quarter_of_the_slots_at_a_time() {
+        assert_eq!(gather_target(1), 1);
+        assert_eq!(gather_target(32), 8);
+        assert_eq!(gather_target(64), 16);
+        assert_eq!(gather_target(10_000), 64);
+    }
 
     #[test]
     fn the_lease_outlasts_the_longest_try_and_its_recording() {
