@@ -339,8 +339,8 @@ pub async fn vector_ranking(
 /// most [`HYBRID_RANKED_MAX`] active chunks matching `q.filter`, best first,
 /// ranked by `ts_rank_cd` over `q.rank` (see [`term_query`]; cover density
 /// over the 28 pairs of 8 terms costs five times as much, 20 vs 3.8 ms over
-/// 300 rows, for a ranking that only feeds the fusion). At most `budget_ms` of database time: past it the
-/// side is given up (`None`).
+/// 300 rows, for a ranking that only feeds the fusion). At most `budget_ms`
+/// of database time: past it the side is given up (`None`).
 pub async fn keyword_ranking(
     conn: &mut AsyncPgConnection,
     kb_id: i64,

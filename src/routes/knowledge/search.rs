@@ -6,8 +6,9 @@
 //!   normalised to rank / (rank + 1), in [0, 1).
 //! - `hybrid` (default): reciprocal rank fusion of the vector ranking and a
 //!   full-text ranking (`ts_rank_cd` over the question's terms, OR-ed) of the
-//!   chunks sharing at least two of them: Σ 1 / (60 + rank) over the lists a chunk appears in, scaled so
-//!   that 1.0 means first in both; ~0.5 is first in one list only.
+//!   chunks sharing at least two of them: Σ 1 / (60 + rank) over the lists a
+//!   chunk appears in, scaled so that 1.0 means first in both; ~0.5 is first
+//!   in one list only.
 //!   The two rankings run at once on two connections (the full-text one
 //!   while the query is being embedded); the full-text side has a budget of
 //!   `kb_hybrid_keyword_budget_ms` of database time, past which the answer
