@@ -87,6 +87,23 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// Inside a transaction: takes the lock a row referencing the project takes
+/// for its foreign key (`FOR KEY SHARE`), up front. A writer that will insert
+/// such a row after a row another transaction may also write takes it first,
+/// so it waits for a [`lock`] holder (an API create) before holding anything
+/// that holder needs: otherwise the foreign-key check at the end of the insert
+/// waits for the holder while the holder waits for the inserted row, a
+/// deadlock Postgres breaks by failing one of them.
+pub async fn share(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+    projects::table
+        .filter(projects::id.eq(id))
+        .select(projects::id)
+        .for_key_share()
+        .first::<i64>(conn)
+        .await
+        .map(|_| ())
+}
+
 /// Sets or clears the per-project requests-per-minute override.
 pub async fn set_rate_limit(
     conn: &mut AsyncPgConnection,

@@ -127,6 +127,11 @@ pub async fn close_active(
 /// older active rooms of the same name are closed (their `room_finished` was
 /// lost), then this incarnation is recorded unless already known. A room
 /// already closed stays closed. Returns the row id.
+///
+/// Inside a transaction. The project is locked first (see
+/// [`super::projects::share`]): the `room_started` of a room being created
+/// through the API arrives while that create holds the project and is about
+/// to insert the same sid.
 pub async fn observe_started(
     conn: &mut AsyncPgConnection,
     project_id: i64,
@@ -135,6 +140,7 @@ pub async fn observe_started(
     sid: &str,
     created_at: DateTime<Utc>,
 ) -> QueryResult<i64> {
+    super::projects::share(conn, project_id).await?;
     if let Some(id) = id_by_sid(conn, sid).await? {
         return Ok(id);
     }
