@@ -18,6 +18,9 @@ pub struct NewChunk {
     pub chunk_index: i32,
     pub content: String,
     pub embedding: Embedding,
+    /// Stored outside the HNSW graph until [`merge_pending`] moves it in
+    /// (see the `kb_hnsw_tail` migration).
+    pub hnsw_pending: bool,
 }
 
 /// A chunk as listed (content cut to 200 characters by Postgres).
@@ -178,17 +181,50 @@ pub async fn contents_after(
         .await
 }
 
-/// Replaces the embedding of one chunk.
+/// Replaces the embedding of one chunk, outside the HNSW graph until
+/// [`merge_pending`] moves it back in (a re-index rewrites every row).
 pub async fn set_embedding(
     conn: &mut AsyncPgConnection,
     id: i64,
     e: &Embedding,
 ) -> QueryResult<()> {
     diesel::update(kb_chunks::table.filter(kb_chunks::id.eq(id)))
-        .set(kb_chunks::embedding.eq(e))
+        .set((kb_chunks::embedding.eq(e), kb_chunks::hnsw_pending.eq(true)))
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Moves up to `limit` chunks waiting outside the HNSW graph into it, oldest
+/// knowledge base first (rows another node is moving are skipped); how many.
+pub async fn merge_pending(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE kb_chunks SET hnsw_pending = false WHERE id IN ( \
+           SELECT id FROM kb_chunks WHERE hnsw_pending \
+           ORDER BY knowledge_base_id, id LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind::<BigInt, _>(limit)
+    .execute(conn)
+    .await
+}
+
+/// The nearest active chunks of a knowledge base, as `(…, d)` rows of
+/// `columns` and the cosine distance `d`, nearest first, at most `$3`: the
+/// HNSW graph's best next to an exact scan of the rows still waiting
+/// outside it (none, usually: then an empty index scan).
+pub fn nearest(columns: &str) -> String {
+    let side = |graph: &str| {
+        format!(
+            "(SELECT {columns}, embedding <=> $2 AS d FROM kb_chunks \
+             WHERE knowledge_base_id = $1 AND is_active AND {graph} \
+             ORDER BY embedding <=> $2 LIMIT $3)"
+        )
+    };
+    format!(
+        "SELECT * FROM ({} UNION ALL {}) n ORDER BY d, id LIMIT $3",
+        side("NOT hnsw_pending"),
+        side("hnsw_pending")
+    )
 }
 
 /// The full-text query of a search: the question's terms OR-ed (a paraphrase
@@ -206,11 +242,11 @@ pub async fn search_vector(
 ) -> QueryResult<Vec<Hit>> {
     conn.transaction(async |conn| {
         hnsw_scan(conn, limit, ef_search).await?;
-        diesel::sql_query(
-            "SELECT id, content, source, chunk_index, (1 - (embedding <=> $2))::float8 AS score \
-             FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active \
-             ORDER BY embedding <=> $2 LIMIT $3",
-        )
+        diesel::sql_query(format!(
+            "SELECT id, content, source, chunk_index, (1 - d)::float8 AS score FROM ({}) n \
+             ORDER BY d, id",
+            nearest("id, content, source, chunk_index")
+        ))
         .bind::<BigInt, _>(kb_id)
         .bind::<Vector, _>(query)
         .bind::<BigInt, _>(limit)
@@ -321,10 +357,10 @@ pub async fn vector_ranking(
     let rows: Vec<RankedId> = conn
         .transaction(async |conn| {
             hnsw_scan(conn, candidates, ef_search).await?;
-            diesel::sql_query(
-                "SELECT id FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active \
-                 ORDER BY embedding <=> $2, id LIMIT $3",
-            )
+            diesel::sql_query(format!(
+                "SELECT id FROM ({}) n ORDER BY d, id",
+                nearest("id")
+            ))
             .bind::<BigInt, _>(kb_id)
             .bind::<Vector, _>(query)
             .bind::<BigInt, _>(candidates)

@@ -216,6 +216,7 @@ diesel::table! {
         is_active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        hnsw_pending -> Bool,
     }
 }
 

@@ -17,6 +17,9 @@ use std::time::Duration;
 
 /// Chunks per insert statement (and per embedding request of the pipeline).
 const GROUP: usize = 64;
+/// Chunks moved into the HNSW graph per transaction (~2 ms each): between
+/// two batches the worker looks for a queued document again.
+const MERGE_BATCH: i64 = 256;
 /// Attempts before a queued document is given up and the KB marked `error`.
 const MAX_ATTEMPTS: i32 = 3;
 /// How often an idle worker looks for jobs queued by other nodes.
@@ -70,6 +73,16 @@ pub async fn lock_source(
     Ok(())
 }
 
+/// Where new chunks go: into the HNSW graph at once (a small document,
+/// indexed while its request waits), or beside it until the worker moves
+/// them in (a queued document: the graph's upkeep would take CPU from the
+/// model the whole document waits for; see the `kb_hnsw_tail` migration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Graph {
+    Now,
+    Later,
+}
+
 /// Inside a transaction: replaces the chunks of `source` with `chunks`,
 /// embedding each group while the previous one is written. Returns how many
 /// chunks were stored.
@@ -79,6 +92,7 @@ pub async fn store_chunks(
     kb: &KnowledgeBase,
     source: &str,
     chunks: Vec<String>,
+    graph: Graph,
 ) -> Result<usize, IndexError> {
     lock_source(conn, kb.id, source).await?;
     kb_chunks::delete_source(conn, kb.id, source).await?;
@@ -105,6 +119,7 @@ pub async fn store_chunks(
                     chunk_index: next_index,
                     content: content.clone(),
                     embedding: Embedding(v),
+                    hnsw_pending: graph == Graph::Later,
                 };
                 next_index += 1;
                 row
@@ -153,9 +168,20 @@ pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "knowledge indexer: could not run a job"),
             }
+            match merge_some(&state).await {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(e) => tracing::warn!(error = %e, "knowledge indexer: could not merge chunks"),
+            }
             let _ = tokio::time::timeout(POLL, state.rag.wakeup.notified()).await;
         }
     }))
+}
+
+/// Moves one batch of waiting chunks into the HNSW graph; how many.
+async fn merge_some(state: &AppState) -> anyhow::Result<usize> {
+    let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(kb_chunks::merge_pending(&mut conn, MERGE_BATCH).await?)
 }
 
 async fn heal(state: &AppState) {
@@ -190,7 +216,7 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
             let kb = knowledge_bases::find(conn, job.project_id, job.knowledge_base_id).await?;
             let kind = Kind::parse(&job.kind).ok_or_else(|| IndexError::Invalid("unknown kind".into()))?;
             let chunks = chunk_document(kind, &job.content, params(&kb)).map_err(IndexError::Invalid)?;
-            let n = store_chunks(conn, &embedder, &kb, &job.source, chunks).await?;
+            let n = store_chunks(conn, &embedder, &kb, &job.source, chunks, Graph::Later).await?;
             kb_jobs::finish(conn, job.id).await?;
             knowledge_bases::mark_indexed(conn, kb.id).await?;
             let event = uploaded_event(kb.id, &job.source, n, &job.origin);

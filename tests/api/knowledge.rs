@@ -76,6 +76,36 @@ pub async fn wait_ready(app: &TestApp, kb: i64) -> Value {
     panic!("knowledge base {kb} never became ready");
 }
 
+/// How many of a knowledge base's chunks wait outside the HNSW graph.
+pub async fn waiting_outside_the_graph(conn: &mut diesel_async::AsyncPgConnection, kb: i64) -> i64 {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM kb_chunks WHERE knowledge_base_id = {kb} AND hnsw_pending"
+    ))
+    .get_result::<N>(conn)
+    .await
+    .unwrap()
+    .n
+}
+
+/// Waits (20 s at most) until the indexer has moved every chunk of a
+/// knowledge base into the HNSW graph.
+pub async fn wait_merged(conn: &mut diesel_async::AsyncPgConnection, kb: i64) {
+    let merged = async {
+        while waiting_outside_the_graph(conn, kb).await > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), merged)
+        .await
+        .expect("the indexer merges the waiting chunks");
+}
+
 #[tokio::test]
 async fn create_list_get_delete_and_quota() {
     let app = TestApp::spawn().await;

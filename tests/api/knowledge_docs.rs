@@ -2,7 +2,7 @@
 //! ingest, chunk pages, edits, reindex and background indexing.
 
 use crate::common::{TestApp, expect_error, json};
-use crate::knowledge::{all_chunks, create_kb, upload, wait_ready};
+use crate::knowledge::{all_chunks, create_kb, upload, wait_merged, wait_ready};
 use reqwest::Method;
 use serde_json::json;
 use std::time::Duration;
@@ -420,6 +420,8 @@ async fn large_documents_index_in_the_background_and_survive_a_restart() {
     assert_eq!(body["chunks_created"], 0);
     let detail = wait_ready(&app, kb).await;
     assert!(detail["chunk_count"].as_i64().unwrap() > 5, "{detail}");
+    // Stored beside the HNSW graph, then moved in by the indexer.
+    wait_merged(&mut app.conn().await, kb).await;
 
     // A job left behind by a process that died is picked up by the next one.
     let kb2 = create_kb(&app, json!({"name": "Resumed"})).await;

@@ -2,7 +2,7 @@
 //! inference), modes, scores, and parameter validation.
 
 use crate::common::{TestApp, expect_error, json, root};
-use crate::knowledge::{create_kb, upload};
+use crate::knowledge::{create_kb, upload, wait_merged, waiting_outside_the_graph};
 use serde_json::{Value, json};
 
 /// Uploads the bundled corpus as Markdown (one heading per passage); returns
@@ -286,4 +286,136 @@ async fn a_chunks_own_text_scores_one_whichever_session_embeds_the_query() {
         let score = body["results"][0]["score"].as_f64().unwrap();
         assert!(score > 0.999, "query threads {threads}: score {score}");
     }
+}
+
+/// Ids and scores of a search's results.
+async fn ranked(app: &TestApp, kb: i64, q: &str, mode: &str) -> Vec<(i64, f64)> {
+    let (status, body) = search(
+        app,
+        json!({"knowledge_base_id": kb, "query": q, "mode": mode, "top_k": 10}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap(), r["score"].as_f64().unwrap()))
+        .collect()
+}
+
+fn same_ranking(got: &[(i64, f64)], want: &[(i64, f64)], what: &str) {
+    let ids = |v: &[(i64, f64)]| v.iter().map(|(id, _)| *id).collect::<Vec<_>>();
+    assert_eq!(ids(got), ids(want), "{what}");
+    for ((_, a), (_, b)) in got.iter().zip(want) {
+        assert!((a - b).abs() < 1e-6, "{what}: score {a} vs {b}");
+    }
+}
+
+/// Chunks stored beside the HNSW graph (a queued document, a re-index) are
+/// searched exactly until the indexer moves them in: the results are the
+/// same before, while and after they wait.
+#[tokio::test]
+async fn chunks_waiting_outside_the_hnsw_graph_are_searched_and_then_merged() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = TestApp::spawn().await;
+    let (kb, _) = load_corpus(&app).await;
+    let queries = [
+        "What are your business hours?",
+        "Can I bring my own phone number?",
+        "How do refunds work?",
+    ];
+    let mut want = Vec::new();
+    for q in queries {
+        for mode in ["vector", "hybrid"] {
+            want.push(ranked(&app, kb, q, mode).await);
+        }
+    }
+
+    // Half the chunks wait outside the graph; a key-share lock (which an
+    // update of other columns does not conflict with) keeps the indexer,
+    // which skips locked rows, from moving them back meanwhile.
+    let mut holder = app.conn().await;
+    let mut conn = app.conn().await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    holder
+        .batch_execute(&format!(
+            "SELECT id FROM kb_chunks WHERE knowledge_base_id = {kb} FOR KEY SHARE"
+        ))
+        .await
+        .unwrap();
+    conn.batch_execute(&format!(
+        "UPDATE kb_chunks SET hnsw_pending = true WHERE knowledge_base_id = {kb} AND id % 2 = 0"
+    ))
+    .await
+    .unwrap();
+    let waiting = waiting_outside_the_graph(&mut conn, kb).await;
+    assert!(waiting >= 30, "{waiting} chunks waiting");
+    let mut i = 0;
+    for q in queries {
+        for mode in ["vector", "hybrid"] {
+            let got = ranked(&app, kb, q, mode).await;
+            same_ranking(&got, &want[i], &format!("{mode} {q:?}, half waiting"));
+            i += 1;
+        }
+    }
+    // Inactive chunks are left out on the waiting side too.
+    let at = want[0].iter().position(|(id, _)| id % 2 == 0).unwrap();
+    let best = want[0][at].0;
+    let mut rest = want[0].clone();
+    rest.remove(at);
+    let (status, body) = json(
+        app.req(
+            reqwest::Method::PUT,
+            &format!("/api/v1/knowledge-bases/{kb}/chunks/{best}"),
+        )
+        .json(&json!({"is_active": false}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got = ranked(&app, kb, queries[0], "vector").await;
+    assert!(got.iter().all(|(id, _)| *id != best), "{got:?}");
+    same_ranking(
+        &got[..9],
+        &rest,
+        "vector without a deactivated waiting chunk",
+    );
+    let (status, _) = json(
+        app.req(
+            reqwest::Method::PUT,
+            &format!("/api/v1/knowledge-bases/{kb}/chunks/{best}"),
+        )
+        .json(&json!({"is_active": true}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Released, the indexer moves every chunk into the graph.
+    holder.batch_execute("COMMIT").await.unwrap();
+    wait_merged(&mut conn, kb).await;
+    let mut i = 0;
+    for q in queries {
+        for mode in ["vector", "hybrid"] {
+            let got = ranked(&app, kb, q, mode).await;
+            same_ranking(&got, &want[i], &format!("{mode} {q:?}, merged"));
+            i += 1;
+        }
+    }
+
+    // A re-index rewrites every embedding beside the graph, then merges.
+    let (status, body) = json(
+        app.post_json(&format!("/api/v1/knowledge-bases/{kb}/reindex"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    wait_merged(&mut conn, kb).await;
+    let got = ranked(&app, kb, queries[1], "vector").await;
+    same_ranking(&got, &want[2], "vector after a re-index");
 }

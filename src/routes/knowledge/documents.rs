@@ -130,7 +130,9 @@ async fn index(
         .transaction::<_, IndexError, _>(async |conn| {
             // An upload queued meanwhile is older than this one.
             kb_jobs::supersede(conn, kb.id, &source).await?;
-            let n = indexer::store_chunks(conn, &embedder, &kb, &source, chunks).await?;
+            let n =
+                indexer::store_chunks(conn, &embedder, &kb, &source, chunks, indexer::Graph::Now)
+                    .await?;
             let status = knowledge_bases::mark_indexed(conn, kb.id).await?;
             let event = indexer::uploaded_event(kb.id, &source, n, origin);
             indexer::emit(conn, project_id, "knowledge.document_uploaded", event).await?;
@@ -383,6 +385,8 @@ async fn reindex(
         .await
     })
     .await?;
+    // The re-embedded rows wait outside the HNSW graph for the worker.
+    state.rag.wakeup.notify_one();
     Ok(done)
 }
 
