@@ -9,6 +9,7 @@
 #                     embedder settings (default: the server's defaults)
 #   KB_BENCH_CORPORA (default "natural narrow")   search corpora to run
 #   KB_BENCH_EF_SEARCH   kb_hnsw_ef_search (default: the server's default)
+#   KB_BENCH_EXPLAIN=1   print the plan of one vector search per corpus
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/voxplane-target}"
