@@ -9,8 +9,8 @@
 #      and bench/load.rs (open loop at each of RATES lines/s, default three runs at 5000,
 #      after a 5 s warm-up; LOAD_SERIES=1 adds each second's p50/p99/max)
 # The cluster is brought to steady state first (WAL segments ready for reuse;
-# WAL_WARM=0 skips it); PG_EXTRA takes more psql -c arguments for that step
-# (e.g. '-c "ALTER SYSTEM SET log_checkpoints = on"').
+# WAL_WARM=0 skips it); PG_EXTRA takes more statements for that step, separated
+# by ';' (e.g. 'ALTER SYSTEM SET log_checkpoints = on; ALTER SYSTEM SET ...').
 # bench/events.sh measures webhook fan-out and /ws/monitor latency.
 # Results go to stdout; docs/PERFORMANCE.md records them with the machine.
 set -euo pipefail
@@ -54,7 +54,10 @@ sleep 6 # the key cache picks up the raised limit
 # segments for reuse, write 48 segments' worth and checkpoint twice.
 if [ "${WAL_WARM:-1}" = 1 ]; then
   PSQL=.local/pg/bin/psql
-  "$PSQL" -qAt "$DATABASE_URL" -c "ALTER SYSTEM SET min_wal_size = '1GB'" ${PG_EXTRA:-} -c "SELECT pg_reload_conf()" \
+  EXTRA=()
+  IFS=';' read -ra STMTS <<< "${PG_EXTRA:-}"
+  for stmt in "${STMTS[@]}"; do [ -n "${stmt// /}" ] && EXTRA+=(-c "$stmt"); done
+  "$PSQL" -qAt "$DATABASE_URL" -c "ALTER SYSTEM SET min_wal_size = '1GB'" "${EXTRA[@]}" -c "SELECT pg_reload_conf()" \
     -c "CREATE TABLE wal_warm (x int)" \
     -c "DO \$\$ BEGIN FOR i IN 1..48 LOOP INSERT INTO wal_warm VALUES (i); PERFORM pg_switch_wal(); COMMIT; END LOOP; END \$\$" \
     -c "DROP TABLE wal_warm" -c "CHECKPOINT" -c "CHECKPOINT" >/dev/null
