@@ -258,7 +258,6 @@ impl TestApp {
                     std::time::Duration::from_millis(settings.database_timeout_ms),
                 );
                 let state = AppState::new(settings, pool);
-                let _kb_indexer = voxplane::rag::indexer::spawn(state.clone());
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
                 let addr = listener.local_addr().expect("addr");
                 let server = voxplane::http_server_with(state.clone(), listener, test_routes)
