@@ -364,17 +364,8 @@ async fn chunks_waiting_outside_the_hnsw_graph_are_searched_and_then_merged() {
     let best = want[0][at].0;
     let mut rest = want[0].clone();
     rest.remove(at);
-    let (status, body) = json(
-        app.req(
-            reqwest::Method::PUT,
-            &format!("/api/v1/knowledge-bases/{kb}/chunks/{best}"),
-        )
-        .json(&json!({"is_active": false}))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let chunk = format!("/api/v1/knowledge-bases/{kb}/chunks/{best}");
+    let (status, body) = json(app.put_json(&chunk, &json!({"is_active": false})).await).await;
     assert_eq!(status, 200, "{body}");
     let got = ranked(&app, kb, queries[0], "vector").await;
     assert!(got.iter().all(|(id, _)| *id != best), "{got:?}");
@@ -383,17 +374,7 @@ async fn chunks_waiting_outside_the_hnsw_graph_are_searched_and_then_merged() {
         &rest,
         "vector without a deactivated waiting chunk",
     );
-    let (status, _) = json(
-        app.req(
-            reqwest::Method::PUT,
-            &format!("/api/v1/knowledge-bases/{kb}/chunks/{best}"),
-        )
-        .json(&json!({"is_active": true}))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let (status, _) = json(app.put_json(&chunk, &json!({"is_active": true})).await).await;
     assert_eq!(status, 200);
 
     // Released, the indexer moves every chunk into the graph.

@@ -344,6 +344,15 @@ impl TestApp {
             .expect("request")
     }
 
+    /// PUT a JSON body with the test key.
+    pub async fn put_json(&self, path: &str, body: &Value) -> Response {
+        self.req(reqwest::Method::PUT, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// DELETE with the test key.
     pub async fn delete(&self, path: &str) -> Response {
         self.req(reqwest::Method::DELETE, path)
