@@ -137,11 +137,7 @@ fn start_server(settings: Settings) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let pool = voxplane::db::pool(
-                settings.database_url.as_deref().unwrap(),
-                8,
-                Duration::from_secs(5),
-            );
+            let pool = voxplane::db::app_pool(settings.database_url.as_deref().unwrap(), &settings);
             let state = AppState::new(settings, pool);
             let _indexer = voxplane::rag::indexer::spawn(state.clone());
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -12,7 +12,6 @@ use anyhow::{Context, Result};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::time::Duration;
 
 /// The database of the dev cluster.
 pub const DATABASE: &str = "voxplane";
@@ -104,11 +103,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         lk_secret = settings.livekit_api_secret.as_deref().unwrap_or_default(),
     );
     std::fs::write(dir.join("dev.env"), env)?;
-    let pool = db::pool(
-        &url,
-        settings.database_pool_size,
-        Duration::from_millis(settings.database_timeout_ms),
-    );
+    let pool = db::app_pool(&url, &settings);
     let livekit_line = match &sim {
         Some(sim) => format!(
             "{}   (built-in simulator; test controls under /_sim/)",

@@ -153,11 +153,7 @@ pub async fn serve(settings: config::Settings) -> anyhow::Result<()> {
     }
     let listener = std::net::TcpListener::bind((settings.host.as_str(), settings.port))
         .map_err(|e| anyhow::anyhow!("cannot bind {}:{}: {e}", settings.host, settings.port))?;
-    let pool = db::pool(
-        &url,
-        settings.database_pool_size,
-        std::time::Duration::from_millis(settings.database_timeout_ms),
-    );
+    let pool = db::app_pool(&url, &settings);
     let state = AppState::new(settings, pool);
     let workers = workers::spawn_all(&state);
     tracing::info!(addr = %listener.local_addr()?, "serving");

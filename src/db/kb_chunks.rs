@@ -232,7 +232,9 @@ pub fn nearest(columns: &str) -> String {
 const TSQUERY: &str =
     "to_tsquery('english', replace(plainto_tsquery('english', $2)::text, ' & ', ' | '))";
 
-/// Cosine search: score = cosine similarity (1 − cosine distance).
+/// Cosine search: score = cosine similarity (1 − cosine distance); the
+/// `limit` nearest active chunks, nearest first (also the vector side of
+/// hybrid search).
 pub async fn search_vector(
     conn: &mut AsyncPgConnection,
     kb_id: i64,
@@ -240,20 +242,29 @@ pub async fn search_vector(
     limit: i64,
     ef_search: i64,
 ) -> QueryResult<Vec<Hit>> {
-    conn.transaction(async |conn| {
-        hnsw_scan(conn, limit, ef_search).await?;
-        diesel::sql_query(format!(
-            "SELECT id, content, source, chunk_index, (1 - d)::float8 AS score FROM ({}) n \
-             ORDER BY d, id",
-            nearest("id, content, source, chunk_index")
-        ))
-        .bind::<BigInt, _>(kb_id)
-        .bind::<Vector, _>(query)
-        .bind::<BigInt, _>(limit)
-        .load(conn)
-        .await
-    })
-    .await
+    let sql = format!(
+        "SELECT id, content, source, chunk_index, (1 - d)::float8 AS score FROM ({}) n \
+         ORDER BY d, id",
+        nearest("id, content, source, chunk_index")
+    );
+    let search = || {
+        diesel::sql_query(&sql)
+            .bind::<BigInt, _>(kb_id)
+            .bind::<Vector, _>(query)
+            .bind::<BigInt, _>(limit)
+    };
+    match scan_ef(limit, ef_search) {
+        // The session's own (see `session_setup`): one round trip.
+        None => search().load(conn).await,
+        Some(ef) => {
+            conn.transaction(async |conn| {
+                conn.batch_execute(&format!("SET LOCAL hnsw.ef_search = {ef}"))
+                    .await?;
+                search().load(conn).await
+            })
+            .await
+        }
+    }
 }
 
 /// Full-text matches ranked per query, at most: ranking is the costly part,
@@ -339,40 +350,8 @@ pub fn term_query(terms: &[String]) -> TermQuery {
 /// The RRF constant k (Cormack et al.).
 pub const RRF_K: f64 = 60.0;
 
-#[derive(QueryableByName)]
-struct RankedId {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-/// The vector side of hybrid search: ids of the `candidates` nearest active
-/// chunks, nearest first.
-pub async fn vector_ranking(
-    conn: &mut AsyncPgConnection,
-    kb_id: i64,
-    query: &Embedding,
-    candidates: i64,
-    ef_search: i64,
-) -> QueryResult<Vec<i64>> {
-    let rows: Vec<RankedId> = conn
-        .transaction(async |conn| {
-            hnsw_scan(conn, candidates, ef_search).await?;
-            diesel::sql_query(format!(
-                "SELECT id FROM ({}) n ORDER BY d, id",
-                nearest("id")
-            ))
-            .bind::<BigInt, _>(kb_id)
-            .bind::<Vector, _>(query)
-            .bind::<BigInt, _>(candidates)
-            .load(conn)
-            .await
-        })
-        .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
-/// The full-text side of hybrid search: ids of the best `candidates` of at
-/// most [`HYBRID_RANKED_MAX`] active chunks matching `q.filter`, best first,
+/// The full-text side of hybrid search: the best `candidates` of at most
+/// [`HYBRID_RANKED_MAX`] active chunks matching `q.filter`, best first,
 /// ranked by `ts_rank_cd` over `q.rank` (see [`term_query`]; cover density
 /// over the 28 pairs of 8 terms costs five times as much, 20 vs 3.8 ms over
 /// 300 rows, for a ranking that only feeds the fusion). At most `budget_ms`
@@ -383,15 +362,17 @@ pub async fn keyword_ranking(
     q: &TermQuery,
     candidates: i64,
     budget_ms: u64,
-) -> QueryResult<Option<Vec<i64>>> {
+) -> QueryResult<Option<Vec<Hit>>> {
     if q.filter.is_empty() {
         return Ok(Some(Vec::new()));
     }
     let sql = format!(
-        "SELECT c.id FROM (SELECT $2::tsquery AS f, $4::tsquery AS r) q, LATERAL ( \
-           SELECT id, tsv FROM kb_chunks WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.f \
+        "SELECT c.id, c.content, c.source, c.chunk_index, ts_rank_cd(c.tsv, q.r)::float8 AS score \
+         FROM (SELECT $2::tsquery AS f, $4::tsquery AS r) q, LATERAL ( \
+           SELECT id, content, source, chunk_index, tsv FROM kb_chunks \
+           WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.f \
            LIMIT {HYBRID_RANKED_MAX}) c \
-         ORDER BY ts_rank_cd(c.tsv, q.r) DESC, c.id LIMIT $3"
+         ORDER BY score DESC, c.id LIMIT $3"
     );
     let ranked = conn
         .transaction(async |conn| {
@@ -405,12 +386,12 @@ pub async fn keyword_ranking(
                 .bind::<Text, _>(&q.filter)
                 .bind::<BigInt, _>(candidates)
                 .bind::<Text, _>(&q.rank)
-                .load::<RankedId>(conn)
+                .load::<Hit>(conn)
                 .await
         })
         .await;
     match ranked {
-        Ok(rows) => Ok(Some(rows.into_iter().map(|r| r.id).collect())),
+        Ok(rows) => Ok(Some(rows)),
         // 57014 query_canceled: the budget ran out.
         Err(diesel::result::Error::DatabaseError(_, info))
             if info.message().contains("statement timeout") =>
@@ -438,35 +419,20 @@ pub fn fuse(rankings: &[&[i64]], limit: usize) -> Vec<(i64, f64)> {
     fused
 }
 
-/// The chunks of `ids` (any order), for the results of a fused search.
-pub async fn hits_by_id(
-    conn: &mut AsyncPgConnection,
-    kb_id: i64,
-    ids: &[i64],
-) -> QueryResult<Vec<ChunkRow>> {
-    kb_chunks::table
-        .filter(kb_chunks::knowledge_base_id.eq(kb_id))
-        .filter(kb_chunks::id.eq_any(ids))
-        .select((
-            kb_chunks::id,
-            kb_chunks::content,
-            kb_chunks::source,
-            kb_chunks::chunk_index,
-            kb_chunks::is_active,
-        ))
-        .load(conn)
-        .await
+/// The SQL that sets a connection's session up for vector search (run once
+/// per connection by [`crate::db::app_pool`]): HNSW scans look at
+/// `ef_search` candidates and keep scanning past rows the knowledge-base
+/// filter drops, so that a search is one statement, with no transaction.
+pub fn session_setup(ef_search: i64) -> String {
+    format!("SET hnsw.ef_search = {ef_search}; SET hnsw.iterative_scan = relaxed_order")
 }
 
-/// Inside a transaction: HNSW scans look at enough candidates (4× the rows
-/// wanted, at least `ef_search`; see docs/PERFORMANCE.md) and keep scanning
-/// past rows the knowledge-base filter drops.
-async fn hnsw_scan(conn: &mut AsyncPgConnection, wanted: i64, ef_search: i64) -> QueryResult<()> {
+/// The `hnsw.ef_search` a scan for `wanted` rows needs when it is not the
+/// session's `ef_search`: 4× the rows wanted, at least `ef_search` (see
+/// docs/PERFORMANCE.md).
+fn scan_ef(wanted: i64, ef_search: i64) -> Option<i64> {
     let ef = (wanted * 4).max(ef_search).clamp(10, 1000);
-    conn.batch_execute(&format!(
-        "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order"
-    ))
-    .await
+    (ef != ef_search).then_some(ef)
 }
 
 #[cfg(test)]

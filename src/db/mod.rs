@@ -45,7 +45,26 @@ pub type PoolError = bb8::RunError<diesel_async::pooled_connection::PoolError>;
 /// the check is whether its socket is still open (a server restart closes it),
 /// which costs nothing on the hot path.
 pub fn pool(url: &str, max_size: u32, timeout: Duration) -> Pool {
+    pool_with_session(url, max_size, timeout, String::new())
+}
+
+/// The API server's pool for `settings`: its size and timeout, and every
+/// connection's session set up for knowledge search
+/// ([`kb_chunks::session_setup`]), so that a search needs no transaction of
+/// its own to set the HNSW scan up.
+pub fn app_pool(url: &str, settings: &crate::config::Settings) -> Pool {
+    pool_with_session(
+        url,
+        settings.database_pool_size,
+        Duration::from_millis(settings.database_timeout_ms),
+        kb_chunks::session_setup(settings.kb_hnsw_ef_search),
+    )
+}
+
+/// [`pool`], each new connection running `setup` (SQL; none if empty) once.
+fn pool_with_session(url: &str, max_size: u32, timeout: Duration, setup: String) -> Pool {
     use diesel_async::pooled_connection::{ManagerConfig, PoolableConnection, RecyclingMethod};
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::CustomFunction(Box::new(|conn| {
         let open = !PoolableConnection::is_broken(conn);
@@ -60,6 +79,19 @@ pub fn pool(url: &str, max_size: u32, timeout: Duration) -> Pool {
             }
         })
     }));
+    if !setup.is_empty() {
+        let setup: std::sync::Arc<str> = setup.into();
+        config.custom_setup = Box::new(move |url| {
+            let (url, setup) = (url.to_owned(), setup.clone());
+            Box::pin(async move {
+                let mut conn = AsyncPgConnection::establish(&url).await?;
+                conn.batch_execute(&setup)
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            })
+        });
+    }
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     bb8::Pool::builder()
         .max_size(max_size)

@@ -235,11 +235,24 @@ impl Embedder {
 
     /// Embeds one text (on the thread for single texts, if there is one).
     pub async fn embed_one(&self, text: &str) -> Result<Vec<f32>, String> {
+        self.queue_one(text).await
+    }
+
+    /// Queues one text at once, as [`Embedder::embed_one`] does, and returns
+    /// the wait for its vector: the caller can do other work (a database
+    /// round trip) while the model runs. Dropping the wait drops the vector.
+    pub fn queue_one(
+        &self,
+        text: &str,
+    ) -> impl Future<Output = Result<Vec<f32>, String>> + Send + use<> {
         let tx = self.query_tx.as_ref().unwrap_or(&self.tx);
-        Self::vectors(Self::submit(tx, vec![text.to_owned()])?)
-            .await?
-            .pop()
-            .ok_or_else(|| "the model returned no vector".to_string())
+        let queued = Self::submit(tx, vec![text.to_owned()]);
+        async move {
+            Self::vectors(queued?)
+                .await?
+                .pop()
+                .ok_or_else(|| "the model returned no vector".to_string())
+        }
     }
 }
 

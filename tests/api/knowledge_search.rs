@@ -400,3 +400,64 @@ async fn chunks_waiting_outside_the_hnsw_graph_are_searched_and_then_merged() {
     let got = ranked(&app, kb, queries[1], "vector").await;
     same_ranking(&got, &want[2], "vector after a re-index");
 }
+
+/// The HNSW graph holds every knowledge base's chunks; a small knowledge
+/// base whose chunks are far from the query, beside a large one whose chunks
+/// are near it, still gets all its results (the scan goes on past the other
+/// base's chunks), with the connection's own settings (`top_k` 10) and
+/// with a wider scan set for one search (hybrid, `top_k` 50).
+#[tokio::test]
+async fn a_small_knowledge_base_beside_a_large_one_gets_every_result() {
+    let app = TestApp::spawn().await;
+    let (faq, _) = load_corpus(&app).await;
+    let recipes: String = [
+        "Whisk three eggs with a pinch of salt.",
+        "Simmer the tomato sauce for twenty minutes.",
+        "Knead the dough until it is smooth and elastic.",
+        "Roast the peppers until their skins blister.",
+        "Fold the egg whites gently into the batter.",
+        "Toast the cumin seeds in a dry pan.",
+        "Let the bread rise in a warm place for an hour.",
+        "Caramelise the onions over a low heat.",
+        "Poach the pears in red wine and cinnamon.",
+        "Grate the lemon zest over the finished cake.",
+        "Blanch the green beans and plunge them into ice water.",
+        "Rest the steak for five minutes before slicing.",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, t)| format!("## Step {i}\n{t}\n\n"))
+    .collect();
+    let small = create_kb(&app, json!({"name": "Recipes"})).await;
+    let (status, body) = json(upload(&app, small, "recipes.md", recipes.as_bytes()).await).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["chunks_created"], 12);
+    let q = "How do I reset my password?";
+    for (mode, top_k, want) in [("vector", 10, 10), ("hybrid", 50, 12), ("vector", 50, 12)] {
+        let (status, body) = search(
+            &app,
+            json!({"knowledge_base_id": small, "query": q, "mode": mode, "top_k": top_k}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["results"].as_array().unwrap().len(),
+            want,
+            "{mode} top_k {top_k}: {body}"
+        );
+    }
+    let (status, body) = search(
+        &app,
+        json!({"knowledge_base_id": faq, "query": q, "mode": "hybrid", "top_k": 50}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 50, "{body}");
+    assert!(
+        results[..3]
+            .iter()
+            .any(|r| r["content"].as_str().unwrap().contains("password")),
+        "{body}"
+    );
+}

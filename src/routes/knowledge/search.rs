@@ -10,9 +10,11 @@
 //!   chunk appears in, scaled so that 1.0 means first in both; ~0.5 is first
 //!   in one list only.
 //!   The two rankings run at once on two connections (the full-text one
-//!   while the query is being embedded); the full-text side has a budget of
-//!   `kb_hybrid_keyword_budget_ms` of database time, past which the answer
-//!   comes from the vector ranking alone and says `"partial": true`.
+//!   while the query is being embedded); each fetches its candidates' text,
+//!   so that the fused results need no further query. The full-text side
+//!   has a budget of `kb_hybrid_keyword_budget_ms` of database time, past
+//!   which the answer comes from the vector ranking alone and says
+//!   `"partial": true`.
 
 use super::kb_missing;
 use crate::auth::Auth;
@@ -20,7 +22,6 @@ use crate::db::kb_chunks::{self, Hit};
 use crate::db::knowledge_bases;
 use crate::db::sql_types::Embedding;
 use crate::error::{ApiError, ApiResult};
-use crate::rag::embedder::Embedder;
 use crate::state::AppState;
 use crate::validate::no_nul;
 use actix_web::{HttpResponse, web};
@@ -122,19 +123,20 @@ pub async fn search_knowledge(
             "min_score must be a number",
         ));
     }
-    let embedder = match mode {
+    // The query is embedded while the knowledge base is looked up.
+    let embedding = match mode {
         "keyword" => None,
-        _ => Some(state.rag.embedder()?.clone()),
+        _ => Some(state.rag.embedder()?.queue_one(&query)),
     };
     let mut conn = state.pool.get().await?;
     let kb = knowledge_bases::find(&mut conn, auth.project.id, q.knowledge_base_id)
         .await
         .map_err(kb_missing)?;
     let mut partial = false;
-    let mut hits: Vec<Hit> = match (mode, embedder) {
+    let mut hits: Vec<Hit> = match (mode, embedding) {
         ("keyword", _) => kb_chunks::search_keyword(&mut conn, kb.id, &query, top_k).await?,
         ("vector", Some(e)) => {
-            let v = embed(&e, &query).await?;
+            let v = vector(e.await)?;
             kb_chunks::search_vector(
                 &mut conn,
                 kb.id,
@@ -145,7 +147,7 @@ pub async fn search_knowledge(
             .await?
         }
         (_, Some(e)) => {
-            let (hits, gave_up) = hybrid(&state, &mut conn, &e, kb.id, &query, top_k).await?;
+            let (hits, gave_up) = hybrid(&state, &mut conn, e, kb.id, &query, top_k).await?;
             partial = gave_up;
             hits
         }
@@ -174,10 +176,9 @@ pub async fn search_knowledge(
     }))
 }
 
-async fn embed(embedder: &Embedder, query: &str) -> ApiResult<Embedding> {
-    embedder
-        .embed_one(query)
-        .await
+/// The query's vector, or 503 when the model failed.
+fn vector(embedded: Result<Vec<f32>, String>) -> ApiResult<Embedding> {
+    embedded
         .map(Embedding)
         .map_err(|e| ApiError::Unavailable(format!("Embedding failed: {e}")))
 }
@@ -188,7 +189,7 @@ async fn embed(embedder: &Embedder, query: &str) -> ApiResult<Embedding> {
 async fn hybrid(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
-    embedder: &Embedder,
+    embedding: impl Future<Output = Result<Vec<f32>, String>>,
     kb_id: i64,
     query: &str,
     top_k: i64,
@@ -196,10 +197,10 @@ async fn hybrid(
     let candidates = (top_k * 4).max(40);
     let budget = state.settings.kb_hybrid_keyword_budget_ms;
     let vector_side = async {
-        let v = embed(embedder, query).await?;
-        let mut c = state.pool.get().await?;
+        let (v, c) = tokio::join!(embedding, state.pool.get());
+        let (v, mut c) = (vector(v)?, c?);
         Ok::<_, ApiError>(
-            kb_chunks::vector_ranking(
+            kb_chunks::search_vector(
                 &mut c,
                 kb_id,
                 &v,
@@ -216,33 +217,28 @@ async fn hybrid(
     };
     let (by_vector, by_keyword) = tokio::join!(vector_side, keyword_side);
     let (by_vector, by_keyword) = (by_vector?, by_keyword?);
-    if by_keyword.is_none() {
+    let gave_up = by_keyword.is_none();
+    if gave_up {
         tracing::warn!(
             kb_id,
             budget_ms = budget,
             "hybrid search: full-text side over budget; vector ranking only"
         );
     }
-    let keyword: &[i64] = by_keyword.as_deref().unwrap_or_default();
-    let fused = kb_chunks::fuse(&[&by_vector, keyword], usize::try_from(top_k).unwrap_or(5));
-    let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
-    let mut rows: std::collections::HashMap<i64, kb_chunks::ChunkRow> =
-        kb_chunks::hits_by_id(conn, kb_id, &ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
+    let by_keyword = by_keyword.as_deref().unwrap_or_default();
+    let ids = |hits: &[Hit]| hits.iter().map(|h| h.id).collect::<Vec<_>>();
+    let fused = kb_chunks::fuse(
+        &[&ids(&by_vector), &ids(by_keyword)],
+        usize::try_from(top_k).unwrap_or(5),
+    );
+    let mut rows: std::collections::HashMap<i64, &Hit> = by_vector
+        .iter()
+        .chain(by_keyword)
+        .map(|h| (h.id, h))
+        .collect();
     let hits = fused
         .into_iter()
-        .filter_map(|(id, score)| {
-            rows.remove(&id).map(|r| Hit {
-                id,
-                content: r.content,
-                source: r.source,
-                chunk_index: r.chunk_index,
-                score,
-            })
-        })
+        .filter_map(|(id, score)| rows.remove(&id).map(|r| Hit { score, ..r.clone() }))
         .collect();
-    Ok((hits, by_keyword.is_none()))
+    Ok((hits, gave_up))
 }

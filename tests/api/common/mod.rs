@@ -252,10 +252,9 @@ impl TestApp {
         let thread = std::thread::spawn(move || {
             let system = actix_web::rt::System::new();
             system.block_on(async move {
-                let pool = db::pool(
+                let pool = db::app_pool(
                     settings.database_url.as_deref().unwrap_or_default(),
-                    settings.database_pool_size,
-                    std::time::Duration::from_millis(settings.database_timeout_ms),
+                    &settings,
                 );
                 let state = AppState::new(settings, pool);
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
