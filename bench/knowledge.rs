@@ -205,6 +205,7 @@ async fn main() {
     .validated()
     .unwrap();
     let cfg = EmbedderConfig::from(&settings);
+    let ef_search = settings.kb_hnsw_ef_search;
     let srv = Server {
         base: start_server(settings),
         key: created.api_key,
@@ -455,13 +456,12 @@ async fn main() {
             let qv = Embedding(emb.embed_one(&queries[0]).await.unwrap());
             let plan: Vec<Plan> = conn
                 .transaction::<_, diesel::result::Error, _>(async |c| {
-                    c.batch_execute(
-                        "SET LOCAL hnsw.ef_search = 300; SET LOCAL hnsw.iterative_scan = relaxed_order",
-                    )
-                    .await?;
+                    // The server's session settings, on this connection.
+                    c.batch_execute(&kb_chunks::session_setup(ef_search))
+                        .await?;
                     diesel::sql_query(format!(
                         "EXPLAIN (ANALYZE, BUFFERS) {}",
-                        kb_chunks::nearest("id, content, source, chunk_index")
+                        *kb_chunks::SEARCH_VECTOR
                     ))
                     .bind::<diesel::sql_types::BigInt, _>(kb)
                     .bind::<voxplane::db::sql_types::Vector, _>(&qv)

@@ -212,7 +212,7 @@ pub async fn merge_pending(conn: &mut AsyncPgConnection, limit: i64) -> QueryRes
 /// `columns` and the cosine distance `d`, nearest first, at most `$3`: the
 /// HNSW graph's best next to an exact scan of the rows still waiting
 /// outside it (none, usually: then an empty index scan).
-pub fn nearest(columns: &str) -> String {
+fn nearest(columns: &str) -> String {
     let side = |graph: &str| {
         format!(
             "(SELECT {columns}, embedding <=> $2 AS d FROM kb_chunks \
@@ -232,6 +232,16 @@ pub fn nearest(columns: &str) -> String {
 const TSQUERY: &str =
     "to_tsquery('english', replace(plainto_tsquery('english', $2)::text, ' & ', ' | '))";
 
+/// The statement of [`search_vector`] ($1 knowledge base, $2 query vector,
+/// $3 limit), built once.
+pub static SEARCH_VECTOR: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT id, content, source, chunk_index, (1 - d)::float8 AS score FROM ({}) n \
+         ORDER BY d, id",
+        nearest("id, content, source, chunk_index")
+    )
+});
+
 /// Cosine search: score = cosine similarity (1 − cosine distance); the
 /// `limit` nearest active chunks, nearest first (also the vector side of
 /// hybrid search).
@@ -242,13 +252,8 @@ pub async fn search_vector(
     limit: i64,
     ef_search: i64,
 ) -> QueryResult<Vec<Hit>> {
-    let sql = format!(
-        "SELECT id, content, source, chunk_index, (1 - d)::float8 AS score FROM ({}) n \
-         ORDER BY d, id",
-        nearest("id, content, source, chunk_index")
-    );
     let search = || {
-        diesel::sql_query(&sql)
+        diesel::sql_query(SEARCH_VECTOR.as_str())
             .bind::<BigInt, _>(kb_id)
             .bind::<Vector, _>(query)
             .bind::<BigInt, _>(limit)

@@ -298,11 +298,11 @@ async fn ingest_pages_edits_deletes_and_reindexes_chunks() {
     let id = chunks[0]["id"].as_i64().unwrap();
     let path = format!("/api/v1/knowledge-bases/{kb}/chunks/{id}");
     let r = app
-        .req(Method::PUT, &path)
-        .json(&json!({"content": "Parking is free for visitors in the underground garage."}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            &path,
+            &json!({"content": "Parking is free for visitors in the underground garage."}),
+        )
+        .await;
     let (status, body) = json(r).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -319,12 +319,7 @@ async fn ingest_pages_edits_deletes_and_reindexes_chunks() {
     assert_ne!(body["results"][0]["id"], id, "the old text is gone: {body}");
 
     // Deactivated chunks are never returned by search, and filter the list.
-    let r = app
-        .req(Method::PUT, &path)
-        .json(&json!({"is_active": false}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.put_json(&path, &json!({"is_active": false})).await;
     assert_eq!(r.status(), 200);
     let (_, body) = json(search("Where can guests leave their car?").await).await;
     assert_ne!(body["results"][0]["id"], id);
@@ -344,20 +339,11 @@ async fn ingest_pages_edits_deletes_and_reindexes_chunks() {
         json!({"content": ""}),
         json!({"content": "a", "extra": 1}),
     ] {
-        expect_error(
-            app.req(Method::PUT, &path).json(&bad).send().await.unwrap(),
-            400,
-            "INVALID_REQUEST",
-        )
-        .await;
+        expect_error(app.put_json(&path, &bad).await, 400, "INVALID_REQUEST").await;
     }
     let missing = format!("/api/v1/knowledge-bases/{kb}/chunks/999999");
     expect_error(
-        app.req(Method::PUT, &missing)
-            .json(&json!({"content": "x"}))
-            .send()
-            .await
-            .unwrap(),
+        app.put_json(&missing, &json!({"content": "x"})).await,
         404,
         "NOT_FOUND",
     )
