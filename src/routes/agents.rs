@@ -511,20 +511,20 @@ pub async fn delete_agent(
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/agents")
+        web::resource("")
             .route(web::get().to(list_agents))
             .route(web::post().to(create_agent))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/agents/{agent_id}")
+        web::resource("/{agent_id}")
             .route(web::get().to(get_agent))
             .route(web::patch().to(update_agent))
             .route(web::delete().to(delete_agent))
             .default_service(allow(&["GET", "PATCH", "DELETE"])),
     )
     .service(
-        web::resource("/agents/{agent_id}/tools")
+        web::resource("/{agent_id}/tools")
             .route(web::get().to(get_agent_tools))
             .default_service(allow(&["GET"])),
     );

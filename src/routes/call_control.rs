@@ -279,17 +279,17 @@ pub async fn mute_participant(
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/rooms/{roomName}/send-data")
+        web::resource("/{roomName}/send-data")
             .route(web::post().to(send_data))
             .default_service(allow(&["POST"])),
     )
     .service(
-        web::resource("/rooms/{roomName}/participants/{identity}")
+        web::resource("/{roomName}/participants/{identity}")
             .route(web::post().to(update_participant))
             .default_service(allow(&["POST"])),
     )
     .service(
-        web::resource("/rooms/{roomName}/participants/{identity}/mute")
+        web::resource("/{roomName}/participants/{identity}/mute")
             .route(web::post().to(mute_participant))
             .default_service(allow(&["POST"])),
     );

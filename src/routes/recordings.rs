@@ -783,30 +783,34 @@ pub async fn delete(
 /// Mounts the recording routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/rooms/{roomName}/recordings/start")
-            .route(web::post().to(start))
-            .default_service(allow(&["POST"])),
-    )
-    .service(
-        web::resource("/rooms/{roomName}/recordings/stop")
-            .route(web::post().to(stop))
-            .default_service(allow(&["POST"])),
-    )
-    .service(
-        web::resource("/recordings")
+        web::resource("")
             .route(web::get().to(list))
             .default_service(allow(&["GET"])),
     )
     .service(
-        web::resource("/recordings/{recordingId}")
+        web::resource("/{recordingId}")
             .route(web::get().to(detail))
             .route(web::delete().to(delete))
             .default_service(allow(&["GET", "DELETE"])),
     )
     .service(
-        web::resource("/recordings/{recordingId}/download")
+        web::resource("/{recordingId}/download")
             .route(web::get().to(download))
             .default_service(allow(&["GET"])),
+    );
+}
+
+/// Registers the recording routes of a room (inside the `/rooms` scope).
+pub fn configure_room(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/{roomName}/recordings/start")
+            .route(web::post().to(start))
+            .default_service(allow(&["POST"])),
+    )
+    .service(
+        web::resource("/{roomName}/recordings/stop")
+            .route(web::post().to(stop))
+            .default_service(allow(&["POST"])),
     );
 }
 

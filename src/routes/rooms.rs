@@ -583,24 +583,24 @@ pub async fn kick_participant(
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/rooms")
+        web::resource("")
             .route(web::get().to(list_rooms))
             .route(web::post().to(create_room))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/rooms/{roomName}")
+        web::resource("/{roomName}")
             .route(web::get().to(get_room))
             .route(web::delete().to(delete_room))
             .default_service(allow(&["GET", "DELETE"])),
     )
     .service(
-        web::resource("/rooms/{roomName}/participants")
+        web::resource("/{roomName}/participants")
             .route(web::get().to(list_participants))
             .default_service(allow(&["GET"])),
     )
     .service(
-        web::resource("/rooms/{roomName}/kick/{identity}")
+        web::resource("/{roomName}/kick/{identity}")
             .route(web::post().to(kick_participant))
             .default_service(allow(&["POST"])),
     );

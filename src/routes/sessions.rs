@@ -675,29 +675,29 @@ pub async fn end_session(
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/sessions")
+        web::resource("")
             .route(web::get().to(list_sessions))
             .route(web::post().to(create_session))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/sessions/{session_id}/detail")
+        web::resource("/{session_id}/detail")
             .route(web::get().to(get_session_detail))
             .default_service(allow(&["GET"])),
     )
     .service(
-        web::resource("/sessions/{key}/transcript")
+        web::resource("/{key}/transcript")
             .route(web::get().to(get_transcript))
             .route(web::post().to(add_transcript))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/sessions/{session_id}/transcript/text")
+        web::resource("/{session_id}/transcript/text")
             .route(web::get().to(get_transcript_text))
             .default_service(allow(&["GET"])),
     )
     .service(
-        web::resource("/sessions/{roomName}/end")
+        web::resource("/{roomName}/end")
             .route(web::post().to(end_session))
             .default_service(allow(&["POST"])),
     );

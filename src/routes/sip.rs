@@ -743,31 +743,31 @@ pub async fn delete_config(
 /// Mounts the SIP routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/sip/trunks")
+        web::resource("/trunks")
             .route(web::get().to(list_trunks))
             .route(web::post().to(create_trunk))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/sip/trunks/{id}")
+        web::resource("/trunks/{id}")
             .route(web::patch().to(update_trunk))
             .route(web::delete().to(delete_trunk))
             .default_service(allow(&["PATCH", "DELETE"])),
     )
     .service(
-        web::resource("/sip/configs")
+        web::resource("/configs")
             .route(web::get().to(list_configs))
             .route(web::post().to(create_config))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/sip/configs/{id}")
+        web::resource("/configs/{id}")
             .route(web::patch().to(update_config))
             .route(web::delete().to(delete_config))
             .default_service(allow(&["PATCH", "DELETE"])),
     )
     .service(
-        web::resource("/sip/dial")
+        web::resource("/dial")
             .route(web::post().to(dial))
             .default_service(allow(&["POST"])),
     );

@@ -773,45 +773,45 @@ pub async fn recover(
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/webhooks")
+        web::resource("")
             .route(web::get().to(list_webhooks))
             .route(web::post().to(create_webhook))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/webhooks/test")
+        web::resource("/test")
             .route(web::post().to(test_webhook))
             .default_service(allow(&["POST"])),
     )
     .service(
-        web::resource("/webhooks/{id}")
+        web::resource("/{id}")
             .route(web::get().to(get_webhook))
             .route(web::patch().to(update_webhook))
             .route(web::delete().to(delete_webhook))
             .default_service(allow(&["GET", "PATCH", "DELETE"])),
     )
     .service(
-        web::resource("/webhooks/{id}/rotate-secret")
+        web::resource("/{id}/rotate-secret")
             .route(web::post().to(rotate_secret))
             .default_service(allow(&["POST"])),
     )
     .service(
-        web::resource("/webhooks/{id}/deliveries")
+        web::resource("/{id}/deliveries")
             .route(web::get().to(list_deliveries))
             .default_service(allow(&["GET"])),
     )
     .service(
-        web::resource("/webhooks/{id}/deliveries/{delivery_id}")
+        web::resource("/{id}/deliveries/{delivery_id}")
             .route(web::get().to(get_delivery))
             .default_service(allow(&["GET"])),
     )
     .service(
-        web::resource("/webhooks/{id}/deliveries/{delivery_id}/redeliver")
+        web::resource("/{id}/deliveries/{delivery_id}/redeliver")
             .route(web::post().to(redeliver))
             .default_service(allow(&["POST"])),
     )
     .service(
-        web::resource("/webhooks/{id}/recover")
+        web::resource("/{id}/recover")
             .route(web::post().to(recover))
             .default_service(allow(&["POST"])),
     );

@@ -61,6 +61,8 @@ async fn request_ids_are_echoed_or_generated() {
 async fn metrics_use_route_templates_not_raw_paths() {
     let app = TestApp::spawn().await;
     app.get("/api/v1/project").await;
+    // A route inside a scope (/sessions) is labelled with its whole template.
+    app.get("/api/v1/sessions/424242/detail").await;
     app.get("/api/v1/no/such/thing/42").await;
     app.anon(Method::GET, "/also-missing-7")
         .send()
@@ -72,6 +74,12 @@ async fn metrics_use_route_templates_not_raw_paths() {
     assert!(
         text.contains(
             r#"voxplane_http_requests_total{method="GET",route="/api/v1/project",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"voxplane_http_requests_total{method="GET",route="/api/v1/sessions/{session_id}/detail",status="404"} 1"#
         ),
         "{text}"
     );
@@ -92,6 +100,24 @@ async fn unknown_routes_and_wrong_methods_use_the_envelope() {
     )
     .await;
     expect_error(app.get("/api/v1/nothing-here").await, 404, "NOT_FOUND").await;
+    // Inside a scope of routes (one per first path segment), and beside one.
+    for path in [
+        "/api/v1/sessions/1/nothing-here",
+        "/api/v1/sessions/",
+        "/api/v1/sessionsx",
+        "/api/v1/rooms/a/b/c/d/e",
+        "/api/v1/knowledge-bases/1/nothing",
+    ] {
+        let body = expect_error(app.get(path).await, 404, "NOT_FOUND").await;
+        assert_eq!(body["error"], "No such endpoint", "{path}");
+    }
+    let res = app
+        .req(Method::POST, "/api/v1/sessions/1/detail")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET");
+    expect_error(res, 405, "METHOD_NOT_ALLOWED").await;
 
     let res = app
         .req(Method::POST, "/api/v1/project")

@@ -21,52 +21,56 @@ pub(crate) fn kb_missing(e: diesel::result::Error) -> ApiError {
     }
 }
 
-/// Registers the routes.
+/// Registers the `/knowledge-bases` routes (inside its scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Ingest takes documents as large as uploads.
     let ingest_json = web::JsonConfig::default()
         .limit(MAX_DOCUMENT_BYTES + 64 * 1024)
         .error_handler(|err, _| ApiError::from(err).into());
     cfg.service(
-        web::resource("/knowledge-bases")
+        web::resource("")
             .route(web::get().to(bases::list_knowledge_bases))
             .route(web::post().to(bases::create_knowledge_base))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/knowledge-bases/{kb_id}")
+        web::resource("/{kb_id}")
             .route(web::get().to(bases::get_knowledge_base))
             .route(web::delete().to(bases::delete_knowledge_base))
             .default_service(allow(&["GET", "DELETE"])),
     )
     .service(
-        web::resource("/knowledge-bases/{kb_id}/documents")
+        web::resource("/{kb_id}/documents")
             .route(web::post().to(documents::upload_document))
             .default_service(allow(&["POST"])),
     )
     .service(
-        web::resource("/knowledge-bases/{kb_id}/ingest")
+        web::resource("/{kb_id}/ingest")
             .app_data(ingest_json)
             .route(web::post().to(documents::ingest_text))
             .default_service(allow(&["POST"])),
     )
     .service(
-        web::resource("/knowledge-bases/{kb_id}/reindex")
+        web::resource("/{kb_id}/reindex")
             .route(web::post().to(documents::reindex_knowledge_base))
             .default_service(allow(&["POST"])),
     )
     .service(
-        web::resource("/knowledge-bases/{kb_id}/chunks")
+        web::resource("/{kb_id}/chunks")
             .route(web::get().to(chunks::list_chunks))
             .default_service(allow(&["GET"])),
     )
     .service(
-        web::resource("/knowledge-bases/{kb_id}/chunks/{chunk_id}")
+        web::resource("/{kb_id}/chunks/{chunk_id}")
             .route(web::put().to(chunks::update_chunk))
             .route(web::delete().to(chunks::delete_chunk))
             .default_service(allow(&["PUT", "DELETE"])),
-    )
-    .service(
+    );
+}
+
+/// Registers `/knowledge/search` (outside the `/knowledge-bases` scope).
+pub fn configure_search(cfg: &mut web::ServiceConfig) {
+    cfg.service(
         web::resource("/knowledge/search")
             .route(web::post().to(search::search_knowledge))
             .default_service(allow(&["POST"])),

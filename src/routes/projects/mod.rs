@@ -39,60 +39,64 @@ pub async fn member(
     Ok(ctx)
 }
 
-/// Registers the routes.
+/// Registers the `/projects` routes (inside its scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/projects")
+        web::resource("")
             .route(web::get().to(list_projects))
             .route(web::post().to(create_project))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/projects/{project_id}")
+        web::resource("/{project_id}")
             .route(web::get().to(get_project))
             .route(web::patch().to(update_project))
             .route(web::delete().to(delete_project))
             .default_service(allow(&["GET", "PATCH", "DELETE"])),
     )
     .service(
-        web::resource("/projects/{project_id}/members")
+        web::resource("/{project_id}/members")
             .route(web::get().to(list_members))
             .route(web::post().to(invite_member))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/projects/{project_id}/members/{account_id}")
+        web::resource("/{project_id}/members/{account_id}")
             .route(web::patch().to(update_member))
             .route(web::delete().to(remove_member))
             .default_service(allow(&["PATCH", "DELETE"])),
     )
     .service(
-        web::resource("/projects/{project_id}/invitations")
+        web::resource("/{project_id}/invitations")
             .route(web::get().to(list_invitations))
             .default_service(allow(&["GET"])),
     )
     .service(
-        web::resource("/projects/{project_id}/invitations/{invitation_id}")
+        web::resource("/{project_id}/invitations/{invitation_id}")
             .route(web::delete().to(revoke_invitation))
             .default_service(allow(&["DELETE"])),
     )
     .service(
-        web::resource("/projects/{project_id}/keys")
+        web::resource("/{project_id}/keys")
             .route(web::get().to(list_keys))
             .route(web::post().to(create_key))
             .default_service(allow(&["GET", "POST"])),
     )
     .service(
-        web::resource("/projects/{project_id}/keys/{key_id}")
+        web::resource("/{project_id}/keys/{key_id}")
             .route(web::delete().to(delete_key))
             .default_service(allow(&["DELETE"])),
     )
     .service(
-        web::resource("/projects/{project_id}/test-token")
+        web::resource("/{project_id}/test-token")
             .route(web::post().to(create_test_token))
             .default_service(allow(&["POST"])),
-    )
-    .service(
+    );
+}
+
+/// Registers `/invitations/accept` (outside the `/projects` scope).
+pub fn configure_invitations(cfg: &mut web::ServiceConfig) {
+    cfg.service(
         web::resource("/invitations/accept")
             .route(web::post().to(accept_invitation))
             .default_service(allow(&["POST"])),
