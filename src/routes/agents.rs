@@ -508,7 +508,8 @@ pub async fn delete_agent(
     }))
 }
 
-/// Registers the routes.
+/// Registers the routes, relative to the `/agents` scope they are mounted in
+/// (`routes::configure_api`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("")

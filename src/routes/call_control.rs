@@ -276,7 +276,8 @@ pub async fn mute_participant(
     }))
 }
 
-/// Registers the routes.
+/// Registers the routes, relative to the `/rooms` scope they are mounted in
+/// (`routes::configure_api`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/{roomName}/send-data")

@@ -780,7 +780,8 @@ pub async fn delete(
     }))
 }
 
-/// Mounts the recording routes.
+/// Mounts the recording routes, relative to the `/recordings` scope they are mounted in
+/// (`routes::configure_api`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("")

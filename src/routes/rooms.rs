@@ -580,7 +580,8 @@ pub async fn kick_participant(
     }))
 }
 
-/// Registers the routes.
+/// Registers the routes, relative to the `/rooms` scope they are mounted in
+/// (`routes::configure_api`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("")

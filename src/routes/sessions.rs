@@ -672,7 +672,8 @@ pub async fn end_session(
     }))
 }
 
-/// Registers the routes.
+/// Registers the routes, relative to the `/sessions` scope they are mounted in
+/// (`routes::configure_api`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("")

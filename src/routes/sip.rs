@@ -740,7 +740,8 @@ pub async fn delete_config(
     Ok(HttpResponse::Ok().json(json!({ "success": true, "message": "SIP config deleted" })))
 }
 
-/// Mounts the SIP routes.
+/// Mounts the SIP routes, relative to the `/sip` scope they are mounted in
+/// (`routes::configure_api`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/trunks")

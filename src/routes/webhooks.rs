@@ -770,7 +770,8 @@ pub async fn recover(
     }))
 }
 
-/// Registers the routes.
+/// Registers the routes, relative to the `/webhooks` scope they are mounted in
+/// (`routes::configure_api`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("")
