@@ -225,20 +225,21 @@ async fn hybrid(
             "hybrid search: full-text side over budget; vector ranking only"
         );
     }
-    let by_keyword = by_keyword.as_deref().unwrap_or_default();
+    let by_keyword = by_keyword.unwrap_or_default();
     let ids = |hits: &[Hit]| hits.iter().map(|h| h.id).collect::<Vec<_>>();
     let fused = kb_chunks::fuse(
-        &[&ids(&by_vector), &ids(by_keyword)],
+        &[&ids(&by_vector), &ids(&by_keyword)],
         usize::try_from(top_k).unwrap_or(5),
     );
-    let mut rows: std::collections::HashMap<i64, &Hit> = by_vector
-        .iter()
+    // A chunk on both sides is the same row either way.
+    let mut rows: std::collections::HashMap<i64, Hit> = by_vector
+        .into_iter()
         .chain(by_keyword)
         .map(|h| (h.id, h))
         .collect();
     let hits = fused
         .into_iter()
-        .filter_map(|(id, score)| rows.remove(&id).map(|r| Hit { score, ..r.clone() }))
+        .filter_map(|(id, score)| rows.remove(&id).map(|h| Hit { score, ..h }))
         .collect();
     Ok((hits, gave_up))
 }
