@@ -454,23 +454,20 @@ async fn main() {
                 line: String,
             }
             let qv = Embedding(emb.embed_one(&queries[0]).await.unwrap());
-            let plan: Vec<Plan> = conn
-                .transaction::<_, diesel::result::Error, _>(async |c| {
-                    // The server's session settings, on this connection.
-                    c.batch_execute(&kb_chunks::session_setup(ef_search))
-                        .await?;
-                    diesel::sql_query(format!(
-                        "EXPLAIN (ANALYZE, BUFFERS) {}",
-                        *kb_chunks::SEARCH_VECTOR
-                    ))
-                    .bind::<diesel::sql_types::BigInt, _>(kb)
-                    .bind::<voxplane::db::sql_types::Vector, _>(&qv)
-                    .bind::<diesel::sql_types::BigInt, _>(5_i64)
-                    .load(c)
-                    .await
-                })
+            // The server's session settings, on this connection too.
+            conn.batch_execute(&kb_chunks::session_setup(ef_search))
                 .await
                 .unwrap();
+            let plan: Vec<Plan> = diesel::sql_query(format!(
+                "EXPLAIN (ANALYZE, BUFFERS) {}",
+                *kb_chunks::SEARCH_VECTOR
+            ))
+            .bind::<diesel::sql_types::BigInt, _>(kb)
+            .bind::<voxplane::db::sql_types::Vector, _>(&qv)
+            .bind::<diesel::sql_types::BigInt, _>(5_i64)
+            .load(&mut conn)
+            .await
+            .unwrap();
             println!("   plan of a vector search (top 5):");
             for p in plan {
                 println!("     {}", elide_vectors(&p.line));
