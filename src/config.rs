@@ -222,6 +222,15 @@ pub struct Settings {
     pub json_body_limit: usize,
     /// Origins allowed by CORS; `*` allows any.
     pub cors_allowed_origins: Vec<String>,
+    /// Redis shared by the nodes of a cluster (`redis://host:6379/1`), for
+    /// rate limits and login throttles; without it they live in each process.
+    pub redis_url: Option<String>,
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For`/`Forwarded`
+    /// headers name the client; requests from any other peer are keyed by
+    /// the peer address. In the environment a list (`[10.0.0.0/8]`) or a
+    /// comma-separated string.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub trusted_proxies: Vec<String>,
     /// How long a cached API-key lookup is trusted, in ms (revocations made on
     /// another node take at most this long to apply here).
     pub key_cache_ttl_ms: u64,
@@ -282,6 +291,9 @@ pub struct Settings {
     /// How often the calls worker reads the progress of SIP calls still
     /// dialing or ringing and ends calls past their max_call_duration, in ms.
     pub calls_poll_ms: u64,
+    /// How often LiveKit's rooms, participants and egresses are compared with
+    /// Voxplane's records to repair what a lost webhook left wrong, in seconds.
+    pub reconcile_secs: u64,
     /// Timeout of one webhook delivery attempt, in ms.
     pub webhook_timeout_ms: u64,
     /// Delay before each delivery attempt, in seconds (the first is usually 0);
@@ -350,6 +362,8 @@ impl Default for Settings {
             log_level: "info".into(),
             json_body_limit: 256 * 1024,
             cors_allowed_origins: vec!["*".into()],
+            redis_url: None,
+            trusted_proxies: Vec::new(),
             key_cache_ttl_ms: 5000,
             rate_limits: RateLimits::default(),
             plans: Plans::default(),
@@ -374,6 +388,7 @@ impl Default for Settings {
             events_poll_ms: 1000,
             events_coalesce_ms: 5,
             calls_poll_ms: 1000,
+            reconcile_secs: 30,
             webhook_timeout_ms: 15_000,
             webhook_retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000],
             webhook_rotation_overlap_hours: 24,
@@ -477,6 +492,21 @@ impl Settings {
                 );
             }
         }
+        if let Some(url) = &self.redis_url
+            && !["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|p| url.starts_with(p))
+        {
+            return fail(
+                "redis_url",
+                "must start with redis://, rediss://, redis+unix:// or unix://",
+            );
+        }
+        if let Some(bad) = self.trusted_proxies.iter().find(|c| !is_cidr(c)) {
+            return Err(anyhow::anyhow!(
+                "invalid setting `trusted_proxies`: `{bad}` is not an address or CIDR"
+            ));
+        }
         if let Some(url) = &self.database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -530,6 +560,9 @@ impl Settings {
         }
         if self.calls_poll_ms < 10 {
             return fail("calls_poll_ms", "must be at least 10");
+        }
+        if self.reconcile_secs == 0 {
+            return fail("reconcile_secs", "must be at least 1");
         }
         if self.webhook_timeout_ms < 100 {
             return fail("webhook_timeout_ms", "must be at least 100");
@@ -648,6 +681,38 @@ impl Settings {
     }
 }
 
+/// A list of strings, or one string of comma-separated items.
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(v) => v,
+        ListOrCsv::Csv(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
+
+/// Whether `s` is an IP address or a CIDR (`10.0.0.0/8`, `fd00::/8`).
+fn is_cidr(s: &str) -> bool {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|n| n <= max))
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)]
 mod tests {
@@ -674,6 +739,31 @@ mod tests {
                 .to_string()
                 .contains("rate_limits.free")
         );
+    }
+
+    #[test]
+    fn redis_url_and_trusted_proxies_are_checked() {
+        for (redis, proxies, bad) in [
+            (
+                "redis://redis:6379/1",
+                vec!["10.0.0.0/8", "fd00::/8", "127.0.0.1"],
+                None,
+            ),
+            ("http://redis", vec![], Some("redis_url")),
+            ("redis://r", vec!["10.0.0.0/33"], Some("trusted_proxies")),
+            ("redis://r", vec!["proxy.local"], Some("trusted_proxies")),
+        ] {
+            let s = Settings {
+                redis_url: Some(redis.into()),
+                trusted_proxies: proxies.into_iter().map(String::from).collect(),
+                ..Settings::default()
+            };
+            match (s.validated(), bad) {
+                (Ok(_), None) => {}
+                (Err(e), Some(name)) => assert!(e.to_string().contains(name), "{e}"),
+                (r, _) => panic!("{redis}: {:?}", r.map(|_| ())),
+            }
+        }
     }
 
     #[test]

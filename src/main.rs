@@ -1,4 +1,5 @@
-//! The `voxplane` binary: `serve`, `dev`, `migrate`, `admin …`.
+//! The `voxplane` binary: `serve`, `dev`, `migrate`, `admin …`,
+//! `healthcheck`, `check-config`.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -30,6 +31,15 @@ enum Command {
     },
     /// Apply pending database migrations to DATABASE_URL.
     Migrate,
+    /// Probe a running server's /health (container health checks): exit 0
+    /// when it answers 200 within 2 s, else 1 with the reason.
+    Healthcheck {
+        /// URL to probe (default: http://127.0.0.1:<port>/health from HOST/PORT).
+        url: Option<String>,
+    },
+    /// Load and validate the configuration (file and environment), then exit;
+    /// an error names the setting.
+    CheckConfig,
     /// Administrative tasks against DATABASE_URL.
     Admin {
         #[command(subcommand)]
@@ -107,7 +117,18 @@ async fn run(cli: Cli) -> Result<()> {
         println!("wrote openapi/openapi.json and postman/voxplane.postman_collection.json");
         return Ok(());
     }
+    if let Command::Healthcheck { url } = &cli.command {
+        let url = match url {
+            Some(url) => url.clone(),
+            None => voxplane::healthcheck::default_url(&Settings::load()?)?,
+        };
+        return voxplane::healthcheck::run(&url).await;
+    }
     let mut settings = Settings::load()?;
+    if let Command::CheckConfig = cli.command {
+        println!("configuration ok");
+        return Ok(());
+    }
     voxplane::telemetry::init(&settings);
     match cli.command {
         Command::Serve => voxplane::serve(settings).await,
@@ -158,6 +179,6 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::GenDocs { .. } => Ok(()),
+        Command::GenDocs { .. } | Command::Healthcheck { .. } | Command::CheckConfig => Ok(()),
     }
 }

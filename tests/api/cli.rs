@@ -286,3 +286,87 @@ fn fresh_database_is_migrated() {
         );
     });
 }
+
+/// Runs `voxplane healthcheck [url]` with extra environment: (success, stdout + stderr, time).
+fn healthcheck(url: Option<&str>, env: &[(&str, &str)]) -> (bool, String, Duration) {
+    let mut cmd = voxplane();
+    cmd.arg("healthcheck");
+    if let Some(url) = url {
+        cmd.arg(url);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        assert_eq!(out.status.code(), Some(1), "{text}");
+    }
+    (out.status.success(), text, started.elapsed())
+}
+
+#[tokio::test]
+async fn healthcheck_passes_against_a_serving_node() {
+    let app = TestApp::spawn().await;
+    let (ok, out, _) = healthcheck(Some(&app.url("/health")), &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("answered 200"), "{out}");
+
+    // Without a URL: loopback on the configured port, also for a 0.0.0.0 bind.
+    let port = app.base.rsplit(':').next().unwrap().to_owned();
+    for host in ["127.0.0.1", "0.0.0.0"] {
+        let (ok, out, _) = healthcheck(None, &[("HOST", host), ("PORT", port.as_str())]);
+        assert!(ok, "{host}: {out}");
+        assert!(
+            out.contains(&format!("http://127.0.0.1:{port}/health")),
+            "{out}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn healthcheck_fails_with_the_reason() {
+    let app = TestApp::spawn().await;
+    // Not 200: the reason is the status.
+    let (ok, out, _) = healthcheck(Some(&app.url("/nope")), &[]);
+    assert!(!ok);
+    assert!(
+        out.contains("unhealthy") && out.contains("status 404"),
+        "{out}"
+    );
+
+    // Nothing listening: connection refused.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{closed}/health");
+    let (ok, out, _) = healthcheck(Some(&url), &[]);
+    assert!(!ok);
+    assert!(out.contains("connection refused"), "{out}");
+    let (ok, out, _) = healthcheck(None, &[("PORT", &closed.to_string())]);
+    assert!(!ok && out.contains("connection refused"), "{out}");
+
+    // Accepts but never answers: a timeout after 2 s, not a hang.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/health", silent.local_addr().unwrap());
+    let (ok, out, took) = healthcheck(Some(&url), &[]);
+    assert!(!ok);
+    assert!(out.contains("timeout"), "{out}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    drop(silent);
+
+    // A bad URL or a bad configuration is a failure too, with its reason.
+    let (ok, out, _) = healthcheck(Some("not a url"), &[]);
+    assert!(!ok && out.contains("invalid URL"), "{out}");
+    let (ok, out, _) = healthcheck(None, &[("VOXPLANE_PORT", "x")]);
+    assert!(!ok && out.to_lowercase().contains("port"), "{out}");
+}
