@@ -227,9 +227,7 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// Proxies (CIDRs or addresses) whose `X-Forwarded-For`/`Forwarded`
     /// headers name the client; requests from any other peer are keyed by
-    /// the peer address. In the environment a list (`[10.0.0.0/8]`) or a
-    /// comma-separated string.
-    #[serde(deserialize_with = "list_or_csv")]
+    /// the peer address (environment: `[10.0.0.0/8, 172.30.0.10]`).
     pub trusted_proxies: Vec<String>,
     /// How long a cached API-key lookup is trusted, in ms (revocations made on
     /// another node take at most this long to apply here).
@@ -679,25 +677,6 @@ impl Settings {
             )
         })
     }
-}
-
-/// A list of strings, or one string of comma-separated items.
-fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum ListOrCsv {
-        List(Vec<String>),
-        Csv(String),
-    }
-    Ok(match ListOrCsv::deserialize(d)? {
-        ListOrCsv::List(v) => v,
-        ListOrCsv::Csv(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
-    })
 }
 
 /// Whether `s` is an IP address or a CIDR (`10.0.0.0/8`, `fd00::/8`).
