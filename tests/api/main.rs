@@ -12,6 +12,7 @@ mod bodies;
 mod cli;
 mod connection_details;
 mod db_schema;
+mod deploy;
 mod docs;
 mod errors;
 mod idempotency;
