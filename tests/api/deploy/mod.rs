@@ -716,3 +716,21 @@ fn image_builds_on_one_debian_release_with_setup_sh_s_wheels() {
         "{default:?}"
     );
 }
+
+#[test]
+fn deploy_md_names_the_images_compose_runs() {
+    let c = Compose::load();
+    let doc = read("docs/DEPLOY.md");
+    for s in c.names() {
+        let image = c.str(&s, "image").unwrap();
+        let image = image.split('@').next().unwrap();
+        if voxplane_services(&c).contains(&s) {
+            continue;
+        }
+        assert!(
+            doc.contains(&format!("`{image}`")),
+            "docs/DEPLOY.md does not name {image}"
+        );
+    }
+    assert!(read("README.md").contains("docs/DEPLOY.md"));
+}
