@@ -11,6 +11,7 @@ pub mod dev;
 pub mod embedded;
 pub mod error;
 pub mod events;
+pub mod knowledge;
 pub mod limits;
 pub mod livekit;
 pub mod mail;
