@@ -177,11 +177,11 @@ impl Crawl<'_> {
                 };
                 (blocked, Vec::new())
             };
-            if matches!(outcome.status, "error" | "blocked") {
+            if outcome.status == "error" {
                 failed += 1;
-                if depth == 0 {
-                    seed_error = outcome.error.clone();
-                }
+            }
+            if depth == 0 && matches!(outcome.status, "error" | "blocked") {
+                seed_error = outcome.error.clone();
             }
             match self.record(&url, &outcome).await {
                 Ok(true) => {}

@@ -1,6 +1,7 @@
 //! DOCX: `word/document.xml` out of the zip container, read with quick-xml.
 //! Paragraphs become blocks; a paragraph styled as a heading (its style's
-//! outline level, or a style named "heading N" / "Title") becomes a heading;
+//! outline level, or a style named "heading N", or "Title": level 0, above
+//! the headings) becomes a heading;
 //! a table row becomes one paragraph of its cells joined by `|`.
 //!
 //! A zip bomb is refused while reading: the entry count is read from the
@@ -109,11 +110,11 @@ fn val(e: &quick_xml::events::BytesStart<'_>) -> Option<String> {
     })
 }
 
-/// The heading level of a style's name ("heading 2" → 2, "Title" → 1).
+/// The heading level of a style's name ("heading 2" → 2, "Title" → 0).
 fn level_of_name(name: &str) -> Option<u8> {
     let n = name.trim().to_ascii_lowercase().replace(' ', "");
     if n == "title" {
-        return Some(1);
+        return Some(0);
     }
     n.strip_prefix("heading")?
         .parse::<u8>()

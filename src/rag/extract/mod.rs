@@ -22,7 +22,8 @@ use std::time::Duration;
 /// A piece of a document's structure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Block {
-    /// A heading of level 1 (highest) to 6.
+    /// A heading of level 1 (highest) to 6; 0 is a document's title (a
+    /// DOCX "Title" paragraph), above its level-1 headings.
     Heading {
         level: u8,
         text: String,
