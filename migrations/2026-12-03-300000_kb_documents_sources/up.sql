@@ -94,7 +94,25 @@ FROM kb_chunks GROUP BY project_id, knowledge_base_id, source;
 ALTER TABLE kb_chunks
     ADD COLUMN page INTEGER,
     ADD COLUMN heading_path TEXT[] NOT NULL DEFAULT '{}',
-    ADD COLUMN url TEXT;
+    ADD COLUMN url TEXT,
+    -- The headings' words, searched with the content: a section names its
+    -- product or policy in its headings, not in each paragraph. Set by the
+    -- trigger below (a generated column would rewrite the table and rebuild
+    -- its HNSW index).
+    ADD COLUMN heading_tsv tsvector NOT NULL DEFAULT ''::tsvector;
+
+CREATE FUNCTION kb_chunks_heading_tsv() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.heading_tsv := to_tsvector('english', array_to_string(NEW.heading_path, ' '));
+    RETURN NEW;
+END $$;
+CREATE TRIGGER kb_chunks_heading_tsv BEFORE INSERT OR UPDATE OF heading_path ON kb_chunks
+    FOR EACH ROW EXECUTE FUNCTION kb_chunks_heading_tsv();
+
+-- Full-text search matches headings and content together (headings first,
+-- so that proximity ranking sees them next to the text they introduce).
+CREATE INDEX kb_chunks_text_idx ON kb_chunks USING gin ((heading_tsv || tsv));
+DROP INDEX kb_chunks_tsv_idx;
 
 -- Queued PDF, DOCX and HTML documents carry their chunks (JSON), cut at upload.
 ALTER TABLE kb_index_jobs DROP CONSTRAINT kb_index_jobs_kind_check;

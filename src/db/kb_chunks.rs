@@ -64,6 +64,9 @@ pub struct Hit {
 const HIT_COLUMNS: &str = "id, content, source, chunk_index, page, heading_path, url";
 /// [`HIT_COLUMNS`] of the row alias `c`.
 const HIT_COLUMNS_C: &str = "c.id, c.content, c.source, c.chunk_index, c.page, c.heading_path, c.url";
+/// What full-text search matches: a chunk's headings, then its content
+/// (the expression of the GIN index `kb_chunks_text_idx`).
+const TEXT: &str = "(heading_tsv || tsv)";
 
 /// Deletes the chunks of one source (a re-upload replaces them).
 pub async fn delete_source(
@@ -181,20 +184,35 @@ pub async fn delete(conn: &mut AsyncPgConnection, kb_id: i64, id: i64) -> QueryR
     Ok(n > 0)
 }
 
-/// Ids and contents of every chunk of a knowledge base after `after_id`, by id.
+/// Ids, contents and heading paths of every chunk of a knowledge base
+/// after `after_id`, by id.
 pub async fn contents_after(
     conn: &mut AsyncPgConnection,
     kb_id: i64,
     after_id: i64,
     limit: i64,
-) -> QueryResult<Vec<(i64, String)>> {
+) -> QueryResult<Vec<(i64, String, Vec<String>)>> {
     kb_chunks::table
         .filter(kb_chunks::knowledge_base_id.eq(kb_id))
         .filter(kb_chunks::id.gt(after_id))
         .order(kb_chunks::id.asc())
         .limit(limit)
-        .select((kb_chunks::id, kb_chunks::content))
+        .select((kb_chunks::id, kb_chunks::content, kb_chunks::heading_path))
         .load(conn)
+        .await
+}
+
+/// The heading path of one chunk of a knowledge base.
+pub async fn heading_path(
+    conn: &mut AsyncPgConnection,
+    kb_id: i64,
+    id: i64,
+) -> QueryResult<Vec<String>> {
+    kb_chunks::table
+        .filter(kb_chunks::knowledge_base_id.eq(kb_id))
+        .filter(kb_chunks::id.eq(id))
+        .select(kb_chunks::heading_path)
+        .first(conn)
         .await
 }
 
@@ -303,10 +321,11 @@ pub async fn search_keyword(
     limit: i64,
 ) -> QueryResult<Vec<Hit>> {
     diesel::sql_query(format!(
-        "SELECT {HIT_COLUMNS_C}, ts_rank_cd(c.tsv, q.q, 32)::float8 AS score \
+        "SELECT {HIT_COLUMNS_C}, ts_rank_cd(c.text, q.q, 32)::float8 AS score \
          FROM (SELECT {TSQUERY} AS q) q, LATERAL ( \
-           SELECT {HIT_COLUMNS}, tsv FROM kb_chunks \
-           WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.q LIMIT {KEYWORD_RANKED_MAX}) c \
+           SELECT {HIT_COLUMNS}, {TEXT} AS text FROM kb_chunks \
+           WHERE knowledge_base_id = $1 AND is_active AND {TEXT} @@ q.q \
+           LIMIT {KEYWORD_RANKED_MAX}) c \
          ORDER BY score DESC, c.id LIMIT $3"
     ))
     .bind::<BigInt, _>(kb_id)
@@ -385,10 +404,10 @@ pub async fn keyword_ranking(
         return Ok(Some(Vec::new()));
     }
     let sql = format!(
-        "SELECT {HIT_COLUMNS_C}, ts_rank_cd(c.tsv, q.r)::float8 AS score \
+        "SELECT {HIT_COLUMNS_C}, ts_rank_cd(c.text, q.r)::float8 AS score \
          FROM (SELECT $2::tsquery AS f, $4::tsquery AS r) q, LATERAL ( \
-           SELECT {HIT_COLUMNS}, tsv FROM kb_chunks \
-           WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.f \
+           SELECT {HIT_COLUMNS}, {TEXT} AS text FROM kb_chunks \
+           WHERE knowledge_base_id = $1 AND is_active AND {TEXT} @@ q.f \
            LIMIT {HYBRID_RANKED_MAX}) c \
          ORDER BY score DESC, c.id LIMIT $3"
     );

@@ -220,6 +220,7 @@ diesel::table! {
         page -> Nullable<Int4>,
         heading_path -> Array<Text>,
         url -> Nullable<Text>,
+        heading_tsv -> Tsvector,
     }
 }
 

@@ -99,6 +99,24 @@ impl Piece {
     }
 }
 
+/// The text embedded for a chunk: the headings it sits under (those its
+/// first line does not already name), joined by ` > `, on a line before its
+/// content. A section's later chunks, and sections whose headings say which
+/// product or policy they belong to, are found by questions that name it;
+/// the stored content stays as it was cut.
+pub fn embedding_text(heading_path: &[String], content: &str) -> String {
+    let first = content.lines().next().unwrap_or("");
+    let context: Vec<&str> = heading_path
+        .iter()
+        .map(String::as_str)
+        .filter(|h| !first.contains(h))
+        .collect();
+    if context.is_empty() {
+        return content.to_owned();
+    }
+    format!("{}\n{content}", context.join(" > "))
+}
+
 /// Chunks a text document of a kind; `Err` says why the content is not of it.
 pub fn chunk_document(kind: Kind, text: &str, p: ChunkParams) -> Result<Vec<Piece>, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);

@@ -2,7 +2,7 @@
 //! is inserted), and the background worker that indexes queued documents.
 
 use super::chunking::ChunkParams;
-use super::documents::{Kind, Piece, chunk_document};
+use super::documents::{Kind, Piece, chunk_document, embedding_text};
 use super::embedder::Embedder;
 use crate::db::kb_chunks::{self, NewChunk};
 use crate::db::{kb_documents, kb_jobs};
@@ -106,7 +106,10 @@ pub async fn store_chunks(
     let mut pending: Vec<NewChunk> = Vec::new();
     let mut next_index = 0i32;
     for group in pieces.chunks(GROUP) {
-        let texts: Vec<String> = group.iter().map(|p| p.content.clone()).collect();
+        let texts: Vec<String> = group
+            .iter()
+            .map(|p| embedding_text(&p.heading_path, &p.content))
+            .collect();
         let embed = embedder.embed(&texts);
         let vectors = if pending.is_empty() {
             embed.await

@@ -314,10 +314,13 @@ async fn reindex(
             let page = kb_chunks::contents_after(&mut conn, kb.id, after, 256).await?;
             let Some(last) = page.last() else { break };
             after = last.0;
-            let texts: Vec<String> = page.iter().map(|(_, c)| c.clone()).collect();
+            let texts: Vec<String> = page
+                .iter()
+                .map(|(_, c, path)| crate::rag::documents::embedding_text(path, c))
+                .collect();
             let vectors = embedder.embed(&texts).await.map_err(IndexError::Embed)?;
             conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-                for ((id, _), v) in page.iter().zip(vectors) {
+                for ((id, _, _), v) in page.iter().zip(vectors) {
                     kb_chunks::set_embedding(conn, *id, &Embedding(v)).await?;
                 }
                 knowledge_bases::set_status(conn, kb.id, "indexing", None).await
