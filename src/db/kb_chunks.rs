@@ -63,7 +63,8 @@ pub struct Hit {
 /// The columns of a [`Hit`] besides its score.
 const HIT_COLUMNS: &str = "id, content, source, chunk_index, page, heading_path, url";
 /// [`HIT_COLUMNS`] of the row alias `c`.
-const HIT_COLUMNS_C: &str = "c.id, c.content, c.source, c.chunk_index, c.page, c.heading_path, c.url";
+const HIT_COLUMNS_C: &str =
+    "c.id, c.content, c.source, c.chunk_index, c.page, c.heading_path, c.url";
 /// What full-text search matches: a chunk's headings, then its content
 /// (the expression of the GIN index `kb_chunks_text_idx`).
 const TEXT: &str = "(heading_tsv || tsv)";

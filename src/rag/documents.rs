@@ -387,14 +387,14 @@ mod tests {
         let json = r#"{"faq": [{"q": "Hours?", "a": "9 to 5"}], "open": true}"#;
         let chunks = contents(
             chunk_document(
-            Kind::Json,
-            json,
-            ChunkParams {
-                size: 500,
-                overlap: 0,
-            },
-        )
-        .unwrap(),
+                Kind::Json,
+                json,
+                ChunkParams {
+                    size: 500,
+                    overlap: 0,
+                },
+            )
+            .unwrap(),
         );
         assert_eq!(
             chunks,
@@ -439,10 +439,22 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("Install\nRun the installer.".into(), Some(1), path(&["Guide", "Install"])),
+                (
+                    "Install\nRun the installer.".into(),
+                    Some(1),
+                    path(&["Guide", "Install"])
+                ),
                 ("Then restart.".into(), Some(2), path(&["Guide", "Install"])),
-                ("Upgrade\nUpgrades are automatic.".into(), Some(2), path(&["Guide", "Upgrade"])),
-                ("Appendix\nNothing here.".into(), Some(3), path(&["Appendix"])),
+                (
+                    "Upgrade\nUpgrades are automatic.".into(),
+                    Some(2),
+                    path(&["Guide", "Upgrade"])
+                ),
+                (
+                    "Appendix\nNothing here.".into(),
+                    Some(3),
+                    path(&["Appendix"])
+                ),
             ]
         );
     }

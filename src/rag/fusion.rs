@@ -121,7 +121,12 @@ mod tests {
 
     #[test]
     fn queries_are_told_apart() {
-        for q in ["refund policy", "error E-4021", "\"cold brew\" ratio", "What does SSO cost?"] {
+        for q in [
+            "refund policy",
+            "error E-4021",
+            "\"cold brew\" ratio",
+            "What does SSO cost?",
+        ] {
             assert_eq!(query_kind(q), QueryKind::Lookup, "{q}");
         }
         for q in [
@@ -142,7 +147,10 @@ mod tests {
         };
         // 1: 1/61 + 1/62; 3: 1/63 + 1/61; 2 and 4 appear once.
         let ids = |v: Vec<(i64, f64)>| v.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
-        assert_eq!(ids(fuse(&[1, 2, 3], &[3, 1, 4], &even, 10)), vec![1, 3, 2, 4]);
+        assert_eq!(
+            ids(fuse(&[1, 2, 3], &[3, 1, 4], &even, 10)),
+            vec![1, 3, 2, 4]
+        );
         assert!((fuse(&[7], &[7], &even, 1)[0].1 - 1.0).abs() < 1e-12);
         let vector_led = Fusion {
             keyword_weight: 0.2,

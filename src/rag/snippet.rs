@@ -26,7 +26,9 @@ const STOP: &[&str] = &[
 /// The words of a text with their byte ranges (letters and digits).
 fn words(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut start: Option<usize> = None;
-    let mut iter = text.char_indices().chain(std::iter::once((text.len(), ' ')));
+    let mut iter = text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')));
     std::iter::from_fn(move || {
         for (i, c) in iter.by_ref() {
             match (c.is_alphanumeric(), start) {
@@ -61,7 +63,10 @@ impl Highlighter {
     }
 
     fn is_term(&self, word: &str) -> bool {
-        !self.stems.is_empty() && self.stems.contains(self.stemmer.stem(&word.to_lowercase()).as_ref())
+        !self.stems.is_empty()
+            && self
+                .stems
+                .contains(self.stemmer.stem(&word.to_lowercase()).as_ref())
     }
 
     /// About `max` characters of `content` around its densest run of query
@@ -104,7 +109,12 @@ impl Highlighter {
                 .char_indices()
                 .nth(len.saturating_sub(max))
                 .map_or(0, |(i, _)| i);
-            start = all.iter().map(|w| w.0).find(|&s| s >= back).unwrap_or(0).min(start);
+            start = all
+                .iter()
+                .map(|w| w.0)
+                .find(|&s| s >= back)
+                .unwrap_or(0)
+                .min(start);
         }
         let mut end = end_of(start);
         if end < content.len() {
@@ -159,7 +169,10 @@ mod tests {
     #[test]
     fn terms_are_marked_by_stem_and_the_rest_escaped() {
         let h = Highlighter::new("How do refunds work for <yearly> plans?");
-        let s = h.snippet("Refunding a yearly plan: we refund <b>unused</b> months.", 200);
+        let s = h.snippet(
+            "Refunding a yearly plan: we refund <b>unused</b> months.",
+            200,
+        );
         assert_eq!(
             s,
             "<mark>Refunding</mark> a <mark>yearly</mark> <mark>plan</mark>: we <mark>refund</mark> &lt;b&gt;unused&lt;/b&gt; months."
@@ -175,7 +188,10 @@ mod tests {
         );
         let s = Highlighter::new("battery warranty").snippet(&text, 80);
         assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
-        assert!(s.contains("<mark>warranty</mark>") && s.contains("<mark>batteries</mark>"), "{s}");
+        assert!(
+            s.contains("<mark>warranty</mark>") && s.contains("<mark>batteries</mark>"),
+            "{s}"
+        );
         assert!(s.chars().count() < 80 + 40, "{s}");
         let plain = Highlighter::new("the of").snippet("Short text.", 80);
         assert_eq!(plain, "Short text.");

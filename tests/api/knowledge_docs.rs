@@ -28,7 +28,12 @@ async fn every_file_type_is_chunked_its_own_way() {
     );
     assert_eq!(
         (&doc["name"], &doc["kind"], &doc["origin"], &doc["status"]),
-        (&json!("faq.md"), &json!("md"), &json!("document"), &json!("ready"))
+        (
+            &json!("faq.md"),
+            &json!("md"),
+            &json!("document"),
+            &json!("ready")
+        )
     );
     assert_eq!(doc["chunk_count"], 2);
 

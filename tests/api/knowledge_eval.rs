@@ -124,7 +124,11 @@ async fn ranks(app: &TestApp, kb: i64, questions: &[Question], mode: &str) -> Ve
 fn metrics(ranks: &[Option<usize>]) -> (f64, f64, f64) {
     let n = ranks.len().max(1) as f64;
     let hit = |k: usize| ranks.iter().filter(|r| r.is_some_and(|r| r <= k)).count() as f64 / n;
-    let mrr = ranks.iter().map(|r| r.map_or(0.0, |r| 1.0 / r as f64)).sum::<f64>() / n;
+    let mrr = ranks
+        .iter()
+        .map(|r| r.map_or(0.0, |r| 1.0 / r as f64))
+        .sum::<f64>()
+        / n;
     (hit(1), hit(3), mrr)
 }
 
@@ -183,13 +187,17 @@ async fn tune(app: &TestApp, kb: i64, questions: &[Question]) {
     use voxplane::db::kb_chunks;
     use voxplane::db::sql_types::Embedding;
     let mut conn = app.conn().await;
-    conn.batch_execute(&kb_chunks::session_setup(400)).await.unwrap();
+    conn.batch_execute(&kb_chunks::session_setup(400))
+        .await
+        .unwrap();
     let embedder = app.state.rag.embedder().unwrap().clone();
     // Per question: (kind, vector ids, keyword ids, relevant ids).
     let mut rows = Vec::new();
     for q in questions.iter().filter(|q| q.tune) {
         let v = Embedding(embedder.embed_one(&q.q).await.unwrap());
-        let by_vector = kb_chunks::search_vector(&mut conn, kb, &v, 100, 400).await.unwrap();
+        let by_vector = kb_chunks::search_vector(&mut conn, kb, &v, 100, 400)
+            .await
+            .unwrap();
         let terms = kb_chunks::query_terms(&mut conn, &q.q, 8).await.unwrap();
         let tq = kb_chunks::term_query(&terms);
         let by_keyword = kb_chunks::keyword_ranking(&mut conn, kb, &tq, 100, 5000)
@@ -205,8 +213,14 @@ async fn tune(app: &TestApp, kb: i64, questions: &[Question]) {
             .collect();
         rows.push((
             fusion::query_kind(&q.q),
-            by_vector.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>(),
-            by_keyword.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>(),
+            by_vector
+                .iter()
+                .map(|h| (h.id, h.score))
+                .collect::<Vec<_>>(),
+            by_keyword
+                .iter()
+                .map(|h| (h.id, h.score))
+                .collect::<Vec<_>>(),
             relevant,
         ));
     }
@@ -261,7 +275,9 @@ async fn tune(app: &TestApp, kb: i64, questions: &[Question]) {
                 .unwrap()
         });
         for ((h1, h3, mrr), k, w, c) in results.iter().filter(|r| r.3 == 40).take(40) {
-            eprintln!("  k {k:>4} keyword weight {w:.2} candidates {c:>3}: hit@1 {h1:.3} hit@3 {h3:.3} MRR {mrr:.3}");
+            eprintln!(
+                "  k {k:>4} keyword weight {w:.2} candidates {c:>3}: hit@1 {h1:.3} hit@3 {h3:.3} MRR {mrr:.3}"
+            );
         }
     }
 }

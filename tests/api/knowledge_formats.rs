@@ -40,8 +40,11 @@ async fn search(app: &TestApp, kb: i64, q: &str) -> Value {
 }
 
 async fn documents(app: &TestApp, kb: i64) -> Vec<Value> {
-    let (status, body) =
-        json(app.get(&format!("/api/v1/knowledge-bases/{kb}/documents")).await).await;
+    let (status, body) = json(
+        app.get(&format!("/api/v1/knowledge-bases/{kb}/documents"))
+            .await,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     body["documents"].as_array().unwrap().clone()
 }
@@ -52,7 +55,13 @@ async fn pdf_docx_and_html_keep_their_structure_and_hits_cite_it() {
     let kb = create_kb(&app, json!({"name": "Manuals", "chunk_size": 400})).await;
 
     let (status, body) = json(
-        upload(&app, kb, "scooter.pdf", &pdf("Scooter manual", SECTIONS, true)).await,
+        upload(
+            &app,
+            kb,
+            "scooter.pdf",
+            &pdf("Scooter manual", SECTIONS, true),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -79,7 +88,10 @@ async fn pdf_docx_and_html_keep_their_structure_and_hits_cite_it() {
             .map(|c| c["content"].as_str().unwrap())
             .collect();
         assert_eq!(of.len(), 3, "{source}: {of:?}");
-        assert!(of[0].starts_with("Charging the scooter\nPlug the charger"), "{source}: {of:?}");
+        assert!(
+            of[0].starts_with("Charging the scooter\nPlug the charger"),
+            "{source}: {of:?}"
+        );
         assert!(of[2].starts_with("Tyre pressure\n"), "{source}: {of:?}");
     }
     // Scripts, navigation, asides and footers of the page are not text.
@@ -90,7 +102,12 @@ async fn pdf_docx_and_html_keep_their_structure_and_hits_cite_it() {
         }
     }
 
-    let body = search(&app, kb, "how long does it take to charge the battery fully").await;
+    let body = search(
+        &app,
+        kb,
+        "how long does it take to charge the battery fully",
+    )
+    .await;
     let results = body["results"].as_array().unwrap();
     assert!(!results.is_empty());
     let pdf_hit = results
@@ -153,7 +170,12 @@ async fn pdf_docx_and_html_keep_their_structure_and_hits_cite_it() {
     )
     .await;
     assert_eq!(status, 200);
-    assert!(all_chunks(&app, kb).await.iter().all(|c| c["source"] != "scooter.docx"));
+    assert!(
+        all_chunks(&app, kb)
+            .await
+            .iter()
+            .all(|c| c["source"] != "scooter.docx")
+    );
     expect_error(
         app.get(&format!("/api/v1/knowledge-bases/{kb}/documents/{id}"))
             .await,
@@ -177,7 +199,10 @@ async fn a_scanned_pdf_is_recorded_with_no_text_layer() {
     let doc = &body["document"];
     assert_eq!(doc["status"], "no_text_layer");
     assert_eq!(doc["page_count"], 2);
-    assert!(doc["error"].as_str().unwrap().contains("no text layer"), "{doc}");
+    assert!(
+        doc["error"].as_str().unwrap().contains("no text layer"),
+        "{doc}"
+    );
     let id = doc["id"].as_i64().unwrap();
     let (_, got) = json(
         app.get(&format!("/api/v1/knowledge-bases/{kb}/documents/{id}"))
@@ -186,7 +211,10 @@ async fn a_scanned_pdf_is_recorded_with_no_text_layer() {
     .await;
     assert_eq!(got["document"]["status"], "no_text_layer");
     assert_eq!(got["document"]["chunk_count"], 0);
-    assert!(all_chunks(&app, kb).await.is_empty(), "the old text is gone");
+    assert!(
+        all_chunks(&app, kb).await.is_empty(),
+        "the old text is gone"
+    );
     let (_, listed) = json(
         app.get(&format!(
             "/api/v1/knowledge-bases/{kb}/documents?status=no_text_layer"
@@ -203,11 +231,23 @@ async fn encrypted_corrupt_and_mislabelled_files_are_clear_400s() {
     let kb = create_kb(&app, json!({"name": "Bad files"})).await;
     let good = pdf("Fine", &[("Part", "Some text here.")], false);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("secret.pdf", encrypted_pdf("Confidential salaries"), "encrypted"),
+        (
+            "secret.pdf",
+            encrypted_pdf("Confidential salaries"),
+            "encrypted",
+        ),
         ("cut.pdf", good[..60].to_vec(), "corrupt"),
-        ("noise.pdf", b"%PDF-1.7\n\x00\x01garbage".to_vec(), "corrupt"),
+        (
+            "noise.pdf",
+            b"%PDF-1.7\n\x00\x01garbage".to_vec(),
+            "corrupt",
+        ),
         ("photo.pdf", b"\x89PNG\r\n\x1a\n....".to_vec(), "corrupt"),
-        ("report.docx", b"PK\x03\x04 not really a zip".to_vec(), "corrupt"),
+        (
+            "report.docx",
+            b"PK\x03\x04 not really a zip".to_vec(),
+            "corrupt",
+        ),
         ("notes.docx", b"plain text pretending".to_vec(), "corrupt"),
         (
             "locked.docx",
@@ -233,7 +273,12 @@ async fn encrypted_corrupt_and_mislabelled_files_are_clear_400s() {
     }
     // An HTML page with nothing but chrome has no text.
     let empty = "<html><body><nav>menu</nav><script>x()</script></body></html>";
-    expect_error(upload(&app, kb, "e.html", empty.as_bytes()).await, 400, "INVALID_REQUEST").await;
+    expect_error(
+        upload(&app, kb, "e.html", empty.as_bytes()).await,
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
     assert!(documents(&app, kb).await.is_empty());
     // The server is still fine.
     assert_eq!(upload(&app, kb, "fine.pdf", &good).await.status(), 201);
@@ -247,8 +292,12 @@ async fn zip_bombs_named_docx_are_refused_within_limits() {
     let bomb = docx_bomb(200);
     assert!(bomb.len() < 1024 * 1024, "{} bytes", bomb.len());
     let started = Instant::now();
-    let body = expect_error(upload(&app, kb, "bomb.docx", &bomb).await, 413, "PAYLOAD_TOO_LARGE")
-        .await;
+    let body = expect_error(
+        upload(&app, kb, "bomb.docx", &bomb).await,
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+    .await;
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "refused after {:?}",
@@ -271,7 +320,10 @@ async fn zip_bombs_named_docx_are_refused_within_limits() {
 async fn too_many_pages_and_too_many_bytes_are_413() {
     let app = TestApp::spawn_with(|s| s.kb_max_document_pages = 5).await;
     let kb = create_kb(&app, json!({"name": "Limits"})).await;
-    assert_eq!(upload(&app, kb, "five.pdf", &pdf_pages(5)).await.status(), 201);
+    assert_eq!(
+        upload(&app, kb, "five.pdf", &pdf_pages(5)).await.status(),
+        201
+    );
     let body = expect_error(
         upload(&app, kb, "six.pdf", &pdf_pages(6)).await,
         413,
@@ -283,14 +335,27 @@ async fn too_many_pages_and_too_many_bytes_are_413() {
         (&json!(6), &json!(5)),
         "{body}"
     );
-    assert!(body["error"].as_str().unwrap().contains("6 pages"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("6 pages"),
+        "{body}"
+    );
     let mut big = b"%PDF-1.7\n".to_vec();
     big.resize(10 * 1024 * 1024 + 1, b' ');
-    let body = expect_error(upload(&app, kb, "big.pdf", &big).await, 413, "PAYLOAD_TOO_LARGE").await;
+    let body = expect_error(
+        upload(&app, kb, "big.pdf", &big).await,
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+    .await;
     assert_eq!(body["details"]["limit_bytes"], 10 * 1024 * 1024);
     let mut big_docx = b"PK".to_vec();
     big_docx.resize(10 * 1024 * 1024 + 1, 0);
-    expect_error(upload(&app, kb, "big.docx", &big_docx).await, 413, "PAYLOAD_TOO_LARGE").await;
+    expect_error(
+        upload(&app, kb, "big.docx", &big_docx).await,
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -298,7 +363,12 @@ async fn markdown_hits_cite_their_heading_path() {
     let app = TestApp::spawn().await;
     let kb = create_kb(&app, json!({"name": "Md"})).await;
     let md = "# Handbook\nIntro.\n\n## Leave\nAnnual leave is 28 days per year.\n\n### Carry over\nUp to 5 unused days carry over into the next year.\n";
-    assert_eq!(upload(&app, kb, "handbook.md", md.as_bytes()).await.status(), 201);
+    assert_eq!(
+        upload(&app, kb, "handbook.md", md.as_bytes())
+            .await
+            .status(),
+        201
+    );
     let body = search(&app, kb, "can unused vacation days move to next year").await;
     let top = &body["results"][0];
     assert_eq!(

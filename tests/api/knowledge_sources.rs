@@ -88,7 +88,15 @@ async fn a_crawl_stays_on_the_site_within_its_limits_and_honours_robots() {
         SitePage::html(&page(
             "Help centre",
             "Welcome to the help centre of the Orbit coffee grinder.",
-            &["/a", "/a#top", "/b", "/private/secret", "https://example.com/x", "/broken", "/logo"],
+            &[
+                "/a",
+                "/a#top",
+                "/b",
+                "/private/secret",
+                "https://example.com/x",
+                "/broken",
+                "/logo",
+            ],
         )),
     );
     site.set(
@@ -101,9 +109,16 @@ async fn a_crawl_stays_on_the_site_within_its_limits_and_honours_robots() {
     );
     site.set(
         "/b",
-        SitePage::html(&page("Grind size", "Espresso needs the finest setting, 1 to 5.", &[])),
+        SitePage::html(&page(
+            "Grind size",
+            "Espresso needs the finest setting, 1 to 5.",
+            &[],
+        )),
     );
-    site.set("/c", SitePage::html(&page("Deep page", "Too deep to crawl.", &[])));
+    site.set(
+        "/c",
+        SitePage::html(&page("Deep page", "Too deep to crawl.", &[])),
+    );
     site.set(
         "/private/secret",
         SitePage::html(&page("Secret", "Internal notes.", &[])),
@@ -155,12 +170,20 @@ async fn a_crawl_stays_on_the_site_within_its_limits_and_honours_robots() {
     assert_eq!(done["pages"]["indexed"], 3);
     assert_eq!(done["pages"]["blocked"], 1);
     let hits = site.hits();
-    assert!(hits.iter().all(|h| h.path != "/private/secret" && h.path != "/c"));
     assert!(
         hits.iter()
-            .all(|h| h.user_agent.as_deref().is_some_and(|u| u.contains("VoxplaneBot")))
+            .all(|h| h.path != "/private/secret" && h.path != "/c")
     );
-    assert_eq!(hits.iter().filter(|h| h.path == "/a").count(), 1, "fragments dropped");
+    assert!(hits.iter().all(|h| {
+        h.user_agent
+            .as_deref()
+            .is_some_and(|u| u.contains("VoxplaneBot"))
+    }));
+    assert_eq!(
+        hits.iter().filter(|h| h.path == "/a").count(),
+        1,
+        "fragments dropped"
+    );
 
     // Crawled pages are documents, and their hits cite the URL.
     let (_, body) = json(
@@ -175,7 +198,11 @@ async fn a_crawl_stays_on_the_site_within_its_limits_and_honours_robots() {
     assert_eq!(hit["citation"]["url"], site.url("/a"), "{body}");
     assert_eq!(hit["citation"]["document"], site.url("/a"));
     assert_eq!(hit["citation"]["heading_path"], json!(["Burr cleaning"]));
-    let (_, docs) = json(app.get(&format!("/api/v1/knowledge-bases/{kb}/documents")).await).await;
+    let (_, docs) = json(
+        app.get(&format!("/api/v1/knowledge-bases/{kb}/documents"))
+            .await,
+    )
+    .await;
     let web: Vec<&Value> = docs["documents"]
         .as_array()
         .unwrap()
@@ -183,7 +210,10 @@ async fn a_crawl_stays_on_the_site_within_its_limits_and_honours_robots() {
         .filter(|d| d["origin"] == "web")
         .collect();
     assert_eq!(web.len(), 3);
-    assert!(web.iter().all(|d| d["source_id"] == id && d["kind"] == "html"));
+    assert!(
+        web.iter()
+            .all(|d| d["source_id"] == id && d["kind"] == "html")
+    );
 
     // Deleting the source deletes its pages' documents and chunks.
     let (status, _) = json(
@@ -193,7 +223,11 @@ async fn a_crawl_stays_on_the_site_within_its_limits_and_honours_robots() {
     .await;
     assert_eq!(status, 200);
     assert!(all_chunks(&app, kb).await.is_empty());
-    let (_, docs) = json(app.get(&format!("/api/v1/knowledge-bases/{kb}/documents")).await).await;
+    let (_, docs) = json(
+        app.get(&format!("/api/v1/knowledge-bases/{kb}/documents"))
+            .await,
+    )
+    .await;
     assert_eq!(docs["total"], 0);
     expect_error(
         app.get(&format!("/api/v1/knowledge-bases/{kb}/sources/{id}"))
@@ -233,7 +267,10 @@ async fn redirects_to_private_addresses_are_refused_though_loopback_is_allowed()
     }
     assert!(all_chunks(&app, kb).await.is_empty());
     // A private address given directly is refused at once.
-    for url in ["http://10.0.0.1/", "http://169.254.169.254/latest/meta-data/"] {
+    for url in [
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+    ] {
         let body = expect_error(
             app.post_json(
                 &format!("/api/v1/knowledge-bases/{kb}/sources"),
@@ -253,18 +290,30 @@ async fn a_refresh_re_embeds_only_the_pages_that_changed() {
     let site = Website::start();
     site.set(
         "/",
-        SitePage::html(&page("Orbit", "The Orbit grinder has forty settings.", &["/a", "/b"]))
-            .with_etag("\"root-v1\""),
+        SitePage::html(&page(
+            "Orbit",
+            "The Orbit grinder has forty settings.",
+            &["/a", "/b"],
+        ))
+        .with_etag("\"root-v1\""),
     );
     // No validators: only the content hash tells it is unchanged.
     site.set(
         "/a",
-        SitePage::html(&page("Warranty", "The warranty lasts two years from purchase.", &[])),
+        SitePage::html(&page(
+            "Warranty",
+            "The warranty lasts two years from purchase.",
+            &[],
+        )),
     );
     site.set(
         "/b",
-        SitePage::html(&page("Returns", "Returns are accepted within 30 days.", &[]))
-            .with_etag("\"b-v1\""),
+        SitePage::html(&page(
+            "Returns",
+            "Returns are accepted within 30 days.",
+            &[],
+        ))
+        .with_etag("\"b-v1\""),
     );
     let app = TestApp::spawn().await;
     let kb = create_kb(&app, json!({"name": "Refresh"})).await;
@@ -277,7 +326,8 @@ async fn a_refresh_re_embeds_only_the_pages_that_changed() {
     let id = source["id"].as_i64().unwrap();
     let first = crawled(&app, kb, id, &Value::Null).await;
     assert_eq!(first["status"], "ready", "{first}");
-    let at = |s: &Value, k: &str| chrono::DateTime::parse_from_rfc3339(s[k].as_str().unwrap()).unwrap();
+    let at =
+        |s: &Value, k: &str| chrono::DateTime::parse_from_rfc3339(s[k].as_str().unwrap()).unwrap();
     let period = at(&first, "next_crawl_at") - at(&first, "last_crawled_at");
     assert!((period.num_minutes() - 360).abs() <= 1, "{first}");
     let before = pages(&app, kb, id).await;
@@ -292,8 +342,12 @@ async fn a_refresh_re_embeds_only_the_pages_that_changed() {
 
     site.set(
         "/b",
-        SitePage::html(&page("Returns", "Returns are now accepted within 60 days.", &[]))
-            .with_etag("\"b-v2\""),
+        SitePage::html(&page(
+            "Returns",
+            "Returns are now accepted within 60 days.",
+            &[],
+        ))
+        .with_etag("\"b-v2\""),
     );
     site.clear_hits();
     let (status, body) = json(
@@ -328,8 +382,16 @@ async fn a_refresh_re_embeds_only_the_pages_that_changed() {
     assert_ne!(after[&a]["fetched_at"], before[&a]["fetched_at"]);
     assert_ne!(after[&b]["indexed_at"], before[&b]["indexed_at"]);
     let chunks = all_chunks(&app, kb).await;
-    assert!(chunks.iter().any(|c| c["content"].as_str().unwrap().contains("60 days")));
-    assert!(!chunks.iter().any(|c| c["content"].as_str().unwrap().contains("30 days")));
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["content"].as_str().unwrap().contains("60 days"))
+    );
+    assert!(
+        !chunks
+            .iter()
+            .any(|c| c["content"].as_str().unwrap().contains("30 days"))
+    );
 
     // A page that is gone loses its chunks.
     site.remove("/a");
@@ -350,7 +412,10 @@ async fn a_refresh_re_embeds_only_the_pages_that_changed() {
 #[tokio::test]
 async fn sources_are_validated_listed_and_isolated() {
     let site = Website::start();
-    site.set("/", SitePage::html(&page("Home", "Hello there, this is the home page.", &[])));
+    site.set(
+        "/",
+        SitePage::html(&page("Home", "Hello there, this is the home page.", &[])),
+    );
     let app = TestApp::spawn().await;
     let kb = create_kb(&app, json!({"name": "Sources"})).await;
     let path = format!("/api/v1/knowledge-bases/{kb}/sources");
@@ -360,8 +425,14 @@ async fn sources_are_validated_listed_and_isolated() {
         (json!({"url": "not a url"}), "url"),
         (json!({"url": format!("{url}\u{0}")}), "url"),
         (json!({"url": url, "mode": "spider"}), "mode"),
-        (json!({"url": url, "mode": "crawl", "max_depth": 9}), "max_depth"),
-        (json!({"url": url, "mode": "crawl", "max_pages": 0}), "max_pages"),
+        (
+            json!({"url": url, "mode": "crawl", "max_depth": 9}),
+            "max_depth",
+        ),
+        (
+            json!({"url": url, "mode": "crawl", "max_pages": 0}),
+            "max_pages",
+        ),
         (json!({"url": url, "max_pages": 5}), "max_pages"),
         (json!({"url": url, "use_sitemap": true}), "use_sitemap"),
         (json!({"url": url, "refresh_hours": -1}), "refresh_hours"),
@@ -373,7 +444,12 @@ async fn sources_are_validated_listed_and_isolated() {
     }
     let source = add_source(&app, kb, json!({"url": url, "refresh_hours": 0})).await;
     assert!(source["refresh_hours"].is_null());
-    expect_error(app.post_json(&path, &json!({ "url": url })).await, 409, "CONFLICT").await;
+    expect_error(
+        app.post_json(&path, &json!({ "url": url })).await,
+        409,
+        "CONFLICT",
+    )
+    .await;
     let id = source["id"].as_i64().unwrap();
     let done = crawled(&app, kb, id, &Value::Null).await;
     assert!(done["next_crawl_at"].is_null(), "never refreshed: {done}");

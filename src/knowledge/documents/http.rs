@@ -144,8 +144,14 @@ pub async fn list_documents(
     let kb = knowledge_bases::find(&mut conn, auth.project.id, *id)
         .await
         .map_err(kb_missing)?;
-    let (docs, total) =
-        kb_documents::page(&mut conn, kb.id, q.status.as_deref(), pg.offset(), pg.per_page).await?;
+    let (docs, total) = kb_documents::page(
+        &mut conn,
+        kb.id,
+        q.status.as_deref(),
+        pg.offset(),
+        pg.per_page,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(KbDocumentList {
         documents: docs.into_iter().map(Into::into).collect(),
         total,

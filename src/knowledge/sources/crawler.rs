@@ -227,11 +227,15 @@ impl Crawl<'_> {
             Ok(Fetched::NotModified) => (Robots::allow_all(), None),
             Ok(Fetched::Status(s)) => (
                 Robots::disallow_all(),
-                Some(format!("robots.txt answered HTTP {s}; nothing is crawled until it can be read")),
+                Some(format!(
+                    "robots.txt answered HTTP {s}; nothing is crawled until it can be read"
+                )),
             ),
             Err(e) => (
                 Robots::disallow_all(),
-                Some(format!("robots.txt could not be fetched ({e}); nothing is crawled until it can be read")),
+                Some(format!(
+                    "robots.txt could not be fetched ({e}); nothing is crawled until it can be read"
+                )),
             ),
         }
     }
@@ -298,7 +302,14 @@ impl Crawl<'_> {
         let body = match self.fetcher.get(url, &validators).await {
             Err(e) => {
                 let error = Some(e);
-                return (PageOutcome { status: "error", error, ..base }, Vec::new());
+                return (
+                    PageOutcome {
+                        status: "error",
+                        error,
+                        ..base
+                    },
+                    Vec::new(),
+                );
             }
             Ok(Fetched::NotModified) => {
                 let o = PageOutcome {
@@ -310,7 +321,9 @@ impl Crawl<'_> {
             }
             Ok(Fetched::Status(s @ (404 | 410))) => {
                 let error = match self.remove(url).await {
-                    Ok(()) => Some(format!("HTTP {s}: the page is gone; its chunks were removed")),
+                    Ok(()) => Some(format!(
+                        "HTTP {s}: the page is gone; its chunks were removed"
+                    )),
                     Err(e) => Some(format!("HTTP {s}; removing its chunks failed: {e}")),
                 };
                 let o = PageOutcome {
@@ -348,7 +361,8 @@ impl Crawl<'_> {
         let read: Result<(Kind, Extracted, Vec<String>), ExtractError> = match kind {
             Some(Kind::Html) => {
                 extract::guarded(limits.timeout, move || {
-                    let (mut doc, links) = html::extract(&extract::decode_text(&bytes, label.as_deref()));
+                    let (mut doc, links) =
+                        html::extract(&extract::decode_text(&bytes, label.as_deref()));
                     extract::clean(&mut doc);
                     Ok((Kind::Html, doc, links))
                 })
@@ -357,7 +371,11 @@ impl Crawl<'_> {
             Some(Kind::Pdf) => extract::extract_guarded(Format::Pdf, bytes, limits)
                 .await
                 .map(|d| (Kind::Pdf, d, Vec::new())),
-            Some(_) => Ok((Kind::Txt, plain_text(&extract::decode_text(&bytes, label.as_deref())), Vec::new())),
+            Some(_) => Ok((
+                Kind::Txt,
+                plain_text(&extract::decode_text(&bytes, label.as_deref())),
+                Vec::new(),
+            )),
             None => {
                 let o = PageOutcome {
                     status: "skipped",
@@ -372,13 +390,28 @@ impl Crawl<'_> {
         };
         let (kind, doc, links) = match read {
             Ok(r) => r,
-            Err(e) => return (PageOutcome { status: "error", error: Some(e.to_string()), ..base }, Vec::new()),
+            Err(e) => {
+                return (
+                    PageOutcome {
+                        status: "error",
+                        error: Some(e.to_string()),
+                        ..base
+                    },
+                    Vec::new(),
+                );
+            }
         };
         let title = doc.title.clone();
         let base = PageOutcome { title, ..base };
         if indexed_before.is_some_and(|p| p.content_sha256.as_deref() == Some(sha.as_str())) {
             // Same bytes as the indexed version: nothing to re-embed.
-            return (PageOutcome { status: "unchanged", ..base }, links);
+            return (
+                PageOutcome {
+                    status: "unchanged",
+                    ..base
+                },
+                links,
+            );
         }
         (self.index(url, kind, doc, base).await, links)
     }
@@ -486,13 +519,25 @@ fn same_site_links(seed: &Url, page: &Url, links: &[String]) -> Vec<Url> {
 fn charset(content_type: Option<&str>) -> Option<String> {
     let ct = content_type?.to_ascii_lowercase();
     let at = ct.find("charset=")? + "charset=".len();
-    Some(ct[at..].trim_matches(['"', '\'', ' ']).split(';').next()?.to_owned())
+    Some(
+        ct[at..]
+            .trim_matches(['"', '\'', ' '])
+            .split(';')
+            .next()?
+            .to_owned(),
+    )
 }
 
 /// How a fetched body is read: by its Content-Type, else by sniffing.
 fn kind_of(content_type: Option<&str>, bytes: &[u8]) -> Option<Kind> {
     let ct = content_type
-        .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     match ct.as_str() {
         "text/html" | "application/xhtml+xml" => Some(Kind::Html),
@@ -555,12 +600,18 @@ mod tests {
                 "http://127.0.0.1:8080/other"
             ]
         );
-        assert_eq!(path_of(&Url::parse("http://h/a?b=1").expect("url")), "/a?b=1");
+        assert_eq!(
+            path_of(&Url::parse("http://h/a?b=1").expect("url")),
+            "/a?b=1"
+        );
         assert_eq!(
             charset(Some("text/html; charset=\"ISO-8859-1\"")).as_deref(),
             Some("iso-8859-1")
         );
-        assert_eq!(kind_of(Some("text/html; charset=utf-8"), b""), Some(Kind::Html));
+        assert_eq!(
+            kind_of(Some("text/html; charset=utf-8"), b""),
+            Some(Kind::Html)
+        );
         assert_eq!(kind_of(None, b"%PDF-1.4"), Some(Kind::Pdf));
         assert_eq!(kind_of(Some("image/png"), b""), None);
     }

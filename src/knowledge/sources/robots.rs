@@ -7,6 +7,9 @@
 /// The product token the crawler announces and looks for.
 pub const AGENT: &str = "voxplanebot";
 
+/// A group of robots.txt: its user agents and its (allow, pattern) rules.
+type Group = (Vec<String>, Vec<(bool, String)>);
+
 /// The rules that apply to the crawler on one site.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Robots {
@@ -36,7 +39,7 @@ impl Robots {
         let agent = agent.to_ascii_lowercase();
         let mut sitemaps = Vec::new();
         // Groups: (agents, rules).
-        let mut groups: Vec<(Vec<String>, Vec<(bool, String)>)> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         let mut in_agents = false;
         for raw in text.lines() {
             let line = raw.split('#').next().unwrap_or("").trim();

@@ -142,10 +142,9 @@ pub async fn refresh(state: &AppState, source: &Source) -> ApiResult<Source> {
 /// it stops at its next page).
 pub async fn delete(state: &AppState, kb_id: i64, id: i64) -> ApiResult<bool> {
     let mut conn = state.pool.get().await?;
-    Ok(conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            kb_documents::delete_source_chunks(conn, id).await?;
-            Ok(store::delete(conn, kb_id, id).await?)
-        })
-        .await?)
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        kb_documents::delete_source_chunks(conn, id).await?;
+        Ok(store::delete(conn, kb_id, id).await?)
+    })
+    .await
 }

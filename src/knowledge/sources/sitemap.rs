@@ -70,7 +70,8 @@ mod tests {
             vec!["https://a.example/x?a=1&b=2", "https://a.example/y"]
         );
         assert_eq!(parse(set, 1).pages.len(), 1);
-        let index = "<sitemapindex><sitemap><loc>https://a.example/s1.xml</loc></sitemap></sitemapindex>";
+        let index =
+            "<sitemapindex><sitemap><loc>https://a.example/s1.xml</loc></sitemap></sitemapindex>";
         assert_eq!(
             parse(index, 10),
             Sitemap {

@@ -262,7 +262,12 @@ mod tests {
     async fn a_hostile_file_is_an_error_never_a_panic() {
         let limits = Limits::new(10, Duration::from_secs(5));
         for format in [Format::Pdf, Format::Docx] {
-            for bytes in [&b""[..], b"%PDF-1.7\n%%EOF", b"PK\x03\x04garbage", &[0xff; 300]] {
+            for bytes in [
+                &b""[..],
+                b"%PDF-1.7\n%%EOF",
+                b"PK\x03\x04garbage",
+                &[0xff; 300],
+            ] {
                 let r = extract_guarded(format, bytes.to_vec(), limits).await;
                 assert!(
                     matches!(r, Err(ExtractError::Corrupt(_))),

@@ -41,10 +41,12 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError>
         lopdf::Error::InvalidPassword
         | lopdf::Error::Decryption(_)
         | lopdf::Error::UnsupportedSecurityHandler(_) => encrypted(),
-        lopdf::Error::Decompress(DecompressError::MemoryLimitExceeded { .. }) => ExtractError::TooLarge {
-            what: "A stream of the PDF",
-            limit: limits.max_stream_bytes as u64,
-        },
+        lopdf::Error::Decompress(DecompressError::MemoryLimitExceeded { .. }) => {
+            ExtractError::TooLarge {
+                what: "A stream of the PDF",
+                limit: limits.max_stream_bytes as u64,
+            }
+        }
         other => ExtractError::Corrupt(format!("The PDF could not be read: {other}")),
     })?;
     if doc.is_encrypted() {
@@ -205,10 +207,11 @@ fn page_lines(
 /// Appends the text of a `Tj` string or a `TJ` array (a large negative
 /// adjustment inside a `TJ` array is a word space).
 fn show(out: &mut String, font: Option<&Encoding>, shown: &Object) {
-    let string = |out: &mut String, bytes: &[u8]| match font.map(|e| Document::decode_text(e, bytes)) {
-        Some(Ok(s)) => out.push_str(&s),
-        _ => out.extend(bytes.iter().map(|b| char::from(*b))),
-    };
+    let string =
+        |out: &mut String, bytes: &[u8]| match font.map(|e| Document::decode_text(e, bytes)) {
+            Some(Ok(s)) => out.push_str(&s),
+            _ => out.extend(bytes.iter().map(|b| char::from(*b))),
+        };
     match shown {
         Object::String(bytes, _) => string(out, bytes),
         Object::Array(items) => {

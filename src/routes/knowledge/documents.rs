@@ -199,7 +199,11 @@ pub async fn upload_document(
             .map_err(kb_missing)?
     };
     let prepared = service::prepare(&state, &kb, source.clone(), kind, bytes).await?;
-    let chars: usize = prepared.pieces.iter().map(|p| p.content.chars().count()).sum();
+    let chars: usize = prepared
+        .pieces
+        .iter()
+        .map(|p| p.content.chars().count())
+        .sum();
     let from = service::Origin {
         origin: "document",
         source_id: None,

@@ -162,7 +162,11 @@ pub fn pdf_pages(n: usize) -> Vec<u8> {
                 pages: Vec::new(),
                 y: PAGE_TOP,
             };
-            l.line(11.0, &format!("This is page {} of the long manual.", i + 1), 0.0);
+            l.line(
+                11.0,
+                &format!("This is page {} of the long manual.", i + 1),
+                0.0,
+            );
             l.pages.remove(0)
         })
         .collect();
@@ -249,7 +253,10 @@ fn para(style: Option<&str>, text: &str) -> String {
         .map(|s| format!("<w:pPr><w:pStyle w:val=\"{s}\"/></w:pPr>"))
         .unwrap_or_default();
     // Runs split mid-sentence, as Word writes them.
-    let mid = text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i);
+    let mid = text
+        .char_indices()
+        .nth(text.chars().count() / 2)
+        .map_or(0, |(i, _)| i);
     let (a, b) = text.split_at(mid);
     format!(
         "<w:p>{ppr}<w:r><w:t xml:space=\"preserve\">{}</w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>",
@@ -305,17 +312,19 @@ pub fn docx_bomb(mb: usize) -> Vec<u8> {
     for _ in 0..mb {
         w.write_all(&block).expect("write");
     }
-    w.write_all(b"</w:t></w:r></w:p></w:body></w:document>").expect("write");
+    w.write_all(b"</w:t></w:r></w:p></w:body></w:document>")
+        .expect("write");
     w.finish().expect("zip").into_inner()
 }
 
 /// A zip named like a DOCX with `n` tiny entries.
 pub fn docx_with_entries(n: usize) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for i in 0..n {
-        w.start_file(format!("word/media/{i}.xml"), opts).expect("entry");
+        w.start_file(format!("word/media/{i}.xml"), opts)
+            .expect("entry");
         w.write_all(b"x").expect("write");
     }
     w.finish().expect("zip").into_inner()

@@ -105,7 +105,8 @@ async fn serve(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
                 .finish(),
         ),
         Some(p) => {
-            let mut b = HttpResponse::build(actix_web::http::StatusCode::from_u16(p.status).unwrap());
+            let mut b =
+                HttpResponse::build(actix_web::http::StatusCode::from_u16(p.status).unwrap());
             b.insert_header(("Content-Type", p.content_type.clone()));
             if let Some(e) = &p.etag {
                 b.insert_header(("ETag", e.clone()));
