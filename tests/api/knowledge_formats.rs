@@ -388,3 +388,51 @@ async fn markdown_hits_cite_their_heading_path() {
         assert!(!top[field].is_null(), "{field} kept in {top}");
     }
 }
+
+#[tokio::test]
+async fn a_large_pdf_is_queued_with_its_pages_and_headings() {
+    let app = TestApp::spawn().await;
+    let kb = create_kb(&app, json!({"name": "Large"})).await;
+    let body: String = (0..60)
+        .map(|i| {
+            format!("Paragraph {i} explains clause {i} of the service agreement in plain words. ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let sections: Vec<(String, String)> = (1..=8)
+        .map(|i| {
+            let text = if i == 8 {
+                format!("Either party may end the contract with ninety days of written notice.\n\n{body}")
+            } else {
+                body.clone()
+            };
+            (format!("Chapter {i}"), text)
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = sections
+        .iter()
+        .map(|(h, t)| (h.as_str(), t.as_str()))
+        .collect();
+    let file = pdf("Service agreement", &refs, true);
+    let (status, got) = json(upload(&app, kb, "agreement.pdf", &file).await).await;
+    assert_eq!(status, 202, "over kb_inline_index_max_bytes of text: {got}");
+    assert_eq!(got["document"]["status"], "indexing");
+    crate::knowledge::wait_ready(&app, kb).await;
+    let docs = documents(&app, kb).await;
+    assert_eq!(docs[0]["status"], "ready", "{docs:?}");
+    assert!(docs[0]["page_count"].as_i64().unwrap() >= 8);
+    let body = search(
+        &app,
+        kb,
+        "how much notice is needed to terminate the contract",
+    )
+    .await;
+    let hit = &body["results"][0];
+    assert_eq!(hit["source"], "agreement.pdf");
+    assert!(hit["citation"]["page"].as_i64().unwrap() >= 8, "{body}");
+    assert_eq!(
+        hit["citation"]["heading_path"],
+        json!(["Service agreement", "Chapter 8"]),
+        "{body}"
+    );
+}

@@ -474,3 +474,64 @@ async fn sources_are_validated_listed_and_isolated() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_sitemap_adds_pages_no_link_reaches_and_an_unreachable_robots_blocks_all() {
+    let site = Website::start();
+    site.set("/robots.txt", SitePage::text("Sitemap: /sitemap.xml\n"));
+    site.set(
+        "/",
+        SitePage::html(&page("Start", "The start page links nowhere.", &[])),
+    );
+    site.set(
+        "/hidden",
+        SitePage::html(&page(
+            "Hidden",
+            "Only the sitemap lists this page about lanterns.",
+            &[],
+        )),
+    );
+    site.set(
+        "/sitemap.xml",
+        SitePage {
+            content_type: "application/xml".into(),
+            ..SitePage::html(&format!(
+                "<?xml version=\"1.0\"?><urlset><url><loc>{}</loc></url>\
+                 <url><loc>https://elsewhere.example/x</loc></url></urlset>",
+                site.url("/hidden")
+            ))
+        },
+    );
+    let app = TestApp::spawn().await;
+    let kb = create_kb(&app, json!({"name": "Sitemap"})).await;
+    let source = add_source(
+        &app,
+        kb,
+        json!({"url": site.url("/"), "mode": "crawl", "use_sitemap": true}),
+    )
+    .await;
+    let id = source["id"].as_i64().unwrap();
+    let done = crawled(&app, kb, id, &Value::Null).await;
+    assert_eq!(done["status"], "ready", "{done}");
+    let got = pages(&app, kb, id).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[&site.url("/hidden")]["status"], "indexed");
+    assert_eq!(got[&site.url("/hidden")]["depth"], 1);
+
+    // robots.txt answering 503: nothing is fetched, every page says why.
+    let down = Website::start();
+    down.set("/robots.txt", SitePage::status(503));
+    down.set("/", SitePage::html(&page("Down", "Never fetched.", &[])));
+    let source = add_source(&app, kb, json!({"url": down.url("/")})).await;
+    let id = source["id"].as_i64().unwrap();
+    let done = crawled(&app, kb, id, &Value::Null).await;
+    assert_eq!(done["status"], "error", "{done}");
+    assert!(
+        done["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("robots.txt answered HTTP 503"),
+        "{done}"
+    );
+    assert!(down.hits().iter().all(|h| h.path == "/robots.txt"));
+}

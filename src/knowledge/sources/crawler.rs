@@ -256,7 +256,8 @@ impl Crawl<'_> {
                 break;
             }
             read += 1;
-            let Some(url) = Url::parse(&map).ok().filter(|u| same_site(seed, u)) else {
+            // Relative sitemap URLs (against the RFC, but seen) are read on the site.
+            let Some(url) = seed.join(&map).ok().filter(|u| same_site(seed, u)) else {
                 continue;
             };
             if !robots.allowed(&path_of(&url)) {
