@@ -240,7 +240,10 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
             claimed = Some(job.clone());
             let kb = knowledge_bases::find(conn, job.project_id, job.knowledge_base_id).await?;
             let pieces = job_pieces(&job, &kb)?;
-            let n = store_chunks(conn, &embedder, &kb, &job.source, pieces, Graph::Later, None).await?;
+            // A crawled page's chunks cite its URL.
+            let url = kb_documents::by_name(conn, kb.id, &job.source).await?.and_then(|d| d.url);
+            let n = store_chunks(conn, &embedder, &kb, &job.source, pieces, Graph::Later, url.as_deref())
+                .await?;
             kb_jobs::finish(conn, job.id).await?;
             kb_documents::set_status(conn, kb.id, &job.source, "ready", None).await?;
             knowledge_bases::mark_indexed(conn, kb.id).await?;
