@@ -502,7 +502,8 @@ async fn a_sitemap_adds_pages_no_link_reaches_and_an_unreachable_robots_blocks_a
             ))
         },
     );
-    let app = TestApp::spawn().await;
+    // Pages are queued for the background indexer (as large ones are).
+    let app = TestApp::spawn_with(|s| s.kb_inline_index_max_bytes = 16).await;
     let kb = create_kb(&app, json!({"name": "Sitemap"})).await;
     let source = add_source(
         &app,
@@ -517,6 +518,20 @@ async fn a_sitemap_adds_pages_no_link_reaches_and_an_unreachable_robots_blocks_a
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[&site.url("/hidden")]["status"], "indexed");
     assert_eq!(got[&site.url("/hidden")]["depth"], 1);
+    crate::knowledge::wait_ready(&app, kb).await;
+    let (_, body) = json(
+        app.post_json(
+            "/api/v1/knowledge/search",
+            &json!({"knowledge_base_id": kb, "query": "lanterns", "top_k": 1}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        body["results"][0]["citation"]["url"],
+        site.url("/hidden"),
+        "{body}"
+    );
 
     // robots.txt answering 503: nothing is fetched, every page says why.
     let down = Website::start();
