@@ -245,7 +245,10 @@ async fn main() {
                 overlap: 50,
             },
         )
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|p| p.content)
+        .collect::<Vec<_>>();
         // The bare model: the same inference threads (the server's embedder:
         // embedding_workers × embedding_threads, batches of
         // embedding_batch_size), no parsing, chunking or Postgres — all of
@@ -418,6 +421,9 @@ async fn main() {
                         content,
                         embedding: Embedding(v),
                         hnsw_pending: false,
+                        page: None,
+                        heading_path: Vec::new(),
+                        url: None,
                     }
                 })
                 .collect();

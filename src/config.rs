@@ -345,6 +345,17 @@ pub struct Settings {
     /// rows wanted when that is more): higher finds more of the exact nearest
     /// neighbours (recall) at some latency.
     pub kb_hnsw_ef_search: i64,
+    /// Pages a PDF may have (more: 413).
+    pub kb_max_document_pages: u32,
+    /// Time (ms) reading one uploaded or fetched PDF, DOCX or HTML document
+    /// may take (more: 400).
+    pub kb_parse_timeout_ms: u64,
+    /// Time (ms) one web-source fetch may take (connect, headers and body).
+    pub kb_fetch_timeout_ms: u64,
+    /// Largest web page fetched, in bytes (larger: the page's status says so).
+    pub kb_fetch_max_bytes: usize,
+    /// Web sources crawled at once by one process.
+    pub kb_crawl_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -407,6 +418,11 @@ impl Default for Settings {
             kb_inline_index_max_bytes: 32 * 1024,
             kb_hybrid_keyword_budget_ms: 50,
             kb_hnsw_ef_search: 300,
+            kb_max_document_pages: 500,
+            kb_parse_timeout_ms: 20_000,
+            kb_fetch_timeout_ms: 15_000,
+            kb_fetch_max_bytes: 5 * 1024 * 1024,
+            kb_crawl_concurrency: 2,
         }
     }
 }
@@ -602,6 +618,21 @@ impl Settings {
         }
         if self.embedding_threads > 256 {
             return fail("embedding_threads", "must be at most 256");
+        }
+        if !(1..=100_000).contains(&self.kb_max_document_pages) {
+            return fail("kb_max_document_pages", "must be between 1 and 100000");
+        }
+        if !(100..=600_000).contains(&self.kb_parse_timeout_ms) {
+            return fail("kb_parse_timeout_ms", "must be between 100 and 600000");
+        }
+        if !(100..=600_000).contains(&self.kb_fetch_timeout_ms) {
+            return fail("kb_fetch_timeout_ms", "must be between 100 and 600000");
+        }
+        if !(1024..=100 * 1024 * 1024).contains(&self.kb_fetch_max_bytes) {
+            return fail("kb_fetch_max_bytes", "must be between 1024 and 104857600");
+        }
+        if !(1..=64).contains(&self.kb_crawl_concurrency) {
+            return fail("kb_crawl_concurrency", "must be between 1 and 64");
         }
         if !(10..=1000).contains(&self.kb_hnsw_ef_search) {
             return fail("kb_hnsw_ef_search", "must be between 10 and 1000");

@@ -55,6 +55,9 @@ pub enum ApiError {
     RangeNotSatisfiable { size: u64 },
     /// 413 `PAYLOAD_TOO_LARGE`.
     PayloadTooLarge { limit: usize },
+    /// 413 `PAYLOAD_TOO_LARGE` for content past a limit other than the body's
+    /// size (pages of a PDF, what a DOCX expands to), with the limit in `details`.
+    ContentTooLarge { message: String, details: Value },
     /// 415 `UNSUPPORTED_MEDIA_TYPE`.
     UnsupportedMediaType(String),
     /// 422 `IDEMPOTENCY_KEY_REUSED`: the same key came with another request.
@@ -118,7 +121,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::Conflict { .. } => "CONFLICT",
-            Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Self::PayloadTooLarge { .. } | Self::ContentTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Self::RangeNotSatisfiable { .. } => "RANGE_NOT_SATISFIABLE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::IdempotencyMismatch => "IDEMPOTENCY_KEY_REUSED",
@@ -131,7 +134,9 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
-            Self::BadRequest { message, .. } | Self::Conflict { message, .. } => message.clone(),
+            Self::BadRequest { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::ContentTooLarge { message, .. } => message.clone(),
             Self::Unauthorized(m)
             | Self::Forbidden(m)
             | Self::NotFound(m)
@@ -160,6 +165,7 @@ impl ApiError {
     fn details(&self) -> Option<Value> {
         match self {
             Self::BadRequest { details, .. } | Self::Conflict { details, .. } => details.clone(),
+            Self::ContentTooLarge { details, .. } => Some(details.clone()),
             Self::MethodNotAllowed { allowed } => Some(json!({ "allowed": allowed })),
             Self::PayloadTooLarge { limit } => Some(json!({ "limit_bytes": limit })),
             Self::RangeNotSatisfiable { size } => Some(json!({ "size_bytes": size })),
@@ -221,7 +227,9 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::ContentTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,

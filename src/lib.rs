@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod healthcheck;
+pub mod knowledge;
 pub mod limits;
 pub mod livekit;
 pub mod mail;

@@ -31,6 +31,7 @@ pub fn spawn_all(state: &AppState) -> Workers {
         crate::mail::outbox::spawn_worker(state.mailer.clone(), state.pool.clone()),
     ];
     handles.extend(crate::rag::indexer::spawn(state.clone()));
+    handles.extend(crate::knowledge::sources::crawler::spawn(state.clone()));
     Workers(handles)
 }
 

@@ -5,7 +5,7 @@ use super::sql_types::{Embedding, Vector};
 use chrono::Utc;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Integer, Text};
+use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 /// Values of a new chunk.
@@ -21,6 +21,12 @@ pub struct NewChunk {
     /// Stored outside the HNSW graph until [`merge_pending`] moves it in
     /// (see the `kb_hnsw_tail` migration).
     pub hnsw_pending: bool,
+    /// The page of a PDF the chunk is on.
+    pub page: Option<i32>,
+    /// The headings the chunk sits under, outermost first.
+    pub heading_path: Vec<String>,
+    /// The URL of a crawled page.
+    pub url: Option<String>,
 }
 
 /// A chunk as listed (content cut to 200 characters by Postgres).
@@ -46,7 +52,22 @@ pub struct Hit {
     pub chunk_index: i32,
     #[diesel(sql_type = Double)]
     pub score: f64,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub page: Option<i32>,
+    #[diesel(sql_type = Array<Text>)]
+    pub heading_path: Vec<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub url: Option<String>,
 }
+
+/// The columns of a [`Hit`] besides its score.
+const HIT_COLUMNS: &str = "id, content, source, chunk_index, page, heading_path, url";
+/// [`HIT_COLUMNS`] of the row alias `c`.
+const HIT_COLUMNS_C: &str =
+    "c.id, c.content, c.source, c.chunk_index, c.page, c.heading_path, c.url";
+/// What full-text search matches: a chunk's headings, then its content
+/// (the expression of the GIN index `kb_chunks_text_idx`).
+const TEXT: &str = "(heading_tsv || tsv)";
 
 /// Deletes the chunks of one source (a re-upload replaces them).
 pub async fn delete_source(
@@ -164,20 +185,35 @@ pub async fn delete(conn: &mut AsyncPgConnection, kb_id: i64, id: i64) -> QueryR
     Ok(n > 0)
 }
 
-/// Ids and contents of every chunk of a knowledge base after `after_id`, by id.
+/// Ids, contents and heading paths of every chunk of a knowledge base
+/// after `after_id`, by id.
 pub async fn contents_after(
     conn: &mut AsyncPgConnection,
     kb_id: i64,
     after_id: i64,
     limit: i64,
-) -> QueryResult<Vec<(i64, String)>> {
+) -> QueryResult<Vec<(i64, String, Vec<String>)>> {
     kb_chunks::table
         .filter(kb_chunks::knowledge_base_id.eq(kb_id))
         .filter(kb_chunks::id.gt(after_id))
         .order(kb_chunks::id.asc())
         .limit(limit)
-        .select((kb_chunks::id, kb_chunks::content))
+        .select((kb_chunks::id, kb_chunks::content, kb_chunks::heading_path))
         .load(conn)
+        .await
+}
+
+/// The heading path of one chunk of a knowledge base.
+pub async fn heading_path(
+    conn: &mut AsyncPgConnection,
+    kb_id: i64,
+    id: i64,
+) -> QueryResult<Vec<String>> {
+    kb_chunks::table
+        .filter(kb_chunks::knowledge_base_id.eq(kb_id))
+        .filter(kb_chunks::id.eq(id))
+        .select(kb_chunks::heading_path)
+        .first(conn)
         .await
 }
 
@@ -236,9 +272,8 @@ const TSQUERY: &str =
 /// $3 limit), built once.
 pub static SEARCH_VECTOR: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT id, content, source, chunk_index, (1 - d)::float8 AS score FROM ({}) n \
-         ORDER BY d, id",
-        nearest("id, content, source, chunk_index")
+        "SELECT {HIT_COLUMNS}, (1 - d)::float8 AS score FROM ({}) n ORDER BY d, id",
+        nearest(HIT_COLUMNS)
     )
 });
 
@@ -287,10 +322,11 @@ pub async fn search_keyword(
     limit: i64,
 ) -> QueryResult<Vec<Hit>> {
     diesel::sql_query(format!(
-        "SELECT c.id, c.content, c.source, c.chunk_index, ts_rank_cd(c.tsv, q.q, 32)::float8 AS score \
+        "SELECT {HIT_COLUMNS_C}, ts_rank_cd(c.text, q.q, 32)::float8 AS score \
          FROM (SELECT {TSQUERY} AS q) q, LATERAL ( \
-           SELECT id, content, source, chunk_index, tsv FROM kb_chunks \
-           WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.q LIMIT {KEYWORD_RANKED_MAX}) c \
+           SELECT {HIT_COLUMNS}, {TEXT} AS text FROM kb_chunks \
+           WHERE knowledge_base_id = $1 AND is_active AND {TEXT} @@ q.q \
+           LIMIT {KEYWORD_RANKED_MAX}) c \
          ORDER BY score DESC, c.id LIMIT $3"
     ))
     .bind::<BigInt, _>(kb_id)
@@ -352,9 +388,6 @@ pub fn term_query(terms: &[String]) -> TermQuery {
     TermQuery { filter, rank }
 }
 
-/// The RRF constant k (Cormack et al.).
-pub const RRF_K: f64 = 60.0;
-
 /// The full-text side of hybrid search: the best `candidates` of at most
 /// [`HYBRID_RANKED_MAX`] active chunks matching `q.filter`, best first,
 /// ranked by `ts_rank_cd` over `q.rank` (see [`term_query`]; cover density
@@ -372,10 +405,10 @@ pub async fn keyword_ranking(
         return Ok(Some(Vec::new()));
     }
     let sql = format!(
-        "SELECT c.id, c.content, c.source, c.chunk_index, ts_rank_cd(c.tsv, q.r)::float8 AS score \
+        "SELECT {HIT_COLUMNS_C}, ts_rank_cd(c.text, q.r)::float8 AS score \
          FROM (SELECT $2::tsquery AS f, $4::tsquery AS r) q, LATERAL ( \
-           SELECT id, content, source, chunk_index, tsv FROM kb_chunks \
-           WHERE knowledge_base_id = $1 AND is_active AND tsv @@ q.f \
+           SELECT {HIT_COLUMNS}, {TEXT} AS text FROM kb_chunks \
+           WHERE knowledge_base_id = $1 AND is_active AND {TEXT} @@ q.f \
            LIMIT {HYBRID_RANKED_MAX}) c \
          ORDER BY score DESC, c.id LIMIT $3"
     );
@@ -405,23 +438,6 @@ pub async fn keyword_ranking(
         }
         Err(e) => Err(e),
     }
-}
-
-/// Reciprocal rank fusion of rankings (best first): Σ 1/(k + rank) per id,
-/// scaled so that 1.0 means first in two lists; the best `limit`, best
-/// first (ties by id).
-pub fn fuse(rankings: &[&[i64]], limit: usize) -> Vec<(i64, f64)> {
-    let scale = (RRF_K + 1.0) / 2.0;
-    let mut scores: std::collections::HashMap<i64, f64> = std::collections::HashMap::new();
-    for ranking in rankings {
-        for (i, id) in ranking.iter().enumerate() {
-            *scores.entry(*id).or_default() += 1.0 / (RRF_K + (i + 1) as f64);
-        }
-    }
-    let mut fused: Vec<(i64, f64)> = scores.into_iter().map(|(id, s)| (id, s * scale)).collect();
-    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    fused.truncate(limit);
-    fused
 }
 
 /// The SQL that sets a connection's session up for vector search (run once
@@ -460,19 +476,5 @@ mod tests {
             ("'o''k'", "'o''k'")
         );
         assert!(term_query(&[]).filter.is_empty());
-    }
-
-    #[test]
-    fn fusion_rewards_agreement_and_scales_first_in_both_to_one() {
-        let fused = fuse(&[&[1, 2, 3], &[3, 1, 4]], 10);
-        let ids: Vec<i64> = fused.iter().map(|(id, _)| *id).collect();
-        // 1: 1/61 + 1/62; 3: 1/63 + 1/61; 2 and 4 appear once.
-        assert_eq!(ids, vec![1, 3, 2, 4]);
-        let first_in_both = fuse(&[&[7], &[7]], 1);
-        assert!((first_in_both[0].1 - 1.0).abs() < 1e-12);
-        assert_eq!(
-            fuse(&[&[1, 2], &[]], 1),
-            vec![(1, (RRF_K + 1.0) / 2.0 / (RRF_K + 1.0))]
-        );
     }
 }

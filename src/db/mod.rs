@@ -6,6 +6,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod batch;
 pub mod kb_chunks;
+pub mod kb_documents;
 pub mod kb_jobs;
 pub mod knowledge_bases;
 pub mod members;

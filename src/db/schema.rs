@@ -217,6 +217,71 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         hnsw_pending -> Bool,
+        page -> Nullable<Int4>,
+        heading_path -> Array<Text>,
+        url -> Nullable<Text>,
+        heading_tsv -> Tsvector,
+    }
+}
+
+diesel::table! {
+    kb_documents (id) {
+        id -> Int8,
+        project_id -> Int8,
+        knowledge_base_id -> Int8,
+        name -> Text,
+        kind -> Text,
+        origin -> Text,
+        source_id -> Nullable<Int8>,
+        url -> Nullable<Text>,
+        title -> Nullable<Text>,
+        status -> Text,
+        error -> Nullable<Text>,
+        page_count -> Nullable<Int4>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    kb_sources (id) {
+        id -> Int8,
+        project_id -> Int8,
+        knowledge_base_id -> Int8,
+        url -> Text,
+        mode -> Text,
+        max_depth -> Int4,
+        max_pages -> Int4,
+        use_sitemap -> Bool,
+        refresh_hours -> Nullable<Int4>,
+        status -> Text,
+        last_error -> Nullable<Text>,
+        last_crawled_at -> Nullable<Timestamptz>,
+        next_crawl_at -> Nullable<Timestamptz>,
+        lease_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    kb_source_pages (id) {
+        id -> Int8,
+        source_id -> Int8,
+        url -> Text,
+        depth -> Int4,
+        status -> Text,
+        http_status -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        last_modified -> Nullable<Text>,
+        content_sha256 -> Nullable<Text>,
+        title -> Nullable<Text>,
+        chunk_count -> Int4,
+        fetched_at -> Nullable<Timestamptz>,
+        indexed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -239,6 +304,9 @@ diesel::table! {
 diesel::joinable!(knowledge_bases -> projects (project_id));
 diesel::joinable!(kb_chunks -> knowledge_bases (knowledge_base_id));
 diesel::joinable!(kb_index_jobs -> knowledge_bases (knowledge_base_id));
+diesel::joinable!(kb_documents -> knowledge_bases (knowledge_base_id));
+diesel::joinable!(kb_sources -> knowledge_bases (knowledge_base_id));
+diesel::joinable!(kb_source_pages -> kb_sources (source_id));
 diesel::table! {
     sessions (id) {
         id -> Int8,
@@ -487,6 +555,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     knowledge_bases,
     kb_chunks,
     kb_index_jobs,
+    kb_documents,
+    kb_sources,
+    kb_source_pages,
     events,
     webhook_endpoints,
     webhook_deliveries,

@@ -2,12 +2,12 @@
 //! is inserted), and the background worker that indexes queued documents.
 
 use super::chunking::ChunkParams;
-use super::documents::{Kind, chunk_document};
+use super::documents::{Kind, Piece, chunk_document, embedding_text};
 use super::embedder::Embedder;
 use crate::db::kb_chunks::{self, NewChunk};
-use crate::db::kb_jobs;
 use crate::db::knowledge_bases::{self, KnowledgeBase};
 use crate::db::sql_types::Embedding;
+use crate::db::{kb_documents, kb_jobs};
 use crate::error::ApiError;
 use crate::state::AppState;
 use diesel::sql_types::{BigInt, Text};
@@ -39,6 +39,9 @@ pub enum IndexError {
     Embed(String),
     #[error("{0}")]
     Invalid(String),
+    /// The document's name belongs to a document of another origin.
+    #[error("the name {0} belongs to another document")]
+    Conflict(String),
 }
 
 impl From<IndexError> for ApiError {
@@ -47,6 +50,9 @@ impl From<IndexError> for ApiError {
             IndexError::Db(e) => e.into(),
             IndexError::Embed(e) => ApiError::Unavailable(format!("Embedding failed: {e}")),
             IndexError::Invalid(e) => ApiError::invalid_field("file", e),
+            IndexError::Conflict(name) => ApiError::conflict(format!(
+                "A document named {name} belongs to a web source of this knowledge base"
+            )),
         }
     }
 }
@@ -83,23 +89,28 @@ pub enum Graph {
     Later,
 }
 
-/// Inside a transaction: replaces the chunks of `source` with `chunks`,
-/// embedding each group while the previous one is written. Returns how many
-/// chunks were stored.
+/// Inside a transaction: replaces the chunks of `source` with `pieces`,
+/// embedding each group while the previous one is written (`url`: the page
+/// a crawled document came from). Returns how many chunks were stored.
 pub async fn store_chunks(
     conn: &mut AsyncPgConnection,
     embedder: &Embedder,
     kb: &KnowledgeBase,
     source: &str,
-    chunks: Vec<String>,
+    pieces: Vec<Piece>,
     graph: Graph,
+    url: Option<&str>,
 ) -> Result<usize, IndexError> {
     lock_source(conn, kb.id, source).await?;
     kb_chunks::delete_source(conn, kb.id, source).await?;
     let mut pending: Vec<NewChunk> = Vec::new();
     let mut next_index = 0i32;
-    for group in chunks.chunks(GROUP) {
-        let embed = embedder.embed(group);
+    for group in pieces.chunks(GROUP) {
+        let texts: Vec<String> = group
+            .iter()
+            .map(|p| embedding_text(&p.heading_path, &p.content))
+            .collect();
+        let embed = embedder.embed(&texts);
         let vectors = if pending.is_empty() {
             embed.await
         } else {
@@ -111,15 +122,18 @@ pub async fn store_chunks(
         pending = group
             .iter()
             .zip(vectors)
-            .map(|(content, v)| {
+            .map(|(piece, v)| {
                 let row = NewChunk {
                     project_id: kb.project_id,
                     knowledge_base_id: kb.id,
                     source: source.to_owned(),
                     chunk_index: next_index,
-                    content: content.clone(),
+                    content: piece.content.clone(),
                     embedding: Embedding(v),
                     hnsw_pending: graph == Graph::Later,
+                    page: piece.page,
+                    heading_path: piece.heading_path.clone(),
+                    url: url.map(str::to_owned),
                 };
                 next_index += 1;
                 row
@@ -127,7 +141,7 @@ pub async fn store_chunks(
             .collect();
     }
     kb_chunks::insert_many(conn, &pending).await?;
-    Ok(chunks.len())
+    Ok(pieces.len())
 }
 
 /// Writes an outbox event in the caller's transaction.
@@ -198,6 +212,17 @@ async fn heal(state: &AppState) {
     }
 }
 
+/// The chunks of a queued document: text kinds are chunked here, parsed
+/// kinds (PDF, DOCX, HTML) were cut at upload and carry their pieces as JSON.
+fn job_pieces(job: &kb_jobs::Job, kb: &KnowledgeBase) -> Result<Vec<Piece>, IndexError> {
+    let kind = Kind::parse(&job.kind).ok_or_else(|| IndexError::Invalid("unknown kind".into()))?;
+    if kind.format().is_some() {
+        return serde_json::from_str(&job.content)
+            .map_err(|e| IndexError::Invalid(format!("queued pieces: {e}")));
+    }
+    chunk_document(kind, &job.content, params(kb)).map_err(IndexError::Invalid)
+}
+
 /// Indexes one queued document; false when none was due.
 pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
     let embedder = state
@@ -214,10 +239,13 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
             };
             claimed = Some(job.clone());
             let kb = knowledge_bases::find(conn, job.project_id, job.knowledge_base_id).await?;
-            let kind = Kind::parse(&job.kind).ok_or_else(|| IndexError::Invalid("unknown kind".into()))?;
-            let chunks = chunk_document(kind, &job.content, params(&kb)).map_err(IndexError::Invalid)?;
-            let n = store_chunks(conn, &embedder, &kb, &job.source, chunks, Graph::Later).await?;
+            let pieces = job_pieces(&job, &kb)?;
+            // A crawled page's chunks cite its URL.
+            let url = kb_documents::by_name(conn, kb.id, &job.source).await?.and_then(|d| d.url);
+            let n = store_chunks(conn, &embedder, &kb, &job.source, pieces, Graph::Later, url.as_deref())
+                .await?;
             kb_jobs::finish(conn, job.id).await?;
+            kb_documents::set_status(conn, kb.id, &job.source, "ready", None).await?;
             knowledge_bases::mark_indexed(conn, kb.id).await?;
             let event = uploaded_event(kb.id, &job.source, n, &job.origin);
             emit(conn, kb.project_id, "knowledge.document_uploaded", event).await?;
@@ -240,6 +268,14 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
                 kb_jobs::abandon(&mut conn, job.id).await?;
                 knowledge_bases::set_status(&mut conn, job.knowledge_base_id, "error", Some(&why))
                     .await?;
+                kb_documents::set_status(
+                    &mut conn,
+                    job.knowledge_base_id,
+                    &job.source,
+                    "error",
+                    Some(&why),
+                )
+                .await?;
             }
             Err(anyhow::anyhow!("job {} ({}): {why}", job.id, job.source))
         }

@@ -5,7 +5,10 @@
 pub mod chunking;
 pub mod documents;
 pub mod embedder;
+pub mod extract;
+pub mod fusion;
 pub mod indexer;
+pub mod snippet;
 
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
@@ -19,6 +22,8 @@ pub struct Rag {
     embedder: Result<Arc<Embedder>, String>,
     /// Rung when a document is queued for background indexing.
     pub wakeup: tokio::sync::Notify,
+    /// Rung when a web source is due (created or refreshed).
+    pub crawl_wakeup: tokio::sync::Notify,
 }
 
 impl Rag {
@@ -32,6 +37,7 @@ impl Rag {
         Self {
             embedder,
             wakeup: tokio::sync::Notify::new(),
+            crawl_wakeup: tokio::sync::Notify::new(),
         }
     }
 

@@ -19,10 +19,23 @@ async fn every_file_type_is_chunked_its_own_way() {
     let md = "# Billing\nWe bill on the first of the month.\n\n## Refunds\nRefunds take five business days.\n";
     let (status, body) = json(upload(&app, kb, "faq.md", md.as_bytes()).await).await;
     assert_eq!(status, 201, "{body}");
+    let doc = body["document"].clone();
+    let mut rest = body.clone();
+    rest.as_object_mut().unwrap().remove("document");
     assert_eq!(
-        body,
+        rest,
         json!({"success": true, "chunks_created": 2, "source_file": "faq.md", "indexing_status": "ready"})
     );
+    assert_eq!(
+        (&doc["name"], &doc["kind"], &doc["origin"], &doc["status"]),
+        (
+            &json!("faq.md"),
+            &json!("md"),
+            &json!("document"),
+            &json!("ready")
+        )
+    );
+    assert_eq!(doc["chunk_count"], 2);
 
     let mut csv = String::from("question,answer\n");
     for i in 0..12 {

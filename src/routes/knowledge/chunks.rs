@@ -176,8 +176,11 @@ pub async fn update_chunk(
     let new_content = match (content, embedder) {
         (Some(text), Some(embedder)) => {
             let text = text.trim().to_owned();
+            let path = kb_chunks::heading_path(&mut conn, kb.id, chunk_id)
+                .await
+                .map_err(chunk_missing)?;
             let v = embedder
-                .embed_one(&text)
+                .embed_one(&crate::rag::documents::embedding_text(&path, &text))
                 .await
                 .map_err(|e| ApiError::Unavailable(format!("Embedding failed: {e}")))?;
             Some((text, Embedding(v)))

@@ -2,11 +2,12 @@
 
 use super::{MAX_DOCUMENT_BYTES, kb_missing};
 use crate::auth::Auth;
-use crate::db::kb_jobs::{self, NewJob};
 use crate::db::sql_types::Embedding;
 use crate::db::{kb_chunks, knowledge_bases};
 use crate::error::{ApiError, ApiResult};
-use crate::rag::documents::{Kind, chunk_document};
+use crate::knowledge::documents::http::KbDocumentOut;
+use crate::knowledge::documents::service::{self, Outcome};
+use crate::rag::documents::Kind;
 use crate::rag::indexer::{self, IndexError};
 use crate::state::AppState;
 use crate::validate;
@@ -22,14 +23,19 @@ use serde_json::json;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DocumentUploaded {
     pub success: bool,
-    /// Chunks stored (0 while a large document is indexed in the background).
+    /// Chunks stored (0 while a large document is indexed in the background,
+    /// and for a PDF without a text layer).
     #[schema(example = 15)]
     pub chunks_created: usize,
     #[schema(example = "faq.md")]
     pub source_file: String,
-    /// `ready` when indexed within the request, `indexing` when queued.
+    /// `ready` when indexed within the request, `indexing` when queued,
+    /// `no_text_layer` for a PDF whose pages carry no text (a scan: nothing
+    /// to search; the document is recorded with that status).
     #[schema(example = "ready")]
     pub indexing_status: String,
+    /// The document as recorded.
+    pub document: KbDocumentOut,
 }
 
 /// Body of `POST /api/v1/knowledge-bases/{kb_id}/ingest`.
@@ -63,94 +69,19 @@ pub struct Reindexed {
     pub chunks_reindexed: usize,
 }
 
-struct Outcome {
-    chunks: usize,
-    status: &'static str,
-    queued: bool,
+/// 201 when indexed (or recorded without text), 202 when queued.
+fn respond(outcome: Outcome) -> (actix_web::HttpResponseBuilder, usize, &'static str) {
+    match outcome {
+        Outcome::Indexed { chunks, kb_status } => (HttpResponse::Created(), chunks, kb_status),
+        Outcome::Queued => (HttpResponse::Accepted(), 0, "indexing"),
+        Outcome::NoTextLayer => (HttpResponse::Created(), 0, "no_text_layer"),
+    }
 }
 
-/// Chunks and indexes a document: within the request when it is small,
-/// queued for the background indexer otherwise.
-async fn index(
-    state: &AppState,
-    project_id: i64,
-    kb_id: i64,
-    source: String,
-    kind: Kind,
-    text: String,
-    origin: &'static str,
-) -> ApiResult<Outcome> {
-    let embedder = state.rag.embedder()?.clone();
-    let mut conn = state.pool.get().await?;
-    let kb = knowledge_bases::find(&mut conn, project_id, kb_id)
-        .await
-        .map_err(kb_missing)?;
-    let params = indexer::params(&kb);
-    let (text, chunked) = tokio::task::spawn_blocking(move || {
-        let chunked = chunk_document(kind, &text, params);
-        (text, chunked)
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    let chunks = chunked.map_err(|e| ApiError::invalid_field("file", e))?;
-    if chunks.is_empty() {
-        return Err(ApiError::invalid_field(
-            "file",
-            "The document contains no text",
-        ));
-    }
-    // A small document is indexed here, unless a worker is indexing an
-    // earlier upload of the same source: then it queues behind it, so the
-    // newer text wins without this request waiting for the worker.
-    let inline = text.len() <= state.settings.kb_inline_index_max_bytes
-        && !kb_jobs::supersede(&mut conn, kb.id, &source).await?;
-    if !inline {
-        conn.transaction::<_, ApiError, _>(async |conn| {
-            let job = NewJob {
-                project_id,
-                knowledge_base_id: kb.id,
-                source: &source,
-                kind: kind.as_str(),
-                origin,
-                content: &text,
-            };
-            kb_jobs::enqueue(conn, &job).await?;
-            knowledge_bases::set_status(conn, kb.id, "indexing", None).await?;
-            Ok(())
-        })
-        .await?;
-        state.rag.wakeup.notify_one();
-        return Ok(Outcome {
-            chunks: 0,
-            status: "indexing",
-            queued: true,
-        });
-    }
-    let (chunks, status) = conn
-        .transaction::<_, IndexError, _>(async |conn| {
-            // An upload queued meanwhile is older than this one.
-            kb_jobs::supersede(conn, kb.id, &source).await?;
-            let n =
-                indexer::store_chunks(conn, &embedder, &kb, &source, chunks, indexer::Graph::Now)
-                    .await?;
-            let status = knowledge_bases::mark_indexed(conn, kb.id).await?;
-            let event = indexer::uploaded_event(kb.id, &source, n, origin);
-            indexer::emit(conn, project_id, "knowledge.document_uploaded", event).await?;
-            Ok((n, status))
-        })
-        .await?;
-    Ok(Outcome {
-        chunks,
-        status,
-        queued: false,
-    })
-}
-
-fn status_of(o: &Outcome) -> actix_web::HttpResponseBuilder {
-    if o.queued {
-        HttpResponse::Accepted()
-    } else {
-        HttpResponse::Created()
+fn chunks_of(outcome: Outcome) -> i64 {
+    match outcome {
+        Outcome::Indexed { chunks, .. } => i64::try_from(chunks).unwrap_or(i64::MAX),
+        _ => 0,
     }
 }
 
@@ -221,20 +152,26 @@ fn source_file(name: &str) -> ApiResult<String> {
     validate::text("file", base, 255)
 }
 
-/// Upload a document (.txt, .md, .csv, .json; at most 10 MB; UTF-8) as the
-/// multipart field `file`. Re-uploading a file name replaces its chunks.
-/// Documents over `kb_inline_index_max_bytes` answer 202 at once and are
-/// indexed in the background.
+/// Upload a document as the multipart field `file` (at most 10 MB): .txt,
+/// .md, .csv, .json (UTF-8), .pdf (the text layer; pages kept for citations;
+/// at most `kb_max_document_pages` pages; encrypted PDFs refused), .docx, or
+/// .html (the main content; headings kept, scripts and navigation dropped).
+/// Chunks follow the document's structure (headings, pages, paragraphs)
+/// before its size. Re-uploading a file name replaces its chunks. Documents
+/// with more than `kb_inline_index_max_bytes` of text answer 202 at once and
+/// are indexed in the background.
 #[utoipa::path(
     post, path = "/api/v1/knowledge-bases/{kb_id}/documents", tag = "Knowledge Bases",
     params(("kb_id" = i64, Path, description = "Knowledge base id", example = 1)),
     request_body(content = String, content_type = "multipart/form-data", description = "Field `file`: the document"),
     responses(
-        (status = 201, description = "Indexed", body = DocumentUploaded),
+        (status = 201, description = "Indexed, or recorded as `no_text_layer` (a PDF without text)", body = DocumentUploaded),
         (status = 202, description = "Queued for background indexing", body = DocumentUploaded),
-        (status = 400, description = "Unsupported type, not UTF-8, invalid JSON, or no text", body = crate::error::ErrorBody),
+        (status = 400, description = "Unsupported type, not UTF-8, invalid JSON, a corrupt, encrypted or unreadable file (`details.reason`), or no text", body = crate::error::ErrorBody),
         (status = 404, description = "No such knowledge base in this project", body = crate::error::ErrorBody),
-        (status = 413, description = "Larger than 10 MB", body = crate::error::ErrorBody),
+        (status = 409, description = "The name belongs to a crawled page of a web source", body = crate::error::ErrorBody),
+        (status = 413, description = "Larger than 10 MB, more pages than allowed, or a DOCX that expands past its limits", body = crate::error::ErrorBody),
+        (status = 415, description = "Not a multipart/form-data body", body = crate::error::ErrorBody),
         (status = 503, description = "Embedding model not installed", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -252,27 +189,42 @@ pub async fn upload_document(
     let kind = Kind::from_file_name(&source).ok_or_else(|| {
         ApiError::invalid_field(
             "file",
-            "Unsupported file type: upload .txt, .md, .csv or .json",
+            "Unsupported file type: upload .txt, .md, .csv, .json, .pdf, .docx or .html",
         )
     })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| ApiError::invalid_field("file", "The file is not valid UTF-8 text"))?;
-    no_nul("file", &text)?;
-    let o = index(
-        &state,
-        auth.project.id,
-        *id,
-        source.clone(),
-        kind,
-        text,
-        "document",
-    )
-    .await?;
-    Ok(status_of(&o).json(DocumentUploaded {
+    let kb = {
+        let mut conn = state.pool.get().await?;
+        knowledge_bases::find(&mut conn, auth.project.id, *id)
+            .await
+            .map_err(kb_missing)?
+    };
+    let prepared = service::prepare(&state, &kb, source.clone(), kind, bytes).await?;
+    let chars: usize = prepared
+        .pieces
+        .iter()
+        .map(|p| p.content.chars().count())
+        .sum();
+    let from = service::Origin {
+        origin: "document",
+        source_id: None,
+        url: None,
+    };
+    let (outcome, doc) = service::index(&state, &kb, prepared, from).await?;
+    let (mut res, chunks, status) = respond(outcome);
+    Ok(res.json(DocumentUploaded {
         success: true,
-        chunks_created: o.chunks,
+        chunks_created: chunks,
         source_file: source,
-        indexing_status: o.status.into(),
+        indexing_status: status.into(),
+        document: KbDocumentOut::new(
+            doc,
+            chunks_of(outcome),
+            if chunks_of(outcome) > 0 {
+                i64::try_from(chars).unwrap_or(i64::MAX)
+            } else {
+                0
+            },
+        ),
     }))
 }
 
@@ -319,25 +271,33 @@ pub async fn ingest_text(
         source_name.as_deref().unwrap_or("api_ingest"),
         255,
     )?;
-    let o = index(
-        &state,
-        auth.project.id,
-        *id,
-        source.clone(),
-        Kind::Txt,
-        content,
-        "ingest",
-    )
-    .await
-    .map_err(|e| match e {
+    let kb = {
+        let mut conn = state.pool.get().await?;
+        knowledge_bases::find(&mut conn, auth.project.id, *id)
+            .await
+            .map_err(kb_missing)?
+    };
+    let as_content = |e: ApiError| match e {
         ApiError::BadRequest { message, .. } => ApiError::invalid_field("content", message),
         other => other,
-    })?;
-    Ok(status_of(&o).json(Ingested {
+    };
+    let prepared = service::prepare_text(source.clone(), Kind::Txt, content, indexer::params(&kb))
+        .await
+        .map_err(as_content)?;
+    let from = service::Origin {
+        origin: "ingest",
+        source_id: None,
+        url: None,
+    };
+    let (outcome, _) = service::index(&state, &kb, prepared, from)
+        .await
+        .map_err(as_content)?;
+    let (mut res, chunks, status) = respond(outcome);
+    Ok(res.json(Ingested {
         success: true,
-        chunks_created: o.chunks,
+        chunks_created: chunks,
         source_name: source,
-        indexing_status: o.status.into(),
+        indexing_status: status.into(),
     }))
 }
 
@@ -358,10 +318,13 @@ async fn reindex(
             let page = kb_chunks::contents_after(&mut conn, kb.id, after, 256).await?;
             let Some(last) = page.last() else { break };
             after = last.0;
-            let texts: Vec<String> = page.iter().map(|(_, c)| c.clone()).collect();
+            let texts: Vec<String> = page
+                .iter()
+                .map(|(_, c, path)| crate::rag::documents::embedding_text(path, c))
+                .collect();
             let vectors = embedder.embed(&texts).await.map_err(IndexError::Embed)?;
             conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-                for ((id, _), v) in page.iter().zip(vectors) {
+                for ((id, _, _), v) in page.iter().zip(vectors) {
                     kb_chunks::set_embedding(conn, *id, &Embedding(v)).await?;
                 }
                 knowledge_bases::set_status(conn, kb.id, "indexing", None).await

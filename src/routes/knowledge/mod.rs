@@ -14,7 +14,7 @@ use actix_web::web;
 pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
 
 /// 404 for a knowledge base outside the caller's project.
-pub(crate) fn kb_missing(e: diesel::result::Error) -> ApiError {
+pub fn kb_missing(e: diesel::result::Error) -> ApiError {
     match e {
         diesel::result::Error::NotFound => ApiError::not_found("Knowledge base"),
         other => other.into(),
@@ -41,8 +41,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/{kb_id}/documents")
+            .route(web::get().to(crate::knowledge::documents::http::list_documents))
             .route(web::post().to(documents::upload_document))
-            .default_service(allow(&["POST"])),
+            .default_service(allow(&["GET", "POST"])),
     )
     .service(
         web::resource("/{kb_id}/ingest")
@@ -65,7 +66,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(chunks::update_chunk))
             .route(web::delete().to(chunks::delete_chunk))
             .default_service(allow(&["PUT", "DELETE"])),
-    );
+    )
+    .configure(crate::knowledge::configure);
 }
 
 /// Registers `/knowledge/search` (outside the `/knowledge-bases` scope).

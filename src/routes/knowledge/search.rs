@@ -4,11 +4,12 @@
 //! - `vector`: cosine similarity of the query and chunk embeddings, in [-1, 1].
 //! - `keyword`: Postgres `ts_rank_cd` over the question's terms (OR-ed),
 //!   normalised to rank / (rank + 1), in [0, 1).
-//! - `hybrid` (default): reciprocal rank fusion of the vector ranking and a
-//!   full-text ranking (`ts_rank_cd` over the question's terms, OR-ed) of the
-//!   chunks sharing at least two of them: Σ 1 / (60 + rank) over the lists a
-//!   chunk appears in, scaled so that 1.0 means first in both; ~0.5 is first
-//!   in one list only.
+//! - `hybrid` (default): weighted reciprocal rank fusion of the vector
+//!   ranking and a full-text ranking (`ts_rank_cd` over the question's
+//!   terms, OR-ed) of the chunks sharing at least two of them:
+//!   Σ w / (k + rank) over the lists a chunk appears in, scaled so that 1.0
+//!   means first in both; the weights and the candidate depth depend on how
+//!   the query reads (see [`crate::rag::fusion`]).
 //!   The two rankings run at once on two connections (the full-text one
 //!   while the query is being embedded); each fetches its candidates' text,
 //!   so that the fused results need no further query. The full-text side
@@ -22,6 +23,8 @@ use crate::db::kb_chunks::{self, Hit};
 use crate::db::knowledge_bases;
 use crate::db::sql_types::Embedding;
 use crate::error::{ApiError, ApiResult};
+use crate::rag::fusion;
+use crate::rag::snippet::{Highlighter, SNIPPET_CHARS};
 use crate::state::AppState;
 use crate::validate::no_nul;
 use actix_web::{HttpResponse, web};
@@ -44,6 +47,26 @@ pub struct SearchIn {
     pub min_score: Option<f64>,
 }
 
+/// Where a hit comes from, to cite it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchCitation {
+    /// The document's name: its file name, its `source_name`, or the page URL.
+    #[schema(example = "handbook.pdf")]
+    pub document: String,
+    /// The page of a PDF (from 1).
+    #[schema(example = 4)]
+    pub page: Option<i32>,
+    /// The URL of a crawled page.
+    pub url: Option<String>,
+    /// The headings the chunk sits under, outermost first.
+    #[schema(example = json!(["Billing", "Refunds"]))]
+    pub heading_path: Vec<String>,
+    /// About 240 characters of the chunk around the query's terms, the terms
+    /// in `<mark>…</mark>`, the rest HTML-escaped, `…` where cut.
+    #[schema(example = "…we <mark>refund</mark> unused months of a yearly plan within 14 days…")]
+    pub snippet: String,
+}
+
 /// A matching chunk.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
@@ -57,6 +80,7 @@ pub struct SearchHit {
     pub chunk_index: i32,
     #[schema(example = 0.83)]
     pub score: f64,
+    pub citation: SearchCitation,
 }
 
 /// Results, best first.
@@ -158,21 +182,30 @@ pub async fn search_knowledge(
     if let Some(min) = q.min_score {
         hits.retain(|h| h.score >= min);
     }
+    let marks = Highlighter::new(&query);
+    let results = hits
+        .into_iter()
+        .map(|h| SearchHit {
+            citation: SearchCitation {
+                document: h.source.clone(),
+                page: h.page,
+                url: h.url,
+                heading_path: h.heading_path,
+                snippet: marks.snippet(&h.content, SNIPPET_CHARS),
+            },
+            id: h.id,
+            content: h.content,
+            source: h.source,
+            chunk_index: h.chunk_index,
+            score: h.score,
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(SearchOut {
         knowledge_base_id: kb.id,
         query,
         mode: mode.to_owned(),
         partial,
-        results: hits
-            .into_iter()
-            .map(|h| SearchHit {
-                id: h.id,
-                content: h.content,
-                source: h.source,
-                chunk_index: h.chunk_index,
-                score: h.score,
-            })
-            .collect(),
+        results,
     }))
 }
 
@@ -194,7 +227,8 @@ async fn hybrid(
     query: &str,
     top_k: i64,
 ) -> ApiResult<(Vec<Hit>, bool)> {
-    let candidates = (top_k * 4).max(40);
+    let fusion = fusion::params(fusion::query_kind(query));
+    let candidates = (top_k * 4).max(fusion.candidates);
     let budget = state.settings.kb_hybrid_keyword_budget_ms;
     let vector_side = async {
         let (v, c) = tokio::join!(embedding, state.pool.get());
@@ -227,8 +261,10 @@ async fn hybrid(
     }
     let by_keyword = by_keyword.unwrap_or_default();
     let ids = |hits: &[Hit]| hits.iter().map(|h| h.id).collect::<Vec<_>>();
-    let fused = kb_chunks::fuse(
-        &[&ids(&by_vector), &ids(&by_keyword)],
+    let fused = fusion::fuse(
+        &ids(&by_vector),
+        &ids(&by_keyword),
+        &fusion,
         usize::try_from(top_k).unwrap_or(5),
     );
     // A chunk on both sides is the same row either way.

@@ -5,8 +5,10 @@
 
 #![allow(dead_code)]
 
+pub mod files;
 pub mod receiver;
 pub mod smtp;
+pub mod website;
 
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::Value;
