@@ -18,6 +18,7 @@ pub mod sip;
 pub mod token;
 pub mod usage;
 pub mod webhooks;
+pub mod ws_body;
 
 use crate::error::ApiError;
 use actix_web::{HttpResponse, Route, web};
