@@ -335,6 +335,8 @@ pub struct Settings {
     /// rows wanted when that is more): higher finds more of the exact nearest
     /// neighbours (recall) at some latency.
     pub kb_hnsw_ef_search: i64,
+    /// Team chat (`/api/v1/chat/…`, `/ws/chat`, `/ws/call/…`).
+    pub chat: crate::chat::config::ChatSettings,
 }
 
 impl Default for Settings {
@@ -394,6 +396,7 @@ impl Default for Settings {
             kb_inline_index_max_bytes: 32 * 1024,
             kb_hybrid_keyword_budget_ms: 50,
             kb_hnsw_ef_search: 300,
+            chat: Default::default(),
         }
     }
 }
@@ -522,6 +525,9 @@ impl Settings {
             return fail("livekit_timeout_ms", "must be at least 100");
         }
         self.validate_accounts()?;
+        if let Err((name, why)) = self.chat.validate() {
+            return fail(name, why);
+        }
         if self.events_poll_ms < 10 {
             return fail("events_poll_ms", "must be at least 10");
         }

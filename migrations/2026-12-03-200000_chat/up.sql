@@ -50,6 +50,9 @@ CREATE TABLE chat_calls (
     status       TEXT NOT NULL DEFAULT 'pending'
                  CHECK (status IN ('pending', 'ringing', 'active', 'ended', 'failed')),
     end_reason   TEXT,
+    -- Grows with every change reported (status, someone joining or leaving),
+    -- so a follower can tell an older report from a newer one.
+    version      BIGINT NOT NULL DEFAULT 0,
     created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
     answered_at  TIMESTAMPTZ,
     ended_at     TIMESTAMPTZ

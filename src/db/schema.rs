@@ -504,6 +504,7 @@ diesel::table! {
         started_by -> Nullable<Int8>,
         status -> Text,
         end_reason -> Nullable<Text>,
+        version -> Int8,
         created_at -> Timestamptz,
         answered_at -> Nullable<Timestamptz>,
         ended_at -> Nullable<Timestamptz>,

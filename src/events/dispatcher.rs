@@ -201,7 +201,7 @@ async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()
     // With nobody connected here only the ids are read, to keep the cursor
     // and its gaps current for a socket that connects later — and only once
     // per IDLE_PASS, not for every round of a busy stream.
-    let listening = state.hub.connections() > 0;
+    let listening = state.hub.connections() > 0 || state.chat.connections() > 0;
     if listening {
         cursor.idle_pass = None;
     } else if cursor
@@ -257,11 +257,13 @@ async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()
     }
 }
 
-/// Publishes a round's events to the hub at once (one push per socket).
+/// Publishes a round's events to the hubs at once (one push per socket):
+/// the monitor's, and the chat's (`chat.*` events).
 fn publish(state: &AppState, events: &[Event]) {
     let messages: Vec<hub::MonitorMessage> =
         events.iter().filter_map(hub::monitor_message).collect();
     state.hub.publish(&messages);
+    state.chat.publish(events);
 }
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     connection_details::configure(cfg);
     usage::configure(cfg);
     knowledge::configure_search(cfg);
+    crate::chat::configure(cfg);
     cfg.service(web::scope("/projects").configure(projects::configure))
         .service(web::scope("/agents").configure(agents::configure))
         .service(
