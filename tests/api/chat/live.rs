@@ -347,11 +347,12 @@ async fn unauthenticated_sockets_are_closed_with_4001() {
     let mut ws = open(&t.app, "/ws/chat").await;
     ws.send(Message::Text("hello".into())).await.unwrap();
     assert_eq!(closed_with(&mut ws, wait).await, Some(4001));
-    // A token signed with another secret.
-    let forged = voxplane::auth::jwt::sign(
-        &json!({"sub": t.people[0].id, "sid": 1, "exp": 4_102_444_800_u64}),
+    // A well-formed access token signed with another secret.
+    let forged = voxplane::auth::tokens::sign_access(
         b"another-secret-of-at-least-32-characters",
-        None,
+        t.people[0].id,
+        1,
+        600,
     );
     let mut ws = open(&t.app, "/ws/call/1").await;
     send(&mut ws, json!({"type": "authenticate", "token": forged})).await;
