@@ -7,8 +7,9 @@
 //!
 //! - `sockets`: one `/ws/chat` per line, authenticated and joined to its
 //!   chat; then `rate` messages a second for `seconds` (open loop: message
-//!   `i` is due at start + i / rate, sent by socket `i mod n`, so every chat
-//!   gets its share) after a 5 s warm-up at the same rate. Latency of each
+//!   `i` is due at start + i / rate, in chat `i mod chats` by its members in
+//!   turn, so each chat gets one message every `chats / rate` seconds) after
+//!   a 5 s warm-up at the same rate. Latency of each
 //!   delivery (`new_message` at every other member's socket) and each
 //!   `message_ack`, from the message's *scheduled* time, so a stall of the
 //!   client or the server is charged to every message behind it.
@@ -67,6 +68,13 @@ fn report(name: &str, mut ms: Vec<f64>) {
         pct(&ms, 0.999),
         ms.last().copied().unwrap_or(f64::NAN)
     );
+}
+
+/// The line sending message `i` when `n` lines are grouped by chat in
+/// `chats` chats of equal size: chat `i mod chats`, its members in turn.
+fn sender(i: usize, n: usize, chats: usize) -> usize {
+    let per = (n / chats).max(1);
+    ((i % chats) * per + (i / chats) % per) % n
 }
 
 #[derive(Default)]
@@ -160,13 +168,20 @@ async fn sockets(base: &str, secret: &[u8], all: Vec<Member>, rate: f64, seconds
         connected.elapsed().as_secs_f64()
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let chats = {
+        let mut ids: Vec<i64> = all.iter().map(|m| m.chat).collect();
+        ids.dedup();
+        ids.len()
+    };
     let warm = (rate * 5.0) as u64;
     let total = warm + (rate * seconds) as u64;
     let start = Instant::now() + Duration::from_millis(100);
     *start_cell.borrow_mut() = Some(start);
     for i in 0..total {
         tokio::time::sleep_until((start + interval.mul_f64(i as f64)).into()).await;
-        let k = (i as usize) % n;
+        // Consecutive messages go to different chats (the lines are
+        // grouped by chat): chat i mod chats, its members in turn.
+        let k = sender(i as usize, n, chats);
         let text = json!({"type": "send_message", "chat_id": all[k].chat, "content": i.to_string(),
                           "client_id": i.to_string()})
         .to_string();
@@ -209,6 +224,26 @@ async fn sockets(base: &str, secret: &[u8], all: Vec<Member>, rate: f64, seconds
         measured(&t.delivered),
     );
     report("send→message_ack", measured(&t.acked));
+    if std::env::var_os("CHAT_SERIES").is_some() {
+        // Each second of the measured run (by scheduled time): p99 and max.
+        let per_second = (rate as u64).max(1);
+        let mut seconds: Vec<Vec<f64>> = vec![Vec::new(); (total / per_second) as usize + 1];
+        for (i, l) in t.delivered.iter().filter(|(i, _)| *i >= warm) {
+            seconds[((i - warm) / per_second) as usize].push(*l);
+        }
+        for (s, mut v) in seconds
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+        {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            println!(
+                "  second {s:>2}: p99 {:.1} ms, max {:.1} ms",
+                pct(&v, 0.99),
+                v[v.len() - 1]
+            );
+        }
+    }
 }
 
 async fn pages(

@@ -26,18 +26,27 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+/// Presence syncs run at once at most: a burst (a thousand clients
+/// reconnecting, or leaving) is background work that must not take every
+/// pooled connection from the requests.
+const CONCURRENT_SYNCS: usize = 2;
+
 /// Spawns the presence worker and the heartbeat of this node.
 pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
     let mut handles = vec![tokio::spawn(heartbeat(state.clone()))];
     if let Some(mut requests) = state.chat.take_presence_requests() {
         let state = state.clone();
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SYNCS));
         handles.push(tokio::spawn(async move {
             while let Some((account, delay)) = requests.recv().await {
-                let state = state.clone();
+                let (state, slots) = (state.clone(), slots.clone());
                 tokio::spawn(async move {
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
+                    let Ok(_slot) = slots.acquire().await else {
+                        return;
+                    };
                     if let Err(e) = sync(&state, account).await {
                         tracing::warn!(error = %e, account, "chat presence: sync failed");
                     }
