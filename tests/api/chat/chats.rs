@@ -368,84 +368,6 @@ async fn group_admins_manage_members_and_members_may_leave() {
 }
 
 #[tokio::test]
-async fn other_projects_and_api_keys_cannot_use_a_projects_chats() {
-    let t = team(2).await;
-    let chat = t.group(0, "Inner circle", &[1]).await;
-    t.say(0, chat, "secret plans").await;
-    // An account of another project.
-    let stranger = signup(&t.app, &t.smtp, "stranger@example.com").await;
-    let theirs = create_project(&t.app, &stranger, "Elsewhere").await;
-    for (route, body) in [
-        ("messages", json!({"chat_id": chat})),
-        ("get-members", json!({"chat_id": chat})),
-        ("archive-chat", json!({"chat_id": chat})),
-        ("send-message", json!({"chat_id": chat, "content": "hi"})),
-        ("start-call", json!({"chat_id": chat})),
-    ] {
-        let res = post(&t.app, &stranger, theirs, route, body).await;
-        expect_error(res, 404, "NOT_FOUND").await;
-    }
-    let res = post(&t.app, &stranger, t.project, "fetch-chats", json!({})).await;
-    expect_error(res, 404, "NOT_FOUND").await;
-    // Not a member of this project: no direct chat with them, no group.
-    let res = post(
-        &t.app,
-        &t.people[0],
-        t.project,
-        "create-chat",
-        json!({"account_id": stranger.id}),
-    )
-    .await;
-    expect_error(res, 404, "NOT_FOUND").await;
-    let res = post(
-        &t.app,
-        &t.people[0],
-        t.project,
-        "create-group",
-        json!({"name": "g", "account_ids": [stranger.id]}),
-    )
-    .await;
-    let body = expect_error(res, 400, "INVALID_REQUEST").await;
-    assert_eq!(body["details"]["unknown"], json!([stranger.id]));
-    let found = ok(
-        &t.app,
-        &stranger,
-        theirs,
-        "search",
-        json!({"query": "secret"}),
-        200,
-    )
-    .await;
-    assert_eq!(found["messages"], json!([]));
-    // An API key is not a chat user.
-    let key = t
-        .app
-        .create_project(voxplane::limits::plans::Plan::Professional)
-        .await;
-    let res = t
-        .app
-        .req_as(&key.key, Method::POST, "/api/v1/chat/fetch-chats")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let body = expect_error(res, 403, "FORBIDDEN").await;
-    assert!(
-        body["error"].as_str().unwrap().contains("API keys"),
-        "{body}"
-    );
-    // No credentials at all.
-    let res = t
-        .app
-        .anon(Method::POST, "/api/v1/chat/fetch-chats")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 401, "UNAUTHORIZED").await;
-}
-
-#[tokio::test]
 async fn bad_input_is_refused_in_the_envelope() {
     let t = team_with(2, |s| s.chat.max_message_bytes = 100).await;
     let chat = t.group(0, "Checks", &[1]).await;
@@ -730,24 +652,4 @@ async fn flooding_over_http_is_answered_429() {
     assert!(body["retry_after"].as_u64().unwrap() >= 1);
     // Per account: the other member still sends.
     t.say(1, chat, "me too").await;
-}
-
-#[tokio::test]
-async fn a_member_who_leaves_the_project_leaves_its_chats() {
-    let t = team(2).await;
-    let chat = t.group(0, "Team", &[1]).await;
-    let b = &t.people[1];
-    let res = t
-        .app
-        .anon(
-            Method::DELETE,
-            &format!("/api/v1/projects/{}/members/{}", t.project, b.id),
-        )
-        .bearer_auth(&b.access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
-    let members = t.call(0, "get-members", json!({"chat_id": chat})).await;
-    assert_eq!(members["members"].as_array().unwrap().len(), 1);
 }

@@ -1,6 +1,7 @@
 //! Team chat through the HTTP API and real WebSockets, with accounts signed
 //! up, verified and invited as the dashboard does it.
 
+mod access;
 mod calls;
 mod chats;
 mod live;
