@@ -3,8 +3,8 @@
 //! wakes this node's delivery workers (the webhook deliveries of an event are
 //! created with it, by a trigger on `events`, and claimed with `FOR UPDATE
 //! SKIP LOCKED`, so each is sent by one node at a time) and publishes new
-//! events to this node's monitor hub (every node does, so a socket on any
-//! node sees events committed by any other).
+//! events to this node's monitor hub and chat hub (every node does, so a
+//! socket on any node sees events committed by any other).
 //!
 //! Event ids come from a sequence, taken when a row is inserted, not when its
 //! transaction commits: id 10 may become visible after id 11. The monitor
