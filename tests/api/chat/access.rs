@@ -152,6 +152,20 @@ async fn other_projects_and_api_keys_cannot_use_a_projects_chats() {
     .await;
     let body = expect_error(res, 400, "INVALID_REQUEST").await;
     assert_eq!(body["details"]["unknown"], json!([stranger.id]));
+    // Nor over a socket.
+    let mut ws = socket_at(&t.app, &stranger, "/ws/chat").await;
+    send(&mut ws, json!({"type": "join_chat", "chat_id": chat})).await;
+    let e = next_of(&mut ws, "error").await;
+    assert_eq!(
+        (e["code"].as_str(), e["chat_id"].as_i64()),
+        (Some("NOT_FOUND"), Some(chat))
+    );
+    send(
+        &mut ws,
+        json!({"type": "send_message", "chat_id": chat, "content": "let me in", "client_id": "x"}),
+    )
+    .await;
+    assert_eq!(next_of(&mut ws, "error").await["code"], "NOT_FOUND");
     let found = ok(
         &t.app,
         &stranger,
