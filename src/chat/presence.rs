@@ -220,20 +220,33 @@ pub async fn sweep_dead_nodes(state: &AppState) -> anyhow::Result<usize> {
     Ok(nodes)
 }
 
-/// Deletes chat events older than `event_retention_secs` (a batch).
-async fn purge_events(state: &AppState) -> anyhow::Result<usize> {
+/// Chat events deleted per statement.
+const PURGE_BATCH: usize = 10_000;
+/// Statements per purge at most (the rest waits for the next one).
+const PURGE_BATCHES: usize = 100;
+
+/// Deletes chat events older than `event_retention_secs`, in batches.
+pub async fn purge_events(state: &AppState) -> anyhow::Result<usize> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let secs = i64::try_from(state.settings.chat.event_retention_secs).unwrap_or(i64::MAX);
-    let n = diesel::sql_query(
-        "DELETE FROM events WHERE id IN (
-             SELECT id FROM events WHERE event_type LIKE 'chat.%'
-               AND created_at < now() - make_interval(secs => $1::bigint)
-             LIMIT 10000)",
-    )
-    .bind::<BigInt, _>(secs)
-    .execute(&mut conn)
-    .await?;
-    Ok(n)
+    let mut deleted = 0;
+    for _ in 0..PURGE_BATCHES {
+        let n = diesel::sql_query(
+            "DELETE FROM events WHERE id IN (
+                 SELECT id FROM events WHERE event_type LIKE 'chat.%'
+                   AND created_at < now() - make_interval(secs => $1::bigint)
+                 LIMIT $2)",
+        )
+        .bind::<BigInt, _>(secs)
+        .bind::<BigInt, _>(PURGE_BATCH as i64)
+        .execute(&mut conn)
+        .await?;
+        deleted += n;
+        if n < PURGE_BATCH {
+            break;
+        }
+    }
+    Ok(deleted)
 }
 
 /// The heartbeat loop: beat, take silent nodes out, end unanswered calls;

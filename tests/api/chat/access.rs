@@ -1,6 +1,6 @@
 //! Who may chat: members of the project (viewers too), not other
 //! projects' accounts, not API keys; leaving the project leaves its chats;
-//! chat events stay off the webhooks.
+//! chat events stay off the webhooks and are purged when old.
 
 use super::*;
 use crate::common::expect_error;
@@ -222,4 +222,43 @@ async fn a_member_who_leaves_the_project_leaves_its_chats() {
     assert_eq!(res.status(), 204);
     let members = t.call(0, "get-members", json!({"chat_id": chat})).await;
     assert_eq!(members["members"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn old_chat_events_are_purged_and_nothing_else() {
+    use diesel::sql_types::{BigInt, Text};
+    use diesel_async::RunQueryDsl;
+    let t = team(1).await;
+    let mut conn = t.app.conn().await;
+    diesel::sql_query(
+        "INSERT INTO events (public_id, project_id, event_type, data, created_at) VALUES
+           ('evt_old_chat', $1, 'chat.message', '{}', now() - interval '1 hour'),
+           ('evt_new_chat', $1, 'chat.message', '{}', now()),
+           ('evt_old_room', $1, 'room.started', '{}', now() - interval '1 hour')",
+    )
+    .bind::<BigInt, _>(t.project)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let deleted = voxplane::chat::presence::purge_events(&t.app.state)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    #[derive(diesel::QueryableByName)]
+    struct Left {
+        #[diesel(sql_type = Text)]
+        public_id: String,
+    }
+    let left: Vec<String> = diesel::sql_query(
+        "SELECT public_id FROM events WHERE public_id LIKE 'evt_%_%' AND project_id = $1 ORDER BY public_id",
+    )
+    .bind::<BigInt, _>(t.project)
+    .load::<Left>(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|l| l.public_id)
+    .filter(|p| p == "evt_new_chat" || p == "evt_old_room" || p == "evt_old_chat")
+    .collect();
+    assert_eq!(left, ["evt_new_chat", "evt_old_room"]);
 }
