@@ -34,6 +34,7 @@ openapi:
 bench: setup
 	./bench/run.sh
 	./bench/events.sh
+	./bench/chat.sh
 
 clean-local:
 	rm -rf .local/pgdata .local/pgdata.password .local/test-pg .local/dev.env .local/dev-seed.json

@@ -356,6 +356,8 @@ pub struct Settings {
     pub kb_fetch_max_bytes: usize,
     /// Web sources crawled at once by one process.
     pub kb_crawl_concurrency: usize,
+    /// Team chat (`/api/v1/chat/…`, `/ws/chat`, `/ws/call/…`).
+    pub chat: crate::chat::config::ChatSettings,
 }
 
 impl Default for Settings {
@@ -423,6 +425,7 @@ impl Default for Settings {
             kb_fetch_timeout_ms: 15_000,
             kb_fetch_max_bytes: 5 * 1024 * 1024,
             kb_crawl_concurrency: 2,
+            chat: Default::default(),
         }
     }
 }
@@ -566,6 +569,9 @@ impl Settings {
             return fail("livekit_timeout_ms", "must be at least 100");
         }
         self.validate_accounts()?;
+        if let Err((name, why)) = self.chat.validate() {
+            return fail(name, why);
+        }
         if self.events_poll_ms < 10 {
             return fail("events_poll_ms", "must be at least 10");
         }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod dev;
@@ -72,6 +73,7 @@ pub fn build_app(
         .configure(routes::ops::configure)
         .configure(routes::livekit_webhook::configure)
         .configure(routes::monitor::configure)
+        .configure(chat::configure_sockets)
         .configure(extra)
         .service(
             web::scope("/api/v1")

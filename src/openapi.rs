@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
     info(
         title = "Voxplane API",
         description = "Multi-tenant control plane for LiveKit voice: tokens, rooms, agents, sessions, \
-                       recordings, SIP, knowledge bases, webhooks and live monitoring.",
+                       recordings, SIP, knowledge bases, webhooks, live monitoring and team chat.",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -126,6 +126,23 @@ use utoipa::{Modify, OpenApi};
         crate::knowledge::sources::http::list_source_pages,
         crate::knowledge::sources::http::refresh_source,
         crate::knowledge::sources::http::delete_source,
+        crate::chat::http::chats::fetch_chats,
+        crate::chat::http::chats::fetch_archived,
+        crate::chat::http::chats::create_chat,
+        crate::chat::http::chats::create_group,
+        crate::chat::http::chats::add_members,
+        crate::chat::http::chats::remove_members,
+        crate::chat::http::chats::rename_group,
+        crate::chat::http::chats::get_members,
+        crate::chat::http::chats::archive_chat,
+        crate::chat::http::chats::unarchive_chat,
+        crate::chat::http::messages::list_messages,
+        crate::chat::http::messages::send_message,
+        crate::chat::http::messages::mark_read,
+        crate::chat::http::messages::search_messages,
+        crate::chat::http::calls::start_call,
+        crate::chat::http::calls::join_call,
+        crate::chat::http::calls::end_call,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security),
@@ -146,6 +163,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Webhooks", description = "Signed, retried event delivery to your endpoints"),
         (name = "LiveKit", description = "Inbound LiveKit webhooks"),
         (name = "Knowledge Bases", description = "Documents chunked and embedded in-process for semantic (RAG) search"),
+        (name = "Team Chat", description = "Chats of a project's signed-in members (1:1 and group) with live delivery over /ws/chat, and voice calls in a chat (docs/CHAT.md)"),
     )
 )]
 pub struct ApiDoc;

@@ -38,6 +38,8 @@ pub struct AppState {
     pub mailer: Arc<crate::mail::Mailer>,
     /// Monitor sockets of this process.
     pub hub: Arc<Hub>,
+    /// Chat and call sockets of this process, and the chat's rate limits.
+    pub chat: Arc<crate::chat::hub::ChatHub>,
     /// Rung after commits that wrote events; wakes the dispatchers.
     pub events_wake: crate::events::Wake,
     /// Wakes the webhook delivery workers.
@@ -70,6 +72,7 @@ impl AppState {
                 settings.monitor_buffer,
                 settings.monitor_max_connections_per_project,
             )),
+            chat: Arc::new(crate::chat::hub::ChatHub::new(&settings.chat)),
             events_wake: Default::default(),
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
             api_calls: Arc::new(Default::default()),

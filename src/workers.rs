@@ -19,8 +19,8 @@ impl Drop for Workers {
 }
 
 /// Spawns every background task: the event dispatcher, the webhook delivery
-/// workers, housekeeping, the SIP calls worker (progress, max duration) and
-/// the e-mail outbox.
+/// workers, housekeeping, the SIP calls worker (progress, max duration),
+/// the e-mail outbox and the chat's presence worker.
 pub fn spawn_all(state: &AppState) -> Workers {
     let mut handles = vec![
         tokio::spawn(crate::events::dispatcher::run(state.clone())),
@@ -32,6 +32,7 @@ pub fn spawn_all(state: &AppState) -> Workers {
     ];
     handles.extend(crate::rag::indexer::spawn(state.clone()));
     handles.extend(crate::knowledge::sources::crawler::spawn(state.clone()));
+    handles.extend(crate::chat::presence::spawn(state));
     Workers(handles)
 }
 

@@ -537,6 +537,100 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    chat_chats (id) {
+        id -> Int8,
+        project_id -> Int8,
+        kind -> Text,
+        name -> Nullable<Text>,
+        direct_key -> Nullable<Text>,
+        created_by -> Nullable<Int8>,
+        last_seq -> Int8,
+        last_message_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    chat_members (chat_id, account_id) {
+        chat_id -> Int8,
+        account_id -> Int8,
+        role -> Text,
+        archived -> Bool,
+        read_seq -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    chat_calls (id) {
+        id -> Int8,
+        chat_id -> Int8,
+        project_id -> Int8,
+        room_name -> Text,
+        started_by -> Nullable<Int8>,
+        status -> Text,
+        end_reason -> Nullable<Text>,
+        version -> Int8,
+        created_at -> Timestamptz,
+        answered_at -> Nullable<Timestamptz>,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    chat_call_participants (call_id, identity) {
+        call_id -> Int8,
+        identity -> Text,
+        account_id -> Nullable<Int8>,
+        joined_at -> Timestamptz,
+        left_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::Tsvector;
+
+    chat_messages (id) {
+        id -> Int8,
+        chat_id -> Int8,
+        seq -> Int8,
+        sender_account_id -> Nullable<Int8>,
+        kind -> Text,
+        content -> Text,
+        client_id -> Nullable<Text>,
+        session_id -> Nullable<Int8>,
+        call_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        search -> Nullable<Tsvector>,
+    }
+}
+
+diesel::table! {
+    chat_nodes (node_id) {
+        node_id -> Text,
+        heartbeat_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    chat_presence (account_id, node_id) {
+        node_id -> Text,
+        account_id -> Int8,
+        since -> Timestamptz,
+    }
+}
+
+diesel::joinable!(chat_chats -> projects (project_id));
+diesel::joinable!(chat_members -> chat_chats (chat_id));
+diesel::joinable!(chat_members -> accounts (account_id));
+diesel::joinable!(chat_calls -> chat_chats (chat_id));
+diesel::joinable!(chat_call_participants -> chat_calls (call_id));
+diesel::joinable!(chat_messages -> chat_chats (chat_id));
+diesel::joinable!(chat_presence -> chat_nodes (node_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     projects,
     accounts,
@@ -570,4 +664,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     sip_trunks,
     sip_configs,
     sip_calls,
+    chat_chats,
+    chat_members,
+    chat_calls,
+    chat_call_participants,
+    chat_messages,
+    chat_nodes,
+    chat_presence,
 );

@@ -3,8 +3,8 @@
 //! wakes this node's delivery workers (the webhook deliveries of an event are
 //! created with it, by a trigger on `events`, and claimed with `FOR UPDATE
 //! SKIP LOCKED`, so each is sent by one node at a time) and publishes new
-//! events to this node's monitor hub (every node does, so a socket on any
-//! node sees events committed by any other).
+//! events to this node's monitor hub and chat hub (every node does, so a
+//! socket on any node sees events committed by any other).
 //!
 //! Event ids come from a sequence, taken when a row is inserted, not when its
 //! transaction commits: id 10 may become visible after id 11. The monitor
@@ -201,7 +201,7 @@ async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()
     // With nobody connected here only the ids are read, to keep the cursor
     // and its gaps current for a socket that connects later — and only once
     // per IDLE_PASS, not for every round of a busy stream.
-    let listening = state.hub.connections() > 0;
+    let listening = state.hub.connections() > 0 || state.chat.connections() > 0;
     if listening {
         cursor.idle_pass = None;
     } else if cursor
@@ -257,11 +257,13 @@ async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()
     }
 }
 
-/// Publishes a round's events to the hub at once (one push per socket).
+/// Publishes a round's events to the hubs at once (one push per socket):
+/// the monitor's, and the chat's (`chat.*` events).
 fn publish(state: &AppState, events: &[Event]) {
     let messages: Vec<hub::MonitorMessage> =
         events.iter().filter_map(hub::monitor_message).collect();
     state.hub.publish(&messages);
+    state.chat.publish(events);
 }
 
 #[cfg(test)]

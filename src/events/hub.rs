@@ -112,6 +112,26 @@ impl Subscriber {
     }
 }
 
+/// A socket fed from a bounded queue that may be told to close because it
+/// fell behind (monitor and chat sockets; their response bodies ask).
+pub trait Lagging: Send + Sync + 'static {
+    /// True once the socket's queue overflowed: no more queued frames go
+    /// out, its close frame goes next.
+    fn lagged(&self) -> bool;
+}
+
+impl Lagging for AtomicBool {
+    fn lagged(&self) -> bool {
+        self.load(Ordering::Relaxed)
+    }
+}
+
+impl Lagging for Subscriber {
+    fn lagged(&self) -> bool {
+        self.lagged.load(Ordering::Relaxed)
+    }
+}
+
 /// A message for monitor sockets, derived from an event.
 #[derive(Debug, Clone)]
 pub struct MonitorMessage {

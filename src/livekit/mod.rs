@@ -2,6 +2,7 @@
 //! error mapping, project room naming, and the inbound webhook.
 
 pub mod calls;
+pub mod grants;
 pub mod names;
 pub mod webhook;
 

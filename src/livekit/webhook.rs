@@ -116,6 +116,9 @@ async fn apply(
                 with(json!({ "closed_at": rfc(at) })),
             )
             .await?;
+            if crate::chat::calls::is_call_room(&name.full) {
+                crate::chat::calls::on_room_finished(conn, &name.full).await?;
+            }
             // Only the session that ran in this room: a late room_finished
             // of an earlier room of the name leaves the current one alone.
             let sid = (!room.sid.is_empty()).then_some(room.sid.as_str());
@@ -147,6 +150,9 @@ async fn apply(
                 },
             )
             .await?;
+            if crate::chat::calls::is_call_room(&name.full) {
+                crate::chat::calls::on_participant(conn, &name.full, p, joined, at).await?;
+            }
             let who = json!({ "identity": p.identity, "name": p.name, "kind": kind_name(p.kind), "participant_sid": p.sid });
             // A join reported after its room's room_finished (webhooks out
             // of order) starts nothing that would never end.

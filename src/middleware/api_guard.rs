@@ -4,7 +4,7 @@
 //! Callers: a project API key (full rights); a signed-in account with
 //! `Authorization: Bearer <access token>` + `X-Project-Id` acting on that
 //! project with its member role (reads need a viewer, writes a member, see
-//! [`Role::for_method`]); a signed-in account on `/auth/*`, `/projects…` and
+//! [`Role::for_method`]; team chat needs a viewer); a signed-in account on `/auth/*`, `/projects…` and
 //! `/invitations/*`. Requests without valid credentials are limited per
 //! client IP; API keys per key; accounts per account. Only the first lookup
 //! of a key, session or membership within the cache TTL touches Postgres.
@@ -174,8 +174,19 @@ async fn identify(req: &ServiceRequest, state: &AppState) -> Result<Caller, ApiE
         .project_context(&state.pool, account.account_id, project_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Project"))?;
-    ctx.require(Role::for_method(req.method()))?;
+    ctx.require(needed_role(req))?;
     Ok(Caller::Member(ctx, account))
+}
+
+/// The role a member needs for a request: see [`Role::for_method`]; team
+/// chat (`/api/v1/chat/…`, all POST) is open to every member, viewers too,
+/// since it changes nothing of the project's resources.
+fn needed_role(req: &ServiceRequest) -> Role {
+    if req.path().starts_with("/api/v1/chat/") {
+        Role::Viewer
+    } else {
+        Role::for_method(req.method())
+    }
 }
 
 fn client_ip(req: &ServiceRequest) -> IpAddr {

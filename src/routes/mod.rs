@@ -18,6 +18,7 @@ pub mod sip;
 pub mod token;
 pub mod usage;
 pub mod webhooks;
+pub mod ws_body;
 
 use crate::error::ApiError;
 use actix_web::{HttpResponse, Route, web};
@@ -54,6 +55,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     connection_details::configure(cfg);
     usage::configure(cfg);
     knowledge::configure_search(cfg);
+    crate::chat::configure(cfg);
     cfg.service(web::scope("/projects").configure(projects::configure))
         .service(web::scope("/agents").configure(agents::configure))
         .service(

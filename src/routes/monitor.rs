@@ -6,21 +6,16 @@
 //! `error` message back. Pings every `monitor_heartbeat_secs`; a socket that
 //! falls behind its queue is closed with 4008.
 
-use crate::events::hub::{Subscriber, concat, text_frame};
+use super::ws_body::QueueBody;
+use crate::events::hub::{Subscriber, text_frame};
 use crate::state::AppState;
-use actix_web::body::{BodySize, BoxBody, MessageBody};
-use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, Session};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 /// Close code: missing or invalid API key.
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
@@ -85,11 +80,7 @@ pub async fn monitor(
                     serve(&state, session, stream, registration).await;
                 });
                 return Ok(response
-                    .map_body(|_, control| MonitorBody {
-                        control,
-                        events,
-                        subscriber,
-                    })
+                    .map_body(|_, control| QueueBody::new(control, events, subscriber))
                     .map_into_boxed_body());
             }
             Err(_) => (
@@ -102,59 +93,6 @@ pub async fn monitor(
     };
     actix_web::rt::spawn(close(session, refused.0, refused.1));
     Ok(response)
-}
-
-/// At most this much is gathered into one write.
-const MAX_WRITE: usize = 64 * 1024;
-
-/// The response body of a registered socket: the frames actix-ws encodes for
-/// the socket task (pings, pongs, the close) and the socket's queue of
-/// pre-encoded frames (events from the hub, replies to the client's
-/// messages). Whatever is ready goes out in one write, and an event reaches
-/// the connection with one wake-up of its task and no copy.
-struct MonitorBody {
-    control: BoxBody,
-    events: mpsc::Receiver<Bytes>,
-    subscriber: Arc<Subscriber>,
-}
-
-impl MessageBody for MonitorBody {
-    type Error = Box<dyn std::error::Error>;
-
-    fn size(&self) -> BodySize {
-        BodySize::Stream
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.get_mut();
-        let mut frames: Vec<Bytes> = Vec::new();
-        match Pin::new(&mut this.control).poll_next(cx) {
-            // The close frame was written (or the socket task is gone).
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-            Poll::Ready(Some(Ok(b))) => frames.push(b),
-            Poll::Pending => {}
-        }
-        // A socket told to close (4008) takes no more frames: its close
-        // frame goes next.
-        let mut len: usize = frames.iter().map(Bytes::len).sum();
-        while len < MAX_WRITE && !this.subscriber.lagged.load(Ordering::Relaxed) {
-            match this.events.poll_recv(cx) {
-                Poll::Ready(Some(frame)) => {
-                    len += frame.len();
-                    frames.push(frame);
-                }
-                Poll::Ready(None) | Poll::Pending => break,
-            }
-        }
-        if frames.is_empty() {
-            return Poll::Pending;
-        }
-        Poll::Ready(Some(Ok(concat(frames.iter()))))
-    }
 }
 
 async fn serve(

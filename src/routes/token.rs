@@ -7,6 +7,7 @@ use crate::db::agents::Agent;
 use crate::db::sessions::NewSession;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::quota::{self, Resource};
+pub use crate::livekit::grants::client_grants;
 use crate::livekit::names::{RoomName, identity};
 use crate::livekit::proto;
 use crate::state::AppState;
@@ -14,7 +15,7 @@ use crate::validate;
 use actix_web::{HttpResponse, web};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use livekit_api::access_token::{AccessToken, VideoGrants};
+use livekit_api::access_token::AccessToken;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -70,70 +71,6 @@ pub struct TokenOut {
 const DEFAULT_TTL: u64 = 3600;
 const MAX_TTL: u64 = 86_400;
 const MIN_TTL: u64 = 60;
-
-/// Builds the video grant: join this room only, publish/subscribe/data by
-/// default, plus the client-safe extras the caller asked for.
-pub fn client_grants(room: &str, extra: Option<&Map<String, Value>>) -> ApiResult<VideoGrants> {
-    let mut g = VideoGrants {
-        room_join: true,
-        room: room.to_owned(),
-        can_publish: Some(true),
-        can_subscribe: Some(true),
-        can_publish_data: Some(true),
-        ..Default::default()
-    };
-    for (name, value) in extra.into_iter().flatten() {
-        let flag = || {
-            value.as_bool().ok_or_else(|| {
-                ApiError::invalid_field("grants", format!("grant `{name}` must be a boolean"))
-            })
-        };
-        match name.as_str() {
-            "canPublish" => g.can_publish = Some(flag()?),
-            "canSubscribe" => g.can_subscribe = Some(flag()?),
-            "canPublishData" => g.can_publish_data = Some(flag()?),
-            "canUpdateOwnMetadata" => g.can_update_own_metadata = Some(flag()?),
-            "hidden" => g.hidden = flag()?,
-            "canPublishSources" => {
-                const SOURCES: [&str; 4] =
-                    ["camera", "microphone", "screen_share", "screen_share_audio"];
-                let list = value.as_array().ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "grants",
-                        "grant `canPublishSources` must be an array of sources",
-                    )
-                })?;
-                let mut sources = Vec::new();
-                for s in list {
-                    match s.as_str().filter(|s| SOURCES.contains(s)) {
-                        Some(s) => sources.push(s.to_owned()),
-                        None => {
-                            return Err(ApiError::invalid_field(
-                                "grants",
-                                format!("canPublishSources entries must be one of {SOURCES:?}"),
-                            ));
-                        }
-                    }
-                }
-                g.can_publish_sources = sources;
-            }
-            "roomAdmin" | "roomCreate" | "roomList" | "roomRecord" | "ingressAdmin"
-            | "recorder" | "agent" | "room" | "roomJoin" | "destinationRoom" => {
-                return Err(ApiError::invalid_field(
-                    "grants",
-                    format!("grant `{name}` cannot be given to a client token"),
-                ));
-            }
-            other => {
-                return Err(ApiError::invalid_field(
-                    "grants",
-                    format!("unknown grant `{other}`"),
-                ));
-            }
-        }
-    }
-    Ok(g)
-}
 
 /// The JSON an agent receives as dispatch metadata: its configuration.
 pub fn agent_metadata(agent: &Agent, room: &str) -> String {

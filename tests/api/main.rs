@@ -9,6 +9,7 @@ mod accounts;
 mod agents;
 mod auth;
 mod bodies;
+mod chat;
 mod cli;
 mod connection_details;
 mod db_schema;
