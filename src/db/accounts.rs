@@ -72,6 +72,36 @@ pub struct AuthToken {
     pub email: Option<String>,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
+    /// Verification tokens: the password hash chosen by the registration
+    /// the token confirms.
+    pub password_hash: Option<String>,
+    /// Verification tokens: the name chosen by that registration.
+    pub name: Option<String>,
+}
+
+/// A registration of an unverified address, carried by its verification
+/// token: whoever uses the token gets these credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Registration<'a> {
+    /// argon2id hash of the password chosen.
+    pub password_hash: &'a str,
+    /// The name chosen.
+    pub name: &'a str,
+}
+
+/// A token to store (its hash only).
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    pub account_id: i64,
+    pub kind: TokenKind,
+    pub hash: &'a [u8; 32],
+    /// Refresh tokens: their session.
+    pub session_id: Option<i64>,
+    /// E-mail tokens: the address they verify.
+    pub email: Option<&'a str>,
+    /// Verification tokens: the registration they confirm.
+    pub registration: Option<Registration<'a>>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The account with an address (addresses are stored lower-cased).
@@ -127,6 +157,23 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// Replaces the name and password of an account that is still unverified
+/// (a new registration of its address); 0 when it is verified by now.
+pub async fn replace_unverified(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    reg: Registration<'_>,
+) -> QueryResult<usize> {
+    diesel::update(a::table.find(id).filter(a::email_verified_at.is_null()))
+        .set((
+            a::name.eq(reg.name),
+            a::password_hash.eq(reg.password_hash),
+            a::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await
+}
+
 /// Sets the name.
 pub async fn set_name(conn: &mut AsyncPgConnection, id: i64, name: &str) -> QueryResult<usize> {
     diesel::update(a::table.find(id))
@@ -141,6 +188,37 @@ pub async fn set_password(conn: &mut AsyncPgConnection, id: i64, hash: &str) -> 
         .set((a::password_hash.eq(hash), a::updated_at.eq(Utc::now())))
         .execute(conn)
         .await
+}
+
+/// Verifies a new account's address with the registration its token
+/// carried (its name and password become the account's); tokens of before
+/// this change carry none and keep the account's. 0 when already verified.
+pub async fn confirm_registration(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    reg: Option<Registration<'_>>,
+) -> QueryResult<usize> {
+    let now = Utc::now();
+    let target = a::table.find(id).filter(a::email_verified_at.is_null());
+    match reg {
+        Some(r) => {
+            diesel::update(target)
+                .set((
+                    a::name.eq(r.name),
+                    a::password_hash.eq(r.password_hash),
+                    a::email_verified_at.eq(now),
+                    a::updated_at.eq(now),
+                ))
+                .execute(conn)
+                .await
+        }
+        None => {
+            diesel::update(target)
+                .set((a::email_verified_at.eq(now), a::updated_at.eq(now)))
+                .execute(conn)
+                .await
+        }
+    }
 }
 
 /// Marks the address verified, optionally replacing it (an e-mail change).
@@ -231,23 +309,17 @@ pub async fn revoke_sessions(
 }
 
 /// Stores the hash of a new token.
-pub async fn insert_token(
-    conn: &mut AsyncPgConnection,
-    account_id: i64,
-    kind: TokenKind,
-    hash: &[u8; 32],
-    session_id: Option<i64>,
-    email: Option<&str>,
-    expires_at: DateTime<Utc>,
-) -> QueryResult<()> {
+pub async fn insert_token(conn: &mut AsyncPgConnection, new: NewToken<'_>) -> QueryResult<()> {
     diesel::insert_into(t::table)
         .values((
-            t::account_id.eq(account_id),
-            t::kind.eq(kind.as_str()),
-            t::token_hash.eq(hash.as_slice()),
-            t::session_id.eq(session_id),
-            t::email.eq(email),
-            t::expires_at.eq(expires_at),
+            t::account_id.eq(new.account_id),
+            t::kind.eq(new.kind.as_str()),
+            t::token_hash.eq(new.hash.as_slice()),
+            t::session_id.eq(new.session_id),
+            t::email.eq(new.email),
+            t::password_hash.eq(new.registration.map(|r| r.password_hash)),
+            t::name.eq(new.registration.map(|r| r.name)),
+            t::expires_at.eq(new.expires_at),
         ))
         .execute(conn)
         .await

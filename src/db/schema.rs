@@ -113,6 +113,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    connection_token_uses (project_id, jti_hash) {
+        project_id -> Int8,
+        jti_hash -> Bytea,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     connection_secrets (id) {
         id -> Int8,
         project_id -> Int8,
@@ -409,6 +417,8 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
+        password_hash -> Nullable<Text>,
+        name -> Nullable<Text>,
     }
 }
 
@@ -464,6 +474,7 @@ diesel::joinable!(invitations -> projects (project_id));
 diesel::joinable!(rooms -> projects (project_id));
 diesel::joinable!(participants -> rooms (room_id));
 diesel::joinable!(connection_secrets -> projects (project_id));
+diesel::joinable!(connection_token_uses -> projects (project_id));
 diesel::table! {
     recordings (id) {
         id -> Int8,
@@ -646,6 +657,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     participants,
     livekit_webhook_events,
     connection_secrets,
+    connection_token_uses,
     knowledge_bases,
     kb_chunks,
     kb_index_jobs,

@@ -80,6 +80,11 @@ impl Mailer {
         format!("{}/{page}?token={token}", self.base_url)
     }
 
+    /// The address of a page of the dashboard (`sign-in`, …).
+    pub fn page(&self, page: &str) -> String {
+        format!("{}/{page}", self.base_url)
+    }
+
     /// Renders a template with the product name added to `vars`.
     pub fn render(&self, t: Template, vars: &[(&str, &str)]) -> Rendered {
         let mut all = vec![("product", self.product.as_str())];

@@ -13,6 +13,8 @@ pub enum Template {
     Invitation,
     /// Confirm a new address of an account.
     ChangeEmail,
+    /// Tell the owner of an address that another account asked for it.
+    AddressInUse,
 }
 
 impl Template {
@@ -23,6 +25,7 @@ impl Template {
             Template::ResetPassword => "reset_password",
             Template::Invitation => "invitation",
             Template::ChangeEmail => "change_email",
+            Template::AddressInUse => "address_in_use",
         }
     }
 
@@ -43,6 +46,10 @@ impl Template {
             Template::ChangeEmail => (
                 include_str!("../../templates/change_email.txt"),
                 include_str!("../../templates/change_email.html"),
+            ),
+            Template::AddressInUse => (
+                include_str!("../../templates/address_in_use.txt"),
+                include_str!("../../templates/address_in_use.html"),
             ),
         }
     }
@@ -133,6 +140,7 @@ mod tests {
             Template::ResetPassword,
             Template::Invitation,
             Template::ChangeEmail,
+            Template::AddressInUse,
         ] {
             let r = render(
                 t,

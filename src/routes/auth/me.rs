@@ -1,6 +1,6 @@
 //! `GET/PATCH /api/v1/auth/me`: the signed-in account.
 
-use super::signup::{deliver, token_mail};
+use super::signup::{TokenMail, address_in_use, deliver, token_mail};
 use super::{AccountOut, AccountResponse, email};
 use crate::auth::sessions::Account as SignedIn;
 use crate::db::accounts::{self, TokenKind};
@@ -63,7 +63,9 @@ pub async fn get_me(me: SignedIn, state: web::Data<AppState>) -> ApiResult<HttpR
 }
 
 /// Change the name, or ask to change the e-mail address (a confirmation
-/// link goes to the new address; until it is used the old one stays).
+/// link goes to the new address; until it is used the old one stays). An
+/// address that already has an account gets the same answer, and its owner
+/// a notice instead of a link.
 #[utoipa::path(
     patch, path = "/api/v1/auth/me", tag = "Accounts",
     request_body = MePatch,
@@ -71,7 +73,6 @@ pub async fn get_me(me: SignedIn, state: web::Data<AppState>) -> ApiResult<HttpR
         (status = 200, description = "The account (`pending_email` while a change waits)", body = AccountResponse),
         (status = 400, description = "Invalid name or address", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = crate::error::ErrorBody),
-        (status = 409, description = "The address belongs to another account", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -97,22 +98,20 @@ pub async fn update_me(
             let account = accounts::find(conn, me.account_id).await?;
             let mut queued = None;
             if let Some(new) = new_email.as_deref().filter(|e| *e != account.email) {
-                if accounts::find_by_email(conn, new).await?.is_some() {
-                    return Err(ApiError::conflict(
-                        "This address is already used by another account",
-                    ));
-                }
-                queued = Some(
-                    token_mail(
-                        conn,
-                        &st,
-                        &account,
-                        TokenKind::ChangeEmail,
-                        new,
-                        Duration::hours(24),
-                    )
-                    .await?,
-                );
+                let mail = TokenMail {
+                    kind: TokenKind::ChangeEmail,
+                    to: new,
+                    ttl: Duration::hours(24),
+                    registration: None,
+                };
+                // The answer is the same whether or not the address has an
+                // account (no enumeration): an owner is told by mail instead
+                // of getting a link, and the change can never be confirmed.
+                queued = Some(if accounts::find_by_email(conn, new).await?.is_some() {
+                    address_in_use(conn, &st, &account, mail).await?
+                } else {
+                    token_mail(conn, &st, &account, mail).await?
+                });
             }
             Ok((account, queued))
         })

@@ -4,7 +4,7 @@ use super::{AccountResponse, MessageOut, email, invalid_link, message};
 use crate::auth::password;
 use crate::auth::throttle::ThrottleKey;
 use crate::auth::tokens;
-use crate::db::accounts::{self, Account, TokenKind};
+use crate::db::accounts::{self, Account, NewToken, Registration, TokenKind};
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{Template, outbox};
 use crate::state::AppState;
@@ -49,15 +49,23 @@ const RESENT: &str =
     "If an unverified account exists for this address, a verification link is on its way";
 
 /// Stores a new single-use e-mail token and queues its message; returns the
-/// outbox id to deliver after commit.
+/// outbox id to deliver after commit. A new change-address or reset token
+/// replaces the account's earlier ones; verification tokens each confirm
+/// their own registration (`registration`), so a later registration of the
+/// address cannot take over the link of an earlier one (and the other way
+/// round): the one whose link is used wins, and using it spends the others.
 pub(crate) async fn token_mail(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     account: &Account,
-    kind: TokenKind,
-    to: &str,
-    ttl: Duration,
+    mail: TokenMail<'_>,
 ) -> ApiResult<i64> {
+    let TokenMail {
+        kind,
+        to,
+        ttl,
+        registration,
+    } = mail;
     let (template, page) = match kind {
         TokenKind::VerifyEmail => (Template::VerifyEmail, "verify-email"),
         TokenKind::ChangeEmail => (Template::ChangeEmail, "confirm-email"),
@@ -68,25 +76,73 @@ pub(crate) async fn token_mail(
             )));
         }
     };
-    accounts::spend_tokens(conn, account.id, kind).await?;
+    if kind != TokenKind::VerifyEmail {
+        accounts::spend_tokens(conn, account.id, kind).await?;
+    }
     let token = tokens::generate();
     let email_col = matches!(kind, TokenKind::VerifyEmail | TokenKind::ChangeEmail).then_some(to);
     accounts::insert_token(
         conn,
-        account.id,
-        kind,
-        &tokens::hash(&token),
-        None,
-        email_col,
-        Utc::now() + ttl,
+        NewToken {
+            account_id: account.id,
+            kind,
+            hash: &tokens::hash(&token),
+            session_id: None,
+            email: email_col,
+            registration,
+            expires_at: Utc::now() + ttl,
+        },
     )
     .await?;
     let link = state.mailer.link(page, &token);
-    let rendered = state.mailer.render(
-        template,
-        &[("name", &account.name), ("email", to), ("link", &link)],
-    );
+    let name = registration.map_or(account.name.as_str(), |r| r.name);
+    let rendered = state
+        .mailer
+        .render(template, &[("name", name), ("email", to), ("link", &link)]);
     Ok(outbox::enqueue(conn, template.as_str(), to, &rendered).await?)
+}
+
+/// Records a change-address request for an address that already has an
+/// account as [`token_mail`] would (so `pending_email` reads the same), but
+/// mails that address's owner a notice instead of the link, which nobody
+/// ever sees: the change cannot be confirmed.
+pub(crate) async fn address_in_use(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    account: &Account,
+    mail: TokenMail<'_>,
+) -> ApiResult<i64> {
+    accounts::spend_tokens(conn, account.id, mail.kind).await?;
+    accounts::insert_token(
+        conn,
+        NewToken {
+            account_id: account.id,
+            kind: mail.kind,
+            hash: &tokens::hash(&tokens::generate()),
+            session_id: None,
+            email: Some(mail.to),
+            registration: None,
+            expires_at: Utc::now() + mail.ttl,
+        },
+    )
+    .await?;
+    let template = Template::AddressInUse;
+    let link = state.mailer.page("sign-in");
+    let rendered = state
+        .mailer
+        .render(template, &[("email", mail.to), ("link", &link)]);
+    Ok(outbox::enqueue(conn, template.as_str(), mail.to, &rendered).await?)
+}
+
+/// What [`token_mail`] sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TokenMail<'a> {
+    pub kind: TokenKind,
+    /// The address the link goes to.
+    pub to: &'a str,
+    pub ttl: Duration,
+    /// Verification links: the registration the link confirms.
+    pub registration: Option<Registration<'a>>,
 }
 
 /// Delivers queued messages after the commit that queued them.
@@ -122,21 +178,27 @@ pub async fn register(
     let st = state.clone();
     let queued = conn
         .transaction::<_, ApiError, _>(async |conn| {
+            let registration = Registration {
+                password_hash: &hash,
+                name: &name,
+            };
             let account = match accounts::find_by_email(conn, &address).await? {
                 Some(a) if a.email_verified_at.is_some() => return Ok(None),
-                Some(a) => a,
+                // A new registration of an unverified address replaces the
+                // credentials of the earlier one; its link carries them.
+                Some(a) => {
+                    accounts::replace_unverified(conn, a.id, registration).await?;
+                    a
+                }
                 None => accounts::create(conn, &address, &name, &hash, plan.as_str()).await?,
             };
-            let id = token_mail(
-                conn,
-                &st,
-                &account,
-                TokenKind::VerifyEmail,
-                &address,
-                Duration::hours(24),
-            )
-            .await?;
-            Ok(Some(id))
+            let mail = TokenMail {
+                kind: TokenKind::VerifyEmail,
+                to: &address,
+                ttl: Duration::hours(24),
+                registration: Some(registration),
+            };
+            Ok(Some(token_mail(conn, &st, &account, mail).await?))
         })
         .await;
     match queued {
@@ -196,7 +258,13 @@ pub async fn verify_email(
                     })?;
                 accounts::spend_tokens(conn, t.account_id, TokenKind::ChangeEmail).await?;
             } else {
-                accounts::verify_email(conn, t.account_id, None).await?;
+                let registration = t.password_hash.as_deref().map(|h| Registration {
+                    password_hash: h,
+                    name: t.name.as_deref().unwrap_or_default(),
+                });
+                accounts::confirm_registration(conn, t.account_id, registration).await?;
+                // The address is proven: every other registration's link dies.
+                accounts::spend_tokens(conn, t.account_id, TokenKind::VerifyEmail).await?;
             }
             Ok(accounts::find(conn, t.account_id).await?)
         })
@@ -224,29 +292,31 @@ pub async fn resend_verification(
     let max = state.settings.accounts.verification_resends_per_hour;
     let window = StdDuration::from_secs(3600);
     let key = ThrottleKey::Resend(address.clone());
-    if let Err(retry_after) = state.accounts.throttle.check(&key, max, window) {
+    if let Err(retry_after) = state.accounts.throttle.acquire(&key, max, window) {
         return Err(ApiError::RateLimited {
             limit: max,
             retry_after,
         });
     }
-    state.accounts.throttle.record(key, window);
     let mut conn = state.pool.get().await?;
     let st = state.clone();
     let queued = conn
         .transaction::<_, ApiError, _>(async |conn| {
             match accounts::find_by_email(conn, &address).await? {
-                Some(a) if a.email_verified_at.is_none() => Ok(Some(
-                    token_mail(
-                        conn,
-                        &st,
-                        &a,
-                        TokenKind::VerifyEmail,
-                        &address,
-                        Duration::hours(24),
-                    )
-                    .await?,
-                )),
+                // A new link for the latest registration (the account's
+                // credentials); the links of others stay as they were.
+                Some(a) if a.email_verified_at.is_none() => {
+                    let mail = TokenMail {
+                        kind: TokenKind::VerifyEmail,
+                        to: &address,
+                        ttl: Duration::hours(24),
+                        registration: Some(Registration {
+                            password_hash: &a.password_hash,
+                            name: &a.name,
+                        }),
+                    };
+                    Ok(Some(token_mail(conn, &st, &a, mail).await?))
+                }
                 _ => Ok(None),
             }
         })
