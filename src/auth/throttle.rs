@@ -1,15 +1,21 @@
-//! Fixed-window counters that slow brute force: failed logins per account
-//! and per client address, verification e-mails per address. In-process,
-//! like the request rate limiter.
+//! Fixed-window counters that slow brute force: login attempts per account
+//! and failures per client address, e-mails per address. In-process, like
+//! the request rate limiter.
+//!
+//! An attempt is counted *before* the work it guards ([`Throttle::acquire`]
+//! checks and counts in one step under the key's lock), so parallel requests
+//! cannot all pass a check that none of them has counted yet.
 
 use dashmap::DashMap;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What is being counted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ThrottleKey {
-    /// Failed logins for an e-mail address (lower-cased), known or not.
+    /// Login attempts for an e-mail address (lower-cased), known or not.
     Login(String),
     /// Failed logins from a client address.
     LoginIp(IpAddr),
@@ -22,39 +28,81 @@ pub enum ThrottleKey {
 /// Most windows kept before expired ones are swept.
 const SWEEP_AT: usize = 50_000;
 
+/// Stripes of the per-address queue that slows a client over its limit.
+const STRIPES: usize = 64;
+
 /// The counters of a process.
-#[derive(Default)]
 pub struct Throttle {
     windows: DashMap<ThrottleKey, (u32, Instant)>,
+    stripes: Vec<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self {
+            windows: DashMap::new(),
+            stripes: (0..STRIPES).map(|_| Arc::default()).collect(),
+        }
+    }
 }
 
 impl Throttle {
-    /// `Err(retry_after_secs)` when `key` already counted `max` in its window.
-    pub fn check(&self, key: &ThrottleKey, max: u32, window: Duration) -> Result<(), u64> {
-        match self.windows.get(key).map(|w| *w) {
-            Some((count, start)) if count >= max && start.elapsed() < window => {
-                Err((window - start.elapsed()).as_secs().max(1))
-            }
-            _ => Ok(()),
+    /// Counts one attempt for `key`, unless it already counted `max` in its
+    /// window: then `Err(retry_after_secs)` and nothing is counted. Atomic.
+    pub fn acquire(&self, key: &ThrottleKey, max: u32, window: Duration) -> Result<(), u64> {
+        self.sweep(window);
+        let mut w = self
+            .windows
+            .entry(key.clone())
+            .or_insert((0, Instant::now()));
+        if w.1.elapsed() >= window {
+            *w = (0, Instant::now());
         }
+        if w.0 >= max {
+            return Err((window.saturating_sub(w.1.elapsed())).as_secs().max(1));
+        }
+        w.0 += 1;
+        Ok(())
     }
 
-    /// Counts one event for `key`.
+    /// `Some(retry_after_secs)` when `key` has counted `max` in its window
+    /// (nothing is counted).
+    pub fn exceeded(&self, key: &ThrottleKey, max: u32, window: Duration) -> Option<u64> {
+        self.windows
+            .get(key)
+            .filter(|w| w.0 >= max && w.1.elapsed() < window)
+            .map(|w| window.saturating_sub(w.1.elapsed()).as_secs().max(1))
+    }
+
+    /// Counts one event for `key` without a limit.
     pub fn record(&self, key: ThrottleKey, window: Duration) {
-        if self.windows.len() >= SWEEP_AT {
-            self.windows
-                .retain(|_, (_, start)| start.elapsed() < window);
-        }
+        self.sweep(window);
         let mut w = self.windows.entry(key).or_insert((0, Instant::now()));
         if w.1.elapsed() >= window {
             *w = (0, Instant::now());
         }
-        w.0 += 1;
+        w.0 = w.0.saturating_add(1);
     }
 
     /// Forgets `key` (after a successful login).
     pub fn reset(&self, key: &ThrottleKey) {
         self.windows.remove(key);
+    }
+
+    /// A queue shared by the requests of one client address (and the few
+    /// that hash alike): a client over its failure limit has its password
+    /// checks run one at a time, so it cannot take every hashing thread.
+    pub fn queue(&self, ip: IpAddr) -> Arc<tokio::sync::Mutex<()>> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        ip.hash(&mut h);
+        self.stripes[(h.finish() as usize) % STRIPES].clone()
+    }
+
+    fn sweep(&self, window: Duration) {
+        if self.windows.len() >= SWEEP_AT {
+            self.windows
+                .retain(|_, (_, start)| start.elapsed() < window);
+        }
     }
 }
 
@@ -63,16 +111,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locks_after_max_within_the_window() {
+    fn acquire_counts_up_to_max_within_the_window() {
         let t = Throttle::default();
         let k = ThrottleKey::Login("a@b.c".into());
         let w = Duration::from_secs(60);
         for _ in 0..3 {
-            assert!(t.check(&k, 3, w).is_ok());
-            t.record(k.clone(), w);
+            assert!(t.acquire(&k, 3, w).is_ok());
         }
-        assert!(matches!(t.check(&k, 3, w), Err(s) if s <= 60));
+        assert!(t.exceeded(&k, 3, w).is_some());
+        assert!(matches!(t.acquire(&k, 3, w), Err(s) if s <= 60));
         t.reset(&k);
-        assert!(t.check(&k, 3, w).is_ok());
+        assert!(t.acquire(&k, 3, w).is_ok());
+    }
+
+    #[test]
+    fn parallel_acquires_never_pass_the_limit() {
+        let t = Arc::new(Throttle::default());
+        let k = ThrottleKey::Login("race@b.c".into());
+        let w = Duration::from_secs(60);
+        let passed: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (t, k) = (t.clone(), k.clone());
+                    s.spawn(move || (0..50).filter(|_| t.acquire(&k, 5, w).is_ok()).count())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+        });
+        assert_eq!(passed, 5);
     }
 }

@@ -5,7 +5,7 @@ use crate::auth::password;
 use crate::auth::sessions::Account as SignedIn;
 use crate::auth::throttle::ThrottleKey;
 use crate::auth::tokens;
-use crate::db::accounts::{self, Account, TokenKind};
+use crate::db::accounts::{self, Account, NewToken, TokenKind};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -59,12 +59,15 @@ async fn new_refresh_token(
     let expires = Utc::now() + Duration::days(i64::from(days));
     accounts::insert_token(
         conn,
-        account_id,
-        TokenKind::Refresh,
-        &tokens::hash(&token),
-        Some(session_id),
-        None,
-        expires,
+        NewToken {
+            account_id,
+            kind: TokenKind::Refresh,
+            hash: &tokens::hash(&token),
+            session_id: Some(session_id),
+            email: None,
+            registration: None,
+            expires_at: expires,
+        },
     )
     .await?;
     Ok((token, expires))
@@ -87,8 +90,11 @@ fn session_out(
     }
 }
 
-/// Sign in with e-mail and password (verified accounts only). Repeated
-/// failures for an address or from a client are refused with 429 for a while.
+/// Sign in with e-mail and password (verified accounts only). Past
+/// `max_failures_per_account` attempts for an address within `lockout_secs`
+/// logins for it answer 429 until the window ends; a client past
+/// `max_failures_per_ip` failures is slowed and its failures answer 429,
+/// while a right password still signs in.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "Accounts",
     request_body = LoginIn,
@@ -110,18 +116,24 @@ pub async fn login(
     let window = StdDuration::from_secs(cfg.lockout_secs);
     let throttle = &state.accounts.throttle;
     let by_account = ThrottleKey::Login(address.clone());
-    let by_ip = ThrottleKey::LoginIp(client_ip(&req));
-    for (key, max) in [
-        (&by_account, cfg.max_failures_per_account),
-        (&by_ip, cfg.max_failures_per_ip),
-    ] {
-        if let Err(retry_after) = throttle.check(key, max, window) {
-            return Err(ApiError::RateLimited {
-                limit: max,
-                retry_after,
-            });
-        }
-    }
+    let ip = client_ip(&req);
+    let by_ip = ThrottleKey::LoginIp(ip);
+    let limited = |limit, retry_after| ApiError::RateLimited { limit, retry_after };
+    // The attempt counts for the account before its password is checked, so
+    // parallel guesses cannot pass the limit together.
+    let max = cfg.max_failures_per_account;
+    throttle
+        .acquire(&by_account, max, window)
+        .map_err(|retry| limited(max, retry))?;
+    // A client past its failure limit is slowed, not locked out: its checks
+    // run one at a time and its failures answer 429, but a right password
+    // still signs in (a shared address must not lock out everyone behind it).
+    let ip_over = throttle.exceeded(&by_ip, cfg.max_failures_per_ip, window);
+    let queue = ip_over.map(|_| throttle.queue(ip));
+    let _turn = match &queue {
+        Some(q) => Some(q.lock().await),
+        None => None,
+    };
     let mut conn = state.pool.get().await?;
     let account = accounts::find_by_email(&mut conn, &address).await?;
     let pw = body.password;
@@ -137,8 +149,10 @@ pub async fn login(
     let account = match account {
         Some(a) if ok => a,
         _ => {
-            throttle.record(by_account, window);
             throttle.record(by_ip, window);
+            if let Some(retry) = ip_over {
+                return Err(limited(cfg.max_failures_per_ip, retry));
+            }
             return Err(ApiError::Unauthorized("Invalid e-mail or password".into()));
         }
     };

@@ -1,6 +1,6 @@
 //! `reset-password-request`, `reset-password`, `change-password`.
 
-use super::signup::{EmailIn, deliver, token_mail};
+use super::signup::{EmailIn, TokenMail, deliver, token_mail};
 use super::{MessageOut, email, invalid_link, message};
 use crate::auth::password;
 use crate::auth::sessions::Account as SignedIn;
@@ -57,29 +57,26 @@ pub async fn reset_password_request(
     let max = state.settings.accounts.verification_resends_per_hour;
     let window = StdDuration::from_secs(3600);
     let key = ThrottleKey::Reset(address.clone());
-    if let Err(retry_after) = state.accounts.throttle.check(&key, max, window) {
+    if let Err(retry_after) = state.accounts.throttle.acquire(&key, max, window) {
         return Err(ApiError::RateLimited {
             limit: max,
             retry_after,
         });
     }
-    state.accounts.throttle.record(key, window);
     let mut conn = state.pool.get().await?;
     let st = state.clone();
     let queued = conn
         .transaction::<_, ApiError, _>(async |conn| {
             match accounts::find_by_email(conn, &address).await? {
-                Some(a) => Ok(Some(
-                    token_mail(
-                        conn,
-                        &st,
-                        &a,
-                        TokenKind::ResetPassword,
-                        &address,
-                        Duration::hours(1),
-                    )
-                    .await?,
-                )),
+                Some(a) => {
+                    let mail = TokenMail {
+                        kind: TokenKind::ResetPassword,
+                        to: &address,
+                        ttl: Duration::hours(1),
+                        registration: None,
+                    };
+                    Ok(Some(token_mail(conn, &st, &a, mail).await?))
+                }
                 None => Ok(None),
             }
         })
@@ -126,8 +123,10 @@ pub async fn reset_password(
         accounts::set_password(conn, account.id, &new_hash).await?;
         accounts::spend_tokens(conn, account.id, TokenKind::ResetPassword).await?;
         accounts::revoke_sessions(conn, account.id, None).await?;
-        // The link reached the mailbox: the address is proven.
+        // The link reached the mailbox: the address is proven, and pending
+        // registrations of it are moot.
         accounts::verify_email(conn, account.id, None).await?;
+        accounts::spend_tokens(conn, account.id, TokenKind::VerifyEmail).await?;
         Ok(())
     })
     .await?;
@@ -164,11 +163,12 @@ pub async fn change_password(
     let cfg = &state.settings.accounts;
     let window = StdDuration::from_secs(cfg.lockout_secs);
     let key = ThrottleKey::Login(account.email.clone());
+    // Counted before the check, like a login.
     if let Err(retry_after) =
         state
             .accounts
             .throttle
-            .check(&key, cfg.max_failures_per_account, window)
+            .acquire(&key, cfg.max_failures_per_account, window)
     {
         return Err(ApiError::RateLimited {
             limit: cfg.max_failures_per_account,
@@ -177,9 +177,9 @@ pub async fn change_password(
     }
     let (current, stored) = (body.current_password, account.password_hash.clone());
     if !password::blocking(move || password::verify(&current, &stored)).await? {
-        state.accounts.throttle.record(key, window);
         return Err(ApiError::Forbidden("The current password is wrong".into()));
     }
+    state.accounts.throttle.reset(&key);
     password::check_strength("new_password", &body.new_password, &account.email)?;
     let pw = body.new_password;
     let new_hash = password::blocking(move || password::hash(&pw)).await??;
