@@ -317,6 +317,18 @@ pub struct Settings {
     pub monitor_max_connections_per_project: usize,
     /// Interval of monitor pings, in seconds; a socket silent for 3 intervals is closed.
     pub monitor_heartbeat_secs: u64,
+    /// Channels one monitor socket may subscribe to at once.
+    pub monitor_max_channels: usize,
+    /// Messages per second a monitor socket may send (bursts of twice as
+    /// many); beyond, messages are dropped with an `error` reply.
+    pub monitor_messages_per_sec: u32,
+    /// Longest lifetime (`exp - iat`, seconds) of a signed connection-details
+    /// token; a `jti` in such a token makes it single-use.
+    pub connection_token_max_lifetime_secs: u64,
+    /// Networks (CIDRs) a SIP trunk `address` may point into although they
+    /// are private or internal (your own SIP gear); public addresses are
+    /// always allowed.
+    pub sip_allowed_networks: Vec<String>,
     /// Price table for usage costs; unknown models are recorded with cost 0.
     pub prices: Vec<ModelPrice>,
     /// Directory of the embedding model (all-MiniLM-L6-v2: model.onnx and the
@@ -410,6 +422,10 @@ impl Default for Settings {
             monitor_buffer: 1024,
             monitor_max_connections_per_project: 200,
             monitor_heartbeat_secs: 20,
+            monitor_max_channels: 100,
+            monitor_messages_per_sec: 20,
+            connection_token_max_lifetime_secs: 600,
+            sip_allowed_networks: Vec::new(),
             prices: default_prices(),
             embedding_model_dir: PathBuf::from(".local/models/all-minilm-l6-v2"),
             onnxruntime_path: PathBuf::from(".local/onnxruntime/libonnxruntime.so.1.24.4"),
@@ -618,6 +634,26 @@ impl Settings {
         }
         if self.monitor_heartbeat_secs == 0 {
             return fail("monitor_heartbeat_secs", "must be at least 1");
+        }
+        if self.monitor_max_channels == 0 || self.monitor_messages_per_sec == 0 {
+            return fail(
+                "monitor_max_channels",
+                "monitor_max_channels and monitor_messages_per_sec must be at least 1",
+            );
+        }
+        if !(10..=86_400).contains(&self.connection_token_max_lifetime_secs) {
+            return fail(
+                "connection_token_max_lifetime_secs",
+                "must be between 10 and 86400",
+            );
+        }
+        for n in &self.sip_allowed_networks {
+            if crate::events::ssrf::Cidr::parse(n).is_none() {
+                return fail(
+                    "sip_allowed_networks",
+                    "each entry must be a CIDR like 10.1.0.0/16 or fd00::/8",
+                );
+            }
         }
         if !(1..=16).contains(&self.embedding_workers) {
             return fail("embedding_workers", "must be between 1 and 16");

@@ -71,6 +71,7 @@ impl AppState {
             hub: Arc::new(Hub::new(
                 settings.monitor_buffer,
                 settings.monitor_max_connections_per_project,
+                settings.monitor_max_channels,
             )),
             chat: Arc::new(crate::chat::hub::ChatHub::new(&settings.chat)),
             events_wake: Default::default(),

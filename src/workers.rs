@@ -27,6 +27,7 @@ pub fn spawn_all(state: &AppState) -> Workers {
         tokio::spawn(crate::events::notifier(state.clone())),
         tokio::spawn(crate::events::delivery::run(state.clone())),
         spawn_housekeeping(state.clone()),
+        tokio::spawn(check_monitor_keys(state.clone())),
         crate::livekit::calls::spawn(state.clone()),
         crate::mail::outbox::spawn_worker(state.mailer.clone(), state.pool.clone()),
     ];
@@ -60,4 +61,37 @@ async fn purge_idempotency(state: &AppState) -> anyhow::Result<()> {
         tracing::info!(deleted = n, "purged expired idempotency keys");
     }
     Ok(())
+}
+
+/// Closes the sockets of this process whose API key stopped working (revoked
+/// or expired on any node, or its project deleted): every half
+/// `key_cache_ttl_ms`, one query for all the keys in use.
+pub async fn check_monitor_keys(state: AppState) {
+    let period = Duration::from_millis((state.settings.key_cache_ttl_ms / 2).max(100));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let checked = state.hub.key_ids();
+        if checked.is_empty() {
+            continue;
+        }
+        let valid = match state.pool.get().await {
+            Ok(mut conn) => crate::db::api_keys::still_valid(&mut conn, &checked).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "monitor key check skipped");
+                continue;
+            }
+        };
+        match valid {
+            Ok(mut valid) => {
+                valid.sort_unstable();
+                state.hub.revoke(crate::events::hub::Revoke::AllBut {
+                    checked: &checked,
+                    valid: &valid,
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "could not check the monitor sockets' keys"),
+        }
+    }
 }

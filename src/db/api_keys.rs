@@ -136,6 +136,25 @@ pub async fn authenticate(
     Ok(found)
 }
 
+/// Of `ids`, the keys that still work: not revoked, not expired, of a
+/// project that is not deleted (monitor sockets opened with the others
+/// are closed).
+pub async fn still_valid(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    api_keys::table
+        .inner_join(projects::table)
+        .filter(api_keys::id.eq_any(ids))
+        .filter(api_keys::revoked_at.is_null())
+        .filter(
+            api_keys::expires_at
+                .is_null()
+                .or(api_keys::expires_at.gt(Utc::now())),
+        )
+        .filter(projects::deleted_at.is_null())
+        .select(api_keys::id)
+        .load(conn)
+        .await
+}
+
 /// The keys of a project that are not revoked, newest first.
 pub async fn list_live(conn: &mut AsyncPgConnection, project_id: i64) -> QueryResult<Vec<ApiKey>> {
     api_keys::table

@@ -65,6 +65,21 @@ pub async fn trunk(
 }
 
 /// Inserts a trunk.
+/// Whether a trunk of any project (other than `except`) has the number.
+pub async fn number_taken(
+    conn: &mut AsyncPgConnection,
+    phone_number: &str,
+    except: Option<i64>,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        sip_trunks::table
+            .filter(sip_trunks::phone_number.eq(phone_number))
+            .filter(sip_trunks::id.ne(except.unwrap_or(0))),
+    ))
+    .get_result(conn)
+    .await
+}
+
 pub async fn insert_trunk(conn: &mut AsyncPgConnection, t: &TrunkFields) -> QueryResult<Trunk> {
     diesel::insert_into(sip_trunks::table)
         .values(t)

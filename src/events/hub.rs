@@ -21,8 +21,12 @@ use tokio::sync::{Notify, mpsc};
 pub struct Subscriber {
     id: u64,
     project_id: i64,
+    /// The API key it was opened with.
+    key_id: i64,
     prefix: String,
     channels: Mutex<HashSet<String>>,
+    /// Most channels it may hold.
+    max_channels: usize,
     /// What `channels` holds, read without its lock on every publish.
     wants_rooms: AtomicBool,
     wants_sessions: AtomicBool,
@@ -30,6 +34,8 @@ pub struct Subscriber {
     tx: mpsc::Sender<Bytes>,
     /// Set when the queue overflowed; the socket closes with 4008.
     pub lagged: AtomicBool,
+    /// Set when its key stopped working; the socket closes with 4001.
+    pub revoked: AtomicBool,
     /// Wakes the socket task when it must close.
     pub kick: Notify,
 }
@@ -39,6 +45,12 @@ impl Subscriber {
     pub fn subscribe(&self, channel: &str) -> Result<String, String> {
         let normalized = self.normalize(channel)?;
         let mut channels = self.lock();
+        if channels.len() >= self.max_channels && !channels.contains(&normalized) {
+            return Err(format!(
+                "at most {} channels per connection; unsubscribe from one first",
+                self.max_channels
+            ));
+        }
         channels.insert(normalized.clone());
         self.summarize(&channels);
         Ok(normalized)
@@ -273,6 +285,20 @@ pub fn concat<'a>(frames: impl Iterator<Item = &'a Bytes> + Clone) -> Bytes {
     }
 }
 
+/// Which sockets [`Hub::revoke`] closes.
+#[derive(Debug, Clone, Copy)]
+pub enum Revoke<'a> {
+    /// Those opened with this key (revoked on this node).
+    Key(i64),
+    /// Those of this project (deleted on this node).
+    Project(i64),
+    /// Those whose key is in `checked` (sorted) but not in `valid` (sorted).
+    AllBut {
+        checked: &'a [i64],
+        valid: &'a [i64],
+    },
+}
+
 /// Why a socket could not be registered.
 #[derive(Debug)]
 pub struct TooMany;
@@ -283,6 +309,7 @@ pub struct Hub {
     next_id: AtomicU64,
     buffer: usize,
     max_per_project: usize,
+    max_channels: usize,
 }
 
 /// Unregisters its socket when dropped.
@@ -304,33 +331,40 @@ impl Drop for Registration {
 }
 
 impl Hub {
-    /// A hub with a per-socket queue of `buffer` messages.
-    pub fn new(buffer: usize, max_per_project: usize) -> Self {
+    /// A hub with a per-socket queue of `buffer` messages, at most
+    /// `max_per_project` sockets per project and `max_channels` channels per
+    /// socket.
+    pub fn new(buffer: usize, max_per_project: usize, max_channels: usize) -> Self {
         Self {
             sockets: DashMap::new(),
             next_id: AtomicU64::new(1),
             buffer: buffer.max(1),
             max_per_project,
+            max_channels,
         }
     }
 
-    /// Registers a socket of a project.
+    /// Registers a socket of a project, opened with the API key `key_id`.
     pub fn register(
         self: &Arc<Self>,
         project_id: i64,
+        key_id: i64,
         prefix: &str,
     ) -> Result<(Registration, mpsc::Receiver<Bytes>), TooMany> {
         let (tx, rx) = mpsc::channel(self.buffer);
         let subscriber = Arc::new(Subscriber {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             project_id,
+            key_id,
             prefix: prefix.to_owned(),
             channels: Mutex::new(HashSet::new()),
+            max_channels: self.max_channels,
             wants_rooms: AtomicBool::new(false),
             wants_sessions: AtomicBool::new(false),
             room_channels: AtomicUsize::new(0),
             tx,
             lagged: AtomicBool::new(false),
+            revoked: AtomicBool::new(false),
             kick: Notify::new(),
         });
         let mut entry = self.sockets.entry(project_id).or_default();
@@ -380,6 +414,39 @@ impl Hub {
         }
     }
 
+    /// The API keys the sockets of this process were opened with.
+    pub fn key_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .sockets
+            .iter()
+            .flat_map(|e| e.value().iter().map(|s| s.key_id).collect::<Vec<_>>())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Closes (4001) the sockets opened with a key that no longer works:
+    /// those whose key is not in `valid` of those in `checked`, or of
+    /// `project_id` when given (a deleted project), or with `key_id`.
+    pub fn revoke(&self, which: Revoke<'_>) {
+        for entry in self.sockets.iter() {
+            for s in entry.value() {
+                let gone = match which {
+                    Revoke::Key(id) => s.key_id == id,
+                    Revoke::Project(pid) => s.project_id == pid,
+                    Revoke::AllBut { checked, valid } => {
+                        checked.binary_search(&s.key_id).is_ok()
+                            && valid.binary_search(&s.key_id).is_err()
+                    }
+                };
+                if gone && !s.revoked.swap(true, Ordering::Relaxed) {
+                    s.kick.notify_one();
+                }
+            }
+        }
+    }
+
     /// Sockets connected now (all projects).
     pub fn connections(&self) -> usize {
         self.sockets.iter().map(|e| e.value().len()).sum()
@@ -402,17 +469,17 @@ mod tests {
 
     #[test]
     fn a_round_is_one_push_per_socket_of_the_frames_it_wants() {
-        let hub = Arc::new(Hub::new(8, 10));
+        let hub = Arc::new(Hub::new(8, 10, 100));
         let (all, mut all_rx) = hub
-            .register(1, "p")
+            .register(1, 1, "p")
             .map_err(|_| ())
             .unwrap_or_else(|_| panic!());
         let (one, mut one_rx) = hub
-            .register(1, "p")
+            .register(1, 1, "p")
             .map_err(|_| ())
             .unwrap_or_else(|_| panic!());
         let (_other, mut other_rx) = hub
-            .register(2, "q")
+            .register(2, 2, "q")
             .map_err(|_| ())
             .unwrap_or_else(|_| panic!());
         assert!(all.subscriber.subscribe("rooms").is_ok());

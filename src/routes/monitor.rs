@@ -4,7 +4,11 @@
 //! Clients send `{"action":"subscribe"|"unsubscribe","channel":"rooms"|"sessions"|"room:<name>"}`
 //! and receive `{"type","data","timestamp"}`. A malformed message gets an
 //! `error` message back. Pings every `monitor_heartbeat_secs`; a socket that
-//! falls behind its queue is closed with 4008.
+//! falls behind its queue is closed with 4008. A socket holds at most
+//! `monitor_max_channels` channels and may send `monitor_messages_per_sec`
+//! messages (beyond, they are dropped with an `error` reply); when its key is
+//! revoked or its project deleted it is closed with 4001
+//! (`workers::check_monitor_keys`).
 
 use super::ws_body::QueueBody;
 use crate::events::hub::{Subscriber, text_frame};
@@ -73,7 +77,10 @@ pub async fn monitor(
     };
     let state = state.into_inner();
     let refused = match ctx {
-        Ok(Some(ctx)) => match state.hub.register(ctx.project.id, &ctx.project.room_prefix) {
+        Ok(Some(ctx)) => match state
+            .hub
+            .register(ctx.project.id, ctx.key_id, &ctx.project.room_prefix)
+        {
             Ok((registration, events)) => {
                 let subscriber = registration.subscriber.clone();
                 actix_web::rt::spawn(async move {
@@ -106,6 +113,7 @@ async fn serve(
     let mut ping = tokio::time::interval(beat);
     ping.tick().await;
     let mut last_seen = Instant::now();
+    let mut budget = Budget::new(state.settings.monitor_messages_per_sec);
     let hello = reply(
         "connected",
         json!({ "channels": ["rooms", "sessions", "room:<name>"] }),
@@ -118,6 +126,12 @@ async fn serve(
             incoming = stream.next() => {
                 last_seen = Instant::now();
                 let answer = match incoming {
+                    Some(Ok(Message::Text(_) | Message::Binary(_))) if !budget.take() => {
+                        match budget.warn() {
+                            true => reply("error", json!({"message": "Too many messages; slow down"})),
+                            false => continue,
+                        }
+                    }
                     Some(Ok(Message::Text(t))) => answer(&sub, &t),
                     Some(Ok(Message::Ping(b))) => { let _ = session.pong(&b).await; continue; }
                     Some(Ok(Message::Pong(_))) => continue,
@@ -131,7 +145,11 @@ async fn serve(
                 }
             }
             _ = sub.kick.notified() => {
-                close_slow(session).await;
+                if sub.revoked.load(Ordering::Relaxed) {
+                    close(session, CLOSE_UNAUTHORIZED, "The API key was revoked").await;
+                } else {
+                    close_slow(session).await;
+                }
                 return;
             }
             _ = ping.tick() => {
@@ -150,6 +168,52 @@ async fn serve(
     // The close frame may wait behind unread data; never wait for ever.
     let _ = tokio::time::timeout(Duration::from_secs(5), session.close(None)).await;
     drop(registration);
+}
+
+/// What a socket may still send: a token bucket of `rate` messages a second
+/// holding at most two seconds' worth.
+struct Budget {
+    tokens: f64,
+    rate: f64,
+    at: Instant,
+    warned: Option<Instant>,
+}
+
+impl Budget {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate);
+        Self {
+            tokens: 2.0 * rate,
+            rate,
+            at: Instant::now(),
+            warned: None,
+        }
+    }
+
+    /// Takes one message's worth; false when the socket is over its rate.
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(2.0 * self.rate);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether to tell the client (once a second at most).
+    fn warn(&mut self) -> bool {
+        let due = self
+            .warned
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if due {
+            self.warned = Some(Instant::now());
+        }
+        due
+    }
 }
 
 /// The reply to a client's text message.

@@ -19,6 +19,7 @@
 use crate::auth::{Auth, ProjectInfo};
 use crate::db::sip::{self as store, Config, ConfigFields, Trunk, TrunkFields};
 use crate::error::{ApiError, ApiResult};
+use crate::events::ssrf;
 use crate::limits::quota::{self, Resource};
 use crate::livekit::LiveKit;
 use crate::routes::token::agents_to_dispatch;
@@ -29,6 +30,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use livekit_api::services::sip::{CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::net::IpAddr;
 
 use super::allow;
 
@@ -188,6 +190,49 @@ fn address_field(address: &str) -> ApiResult<String> {
     Ok(a.to_owned())
 }
 
+/// 400 when a trunk's address points into the server's own networks
+/// (loopback, private, link-local and metadata, … as for webhooks) outside
+/// `sip_allowed_networks`. An IP literal is checked as it is; a host name by
+/// what it resolves to now, if anything (SIP hosts may resolve through SRV
+/// records only, which LiveKit looks up itself).
+async fn check_address(state: &AppState, address: &str) -> ApiResult<()> {
+    let host = match address.parse::<IpAddr>() {
+        Ok(_) => address,
+        Err(_) => match address.rsplit_once(':') {
+            Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => address,
+        },
+    };
+    let ips: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => ssrf::lookup(host, 5060)
+            .await
+            .map(|a| a.iter().map(std::net::SocketAddr::ip).collect())
+            .unwrap_or_default(),
+    };
+    let allowed: Vec<ssrf::Cidr> = state
+        .settings
+        .sip_allowed_networks
+        .iter()
+        .filter_map(|c| ssrf::Cidr::parse(c))
+        .collect();
+    for ip in ips {
+        if allowed.iter().any(|net| net.contains(ip)) {
+            continue;
+        }
+        if let Some(why) = ssrf::refusal(ip, ssrf::Allow::default()) {
+            return Err(ApiError::invalid_field(
+                "address",
+                format!(
+                    "address points to a {why} address ({ip}); SIP trunks may not point into \
+                     internal networks unless the operator allows them (sip_allowed_networks)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The LiveKit ids of a trunk's three resources.
 struct LkIds {
     inbound: String,
@@ -289,7 +334,7 @@ pub async fn list_trunks(auth: Auth, state: web::Data<AppState>) -> ApiResult<Ht
     responses(
         (status = 201, description = "Created, with its LiveKit trunks and dispatch rule", body = TrunkOne),
         (status = 400, description = "Invalid input", body = crate::error::ErrorBody),
-        (status = 409, description = "The project has a trunk for this number", body = crate::error::ErrorBody),
+        (status = 409, description = "A trunk (of any project) has this number", body = crate::error::ErrorBody),
         (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -311,19 +356,22 @@ pub async fn create_trunk(
         outbound_trunk_id: None,
         dispatch_rule_id: None,
     };
+    check_address(&state, &fields.address).await?;
     let mut conn = state.pool.get().await?;
     let mut made = None;
     // Under the rules lock: a concurrent sync sees the trunk with its rule.
     let created = conn
         .transaction::<_, ApiError, _>(async |conn| {
             store::lock_rules(conn, auth.project.id).await?;
-            number_free(conn, auth.project.id, None, &fields.phone_number).await?;
+            number_free(conn, None, &fields.phone_number).await?;
             let password = body.auth_password.as_deref().unwrap_or_default();
             let ids = made.insert(create_lk(lk, conn, &auth.project, &fields, password).await?);
             fields.inbound_trunk_id = Some(ids.inbound.clone());
             fields.outbound_trunk_id = Some(ids.outbound.clone());
             fields.dispatch_rule_id = Some(ids.rule.clone());
-            Ok(store::insert_trunk(conn, &fields).await?)
+            store::insert_trunk(conn, &fields)
+                .await
+                .map_err(|e| taken_or(e, &fields.phone_number))
         })
         .await;
     match created {
@@ -339,23 +387,34 @@ pub async fn create_trunk(
     }
 }
 
-/// 409 when another trunk of the project (than `except`) has the number.
+/// 409 when another trunk (than `except`), of any project, has the number:
+/// a number is live on one trunk of the installation. The answer does not
+/// say whose it is. (A unique index holds the rule under concurrency.)
 async fn number_free(
     conn: &mut AsyncPgConnection,
-    project_id: i64,
     except: Option<i64>,
     phone_number: &str,
 ) -> ApiResult<()> {
-    let taken = store::trunks(conn, project_id)
-        .await?
-        .iter()
-        .any(|t| Some(t.id) != except && t.phone_number == phone_number);
-    if taken {
-        return Err(ApiError::conflict(format!(
-            "A trunk for {phone_number} already exists"
-        )));
+    if store::number_taken(conn, phone_number, except).await? {
+        return Err(number_in_use(phone_number));
     }
     Ok(())
+}
+
+/// A unique violation (a concurrent trunk took the number) as the 409 of
+/// [`number_in_use`]; any other error as it is.
+fn taken_or(e: diesel::result::Error, phone_number: &str) -> ApiError {
+    match ApiError::from(e) {
+        ApiError::Conflict { .. } => number_in_use(phone_number),
+        other => other,
+    }
+}
+
+/// The 409 of a number that is live on another trunk.
+fn number_in_use(phone_number: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "The number {phone_number} is already in use by a SIP trunk"
+    ))
 }
 
 #[utoipa::path(
@@ -366,7 +425,7 @@ async fn number_free(
         (status = 200, description = "Updated", body = TrunkOne),
         (status = 400, description = "Invalid input", body = crate::error::ErrorBody),
         (status = 404, description = "No such trunk", body = crate::error::ErrorBody),
-        (status = 409, description = "Another trunk of the project has this number (nothing changed, in LiveKit either)", body = crate::error::ErrorBody),
+        (status = 409, description = "Another trunk (of any project) has this number (nothing changed, in LiveKit either)", body = crate::error::ErrorBody),
         (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -405,6 +464,9 @@ pub async fn update_trunk(
         outbound_trunk_id: current.outbound_trunk_id.clone(),
         dispatch_rule_id: current.dispatch_rule_id.clone(),
     };
+    if fields.address != current.address {
+        check_address(&state, &fields.address).await?;
+    }
     let relink = fields.phone_number != current.phone_number
         || fields.address != current.address
         || fields.auth_username != current.auth_username
@@ -423,13 +485,7 @@ pub async fn update_trunk(
         .transaction::<_, ApiError, _>(async |conn| {
             store::lock_rules(conn, auth.project.id).await?;
             // Checked first: no LiveKit resource is made for a number in use.
-            number_free(
-                conn,
-                auth.project.id,
-                Some(current.id),
-                &fields.phone_number,
-            )
-            .await?;
+            number_free(conn, Some(current.id), &fields.phone_number).await?;
             if relink {
                 let password = body.auth_password.as_deref().unwrap_or_default();
                 let ids = made.insert(create_lk(lk, conn, &auth.project, &fields, password).await?);
@@ -437,7 +493,9 @@ pub async fn update_trunk(
                 fields.outbound_trunk_id = Some(ids.outbound.clone());
                 fields.dispatch_rule_id = Some(ids.rule.clone());
             }
-            Ok(store::update_trunk(conn, current.id, &fields).await?)
+            store::update_trunk(conn, current.id, &fields)
+                .await
+                .map_err(|e| taken_or(e, &fields.phone_number))
         })
         .await;
     let row = match updated {

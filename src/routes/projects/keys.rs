@@ -198,6 +198,7 @@ pub async fn delete_key(
         return Err(ApiError::not_found("API key"));
     }
     state.keys.evict_key(key_id);
+    state.hub.revoke(crate::events::hub::Revoke::Key(key_id));
     Ok(HttpResponse::NoContent().finish())
 }
 
