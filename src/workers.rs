@@ -37,8 +37,9 @@ pub fn spawn_all(state: &AppState) -> Workers {
     Workers(handles)
 }
 
-/// Spawns the housekeeping loop: expired idempotency records are deleted and
-/// idle anonymous rate-limit state is dropped.
+/// Spawns the housekeeping loop: expired idempotency records and spent
+/// connection-token ids are deleted and idle anonymous rate-limit state is
+/// dropped.
 pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -60,6 +61,10 @@ async fn purge_idempotency(state: &AppState) -> anyhow::Result<()> {
     if n > 0 {
         tracing::info!(deleted = n, "purged expired idempotency keys");
     }
+    use crate::db::schema::connection_token_uses as ctu;
+    diesel::delete(ctu::table.filter(ctu::expires_at.lt(Utc::now())))
+        .execute(&mut conn)
+        .await?;
     Ok(())
 }
 

@@ -1,7 +1,9 @@
 //! `Idempotency-Key` for POST requests under `/api/v1`.
 //!
 //! The first request with a key runs and its response (any status below 500
-//! other than 429) is stored per project for the configured TTL. The same key
+//! other than 429) is stored for the configured TTL, per project for API keys
+//! and per account for signed-in members (one member never replays another's
+//! response). The same key
 //! with the same method, path and body replays the stored status and body with
 //! `Idempotent-Replayed: true`; with another request it is refused with 422.
 //! A duplicate arriving while the first is still running waits for it (up to
@@ -28,8 +30,6 @@ use std::time::Duration;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
-/// Largest body buffered for an idempotent request.
-const MAX_BODY: usize = 16 * 1024 * 1024;
 /// How long a duplicate waits for the first request to finish.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
 /// An unfinished record older than this was abandoned (crash) and is retaken.
@@ -58,17 +58,35 @@ pub async fn idempotency(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
 
-    // Buffer the body to fingerprint it, then hand it on unchanged.
-    let mut body = BytesMut::new();
+    // Buffer the body to fingerprint it, then hand it on unchanged: never
+    // more than the route itself would accept.
+    let limit = body_limit(&req, &state);
+    let too_large = || ApiError::PayloadTooLarge { limit }.error_response();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    // A body past the limit is drained (so the client reads the answer), up
+    // to a few times the limit; beyond that the connection is cut short.
+    let drain_cap = 4 * limit as u64;
+    if declared.is_some_and(|n| n > drain_cap) {
+        return Ok(req.into_response(too_large()));
+    }
+    let mut body = BytesMut::with_capacity(declared.map_or(0, |n| n.min(limit as u64) as usize));
+    let mut seen = 0u64;
     let mut payload = req.take_payload();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Ok(
-                req.into_response(ApiError::PayloadTooLarge { limit: MAX_BODY }.error_response())
-            );
+        seen += chunk.len() as u64;
+        if seen > drain_cap {
+            return Ok(req.into_response(too_large()));
         }
-        body.extend_from_slice(&chunk);
+        if seen <= limit as u64 {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit as u64 {
+        return Ok(req.into_response(too_large()));
     }
     let body = body.freeze();
     let mut hasher = Sha256::new();
@@ -80,6 +98,12 @@ pub async fn idempotency(
     let fingerprint: [u8; 32] = hasher.finalize().into();
     req.set_payload(Payload::from(body));
 
+    // The stored key names its owner: the project for API keys, the account
+    // for signed-in members.
+    let key = match ctx.account_id {
+        Some(account) => format!("a{account}:{key}"),
+        None => format!("p:{key}"),
+    };
     match claim(&state, ctx.project.id, &key, &fingerprint).await {
         Ok(Claim::Run) => {}
         Ok(Claim::Replay(res)) => return Ok(req.into_response(res)),
@@ -113,6 +137,16 @@ pub async fn idempotency(
         http_req,
         head.set_body(bytes).map_into_boxed_body(),
     ))
+}
+
+/// The largest body the request's route accepts: uploads and ingest under
+/// `/knowledge-bases` take documents, everything else JSON.
+fn body_limit(req: &ServiceRequest, state: &AppState) -> usize {
+    if req.path().starts_with("/api/v1/knowledge-bases/") {
+        crate::routes::knowledge::BODY_LIMIT
+    } else {
+        state.settings.json_body_limit
+    }
 }
 
 enum Claim {

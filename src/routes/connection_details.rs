@@ -48,6 +48,10 @@ pub struct TokenResult {
     pub iat: Option<i64>,
     /// Expires at (Unix seconds).
     pub exp: Option<i64>,
+    /// Token id. A signed token (GET) that carries one is accepted once;
+    /// without one it may be used until it expires.
+    #[schema(max_length = 255)]
+    pub jti: Option<String>,
 }
 
 /// What a client needs to connect.
@@ -284,7 +288,7 @@ async fn empty_room(state: &AppState, prefix: &str, space: &str) -> ApiResult<St
     responses(
         (status = 200, description = "Connection details", body = ConnectionDetails),
         (status = 400, description = "Missing or bad fields", body = crate::error::ErrorBody),
-        (status = 401, description = "Invalid or expired token", body = crate::error::ErrorBody),
+        (status = 401, description = "Invalid, expired, too long-lived or already used (`jti`) token", body = crate::error::ErrorBody),
         (status = 403, description = "Identity not allowed for the auth type", body = crate::error::ErrorBody),
     )
 )]
@@ -323,8 +327,57 @@ pub async fn get_connection_details(
         }
         _ => invalid(),
     })?;
+    // A link is a bearer credential: its lifetime is bounded, and one that
+    // names itself (`jti`) is spent by its first use.
+    let max = state.settings.connection_token_max_lifetime_secs;
+    if let (Some(iat), Some(exp)) = (claims.iat, claims.exp)
+        && exp.saturating_sub(iat) > i64::try_from(max).unwrap_or(i64::MAX)
+    {
+        return Err(ApiError::Unauthorized(format!(
+            "Token lifetime (exp - iat) exceeds {max} seconds"
+        )));
+    }
+    if let (Some(jti), Some(exp)) = (claims.jti.as_deref(), claims.exp) {
+        spend_jti(&state, project_id, jti, exp).await?;
+    }
     let out = details(&state, project_id, &prefix, claims, q.auth.as_deref()).await?;
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// Records a signed token's `jti` as used until the token expires; 401 when
+/// it was used before.
+async fn spend_jti(state: &AppState, project_id: i64, jti: &str, exp: i64) -> ApiResult<()> {
+    use crate::db::schema::connection_token_uses as ctu;
+    use sha2::{Digest, Sha256};
+    if jti.is_empty() || jti.len() > 255 {
+        return Err(ApiError::bad_request("jti must be 1 to 255 characters"));
+    }
+    let expires_at = DateTime::<Utc>::from_timestamp(exp, 0)
+        .ok_or_else(|| ApiError::bad_request("exp is out of range"))?;
+    let hash = Sha256::digest(jti.as_bytes()).to_vec();
+    let mut conn = state.pool.get().await?;
+    // A use whose token has expired no longer blocks the id.
+    diesel::delete(
+        ctu::table
+            .filter(ctu::project_id.eq(project_id))
+            .filter(ctu::jti_hash.eq(&hash))
+            .filter(ctu::expires_at.lt(Utc::now())),
+    )
+    .execute(&mut conn)
+    .await?;
+    let inserted = diesel::insert_into(ctu::table)
+        .values((
+            ctu::project_id.eq(project_id),
+            ctu::jti_hash.eq(&hash),
+            ctu::expires_at.eq(expires_at),
+        ))
+        .on_conflict_do_nothing()
+        .execute(&mut conn)
+        .await?;
+    if inserted == 0 {
+        return Err(ApiError::Unauthorized("Token already used".into()));
+    }
+    Ok(())
 }
 
 /// Connection details for a user described by the integrator's backend.

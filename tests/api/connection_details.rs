@@ -14,7 +14,7 @@ fn now() -> i64 {
 
 fn user(identity: &str, room: Option<&str>) -> Value {
     let mut v = json!({"id": "user_1", "username": "Zhang San", "space": "support", "identity": identity,
-                       "preJoin": true, "iat": now(), "exp": now() + 3600});
+                       "preJoin": true, "iat": now(), "exp": now() + 600});
     if let Some(r) = room {
         v["room"] = json!(r);
     }

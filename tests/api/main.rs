@@ -29,6 +29,7 @@ mod ops;
 mod quota;
 mod rate_limits;
 mod recordings;
+mod security;
 mod sessions;
 mod simulator;
 mod sip;

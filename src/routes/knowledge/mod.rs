@@ -12,6 +12,9 @@ use actix_web::web;
 
 /// Largest document (upload or ingest), in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
+/// Largest request body under `/knowledge-bases`: a document and its form
+/// or JSON envelope.
+pub const BODY_LIMIT: usize = MAX_DOCUMENT_BYTES + 64 * 1024;
 
 /// 404 for a knowledge base outside the caller's project.
 pub fn kb_missing(e: diesel::result::Error) -> ApiError {
@@ -25,7 +28,7 @@ pub fn kb_missing(e: diesel::result::Error) -> ApiError {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Ingest takes documents as large as uploads.
     let ingest_json = web::JsonConfig::default()
-        .limit(MAX_DOCUMENT_BYTES + 64 * 1024)
+        .limit(BODY_LIMIT)
         .error_handler(|err, _| ApiError::from(err).into());
     cfg.service(
         web::resource("")

@@ -390,6 +390,7 @@ pub async fn remove_member(
         (status = 400, description = "Unknown, used, revoked or expired invitation", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = crate::error::ErrorBody),
         (status = 403, description = "The invitation is for another address", body = crate::error::ErrorBody),
+        (status = 409, description = "The inviter can no longer grant the role (the invitation is revoked)", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -403,7 +404,7 @@ pub async fn accept_invitation(
     }
     let hash = tokens::hash(&body.token);
     let mut conn = state.pool.get().await?;
-    let (project, role) = conn
+    let joined = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let inv = members::find_by_hash(conn, &hash)
                 .await?
@@ -420,15 +421,33 @@ pub async fn accept_invitation(
             let project = projects::find(conn, inv.project_id)
                 .await
                 .map_err(|_| invalid_link())?;
+            // The role is granted now, so the inviter must still be allowed
+            // to grant it: a demoted or removed inviter's invitations lapse.
+            let granted: Role = inv.role.parse()?;
+            let inviter_role = match inv.invited_by {
+                Some(inviter) => members::role_of(conn, inv.project_id, inviter)
+                    .await?
+                    .and_then(|r| r.parse::<Role>().ok()),
+                None => None,
+            };
+            if inviter_role.is_none_or(|r| r.require(granted.max(Role::Admin)).is_err()) {
+                members::revoke(conn, inv.project_id, inv.id).await?;
+                return Ok(None);
+            }
             members::add(conn, inv.project_id, me.account_id, &inv.role).await?;
             members::accept(conn, inv.id).await?;
             let role = members::role_of(conn, inv.project_id, me.account_id)
                 .await?
                 .and_then(|r| r.parse().ok())
                 .unwrap_or(Role::Viewer);
-            Ok((project, role))
+            Ok(Some((project, role)))
         })
         .await?;
+    let Some((project, role)) = joined else {
+        return Err(ApiError::conflict(
+            "This invitation lapsed: whoever sent it can no longer grant its role. Ask a project admin for a new invitation",
+        ));
+    };
     state.accounts.evict_project(project.id);
     Ok(HttpResponse::Ok().json(ProjectResponse {
         project: ProjectOut::new(project, role),
