@@ -56,6 +56,9 @@ pub struct Settings {
     /// Redis shared by the nodes of a cluster (`redis://host:6379/1`), for
     /// rate limits and login throttles; without it they live in each process.
     pub redis_url: Option<String>,
+    /// Longest wait for one Redis decision, in ms; past it (or with Redis
+    /// down) the decision is taken in-process and counted in `/metrics`.
+    pub redis_timeout_ms: u64,
     /// Proxies (CIDRs or addresses) whose `X-Forwarded-For`/`Forwarded`
     /// headers name the client; requests from any other peer are keyed by
     /// the peer address (environment: `[10.0.0.0/8, 172.30.0.10]`).
@@ -63,6 +66,14 @@ pub struct Settings {
     /// How long a cached API-key lookup is trusted, in ms (revocations made on
     /// another node take at most this long to apply here).
     pub key_cache_ttl_ms: u64,
+    /// `serve` runs as the only node: it may then start without the
+    /// per-cluster secrets (`accounts.jwt_secret`), making its own (also
+    /// `voxplane serve --standalone`). `dev` always runs alone.
+    pub standalone: bool,
+    /// On SIGTERM: how long in-flight requests and webhook deliveries may
+    /// take to finish before the process exits anyway, in seconds (keep it
+    /// under the orchestrator's kill timeout, e.g. compose's `stop_grace_period`).
+    pub shutdown_grace_secs: u64,
     /// Requests per minute per API key, by plan.
     pub rate_limits: RateLimits,
     /// Quota limits by plan.
@@ -217,8 +228,11 @@ impl Default for Settings {
             json_body_limit: 256 * 1024,
             cors_allowed_origins: vec!["*".into()],
             redis_url: None,
+            redis_timeout_ms: 100,
             trusted_proxies: Vec::new(),
             key_cache_ttl_ms: 5000,
+            standalone: false,
+            shutdown_grace_secs: 25,
             rate_limits: RateLimits::default(),
             plans: Plans::default(),
             idempotency_ttl_hours: 24,

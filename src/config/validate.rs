@@ -3,6 +3,24 @@
 use super::Settings;
 
 impl Settings {
+    /// The per-cluster secrets `serve` needs unless it runs alone: every
+    /// node must share them, so none may be made up by one process. An
+    /// error names the setting.
+    pub fn require_cluster_secrets(&self) -> anyhow::Result<()> {
+        if self.standalone {
+            return Ok(());
+        }
+        if self.accounts.jwt_secret.is_none() {
+            anyhow::bail!(
+                "`accounts.jwt_secret` (VOXPLANE_ACCOUNTS__JWT_SECRET) is not set: every node of a \
+                 cluster must sign access tokens with the same secret (32+ characters). \
+                 Set it, or run a single node with `voxplane serve --standalone` \
+                 (VOXPLANE_STANDALONE=true), which makes one up at each start"
+            );
+        }
+        Ok(())
+    }
+
     /// Checks every value, naming the setting that is wrong.
     pub fn validated(self) -> anyhow::Result<Self> {
         let fail = |name: &str, why: &str| Err(anyhow::anyhow!("invalid setting `{name}`: {why}"));
@@ -52,6 +70,17 @@ impl Settings {
                 "redis_url",
                 "must start with redis://, rediss://, redis+unix:// or unix://",
             );
+        }
+        if let Some(url) = &self.redis_url
+            && let Err(e) = redis::Client::open(url.as_str())
+        {
+            return Err(anyhow::anyhow!("invalid setting `redis_url`: {e}"));
+        }
+        if !(5..=5000).contains(&self.redis_timeout_ms) {
+            return fail("redis_timeout_ms", "must be between 5 and 5000");
+        }
+        if !(1..=3600).contains(&self.shutdown_grace_secs) {
+            return fail("shutdown_grace_secs", "must be between 1 and 3600");
         }
         if let Some(bad) = self.trusted_proxies.iter().find(|c| !is_cidr(c)) {
             return Err(anyhow::anyhow!(

@@ -77,24 +77,26 @@ pub async fn monitor(
     };
     let state = state.into_inner();
     let refused = match ctx {
-        Ok(Some(ctx)) => match state
-            .hub
-            .register(ctx.project.id, ctx.key_id, &ctx.project.room_prefix)
-        {
-            Ok((registration, events)) => {
-                let subscriber = registration.subscriber.clone();
-                actix_web::rt::spawn(async move {
-                    serve(&state, session, stream, registration).await;
-                });
-                return Ok(response
-                    .map_body(|_, control| QueueBody::new(control, events, subscriber))
-                    .map_into_boxed_body());
+        Ok(Some(ctx)) => {
+            match state
+                .hub
+                .register(ctx.project.id, ctx.key_id, &ctx.project.room_prefix)
+            {
+                Ok((registration, events)) => {
+                    let subscriber = registration.subscriber.clone();
+                    actix_web::rt::spawn(async move {
+                        serve(&state, session, stream, registration).await;
+                    });
+                    return Ok(response
+                        .map_body(|_, control| QueueBody::new(control, events, subscriber))
+                        .map_into_boxed_body());
+                }
+                Err(_) => (
+                    CLOSE_TOO_MANY,
+                    "Too many monitor connections for this project",
+                ),
             }
-            Err(_) => (
-                CLOSE_TOO_MANY,
-                "Too many monitor connections for this project",
-            ),
-        },
+        }
         Ok(None) => (CLOSE_UNAUTHORIZED, "Invalid or missing API key"),
         Err(()) => (CLOSE_UNAVAILABLE, "Temporarily unavailable; retry"),
     };
@@ -145,7 +147,9 @@ async fn serve(
                 }
             }
             _ = sub.kick.notified() => {
-                if sub.revoked.load(Ordering::Relaxed) {
+                if sub.going_away.load(Ordering::Relaxed) {
+                    close(session, 1001, "The server is shutting down").await;
+                } else if sub.revoked.load(Ordering::Relaxed) {
                     close(session, CLOSE_UNAUTHORIZED, "The API key was revoked").await;
                 } else {
                     close_slow(session).await;
