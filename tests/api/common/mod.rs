@@ -7,6 +7,7 @@
 
 pub mod files;
 pub mod receiver;
+pub mod redis;
 pub mod smtp;
 pub mod website;
 
