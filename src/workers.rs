@@ -285,3 +285,53 @@ pub async fn check_monitor_keys(state: AppState) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn a_panicking_worker_is_restarted_with_backoff_and_reported_failing() {
+        let lifecycle = Arc::new(Lifecycle::default());
+        let metrics = Arc::new(Metrics::default());
+        let runs = Arc::new(AtomicU32::new(0));
+        let counted = runs.clone();
+        let handle = supervise(lifecycle.clone(), metrics.clone(), "flaky", move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            vec![tokio::spawn(async { panic!("deliberate worker panic") })]
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            AtomicU32::load(&runs, Ordering::SeqCst),
+            1,
+            "backoff before the restart"
+        );
+        assert!(lifecycle.failing().is_empty());
+        // Restarts after 1 s and 2 s: the third failure marks it down.
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        assert_eq!(AtomicU32::load(&runs, Ordering::SeqCst), 3);
+        assert_eq!(lifecycle.failing(), ["flaky"]);
+        assert!(
+            metrics
+                .render()
+                .contains("voxplane_worker_restarts_total{name=\"flaky\"} 3")
+        );
+        lifecycle.begin_shutdown();
+        tokio::time::timeout(Duration::from_secs(1), handle)
+            .await
+            .expect("the supervisor stops on shutdown")
+            .expect("no panic escapes");
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_does_not_apply_is_not_restarted() {
+        let lifecycle = Arc::new(Lifecycle::default());
+        let handle = supervise(lifecycle.clone(), Arc::default(), "none", Vec::new);
+        tokio::time::timeout(Duration::from_secs(1), handle)
+            .await
+            .expect("returns at once")
+            .expect("no panic");
+        assert!(lifecycle.failing().is_empty());
+    }
+}

@@ -3,6 +3,7 @@
 //! clients behind trusted proxies.
 
 mod reconcile;
+mod shutdown;
 
 use crate::common::redis::RedisServer;
 use crate::common::{TestApp, expect_error, json};
