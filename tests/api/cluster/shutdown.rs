@@ -1,7 +1,7 @@
 //! `voxplane serve` (the real binary) stopped with SIGTERM in the middle of
 //! a burst of webhook deliveries: the tries under way finish, nothing new
 //! is claimed, and another node delivers the rest — none lost, none sent
-//! twice.
+//! twice; a monitor socket is closed with 1001 (going away).
 
 use crate::common::receiver::{Receiver, Reply};
 use crate::common::{TestApp, create_project_in, fresh_database, json};
@@ -88,6 +88,17 @@ async fn sigterm_during_a_burst_of_deliveries_loses_none_and_sends_none_twice() 
             .unwrap();
         }
     }
+    let mut monitor = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{port}/ws/monitor?api_key={}",
+        project.key
+    ))
+    .await
+    .expect("monitor upgrade")
+    .0;
+    assert_eq!(
+        crate::monitor::next(&mut monitor).await.unwrap()["type"],
+        "connected"
+    );
     // Mid-burst: 4 at a time, 300 ms each.
     let deadline = Instant::now() + Duration::from_secs(20);
     while receiver.received().len() < 5 {
@@ -104,6 +115,13 @@ async fn sigterm_during_a_burst_of_deliveries_loses_none_and_sends_none_twice() 
         Some(0)
     );
     let stopped_at = Instant::now();
+    let close = loop {
+        match crate::monitor::next(&mut monitor).await {
+            Ok(_) => continue,
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(close, Some(1001), "monitor sockets are told the server goes away");
     let status = child.wait().unwrap();
     assert!(
         status.success(),
