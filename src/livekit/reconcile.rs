@@ -35,7 +35,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// The advisory lock held by the reconciling node ("vxrecon").
-const LOCK_KEY: i64 = 0x7678_7265_636f_6e;
+const LOCK_KEY: i64 = 0x0076_7872_6563_6f6e;
 
 /// Rows younger than this are not repaired.
 pub const SETTLE: Duration = Duration::from_secs(2);

@@ -121,7 +121,11 @@ async fn sigterm_during_a_burst_of_deliveries_loses_none_and_sends_none_twice() 
             Err(code) => break code,
         }
     };
-    assert_eq!(close, Some(1001), "monitor sockets are told the server goes away");
+    assert_eq!(
+        close,
+        Some(1001),
+        "monitor sockets are told the server goes away"
+    );
     let status = child.wait().unwrap();
     assert!(
         status.success(),
