@@ -54,7 +54,9 @@ pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
 
 async fn run(state: AppState) {
     let period = Duration::from_secs(state.settings.reconcile_secs);
-    let mut tick = tokio::time::interval(period);
+    // The first pass after one period: a node that just started lets the
+    // webhooks in flight arrive first.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
