@@ -231,7 +231,10 @@ pub fn spawn_all(state: &AppState) -> Workers {
 /// idle anonymous rate-limit state is dropped.
 pub fn spawn_housekeeping(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        // The first round after one period: sweeping the anonymous limiter
+        // state at start would race the first requests (and drop their counts).
+        let period = Duration::from_secs(300);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tick.tick().await;
             state.governor.sweep_anonymous();
