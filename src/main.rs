@@ -22,7 +22,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API against DATABASE_URL (production).
-    Serve,
+    Serve {
+        /// Run as the only node: start without the per-cluster secrets
+        /// (accounts.jwt_secret), making them up (also VOXPLANE_STANDALONE=true).
+        #[arg(long)]
+        standalone: bool,
+    },
     /// Serve on the embedded default: local Postgres, a demo project and key.
     Dev {
         /// Port to listen on (default 8080, or VOXPLANE_PORT).
@@ -131,7 +136,10 @@ async fn run(cli: Cli) -> Result<()> {
     }
     voxplane::telemetry::init(&settings);
     match cli.command {
-        Command::Serve => voxplane::serve(settings).await,
+        Command::Serve { standalone } => {
+            settings.standalone |= standalone;
+            voxplane::serve(settings).await
+        }
         Command::Dev { port } => {
             if let Some(port) = port {
                 settings.port = port;

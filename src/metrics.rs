@@ -28,6 +28,13 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// A label naming a store, worker or kind of repair.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameLabel {
+    /// The name.
+    pub name: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.25 ms … ~4 s
     Histogram::new(exponential_buckets(0.00025, 2.0, 15))
@@ -46,6 +53,13 @@ pub struct Metrics {
     pub pool_connections: Gauge,
     /// Idle connections in the database pool.
     pub pool_idle: Gauge,
+    /// Decisions taken in-process because Redis did not answer, by store
+    /// (`rate_limit`, `throttle`).
+    pub redis_fallbacks: Family<NameLabel, Counter>,
+    /// Restarts of supervised background workers, by worker.
+    pub worker_restarts: Family<NameLabel, Counter>,
+    /// Repairs made by the LiveKit reconciler, by kind.
+    pub reconcile_repairs: Family<NameLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -79,8 +93,29 @@ impl Default for Metrics {
             "Idle database connections",
             pool_idle.clone(),
         );
+        let redis_fallbacks = Family::<NameLabel, Counter>::default();
+        let worker_restarts = Family::<NameLabel, Counter>::default();
+        let reconcile_repairs = Family::<NameLabel, Counter>::default();
+        registry.register(
+            "redis_fallbacks",
+            "Decisions taken in-process because Redis did not answer, by store",
+            redis_fallbacks.clone(),
+        );
+        registry.register(
+            "worker_restarts",
+            "Restarts of background workers after a failure or panic",
+            worker_restarts.clone(),
+        );
+        registry.register(
+            "reconcile_repairs",
+            "State repaired by the LiveKit reconciler, by kind",
+            reconcile_repairs.clone(),
+        );
         Self {
             registry,
+            redis_fallbacks,
+            worker_restarts,
+            reconcile_repairs,
             requests,
             latency,
             in_flight,
@@ -106,6 +141,29 @@ impl Metrics {
                 route: route.into(),
             })
             .observe(seconds);
+    }
+
+    /// Counts one decision of `store` taken without Redis.
+    pub fn redis_fallback(&self, store: &str) {
+        self.redis_fallbacks
+            .get_or_create(&NameLabel { name: store.into() })
+            .inc();
+    }
+
+    /// Counts one restart of a worker.
+    pub fn worker_restart(&self, worker: &str) {
+        self.worker_restarts
+            .get_or_create(&NameLabel {
+                name: worker.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one repair of the reconciler.
+    pub fn reconcile_repair(&self, kind: &str) {
+        self.reconcile_repairs
+            .get_or_create(&NameLabel { name: kind.into() })
+            .inc();
     }
 
     /// The text exposition of every metric.

@@ -6,7 +6,9 @@ use crate::db::Pool;
 use crate::error::{ApiError, ApiResult};
 use crate::events::hub::Hub;
 use crate::events::ssrf;
+use crate::events::ssrf::Cidr;
 use crate::limits::rate::{GovernorLimiter, RateLimiter};
+use crate::limits::shared::{RedisLimiter, SharedStore};
 use crate::livekit::LiveKit;
 use crate::metrics::Metrics;
 use dashmap::DashMap;
@@ -24,8 +26,15 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// Rate-limit backend.
     pub limiter: Arc<dyn RateLimiter>,
-    /// In-process limiter, kept for periodic sweeping.
+    /// In-process limiter, kept for periodic sweeping (and the fallback of
+    /// the shared one).
     pub governor: Arc<GovernorLimiter>,
+    /// The store shared by the nodes (Redis), when `redis_url` is set.
+    pub shared: Option<Arc<SharedStore>>,
+    /// `trusted_proxies`, parsed.
+    pub proxies: Arc<Vec<Cidr>>,
+    /// Background workers' health and the shutdown signal.
+    pub lifecycle: Arc<crate::workers::Lifecycle>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// The LiveKit server, when configured.
@@ -57,16 +66,36 @@ impl AppState {
     pub fn new(settings: Settings, pool: Pool) -> Self {
         crate::install_crypto_provider();
         let governor = Arc::new(GovernorLimiter::default());
+        let metrics = Arc::new(Metrics::default());
+        let shared = settings.redis_url.as_deref().and_then(|url| {
+            let timeout = Duration::from_millis(settings.redis_timeout_ms);
+            SharedStore::connect(url, timeout, metrics.clone())
+                .map_err(|e| tracing::error!(error = %e, "no shared store; limits stay in-process"))
+                .ok()
+                .map(Arc::new)
+        });
+        let limiter: Arc<dyn RateLimiter> = match &shared {
+            Some(store) => Arc::new(RedisLimiter::new(store.clone(), governor.clone())),
+            None => governor.clone(),
+        };
         Self {
             keys: Arc::new(KeyCache::new(Duration::from_millis(
                 settings.key_cache_ttl_ms,
             ))),
-            limiter: governor.clone(),
+            limiter,
             governor,
-            metrics: Arc::new(Metrics::default()),
+            proxies: Arc::new(crate::middleware::client_addr::parse_proxies(
+                &settings.trusted_proxies,
+            )),
+            lifecycle: Arc::new(crate::workers::Lifecycle::default()),
+            metrics,
             livekit: LiveKit::from_settings(&settings).map(Arc::new),
             prefixes: Arc::new(DashMap::new()),
-            accounts: Arc::new(crate::auth::sessions::Accounts::new(&settings)),
+            accounts: Arc::new(crate::auth::sessions::Accounts::new(
+                &settings,
+                shared.clone(),
+            )),
+            shared,
             mailer: Arc::new(crate::mail::Mailer::from_settings(&settings)),
             hub: Arc::new(Hub::new(
                 settings.monitor_buffer,

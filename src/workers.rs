@@ -1,48 +1,241 @@
-//! Periodic housekeeping run by every API process.
+//! Background workers of an API process, supervised: a worker that ends or
+//! panics is restarted with backoff (1 s doubling to 60 s), counted in
+//! `voxplane_worker_restarts_total{name}`, and `/ready` answers 503 while
+//! one keeps failing ([`FAILING_AFTER`] failures in a row; a run of
+//! [`STABLE_AFTER`] clears them). Also the shutdown signal they share.
 
 use crate::db::schema::idempotency_keys as ik;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use chrono::Utc;
+use dashmap::DashMap;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// Failures in a row after which a worker counts as down for `/ready`.
+pub const FAILING_AFTER: u32 = 3;
+
+/// A run this long clears a worker's failures.
+pub const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+/// Longest wait before a restart.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Health of the workers and the shutdown signal of a process.
+pub struct Lifecycle {
+    failures: DashMap<&'static str, u32>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            failures: DashMap::new(),
+            shutdown: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
+impl Lifecycle {
+    /// Workers that keep failing (none: all well).
+    pub fn failing(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self
+            .failures
+            .iter()
+            .filter(|e| *e.value() >= FAILING_AFTER)
+            .map(|e| *e.key())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Tells every worker that the process is stopping.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Whether the process is stopping.
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Resolves once the process is stopping.
+    pub async fn stopping(&self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+}
 
 /// Background tasks of a process; aborted when dropped.
-pub struct Workers(Vec<tokio::task::JoinHandle<()>>);
+pub struct Workers {
+    handles: Vec<JoinHandle<()>>,
+    /// Those that finish their work on shutdown (webhook delivery).
+    draining: Vec<JoinHandle<()>>,
+}
 
 impl Drop for Workers {
     fn drop(&mut self) {
-        for h in &self.0 {
+        for h in self.handles.iter().chain(&self.draining) {
             h.abort();
         }
     }
 }
 
-/// Spawns every background task: the event dispatcher, the webhook delivery
-/// workers, housekeeping, the SIP calls worker (progress, max duration),
-/// the e-mail outbox and the chat's presence worker.
+impl Workers {
+    /// After [`Lifecycle::begin_shutdown`]: waits (at most `grace`) for
+    /// the workers that drain, then stops every worker.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let draining = std::mem::take(&mut self.draining);
+        let all = futures_util::future::join_all(draining);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("workers still busy after the grace period; stopping them");
+        }
+    }
+}
+
+/// Runs the tasks `start` spawns, again whenever one of them ends or panics
+/// (the others are stopped first), until the process stops. `start`
+/// returning no task means the worker does not apply (e.g. no model).
+pub fn supervise<F>(
+    lifecycle: Arc<Lifecycle>,
+    metrics: Arc<Metrics>,
+    name: &'static str,
+    start: F,
+) -> JoinHandle<()>
+where
+    F: Fn() -> Vec<JoinHandle<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let started = Instant::now();
+            let tasks = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&start));
+            let why = match tasks {
+                Ok(tasks) if tasks.is_empty() => return,
+                Ok(tasks) => {
+                    let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+                    let (ended, _, _) = futures_util::future::select_all(tasks).await;
+                    for a in aborts {
+                        a.abort();
+                    }
+                    match ended {
+                        Ok(()) => "ended".to_owned(),
+                        Err(e) if e.is_panic() => panic_text(e.into_panic()),
+                        Err(e) => e.to_string(),
+                    }
+                }
+                Err(panic) => panic_text(panic),
+            };
+            if lifecycle.shutting_down() {
+                return;
+            }
+            if started.elapsed() >= STABLE_AFTER {
+                backoff = Duration::from_secs(1);
+                lifecycle.failures.insert(name, 0);
+            }
+            let failures = {
+                let mut f = lifecycle.failures.entry(name).or_insert(0);
+                *f += 1;
+                *f
+            };
+            metrics.worker_restart(name);
+            tracing::error!(worker = name, failures, reason = %why, backoff_ms = backoff.as_millis() as u64, "worker stopped; restarting");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = lifecycle.stopping() => return,
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    })
+}
+
+fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| format!("panicked: {s}"))
+        .or_else(|| {
+            panic
+                .downcast_ref::<String>()
+                .map(|s| format!("panicked: {s}"))
+        })
+        .unwrap_or_else(|| "panicked".into())
+}
+
+/// Spawns every background task, supervised: the event dispatcher, the
+/// webhook delivery workers, housekeeping, the monitor key check, the SIP
+/// calls worker (progress, max duration), the LiveKit reconciler, the
+/// e-mail outbox, the knowledge indexer and crawler; and the chat's
+/// presence worker (not restartable: it owns its request channel).
 pub fn spawn_all(state: &AppState) -> Workers {
+    let sup = |name: &'static str, start: Box<dyn Fn(AppState) -> Vec<JoinHandle<()>> + Send>| {
+        let s = state.clone();
+        supervise(
+            state.lifecycle.clone(),
+            state.metrics.clone(),
+            name,
+            move || start(s.clone()),
+        )
+    };
     let mut handles = vec![
-        tokio::spawn(crate::events::dispatcher::run(state.clone())),
-        tokio::spawn(crate::events::notifier(state.clone())),
-        tokio::spawn(crate::events::delivery::run(state.clone())),
-        spawn_housekeeping(state.clone()),
-        tokio::spawn(check_monitor_keys(state.clone())),
-        crate::livekit::calls::spawn(state.clone()),
-        crate::mail::outbox::spawn_worker(state.mailer.clone(), state.pool.clone()),
+        sup(
+            "dispatcher",
+            Box::new(|s| vec![tokio::spawn(crate::events::dispatcher::run(s))]),
+        ),
+        sup(
+            "notifier",
+            Box::new(|s| vec![tokio::spawn(crate::events::notifier(s))]),
+        ),
+        sup("housekeeping", Box::new(|s| vec![spawn_housekeeping(s)])),
+        sup(
+            "monitor_keys",
+            Box::new(|s| vec![tokio::spawn(check_monitor_keys(s))]),
+        ),
+        sup(
+            "sip_calls",
+            Box::new(|s| vec![crate::livekit::calls::spawn(s)]),
+        ),
+        sup(
+            "reconciler",
+            Box::new(|s| crate::livekit::reconcile::spawn(s).into_iter().collect()),
+        ),
+        sup(
+            "mail_outbox",
+            Box::new(|s| {
+                vec![crate::mail::outbox::spawn_worker(
+                    s.mailer.clone(),
+                    s.pool.clone(),
+                )]
+            }),
+        ),
+        sup(
+            "indexer",
+            Box::new(|s| crate::rag::indexer::spawn(s).into_iter().collect()),
+        ),
+        sup(
+            "crawler",
+            Box::new(crate::knowledge::sources::crawler::spawn),
+        ),
     ];
-    handles.extend(crate::rag::indexer::spawn(state.clone()));
-    handles.extend(crate::knowledge::sources::crawler::spawn(state.clone()));
     handles.extend(crate::chat::presence::spawn(state));
-    Workers(handles)
+    let draining = vec![sup(
+        "delivery",
+        Box::new(|s| vec![tokio::spawn(crate::events::delivery::run(s))]),
+    )];
+    Workers { handles, draining }
 }
 
 /// Spawns the housekeeping loop: expired idempotency records and spent
 /// connection-token ids are deleted and idle anonymous rate-limit state is
 /// dropped.
-pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn_housekeeping(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        // The first round after one period: sweeping the anonymous limiter
+        // state at start would race the first requests (and drop their counts).
+        let period = Duration::from_secs(300);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tick.tick().await;
             state.governor.sweep_anonymous();
@@ -98,5 +291,55 @@ pub async fn check_monitor_keys(state: AppState) {
             }
             Err(e) => tracing::warn!(error = %e, "could not check the monitor sockets' keys"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn a_panicking_worker_is_restarted_with_backoff_and_reported_failing() {
+        let lifecycle = Arc::new(Lifecycle::default());
+        let metrics = Arc::new(Metrics::default());
+        let runs = Arc::new(AtomicU32::new(0));
+        let counted = runs.clone();
+        let handle = supervise(lifecycle.clone(), metrics.clone(), "flaky", move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            vec![tokio::spawn(async { panic!("deliberate worker panic") })]
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            AtomicU32::load(&runs, Ordering::SeqCst),
+            1,
+            "backoff before the restart"
+        );
+        assert!(lifecycle.failing().is_empty());
+        // Restarts after 1 s and 2 s: the third failure marks it down.
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        assert_eq!(AtomicU32::load(&runs, Ordering::SeqCst), 3);
+        assert_eq!(lifecycle.failing(), ["flaky"]);
+        assert!(
+            metrics
+                .render()
+                .contains("voxplane_worker_restarts_total{name=\"flaky\"} 3")
+        );
+        lifecycle.begin_shutdown();
+        tokio::time::timeout(Duration::from_secs(1), handle)
+            .await
+            .expect("the supervisor stops on shutdown")
+            .expect("no panic escapes");
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_does_not_apply_is_not_restarted() {
+        let lifecycle = Arc::new(Lifecycle::default());
+        let handle = supervise(lifecycle.clone(), Arc::default(), "none", Vec::new);
+        tokio::time::timeout(Duration::from_secs(1), handle)
+            .await
+            .expect("returns at once")
+            .expect("no panic");
+        assert!(lifecycle.failing().is_empty());
     }
 }

@@ -47,8 +47,12 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// Built from the settings (a random secret when none is configured).
-    pub fn new(settings: &crate::config::Settings) -> Self {
+    /// Built from the settings (a random secret when none is configured),
+    /// throttling in `shared` when given.
+    pub fn new(
+        settings: &crate::config::Settings,
+        shared: Option<Arc<crate::limits::shared::SharedStore>>,
+    ) -> Self {
         super::password::dummy_hash();
         let secret = match &settings.accounts.jwt_secret {
             Some(s) => s.as_bytes().to_vec(),
@@ -64,7 +68,7 @@ impl Accounts {
             ttl: Duration::from_millis(settings.key_cache_ttl_ms),
             sessions: DashMap::new(),
             members: DashMap::new(),
-            throttle: Throttle::default(),
+            throttle: Throttle::new(shared),
         }
     }
 

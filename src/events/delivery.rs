@@ -107,8 +107,10 @@ pub async fn run(state: AppState) {
     let gather = gather_target(state.settings.webhook_concurrency);
     // Whether the last claim got all it asked for (more is probably due).
     let mut backlog = false;
-    loop {
-        loop {
+    // Claims being sent: id → the claim's token.
+    let inflight: Arc<dashmap::DashMap<i64, i32>> = Arc::default();
+    while !state.lifecycle.shutting_down() {
+        while !state.lifecycle.shutting_down() {
             // Permits are taken before the claim, so a claimed delivery is
             // sent at once: its lease starts running at the claim.
             let Ok(first) = permits.clone().acquire_owned().await else {
@@ -145,10 +147,13 @@ pub async fn run(state: AppState) {
             }
             for (c, permit) in batch.into_iter().zip(held) {
                 let (state, client, recorder) = (state.clone(), client.clone(), recorder.clone());
+                let (id, inflight) = (c.id, inflight.clone());
+                inflight.insert(id, c.attempts);
                 tokio::spawn(async move {
                     if let Err(e) = deliver(&state, &recorder, &client, c).await {
                         tracing::warn!(error = %e, "webhook delivery failed to record");
                     }
+                    inflight.remove(&id);
                     drop(permit);
                 });
             }
@@ -156,8 +161,10 @@ pub async fn run(state: AppState) {
         tokio::select! {
             _ = state.delivery_wake.notified() => {}
             _ = tokio::time::sleep(poll) => {}
+            _ = state.lifecycle.stopping() => {}
         }
     }
+    super::drain::drain(&state, &permits, &inflight).await;
 }
 
 /// The longest a claim waits for more free slots while a backlog drains.

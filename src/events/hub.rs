@@ -36,6 +36,8 @@ pub struct Subscriber {
     pub lagged: AtomicBool,
     /// Set when its key stopped working; the socket closes with 4001.
     pub revoked: AtomicBool,
+    /// Set when the process shuts down; the socket closes with 1001.
+    pub going_away: AtomicBool,
     /// Wakes the socket task when it must close.
     pub kick: Notify,
 }
@@ -365,6 +367,7 @@ impl Hub {
             tx,
             lagged: AtomicBool::new(false),
             revoked: AtomicBool::new(false),
+            going_away: AtomicBool::new(false),
             kick: Notify::new(),
         });
         let mut entry = self.sockets.entry(project_id).or_default();
@@ -441,6 +444,18 @@ impl Hub {
                     }
                 };
                 if gone && !s.revoked.swap(true, Ordering::Relaxed) {
+                    s.kick.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Closes every socket of this process with 1001 (going away): the
+    /// process is shutting down.
+    pub fn close_all(&self) {
+        for entry in self.sockets.iter() {
+            for s in entry.value() {
+                if !s.going_away.swap(true, Ordering::Relaxed) {
                     s.kick.notify_one();
                 }
             }

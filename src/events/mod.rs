@@ -19,6 +19,7 @@
 
 pub mod delivery;
 pub mod dispatcher;
+mod drain;
 pub mod hub;
 pub mod retry;
 pub mod signing;

@@ -4,3 +4,4 @@ pub mod api_calls;
 pub mod plans;
 pub mod quota;
 pub mod rate;
+pub mod shared;

@@ -22,6 +22,9 @@
 //! claimed with `FOR UPDATE SKIP LOCKED`, so any process does it, also one
 //! started after the process that placed the call went away.
 
+/// Default `max_call_duration` (seconds) of a line without a config.
+pub const DEFAULT_MAX_CALL_SECS: i32 = 1800;
+
 use crate::db::sip_calls::{self as store, SipCall};
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;

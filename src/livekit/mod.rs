@@ -4,6 +4,7 @@
 pub mod calls;
 pub mod grants;
 pub mod names;
+pub mod reconcile;
 pub mod webhook;
 
 use crate::config::Settings;

@@ -1,7 +1,14 @@
 //! Inbound LiveKit webhooks: verified with LiveKit's signature, mapped to a
 //! project by the room prefix, applied to `rooms` and `participants`
 //! idempotently (each event id is processed once, in the same transaction as
-//! its effects).
+//! its effects). The reconciler (`super::reconcile`) applies the events it
+//! finds missing through [`apply_event`], the same path.
+//!
+//! A repair is recorded under a made-up event id ([`repair_id`]); the real
+//! webhook of the same change arriving late finds it and counts as a
+//! duplicate, so each change emits its events once. File work (naming a
+//! recording by its egress id, removing an orphan) runs outside the
+//! transaction.
 
 use super::names::{RoomName, prefix_of};
 use super::proto;
@@ -37,6 +44,33 @@ pub async fn receive(state: &AppState, body: &str, authorization: &str) -> ApiRe
         tracing::warn!(error = %e, "rejected a LiveKit webhook");
         ApiError::Unauthorized("Invalid LiveKit webhook signature".into())
     })?;
+    apply_event(state, &event).await
+}
+
+/// The id under which the reconciler records its repair of the change an
+/// event reports: `reconciled:<event>:<room sid>[:<participant sid>]`, or
+/// `reconciled:egress_ended:<egress id>`. `None` for other events.
+pub fn repair_id(event: &proto::WebhookEvent) -> Option<String> {
+    let room_sid = event.room.as_ref().map(|r| r.sid.as_str()).unwrap_or("");
+    match event.event.as_str() {
+        "room_started" | "room_finished" if !room_sid.is_empty() => {
+            Some(format!("reconciled:{}:{room_sid}", event.event))
+        }
+        "participant_joined" | "participant_left" if !room_sid.is_empty() => {
+            let p = event.participant.as_ref()?;
+            Some(format!("reconciled:{}:{room_sid}:{}", event.event, p.sid))
+        }
+        "egress_ended" => {
+            let e = event.egress_info.as_ref()?;
+            Some(format!("reconciled:egress_ended:{}", e.egress_id))
+        }
+        _ => None,
+    }
+}
+
+/// Applies one LiveKit event: a verified webhook, or one the reconciler
+/// made for a webhook that was lost (its id marks it as such).
+pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiResult<Outcome> {
     // Egress events carry only `egressInfo`: its room names the project.
     let egress_room = event.egress_info.as_ref().map(|e| proto::Room {
         name: e.room_name.clone(),
@@ -59,6 +93,23 @@ pub async fn receive(state: &AppState, body: &str, authorization: &str) -> ApiRe
         return Ok(Outcome::Ignored);
     };
     let mut conn = state.pool.get().await?;
+    // An ended egress: its recording (if any) and, when complete and still
+    // running, its file named by the egress id — before the transaction.
+    let mut ended_egress = None;
+    if event.event == "egress_ended"
+        && let Some(info) = event.egress_info.as_ref()
+    {
+        let row = crate::db::recordings::by_egress(&mut conn, project_id, &info.egress_id).await?;
+        let complete = info.status == proto::EgressStatus::EgressComplete as i32;
+        let settled = match &row {
+            Some(r) if complete && r.status == "recording" => {
+                crate::recordings::settle_file(&state.settings, r).await
+            }
+            _ => None,
+        };
+        ended_egress = Some((row.is_none(), settled));
+    }
+    let settled = ended_egress.as_ref().and_then(|(_, s)| s.as_deref());
     let outcome = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let fresh = diesel::insert_into(lwe::table)
@@ -73,10 +124,28 @@ pub async fn receive(state: &AppState, body: &str, authorization: &str) -> ApiRe
             if fresh == 0 && !event.id.is_empty() {
                 return Ok(Outcome::Duplicate);
             }
-            apply(conn, project_id, &name, room, &event, &state.settings).await?;
+            // The reconciler repaired this change already.
+            if let Some(repair) = repair_id(event).filter(|r| *r != event.id) {
+                let repaired = lwe::table
+                    .filter(lwe::event_id.eq(&repair))
+                    .count()
+                    .get_result::<i64>(conn)
+                    .await?;
+                if repaired > 0 {
+                    return Ok(Outcome::Duplicate);
+                }
+            }
+            apply(conn, project_id, &name, room, event, settled).await?;
             Ok(Outcome::Processed)
         })
         .await?;
+    if outcome == Outcome::Processed
+        && let (Some((true, _)), Some(info)) = (&ended_egress, event.egress_info.as_ref())
+    {
+        // A recording deleted while it ran: its file was finished after
+        // the row went. Removed when it lies in the project's directory.
+        remove_orphan(&state.settings, project_id, info).await;
+    }
     tracing::info!(event = %event.event, room = %room.name, id = %event.id, outcome = ?outcome, "LiveKit webhook");
     Ok(outcome)
 }
@@ -87,7 +156,7 @@ async fn apply(
     name: &RoomName,
     room: &proto::Room,
     event: &proto::WebhookEvent,
-    settings: &crate::config::Settings,
+    settled: Option<&str>,
 ) -> ApiResult<()> {
     let at = seconds(event.created_at).unwrap_or_else(Utc::now);
     let created = seconds(room.creation_time).unwrap_or(at);
@@ -212,7 +281,7 @@ async fn apply(
         }
         "egress_started" | "egress_updated" | "egress_ended" => {
             if let Some(info) = event.egress_info.as_ref() {
-                egress(conn, project_id, name, info, &event.event, settings).await?;
+                egress(conn, project_id, name, info, &event.event, settled).await?;
             }
         }
         _ => {}
@@ -354,9 +423,7 @@ async fn inbound_call(
     }
     let max = config
         .as_ref()
-        .map_or(crate::routes::sip::DEFAULT_MAX_CALL_SECS, |c| {
-            c.max_call_duration
-        });
+        .map_or(super::calls::DEFAULT_MAX_CALL_SECS, |c| c.max_call_duration);
     let call = calls::insert(
         conn,
         &calls::NewCall {
@@ -390,7 +457,7 @@ async fn egress(
     name: &RoomName,
     info: &proto::EgressInfo,
     kind: &str,
-    settings: &crate::config::Settings,
+    settled: Option<&str>,
 ) -> ApiResult<()> {
     use crate::db::recordings as store;
     let status = proto::EgressStatus::try_from(info.status)
@@ -422,20 +489,14 @@ async fn egress(
             )
             .await?;
             let Some(row) = row else {
-                // A recording deleted while it ran: its file was finished
-                // after the row went. Remove it when it lies in the
-                // project's own directory; leave anything else alone.
-                remove_orphan(settings, project_id, info).await;
+                // A recording deleted while it ran: its file is removed
+                // after the commit (`apply_event`).
                 return Ok(());
             };
             let file = <[proto::FileInfo]>::first(&info.file_results);
             let ended_at = nanos(info.ended_at).unwrap_or_else(Utc::now);
-            // A complete file is named by its egress id now that it is known.
-            let settled = if failed || row.status != "recording" {
-                None
-            } else {
-                crate::routes::recordings::settle_file(settings, &row).await
-            };
+            // A complete file was named by its egress id (`apply_event`).
+            let settled = if failed { None } else { settled };
             #[allow(clippy::cast_precision_loss)] // nanoseconds of a recording fit in f64
             let ended = store::Ended {
                 status: if failed { "error" } else { "completed" },
@@ -443,7 +504,7 @@ async fn egress(
                 duration_seconds: file.map(|f| f.duration as f64 / 1e9).filter(|_| !failed),
                 error: error.as_deref(),
                 ended_at,
-                file_path: settled.as_deref(),
+                file_path: settled,
             };
             if let Some(done) = store::end(conn, row.id, &ended).await? {
                 emit(

@@ -21,7 +21,7 @@ use actix_web::http::Method;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -190,9 +190,7 @@ fn needed_role(req: &ServiceRequest) -> Role {
 }
 
 fn client_ip(req: &ServiceRequest) -> IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    crate::middleware::client_addr::client_ip(req.request())
 }
 
 /// `X-RateLimit-*` (the contract) and the IETF draft `RateLimit-Policy`/`RateLimit`.

@@ -2,6 +2,7 @@
 //! request; authentication and rate limiting for `/api/v1`; idempotent POSTs.
 
 pub mod api_guard;
+pub mod client_addr;
 pub mod idempotency;
 pub mod observe;
 pub mod request_id;

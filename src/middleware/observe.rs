@@ -1,14 +1,14 @@
 //! The outermost middleware: request id, tracing span, access log, metrics,
 //! and recovery from panics (answered as a 500 `INTERNAL_ERROR`).
 
-use super::request_id;
+use super::{client_addr, request_id};
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse, ResponseError, web};
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -26,11 +26,23 @@ pub async fn observe(
     if let Some(s) = &state {
         s.metrics.in_flight.inc();
     }
+    let client = {
+        let peer = req
+            .peer_addr()
+            .map(|a| client_addr::canonical(a.ip()))
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        match &state {
+            Some(s) => client_addr::resolve(peer, req.headers(), &s.proxies),
+            None => peer,
+        }
+    };
+    req.extensions_mut().insert(client_addr::ClientAddr(client));
     let span = tracing::info_span!(
         "http_request",
         request_id = %id,
         http.method = %method,
         http.path = %req.path(),
+        client.ip = %client,
     );
     let (result, emitted) = crate::events::track(request_id::scope(
         id.clone(),

@@ -147,7 +147,9 @@ async fn serve(
                 }
             }
             _ = sub.kick.notified() => {
-                if sub.revoked.load(Ordering::Relaxed) {
+                if sub.going_away.load(Ordering::Relaxed) {
+                    close(session, 1001, "The server is shutting down").await;
+                } else if sub.revoked.load(Ordering::Relaxed) {
                     close(session, CLOSE_UNAUTHORIZED, "The API key was revoked").await;
                 } else {
                     close_slow(session).await;

@@ -39,8 +39,11 @@ pub async fn health() -> HttpResponse {
     })
 }
 
-/// Readiness: Postgres answers. 503 `SERVICE_UNAVAILABLE` when it does not.
-/// `checks.embedding_model` says whether knowledge-base search is usable.
+/// Readiness: Postgres answers and no background worker keeps failing.
+/// 503 `SERVICE_UNAVAILABLE` otherwise. `checks.embedding_model` says
+/// whether knowledge-base search is usable; `checks.rate_limits` is
+/// `in_process` (no Redis), `redis`, or `degraded` while Redis does not
+/// answer and limits fall back to this process (ready all the same).
 #[utoipa::path(
     get,
     path = "/ready",
@@ -58,13 +61,28 @@ pub async fn ready(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
             .await
             .map_err(|e| e.to_string())
     };
+    let failing = state.lifecycle.failing();
+    if !failing.is_empty() {
+        tracing::warn!(workers = ?failing, "readiness: background workers keep failing");
+        return Err(ApiError::Unavailable(format!(
+            "Background workers keep failing: {}",
+            failing.join(", ")
+        )));
+    }
+    let rate_limits = match &state.shared {
+        None => "in_process",
+        Some(store) if store.status() == "ok" => "redis",
+        Some(_) => "degraded",
+    };
     match tokio::time::timeout(READY_TIMEOUT, check).await {
         Ok(Ok(_)) => Ok(HttpResponse::Ok().json(HealthResponse {
             status: "ready".into(),
-            // The model only affects knowledge bases: reported, never failing readiness.
+            // The model only affects knowledge bases, and a Redis down only
+            // moves the limits in-process: reported, never failing readiness.
             checks: Some(json!({
                 "database": "ok",
                 "embedding_model": state.rag.status(),
+                "rate_limits": rate_limits,
             })),
         })),
         Ok(Err(e)) => {

@@ -35,6 +35,9 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::allow;
+use crate::recordings::lies_under;
+#[doc(inline)]
+pub use crate::recordings::settle_file;
 
 /// Body of `POST /rooms/:roomName/recordings/start` (optional).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -538,14 +541,6 @@ pub fn parse_range(header: Option<&str>, len: u64) -> RangeReq {
 }
 
 /// Whether `path` is absolute, under `base` and free of `..`.
-fn lies_under(path: &Path, base: &Path) -> bool {
-    path.is_absolute()
-        && path.starts_with(base)
-        && !path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-}
-
 /// The stored path, refused unless it lies under `recordings_dir`.
 fn stored_path(state: &AppState, row: &Recording) -> ApiResult<PathBuf> {
     let base = base_dir(state)?;
@@ -555,42 +550,6 @@ fn stored_path(state: &AppState, row: &Recording) -> ApiResult<PathBuf> {
         return Err(ApiError::NotFound("Recording file is missing".into()));
     }
     Ok(path.to_path_buf())
-}
-
-/// Renames a completed recording's file to `<egress id>.<ext>` beside it
-/// (`<recordings_dir>/<project>/<room>/`) and returns the new path; `None`
-/// when it stays where it is (a path or egress id that does not qualify,
-/// or a file this process cannot see, e.g. an egress uploading elsewhere).
-/// Safe to repeat: a file already renamed is found at its new path.
-pub async fn settle_file(settings: &crate::config::Settings, row: &Recording) -> Option<String> {
-    let project_dir = std::path::absolute(&settings.recordings_dir)
-        .ok()?
-        .join(row.project_id.to_string());
-    let from = Path::new(&row.file_path);
-    let safe_id = !row.egress_id.is_empty()
-        && row
-            .egress_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !safe_id || !lies_under(from, &project_dir) {
-        return None;
-    }
-    let to = from
-        .parent()?
-        .join(format!("{}.{}", row.egress_id, row.format));
-    if to == from {
-        return None;
-    }
-    match tokio::fs::rename(from, &to).await {
-        Ok(()) => Some(to.to_string_lossy().into_owned()),
-        Err(_) if tokio::fs::try_exists(&to).await.unwrap_or(false) => {
-            Some(to.to_string_lossy().into_owned())
-        }
-        Err(e) => {
-            tracing::warn!(recording = row.id, error = %e, "could not name a recording file by its egress id");
-            None
-        }
-    }
 }
 
 #[utoipa::path(

@@ -39,8 +39,7 @@ pub mod rules;
 pub use dial::dial;
 pub use rules::sync_dispatch_rules;
 
-/// Default `max_call_duration` (seconds) of a line without a config.
-pub const DEFAULT_MAX_CALL_SECS: i32 = 1800;
+pub use crate::livekit::calls::DEFAULT_MAX_CALL_SECS;
 
 /// The number in E.164, or 400 `Invalid phone number format`.
 ///

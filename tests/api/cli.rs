@@ -140,8 +140,20 @@ async fn migrate_applies_once_and_serve_refuses_a_stale_schema() {
     c.pg.ensure_database(&name).await.unwrap();
     let url = c.pg.url(&name);
 
+    // Without the cluster's secrets serve refuses, naming the setting.
     let out = voxplane()
         .arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("VOXPLANE_PORT", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("accounts.jwt_secret"), "{err}");
+    assert!(err.contains("--standalone"), "{err}");
+
+    let out = voxplane()
+        .args(["serve", "--standalone"])
         .env("DATABASE_URL", &url)
         .env("VOXPLANE_PORT", "0")
         .output()

@@ -11,6 +11,7 @@ mod auth;
 mod bodies;
 mod chat;
 mod cli;
+mod cluster;
 mod connection_details;
 mod db_schema;
 mod deploy;

@@ -12,6 +12,7 @@
 //! | `GET /_sim/rooms/{room}/dispatches` | agent dispatches (`AgentDispatch` JSON) |
 //! | `GET /_sim/data[?room=…]` | data packets sent with `SendData` |
 //! | `POST /_sim/webhooks/flush` | 204 once every queued webhook was delivered or given up |
+//! | `PUT /_sim/webhooks` | `{"enabled": false}`: webhooks from now on are lost (as LiveKit's in-memory queue loses them); `true` sends again → 204 |
 //! | `GET /_sim/sip/calls` | placed calls: `{"call_id", "room", "identity", "phone_number", "status", "reason"}` |
 //! | `POST /_sim/sip/calls/{call_id}/{action}` | `answer`, `busy`, `no-answer`, `fail` (body `{"reason"}` optional) or `hangup` → the call; 404 unknown, 409 when its status does not allow it |
 //! | `PUT /_sim/sip/progress` | `{"ring_after_ms", "answer_after_ms": null\|ms}`: how calls move on by themselves (null: ring until answered) |
@@ -210,6 +211,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/rooms/{room}/dispatches", web::get().to(list_dispatches))
             .route("/data", web::get().to(list_data))
             .route("/webhooks/flush", web::post().to(flush_webhooks))
+            .route("/webhooks", web::put().to(switch_webhooks))
             .route("/sip/calls", web::get().to(list_calls))
             .route("/sip/calls/{call_id}/{action}", web::post().to(call_action))
             .route("/sip/progress", web::put().to(set_progress))
@@ -455,6 +457,21 @@ async fn list_data(shared: web::Data<Shared>, query: web::Query<DataQuery>) -> H
             .collect()
     });
     HttpResponse::Ok().json(out)
+}
+
+#[derive(serde::Deserialize)]
+struct WebhookSwitch {
+    enabled: bool,
+}
+
+async fn switch_webhooks(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+    match serde_json::from_slice::<WebhookSwitch>(&body) {
+        Ok(s) => {
+            shared.webhooks.set_enabled(s.enabled);
+            HttpResponse::NoContent().finish()
+        }
+        Err(e) => error(actix_web::http::StatusCode::BAD_REQUEST, e),
+    }
 }
 
 async fn flush_webhooks(shared: web::Data<Shared>) -> HttpResponse {

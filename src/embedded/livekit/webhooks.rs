@@ -38,6 +38,8 @@ enum Msg {
 pub struct WebhookQueue {
     tx: mpsc::UnboundedSender<Msg>,
     url: Arc<Mutex<Option<String>>>,
+    /// Off: events are dropped, as a LiveKit whose webhooks were lost.
+    enabled: std::sync::atomic::AtomicBool,
 }
 
 /// The delivery task's side, run on the simulator's thread.
@@ -63,6 +65,7 @@ pub fn channel(
         WebhookQueue {
             tx,
             url: Arc::new(Mutex::new(url)),
+            enabled: std::sync::atomic::AtomicBool::new(true),
         },
         WebhookWorker {
             rx,
@@ -79,8 +82,17 @@ impl WebhookQueue {
         *self.url.lock().unwrap_or_else(PoisonError::into_inner) = url;
     }
 
-    /// Enqueues events (dropped when no URL is set or the simulator stopped).
+    /// Switches sending on or off (off: events are lost, not queued).
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Enqueues events (dropped when no URL is set, sending is switched
+    /// off or the simulator stopped).
     pub fn enqueue(&self, events: Vec<WebhookEvent>) {
+        if !self.enabled.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let url = self
             .url
             .lock()

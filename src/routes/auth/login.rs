@@ -124,11 +124,14 @@ pub async fn login(
     let max = cfg.max_failures_per_account;
     throttle
         .acquire(&by_account, max, window)
+        .await
         .map_err(|retry| limited(max, retry))?;
     // A client past its failure limit is slowed, not locked out: its checks
     // run one at a time and its failures answer 429, but a right password
     // still signs in (a shared address must not lock out everyone behind it).
-    let ip_over = throttle.exceeded(&by_ip, cfg.max_failures_per_ip, window);
+    let ip_over = throttle
+        .exceeded(&by_ip, cfg.max_failures_per_ip, window)
+        .await;
     let queue = ip_over.map(|_| throttle.queue(ip));
     let _turn = match &queue {
         Some(q) => Some(q.lock().await),
@@ -149,14 +152,14 @@ pub async fn login(
     let account = match account {
         Some(a) if ok => a,
         _ => {
-            throttle.record(by_ip, window);
+            throttle.record(by_ip, window).await;
             if let Some(retry) = ip_over {
                 return Err(limited(cfg.max_failures_per_ip, retry));
             }
             return Err(ApiError::Unauthorized("Invalid e-mail or password".into()));
         }
     };
-    throttle.reset(&by_account);
+    throttle.reset(&by_account).await;
     if account.email_verified_at.is_none() {
         return Err(ApiError::Forbidden(
             "Verify your e-mail address first (see /auth/resend-verification)".into(),

@@ -21,7 +21,7 @@ use crate::limits::plans::Plan;
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// A signed-in account.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -91,11 +91,10 @@ pub fn invalid_link() -> ApiError {
     ApiError::invalid_field("token", "This link is invalid or has expired")
 }
 
-/// The client address the request came from.
+/// The client address the request came from (behind trusted proxies, the
+/// client they name).
 pub fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    crate::middleware::client_addr::client_ip(req)
 }
 
 /// Registers the routes.

@@ -57,7 +57,7 @@ pub async fn reset_password_request(
     let max = state.settings.accounts.verification_resends_per_hour;
     let window = StdDuration::from_secs(3600);
     let key = ThrottleKey::Reset(address.clone());
-    if let Err(retry_after) = state.accounts.throttle.acquire(&key, max, window) {
+    if let Err(retry_after) = state.accounts.throttle.acquire(&key, max, window).await {
         return Err(ApiError::RateLimited {
             limit: max,
             retry_after,
@@ -134,7 +134,8 @@ pub async fn reset_password(
     state
         .accounts
         .throttle
-        .reset(&ThrottleKey::Login(account.email.clone()));
+        .reset(&ThrottleKey::Login(account.email.clone()))
+        .await;
     Ok(message("Password changed; sign in again"))
 }
 
@@ -164,11 +165,11 @@ pub async fn change_password(
     let window = StdDuration::from_secs(cfg.lockout_secs);
     let key = ThrottleKey::Login(account.email.clone());
     // Counted before the check, like a login.
-    if let Err(retry_after) =
-        state
-            .accounts
-            .throttle
-            .acquire(&key, cfg.max_failures_per_account, window)
+    if let Err(retry_after) = state
+        .accounts
+        .throttle
+        .acquire(&key, cfg.max_failures_per_account, window)
+        .await
     {
         return Err(ApiError::RateLimited {
             limit: cfg.max_failures_per_account,
@@ -179,7 +180,7 @@ pub async fn change_password(
     if !password::blocking(move || password::verify(&current, &stored)).await? {
         return Err(ApiError::Forbidden("The current password is wrong".into()));
     }
-    state.accounts.throttle.reset(&key);
+    state.accounts.throttle.reset(&key).await;
     password::check_strength("new_password", &body.new_password, &account.email)?;
     let pw = body.new_password;
     let new_hash = password::blocking(move || password::hash(&pw)).await??;

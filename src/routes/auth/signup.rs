@@ -292,7 +292,7 @@ pub async fn resend_verification(
     let max = state.settings.accounts.verification_resends_per_hour;
     let window = StdDuration::from_secs(3600);
     let key = ThrottleKey::Resend(address.clone());
-    if let Err(retry_after) = state.accounts.throttle.acquire(&key, max, window) {
+    if let Err(retry_after) = state.accounts.throttle.acquire(&key, max, window).await {
         return Err(ApiError::RateLimited {
             limit: max,
             retry_after,

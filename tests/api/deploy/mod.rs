@@ -556,6 +556,17 @@ fn voxplane_containers_get_a_valid_configuration() {
             "{s}: one secret per cluster"
         );
     }
+    // SIGTERM's grace ends before Docker's SIGKILL.
+    let grace: u64 = container_env(&c, "voxplane-1")["VOXPLANE_SHUTDOWN_GRACE_SECS"]
+        .parse()
+        .unwrap();
+    for s in serve_nodes(&c) {
+        let kill_after = files::seconds(&c.str(&s, "stop_grace_period").unwrap());
+        assert!(
+            grace < kill_after,
+            "{s}: grace {grace}s vs SIGKILL after {kill_after}s"
+        );
+    }
     // The check is strict: a misspelt setting or a short secret fails it.
     let good = container_env(&c, "voxplane-1");
     let mut typo = good.clone();
