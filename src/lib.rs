@@ -20,10 +20,13 @@ pub mod mail;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod outcomes;
 pub mod rag;
 pub mod routes;
+pub mod supervisor;
 pub mod state;
 pub mod telemetry;
+pub mod transcripts;
 pub mod validate;
 pub mod workers;
 
