@@ -32,4 +32,5 @@ mod recordings;
 mod sessions;
 mod simulator;
 mod sip;
+mod supervisor;
 mod webhooks;

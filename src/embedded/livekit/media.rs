@@ -10,11 +10,14 @@
 //!   track it is allowed to receive when it joins, and to every track
 //!   published later (LiveKit clients' default)
 //! - a publisher's subscription permission (set by its client, LiveKit's
-//!   `SubscriptionPermission`) decides who may receive its tracks; revoking
-//!   it unsubscribes those no longer allowed; nobody (not the server API, not
-//!   a client) can subscribe past it
+//!   `SubscriptionPermission`) decides who may receive its tracks; nobody
+//!   (not the server API, not a client) can subscribe past it: such a
+//!   subscription waits for the permission (LiveKit answers the request and
+//!   sends no media), revoking it puts the subscribers no longer allowed
+//!   back to waiting, granting it subscribes those waiting
 //! - `UpdateSubscriptions` (server API) and a client's own request subscribe
-//!   or unsubscribe within those rules; `UpdateParticipant` with
+//!   or unsubscribe within those rules (an unsubscribe also ends a wait);
+//!   as in LiveKit, either may undo the other; `UpdateParticipant` with
 //!   `can_subscribe: false` drops every subscription
 //! - a muted track is still subscribed but carries no sound: [`hears`] lists
 //!   only unmuted tracks
@@ -39,6 +42,23 @@ pub struct Media {
     subscribed: BTreeMap<String, BTreeSet<String>>,
     /// Publisher sid → the permission its client set (none: everyone).
     permissions: BTreeMap<String, SubscriptionPermission>,
+    /// Subscriber sid → tracks it wants but may not receive (yet).
+    waiting: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Media {
+    /// `sub` wants `track`: subscribed when `ok`, else waiting for permission.
+    fn want(&mut self, sub: &str, track: &str, ok: bool) {
+        let (to, from) = if ok {
+            (&mut self.subscribed, &mut self.waiting)
+        } else {
+            (&mut self.waiting, &mut self.subscribed)
+        };
+        to.entry(sub.to_owned()).or_default().insert(track.to_owned());
+        if let Some(set) = from.get_mut(sub) {
+            set.remove(track);
+        }
+    }
 }
 
 fn permission(p: &ParticipantInfo) -> ParticipantPermission {
@@ -72,40 +92,49 @@ impl RoomEntry {
         let Some(joined) = self.participant(identity).cloned() else {
             return;
         };
-        let mut adds: Vec<(String, String)> = Vec::new();
+        let mut adds: Vec<(String, String, bool)> = Vec::new();
         for other in &self.participants {
-            for t in &other.tracks {
-                if allowed(&self.media, &joined, other, &t.sid) {
-                    adds.push((joined.sid.clone(), t.sid.clone()));
+            if other.sid == joined.sid {
+                continue;
+            }
+            if permission(&joined).can_subscribe {
+                for t in &other.tracks {
+                    let ok = allowed(&self.media, &joined, other, &t.sid);
+                    adds.push((joined.sid.clone(), t.sid.clone(), ok));
                 }
             }
-            for t in &joined.tracks {
-                if allowed(&self.media, other, &joined, &t.sid) {
-                    adds.push((other.sid.clone(), t.sid.clone()));
+            if permission(other).can_subscribe {
+                for t in &joined.tracks {
+                    let ok = allowed(&self.media, other, &joined, &t.sid);
+                    adds.push((other.sid.clone(), t.sid.clone(), ok));
                 }
             }
         }
-        for (sub, track) in adds {
-            self.media.subscribed.entry(sub).or_default().insert(track);
+        for (sub, track, ok) in adds {
+            self.media.want(&sub, &track, ok);
         }
     }
 
-    /// Subscribes (or unsubscribes) `identity` to tracks, within the rules;
-    /// subscribing to a track it may not receive is refused.
+    /// Subscribes (or unsubscribes) `identity` to tracks, within the rules:
+    /// a track it may not receive is waited for. True when every track asked
+    /// for is subscribed now.
     pub fn set_subscribed(
         &mut self,
         identity: &str,
         track_sids: &[String],
         subscribe: bool,
-    ) -> Result<(), TwirpError> {
+    ) -> Result<bool, TwirpError> {
+        let mut all = true;
         let sub = self
             .participant(identity)
             .cloned()
             .ok_or_else(TwirpError::participant_not_found)?;
         for sid in track_sids {
             if !subscribe {
-                if let Some(set) = self.media.subscribed.get_mut(&sub.sid) {
-                    set.remove(sid);
+                for map in [&mut self.media.subscribed, &mut self.media.waiting] {
+                    if let Some(set) = map.get_mut(&sub.sid) {
+                        set.remove(sid);
+                    }
                 }
                 continue;
             }
@@ -114,19 +143,17 @@ impl RoomEntry {
                 .iter()
                 .find(|p| p.tracks.iter().any(|t| &t.sid == sid))
                 .ok_or_else(|| TwirpError::not_found("track is not found"))?;
-            if !allowed(&self.media, &sub, publisher, sid) {
+            if !permission(&sub).can_subscribe {
                 return Err(TwirpError::new(
                     "permission_denied",
-                    format!("not allowed to subscribe to track {sid}"),
+                    "participant is not allowed to subscribe",
                 ));
             }
-            self.media
-                .subscribed
-                .entry(sub.sid.clone())
-                .or_default()
-                .insert(sid.clone());
+            let ok = allowed(&self.media, &sub, publisher, sid);
+            all &= ok;
+            self.media.want(&sub.sid, sid, ok);
         }
-        Ok(())
+        Ok(all)
     }
 
     /// Drops every subscription of `identity` (it may no longer subscribe).
@@ -134,11 +161,13 @@ impl RoomEntry {
         if let Some(p) = self.participant(identity) {
             let sid = p.sid.clone();
             self.media.subscribed.remove(&sid);
+            self.media.waiting.remove(&sid);
         }
     }
 
     /// The publisher's client sets who may receive its tracks; subscribers
-    /// no longer allowed are unsubscribed at once.
+    /// no longer allowed wait again, those waiting and now allowed are
+    /// subscribed.
     pub fn set_subscription_permission(
         &mut self,
         publisher: &str,
@@ -150,14 +179,20 @@ impl RoomEntry {
             .ok_or_else(TwirpError::participant_not_found)?;
         self.media.permissions.insert(publisher.sid.clone(), perm);
         let tracks: Vec<String> = publisher.tracks.iter().map(|t| t.sid.clone()).collect();
+        let mut moves = Vec::new();
         for sub in &self.participants {
             for t in &tracks {
-                if !allowed(&self.media, sub, &publisher, t)
-                    && let Some(set) = self.media.subscribed.get_mut(&sub.sid)
-                {
-                    set.remove(t);
+                let has = |m: &BTreeMap<String, BTreeSet<String>>| {
+                    m.get(&sub.sid).is_some_and(|s| s.contains(t))
+                };
+                if has(&self.media.subscribed) || has(&self.media.waiting) {
+                    let ok = allowed(&self.media, sub, &publisher, t);
+                    moves.push((sub.sid.clone(), t.clone(), ok));
                 }
             }
+        }
+        for (sub, t, ok) in moves {
+            self.media.want(&sub, &t, ok);
         }
         Ok(())
     }
@@ -232,18 +267,14 @@ impl RoomEntry {
             &publisher,
             &track,
         ));
-        let subs: Vec<String> = self
+        let subs: Vec<(String, bool)> = self
             .participants
             .iter()
-            .filter(|s| allowed(&self.media, s, &publisher, &track.sid))
-            .map(|s| s.sid.clone())
+            .filter(|s| s.sid != publisher.sid && permission(s).can_subscribe)
+            .map(|s| (s.sid.clone(), allowed(&self.media, s, &publisher, &track.sid)))
             .collect();
-        for s in subs {
-            self.media
-                .subscribed
-                .entry(s)
-                .or_default()
-                .insert(track.sid.clone());
+        for (s, ok) in subs {
+            self.media.want(&s, &track.sid, ok);
         }
         Ok(track)
     }

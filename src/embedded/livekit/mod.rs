@@ -138,15 +138,16 @@ impl LiveKitSim {
             .map_err(|e| anyhow::anyhow!("{}", e.msg))
     }
 
-    /// A participant's client asks to subscribe to (or leave) a track;
-    /// refused when the publisher's permission does not allow it.
+    /// A participant's client asks to subscribe to (or leave) a track; true
+    /// when subscribed now, false when it waits for the publisher's
+    /// permission (no media flows).
     pub fn client_subscribe(
         &self,
         room: &str,
         identity: &str,
         track_sid: &str,
         subscribe: bool,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         self.shared
             .update(|s, _| {
                 s.room_mut(room)

@@ -235,8 +235,7 @@ fn send_data(call: &Call<'_>) -> Reply {
 
 /// Subscribes or unsubscribes a participant to tracks (by sid, and those of
 /// `participant_tracks`), within the publishers' subscription permissions
-/// (`media`): a track the participant may not receive is refused with
-/// `permission_denied`.
+/// (`media`): a track the participant may not receive waits for permission.
 fn update_subscriptions(call: &Call<'_>) -> Reply {
     let req: proto::UpdateSubscriptionsRequest = call.decode()?;
     call.require(Grant::Admin(&req.room))?;
