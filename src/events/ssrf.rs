@@ -151,7 +151,9 @@ impl Cidr {
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.len)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.len))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -371,7 +373,9 @@ mod tests {
         let v6 = Cidr::parse("fd00::/8").expect("cidr");
         assert!(v6.contains("fd12::1".parse().expect("ip")));
         assert!(!v6.contains("10.0.0.1".parse().expect("ip")));
-        assert!(Cidr::parse("0.0.0.0/0").is_some_and(|c| c.contains("8.8.8.8".parse().expect("ip"))));
+        assert!(
+            Cidr::parse("0.0.0.0/0").is_some_and(|c| c.contains("8.8.8.8".parse().expect("ip")))
+        );
         for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", "::/129"] {
             assert!(Cidr::parse(bad).is_none(), "{bad}");
         }

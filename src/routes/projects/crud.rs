@@ -214,6 +214,8 @@ pub async fn delete_project(
     projects::soft_delete(&mut conn, ctx.project.id).await?;
     state.keys.evict_project(ctx.project.id);
     state.accounts.evict_project(ctx.project.id);
-    state.hub.revoke(crate::events::hub::Revoke::Project(ctx.project.id));
+    state
+        .hub
+        .revoke(crate::events::hub::Revoke::Project(ctx.project.id));
     Ok(HttpResponse::NoContent().finish())
 }
