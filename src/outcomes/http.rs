@@ -136,7 +136,8 @@ pub async fn set_dispositions(
     state: web::Data<AppState>,
     body: web::Json<DispositionList>,
 ) -> ApiResult<HttpResponse> {
-    let dispositions = service::set_dispositions(&state, auth.project.id, &body.dispositions).await?;
+    let dispositions =
+        service::set_dispositions(&state, auth.project.id, &body.dispositions).await?;
     Ok(HttpResponse::Ok().json(DispositionList {
         dispositions,
         is_default: false,

@@ -41,7 +41,10 @@ pub async fn dispositions(state: &AppState, project_id: i64) -> ApiResult<(Vec<S
     Ok(match store::dispositions(&mut conn, project_id).await? {
         Some(list) => (list, false),
         None => (
-            DEFAULT_DISPOSITIONS.iter().map(|s| (*s).to_owned()).collect(),
+            DEFAULT_DISPOSITIONS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             true,
         ),
     })
@@ -110,7 +113,7 @@ pub async fn update(
         validate::no_nul("disposition", d)?;
         if !allowed.contains(d) {
             return Err(ApiError::BadRequest {
-                message: format!("disposition must be one of the project's dispositions"),
+                message: "disposition must be one of the project's dispositions".into(),
                 details: Some(json!({"field": "disposition", "allowed": allowed})),
             });
         }

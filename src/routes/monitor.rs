@@ -81,24 +81,26 @@ pub async fn monitor(
     };
     let state = state.into_inner();
     let refused = match ctx {
-        Ok(Some(ctx)) => match state
-            .hub
-            .register(ctx.project.id, ctx.key_id, &ctx.project.room_prefix)
-        {
-            Ok((registration, events)) => {
-                let subscriber = registration.subscriber.clone();
-                actix_web::rt::spawn(async move {
-                    serve(&state, session, stream, registration).await;
-                });
-                return Ok(response
-                    .map_body(|_, control| QueueBody::new(control, events, subscriber))
-                    .map_into_boxed_body());
+        Ok(Some(ctx)) => {
+            match state
+                .hub
+                .register(ctx.project.id, ctx.key_id, &ctx.project.room_prefix)
+            {
+                Ok((registration, events)) => {
+                    let subscriber = registration.subscriber.clone();
+                    actix_web::rt::spawn(async move {
+                        serve(&state, session, stream, registration).await;
+                    });
+                    return Ok(response
+                        .map_body(|_, control| QueueBody::new(control, events, subscriber))
+                        .map_into_boxed_body());
+                }
+                Err(_) => (
+                    CLOSE_TOO_MANY,
+                    "Too many monitor connections for this project",
+                ),
             }
-            Err(_) => (
-                CLOSE_TOO_MANY,
-                "Too many monitor connections for this project",
-            ),
-        },
+        }
         Ok(None) => (CLOSE_UNAUTHORIZED, "Invalid or missing API key"),
         Err(()) => (CLOSE_UNAVAILABLE, "Temporarily unavailable; retry"),
     };
@@ -262,15 +264,13 @@ fn answer(sub: &Subscriber, text: &str) -> String {
             "error",
             json!({"message": format!("Malformed message: {e}")}),
         ),
-        Ok(Command { channel: None, action, .. }) if action != "transcript" => reply(
-            "error",
-            json!({"message": "channel is required"}),
-        ),
+        Ok(Command {
+            channel: None,
+            action,
+            ..
+        }) if action != "transcript" => reply("error", json!({"message": "channel is required"})),
         Ok(c) => match (c.action.as_str(), c.channel.as_deref().unwrap_or_default()) {
-            ("transcript", _) => reply(
-                "error",
-                json!({"message": "transcript needs a room"}),
-            ),
+            ("transcript", _) => reply("error", json!({"message": "transcript needs a room"})),
             ("subscribe", channel) => match sub.subscribe(channel) {
                 Ok(_) => reply("subscribed", json!({"channel": c.channel})),
                 Err(why) => reply("error", json!({"message": why})),

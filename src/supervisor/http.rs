@@ -86,7 +86,8 @@ pub struct SupervisionReleased {
 }
 
 fn room(prefix: &str, input: &str) -> ApiResult<RoomName> {
-    RoomName::parse(prefix, input).map_err(|_| ApiError::invalid_field("roomName", "invalid room name"))
+    RoomName::parse(prefix, input)
+        .map_err(|_| ApiError::invalid_field("roomName", "invalid room name"))
 }
 
 fn identity(v: Option<&str>, field: &str) -> ApiResult<String> {

@@ -394,7 +394,10 @@ fn audio_sids(p: &ParticipantInfo) -> Vec<String> {
         .collect()
 }
 
-fn targets<'a>(period: &SupervisionPeriod, people: &'a [ParticipantInfo]) -> Vec<&'a ParticipantInfo> {
+fn targets<'a>(
+    period: &SupervisionPeriod,
+    people: &'a [ParticipantInfo],
+) -> Vec<&'a ParticipantInfo> {
     people
         .iter()
         .filter(|x| match &period.target_identity {
@@ -452,8 +455,8 @@ async fn apply(
                     .await?;
                 }
                 Mode::Barge | Mode::TakeOver if previous == Some(Mode::Whisper) => {
-                    // Back in everyone's ear; a client that still restricts
-                    // its track answers permission_denied until it lifts it.
+                    // Back in everyone's ear; while the supervisor's client
+                    // still restricts its track, the subscription waits.
                     if let Err(e) = lk
                         .call(
                             lk.rooms
@@ -461,7 +464,7 @@ async fn apply(
                         )
                         .await
                     {
-                        tracing::info!(error = %e, identity = %p.identity, "supervision: resubscribe refused");
+                        tracing::info!(error = %e, identity = %p.identity, "supervision: resubscribe failed");
                     }
                 }
                 _ => {}
@@ -497,9 +500,15 @@ async fn mute(
     Ok(())
 }
 
-async fn set_target_muted(state: &AppState, period: &SupervisionPeriod, muted: bool) -> ApiResult<()> {
+async fn set_target_muted(
+    state: &AppState,
+    period: &SupervisionPeriod,
+    muted: bool,
+) -> ApiResult<()> {
     let lk = state.livekit()?;
-    let people = lk.call(lk.rooms.list_participants(&period.room_name)).await?;
+    let people = lk
+        .call(lk.rooms.list_participants(&period.room_name))
+        .await?;
     let targets = targets(period, &people);
     mute(state, &period.room_name, &targets, muted).await
 }

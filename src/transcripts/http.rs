@@ -50,10 +50,9 @@ pub async fn search_transcripts(
     state: web::Data<AppState>,
     q: web::Query<TranscriptSearchQuery>,
 ) -> ApiResult<HttpResponse> {
-    let text = q
-        .q
-        .as_deref()
-        .ok_or_else(|| ApiError::invalid_field("q", "q is required"))?;
+    let text =
+        q.q.as_deref()
+            .ok_or_else(|| ApiError::invalid_field("q", "q is required"))?;
     let text = validate::text("q", text, 500)?;
     let page = validate::Page::parse(q.page, q.per_page, 20)?;
     if let Some(s) = &q.speaker

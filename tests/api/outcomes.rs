@@ -7,7 +7,11 @@ use serde_json::json;
 use voxplane::limits::plans::Plan;
 
 async fn start(app: &TestApp, room: &str) -> i64 {
-    let (status, body) = json(app.post_json("/api/v1/sessions", &json!({"room_name": room})).await).await;
+    let (status, body) = json(
+        app.post_json("/api/v1/sessions", &json!({"room_name": room}))
+            .await,
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     body["session"]["id"].as_i64().unwrap()
 }
@@ -31,10 +35,18 @@ async fn outcomes_are_validated_filtered_and_reported_once() {
     assert_eq!(m["data"]["session_id"], a);
     assert_eq!(m["data"]["disposition"], "resolved");
     // The same values again change nothing and emit nothing; a clear does.
-    app.patch_json(&format!("/api/v1/sessions/{a}"), &json!({"rating": 5})).await;
-    let (_, body) = json(app.patch_json(&format!("/api/v1/sessions/{a}"), &json!({"notes": null})).await).await;
+    app.patch_json(&format!("/api/v1/sessions/{a}"), &json!({"rating": 5}))
+        .await;
+    let (_, body) = json(
+        app.patch_json(&format!("/api/v1/sessions/{a}"), &json!({"notes": null}))
+            .await,
+    )
+    .await;
     assert!(body["session"]["notes"].is_null());
-    assert_eq!(body["session"]["disposition"], "resolved", "absent fields stay");
+    assert_eq!(
+        body["session"]["disposition"], "resolved",
+        "absent fields stay"
+    );
     use diesel_async::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
     struct N {
@@ -62,13 +74,34 @@ async fn outcomes_are_validated_filtered_and_reported_once() {
         json!({"disposition": "re\u{0000}"}),
         json!({"colour": "red"}),
     ] {
-        expect_error(app.patch_json(&format!("/api/v1/sessions/{b}"), &bad).await, 400, "INVALID_REQUEST").await;
+        expect_error(
+            app.patch_json(&format!("/api/v1/sessions/{b}"), &bad).await,
+            400,
+            "INVALID_REQUEST",
+        )
+        .await;
     }
-    expect_error(app.patch_json("/api/v1/sessions/999999", &json!({"rating": 1})).await, 404, "NOT_FOUND").await;
-    expect_error(app.patch_json("/api/v1/sessions/abc", &json!({"rating": 1})).await, 404, "NOT_FOUND").await;
+    expect_error(
+        app.patch_json("/api/v1/sessions/999999", &json!({"rating": 1}))
+            .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    expect_error(
+        app.patch_json("/api/v1/sessions/abc", &json!({"rating": 1}))
+            .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
     let other = app.create_project(Plan::Professional).await;
     let res = app
-        .req_as(&other.key, reqwest::Method::PATCH, &format!("/api/v1/sessions/{a}"))
+        .req_as(
+            &other.key,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/sessions/{a}"),
+        )
         .json(&json!({"rating": 1}))
         .send()
         .await
@@ -78,17 +111,57 @@ async fn outcomes_are_validated_filtered_and_reported_once() {
     // The project's own list replaces the default one.
     let (_, list) = json(app.get("/api/v1/sessions/dispositions").await).await;
     assert_eq!(list["is_default"], true);
-    let (status, list) = json(app.put_json("/api/v1/sessions/dispositions", &json!({"dispositions": ["sale", "no_sale", "sale"]})).await).await;
+    let (status, list) = json(
+        app.put_json(
+            "/api/v1/sessions/dispositions",
+            &json!({"dispositions": ["sale", "no_sale", "sale"]}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(list, json!({"dispositions": ["sale", "no_sale"], "is_default": false}));
-    expect_error(app.patch_json(&format!("/api/v1/sessions/{b}"), &json!({"disposition": "resolved"})).await, 400, "INVALID_REQUEST").await;
-    let (status, _) = json(app.patch_json(&format!("/api/v1/sessions/{b}"), &json!({"disposition": "sale", "tags": ["new"], "rating": 2})).await).await;
+    assert_eq!(
+        list,
+        json!({"dispositions": ["sale", "no_sale"], "is_default": false})
+    );
+    expect_error(
+        app.patch_json(
+            &format!("/api/v1/sessions/{b}"),
+            &json!({"disposition": "resolved"}),
+        )
+        .await,
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+    let (status, _) = json(
+        app.patch_json(
+            &format!("/api/v1/sessions/{b}"),
+            &json!({"disposition": "sale", "tags": ["new"], "rating": 2}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 200);
-    expect_error(app.put_json("/api/v1/sessions/dispositions", &json!({"dispositions": []})).await, 400, "INVALID_REQUEST").await;
+    expect_error(
+        app.put_json(
+            "/api/v1/sessions/dispositions",
+            &json!({"dispositions": []}),
+        )
+        .await,
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
 
     // Filters in the list.
     let ids = |v: &serde_json::Value| -> Vec<i64> {
-        v["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_i64().unwrap()).collect()
+        v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_i64().unwrap())
+            .collect()
     };
     let (_, l) = json(app.get("/api/v1/sessions?disposition=resolved").await).await;
     assert_eq!(ids(&l), [a]);
@@ -108,7 +181,11 @@ async fn outcomes_are_validated_filtered_and_reported_once() {
     assert_eq!(app.post_json("/api/v1/usage", &usage).await.status(), 201);
     let (_, all) = json(app.get("/api/v1/usage?period=all").await).await;
     assert_eq!(all["totals"]["cost_usd"], 0.0225);
-    let (_, only) = json(app.get("/api/v1/usage?period=all&disposition=resolved").await).await;
+    let (_, only) = json(
+        app.get("/api/v1/usage?period=all&disposition=resolved")
+            .await,
+    )
+    .await;
     assert_eq!(only["totals"]["cost_usd"], 0.0075, "{only}");
     let (_, tagged) = json(app.get("/api/v1/usage?period=all&tag=new").await).await;
     assert_eq!(tagged["totals"]["cost_usd"], 0.015);

@@ -21,7 +21,9 @@ async fn call(app: &TestApp) -> (String, i64) {
     assert_eq!(status, 201, "{body}");
     let full = format!("{}_help", app.project.room_prefix);
     let sim = app.sim();
-    sim.join(&full, SimParticipant::new("caller")).await.unwrap();
+    sim.join(&full, SimParticipant::new("caller"))
+        .await
+        .unwrap();
     sim.join(&full, SimParticipant::new("agent-1").kind(SimKind::Agent))
         .await
         .unwrap();
@@ -49,7 +51,11 @@ async fn join_as_supervisor(app: &TestApp, full: &str, body: &Value, publish: bo
     let me = sim.connect(full, token).await.unwrap();
     let mut track = String::new();
     if publish {
-        track = sim.publish_microphone(full, &me.identity).await.unwrap().sid;
+        track = sim
+            .publish_microphone(full, &me.identity)
+            .await
+            .unwrap()
+            .sid;
     }
     sim.flush_webhooks().await;
     track
@@ -78,7 +84,12 @@ async fn a_listener_hears_the_room_is_hidden_and_publishes_nothing() {
 
     assert_eq!(hears(&app, &full, "sup-anna"), ["agent-1", "caller"]);
     // Its client cannot publish, and nobody sees or hears it.
-    assert!(app.sim().publish_microphone(&full, "sup-anna").await.is_err());
+    assert!(
+        app.sim()
+            .publish_microphone(&full, "sup-anna")
+            .await
+            .is_err()
+    );
     let me = app
         .sim()
         .participants(&full)
@@ -88,12 +99,20 @@ async fn a_listener_hears_the_room_is_hidden_and_publishes_nothing() {
     assert!(me.tracks.is_empty());
     let perm = me.permission.unwrap();
     assert!(perm.hidden && !perm.can_publish && perm.can_subscribe);
-    assert!(!app.sim().visible_to(&full, "caller").contains(&"sup-anna".to_owned()));
+    assert!(
+        !app.sim()
+            .visible_to(&full, "caller")
+            .contains(&"sup-anna".to_owned())
+    );
     assert_eq!(hears(&app, &full, "caller"), ["agent-1"]);
     assert_eq!(hears(&app, &full, "agent-1"), ["caller"]);
 
     // The session records who supervised, in which mode.
-    let (_, detail) = json(app.get(&format!("/api/v1/sessions/{session_id}/detail")).await).await;
+    let (_, detail) = json(
+        app.get(&format!("/api/v1/sessions/{session_id}/detail"))
+            .await,
+    )
+    .await;
     let sup = &detail["session"]["supervisions"];
     assert_eq!(sup.as_array().unwrap().len(), 1, "{detail}");
     assert_eq!(sup[0]["identity"], "sup-anna");
@@ -121,8 +140,14 @@ async fn a_whisper_reaches_the_agent_and_never_the_caller_even_when_its_client_a
     app.sim()
         .set_subscription_permission(&full, "sup-ben", Some(&["agent-1"]))
         .unwrap();
-    let now = app.sim().client_subscribe(&full, "caller", &track, true).unwrap();
-    assert!(!now, "the caller's request waits for a permission it never gets");
+    let now = app
+        .sim()
+        .client_subscribe(&full, "caller", &track, true)
+        .unwrap();
+    assert!(
+        !now,
+        "the caller's request waits for a permission it never gets"
+    );
     assert_eq!(hears(&app, &full, "caller"), ["agent-1"]);
     assert_eq!(hears(&app, &full, "agent-1"), ["caller", "sup-ben"]);
 
@@ -167,9 +192,16 @@ async fn take_over_mutes_the_agent_and_release_gives_its_voice_back() {
     )
     .await;
     assert_eq!(status, 200, "{changed}");
-    app.sim().publish_microphone(&full, "sup-cleo").await.unwrap();
+    app.sim()
+        .publish_microphone(&full, "sup-cleo")
+        .await
+        .unwrap();
     app.sim().flush_webhooks().await;
-    assert_eq!(hears(&app, &full, "caller"), ["sup-cleo"], "the agent is muted");
+    assert_eq!(
+        hears(&app, &full, "caller"),
+        ["sup-cleo"],
+        "the agent is muted"
+    );
     assert!(!app.sim().visible_to(&full, "caller").is_empty());
 
     let (status, released) = json(
@@ -183,12 +215,17 @@ async fn take_over_mutes_the_agent_and_release_gives_its_voice_back() {
     assert_eq!(status, 200, "{released}");
     assert_eq!(released["supervision"]["mode"], "take_over");
     app.sim().flush_webhooks().await;
-    assert_eq!(hears(&app, &full, "caller"), ["agent-1"], "unmuted, supervisor gone");
-    assert!(app
-        .sim()
-        .participants(&full)
-        .iter()
-        .all(|p| p.identity != "sup-cleo"));
+    assert_eq!(
+        hears(&app, &full, "caller"),
+        ["agent-1"],
+        "unmuted, supervisor gone"
+    );
+    assert!(
+        app.sim()
+            .participants(&full)
+            .iter()
+            .all(|p| p.identity != "sup-cleo")
+    );
     // Released twice: nothing to release.
     expect_error(
         app.post_json(
@@ -200,7 +237,11 @@ async fn take_over_mutes_the_agent_and_release_gives_its_voice_back() {
         "NOT_FOUND",
     )
     .await;
-    let (_, detail) = json(app.get(&format!("/api/v1/sessions/{session_id}/detail")).await).await;
+    let (_, detail) = json(
+        app.get(&format!("/api/v1/sessions/{session_id}/detail"))
+            .await,
+    )
+    .await;
     let modes: Vec<&str> = detail["session"]["supervisions"]
         .as_array()
         .unwrap()
@@ -315,7 +356,11 @@ async fn supervision_input_is_checked_and_projects_are_isolated() {
     // Another project cannot supervise (or even see) this room's session.
     let other = app.create_project(Plan::Professional).await;
     let res = app
-        .req_as(&other.key, reqwest::Method::POST, "/api/v1/sessions/help/supervise")
+        .req_as(
+            &other.key,
+            reqwest::Method::POST,
+            "/api/v1/sessions/help/supervise",
+        )
         .json(&json!({"identity": "spy", "mode": "listen"}))
         .send()
         .await

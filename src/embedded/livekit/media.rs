@@ -54,7 +54,9 @@ impl Media {
         } else {
             (&mut self.waiting, &mut self.subscribed)
         };
-        to.entry(sub.to_owned()).or_default().insert(track.to_owned());
+        to.entry(sub.to_owned())
+            .or_default()
+            .insert(track.to_owned());
         if let Some(set) = from.get_mut(sub) {
             set.remove(track);
         }
@@ -271,7 +273,12 @@ impl RoomEntry {
             .participants
             .iter()
             .filter(|s| s.sid != publisher.sid && permission(s).can_subscribe)
-            .map(|s| (s.sid.clone(), allowed(&self.media, s, &publisher, &track.sid)))
+            .map(|s| {
+                (
+                    s.sid.clone(),
+                    allowed(&self.media, s, &publisher, &track.sid),
+                )
+            })
             .collect();
         for (s, ok) in subs {
             self.media.want(&s, &track.sid, ok);

@@ -119,7 +119,9 @@ impl LiveKitSim {
         .verify(token)
         .map_err(|e| anyhow::anyhow!("invalid token: {e}"))?;
         let info = media::info_from_claims(&claims, room).map_err(anyhow::Error::msg)?;
-        Ok(self.shared.update(|s, ev| s.add_participant(room, info, ev)))
+        Ok(self
+            .shared
+            .update(|s, ev| s.add_participant(room, info, ev)))
     }
 
     /// A participant's client publishes its microphone (`track_published`);
@@ -197,7 +199,12 @@ impl LiveKitSim {
     pub fn visible_to(&self, room: &str, viewer: &str) -> Vec<String> {
         self.shared.read(|s| {
             s.room(room)
-                .map(|r| r.visible_to(viewer).into_iter().map(|p| p.identity).collect())
+                .map(|r| {
+                    r.visible_to(viewer)
+                        .into_iter()
+                        .map(|p| p.identity)
+                        .collect()
+                })
                 .unwrap_or_default()
         })
     }

@@ -412,7 +412,10 @@ async fn email_change_goes_through_verification_of_the_new_address() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["account"]["pending_email"], "taken@example.com");
     let notice = smtp.wait_for("taken@example.com", 2).await;
-    assert_eq!(notice.subject(), "Someone asked to use your Voxplane e-mail address");
+    assert_eq!(
+        notice.subject(),
+        "Someone asked to use your Voxplane e-mail address"
+    );
     assert!(!notice.decoded().contains("token="));
     expect_error(
         patch(json!({"email": "not-an-address"})).await,
