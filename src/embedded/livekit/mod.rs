@@ -7,6 +7,9 @@
 //! - token verification and the per-RPC grants of the real server (`auth`)
 //! - RoomService, AgentDispatchService, Egress (audio files) and SIP (`services/`)
 //! - rooms, participants, dispatches and sent data in memory (`state`)
+//! - who hears whom: subscriptions, publishers' subscription permissions,
+//!   hidden participants, clients joining with a token, publishing and
+//!   asking to subscribe (`media`)
 //! - signed LiveKit-format webhooks, delivered in order (`webhooks`)
 //! - a control surface for tests and demos, in Rust on [`LiveKitSim`] and as
 //!   JSON under `/_sim/` (`control`)
