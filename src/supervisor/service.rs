@@ -4,7 +4,7 @@
 //!
 //! | mode | the supervisor | the others |
 //! |---|---|---|
-//! | `listen` | hidden, subscribes, cannot publish | see and hear nothing of it |
+//! | `listen` | hidden, subscribes, cannot publish | see nothing of it, and are unsubscribed from any track it still has (after another mode) |
 //! | `whisper` | publishes its microphone | only the target (the room's agents, or `target_identity`) is subscribed to it; everyone else is unsubscribed server-side (`UpdateSubscriptions`) whenever it publishes or someone joins |
 //! | `barge` | a normal participant | everyone hears it |
 //! | `take_over` | as barge | the target's audio is muted (`MutePublishedTrack`) until release or another mode |
@@ -446,28 +446,33 @@ async fn apply(
     if !mine.is_empty() {
         for p in people.iter().filter(|p| !supervisors.contains(&p.identity)) {
             let is_target = targets.iter().any(|t| t.identity == p.identity);
-            match mode {
-                Mode::Whisper if !is_target => {
-                    lk.call(
-                        lk.rooms
-                            .update_subscriptions(room, &p.identity, mine.clone(), false),
-                    )
-                    .await?;
+            // Who must not hear it is unsubscribed; who must again is
+            // subscribed (after listen or whisper; while the supervisor's
+            // client still restricts its track, that subscription waits).
+            let subscribe = match mode {
+                Mode::Listen => Some(false),
+                Mode::Whisper if !is_target => Some(false),
+                Mode::Whisper => previous.is_some().then_some(true),
+                Mode::Barge | Mode::TakeOver => {
+                    matches!(previous, Some(Mode::Whisper | Mode::Listen)).then_some(true)
                 }
-                Mode::Barge | Mode::TakeOver if previous == Some(Mode::Whisper) => {
-                    // Back in everyone's ear; while the supervisor's client
-                    // still restricts its track, the subscription waits.
-                    if let Err(e) = lk
-                        .call(
-                            lk.rooms
-                                .update_subscriptions(room, &p.identity, mine.clone(), true),
-                        )
-                        .await
-                    {
-                        tracing::info!(error = %e, identity = %p.identity, "supervision: resubscribe failed");
-                    }
+            };
+            let Some(subscribe) = subscribe else {
+                continue;
+            };
+            let done = lk
+                .call(
+                    lk.rooms
+                        .update_subscriptions(room, &p.identity, mine.clone(), subscribe),
+                )
+                .await;
+            match done {
+                Ok(()) => {}
+                // One that may not subscribe at all stays as it is.
+                Err(e) if subscribe => {
+                    tracing::info!(error = %e, identity = %p.identity, "supervision: resubscribe failed");
                 }
-                _ => {}
+                Err(e) => return Err(e),
             }
         }
     }

@@ -174,6 +174,20 @@ async fn a_whisper_reaches_the_agent_and_never_the_caller_even_when_its_client_a
         .set_subscription_permission(&full, "sup-ben", None)
         .unwrap();
     assert!(hears(&app, &full, "caller").contains(&"sup-ben".to_owned()));
+
+    // Back to listening: its track (still published) reaches no one.
+    let (status, _) = json(
+        app.patch_json(
+            "/api/v1/sessions/help/supervise",
+            &json!({"identity": "sup-ben", "mode": "listen"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    for who in ["caller", "caller-2", "agent-1"] {
+        assert!(!hears(&app, &full, who).contains(&"sup-ben".to_owned()), "{who}");
+    }
 }
 
 #[tokio::test]

@@ -147,8 +147,7 @@ fn mute_published_track(call: &Call<'_>) -> Reply {
 fn update_participant(call: &Call<'_>) -> Reply {
     let req: proto::UpdateParticipantRequest = call.decode()?;
     call.require(Grant::Admin(&req.room))?;
-    let p = call.shared.update(|s, ev| {
-        let room = s.room(&req.room).map(|r| r.proto());
+    let p = call.shared.update(|s, _| {
         let p = s
             .room_mut(&req.room)
             .and_then(|r| r.participant_mut(&req.identity))
@@ -168,21 +167,6 @@ fn update_participant(call: &Call<'_>) -> Reply {
         }
         if let Some(permission) = &req.permission {
             p.permission = Some(permission.clone());
-            // Losing the right to publish unpublishes (LiveKit does the same).
-            if !permission.can_publish && !p.tracks.is_empty() {
-                let tracks = std::mem::take(&mut p.tracks);
-                p.is_publisher = false;
-                for t in &tracks {
-                    if let Some(room) = &room {
-                        ev.push(crate::embedded::livekit::webhooks::track_event(
-                            "track_unpublished",
-                            room,
-                            p,
-                            t,
-                        ));
-                    }
-                }
-            }
         }
         p.version += 1;
         let p = p.clone();
