@@ -37,8 +37,9 @@ pub fn spawn_all(state: &AppState) -> Workers {
     Workers(handles)
 }
 
-/// Spawns the housekeeping loop: expired idempotency records are deleted and
-/// idle anonymous rate-limit state is dropped.
+/// Spawns the housekeeping loop: expired idempotency records and old interim
+/// transcript events are deleted and idle anonymous rate-limit state is
+/// dropped.
 pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -47,6 +48,9 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
             state.governor.sweep_anonymous();
             if let Err(e) = purge_idempotency(&state).await {
                 tracing::warn!(error = %e, "could not purge expired idempotency keys");
+            }
+            if let Err(e) = crate::transcripts::service::purge_interim_events(&state).await {
+                tracing::warn!(error = %e, "could not purge interim transcript events");
             }
         }
     })

@@ -266,3 +266,33 @@ pub fn export(
         Some((Ok(Bytes::from(out)), (state, f, next, false)))
     })
 }
+
+/// How long `transcript.interim` events are kept: they only feed monitor
+/// sockets, which read them within moments.
+pub const INTERIM_EVENT_RETENTION_SECS: i64 = 600;
+
+/// Deletes interim transcript events older than
+/// [`INTERIM_EVENT_RETENTION_SECS`], 10,000 per statement, at most 100
+/// statements per call.
+pub async fn purge_interim_events(state: &AppState) -> ApiResult<usize> {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    let mut conn = state.pool.get().await?;
+    let mut deleted = 0;
+    for _ in 0..100 {
+        let n = diesel::sql_query(
+            "DELETE FROM events WHERE id IN (
+                 SELECT id FROM events WHERE event_type = 'transcript.interim'
+                   AND created_at < now() - make_interval(secs => $1::bigint)
+                 LIMIT 10000)",
+        )
+        .bind::<BigInt, _>(INTERIM_EVENT_RETENTION_SECS)
+        .execute(&mut conn)
+        .await?;
+        deleted += n;
+        if n < 10_000 {
+            break;
+        }
+    }
+    Ok(deleted)
+}
