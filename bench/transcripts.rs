@@ -162,15 +162,14 @@ async fn load(conn: &mut AsyncPgConnection, project: i64, lines: usize, vocab: &
         // Word i is drawn with probability ~ the slope of x^2.5 at i/n: the
         // first words are in a large share of the lines, most are rare.
         diesel::sql_query(format!(
-            "WITH v AS (SELECT {words}::text[] AS w),
-                  s AS (SELECT array_agg(id ORDER BY id) AS ids FROM sessions WHERE project_id = {project})
+            "WITH s AS (SELECT array_agg(id ORDER BY id) AS ids FROM sessions WHERE project_id = {project})
              INSERT INTO transcripts (project_id, session_id, speaker, content, timestamp_ms, is_final)
              SELECT {project}, s.ids[1 + (g / {per_session}) % array_length(s.ids, 1)],
                     CASE WHEN g % 2 = 0 THEN 'user' ELSE 'agent' END,
-                    (SELECT string_agg(v.w[1 + floor(power(random(), 2.5) * {n})::int], ' ')
+                    (SELECT string_agg(({words}::text[])[1 + floor(power(random(), 2.5) * {n})::int], ' ')
                      FROM generate_series(1, 6 + (g % 11)) k WHERE k > 0 * g),
                     (g % {per_session}) * 4000, true
-             FROM generate_series({from}, {to}) g, v, s",
+             FROM generate_series({from}, {to}) g, s",
             from = done,
             to = done + chunk - 1,
         ))
@@ -257,13 +256,14 @@ async fn main() {
     load(&mut conn, other.project_id, lines / 5, &vocab).await;
     let loaded = t.elapsed();
     let t = Instant::now();
-    conn.batch_execute(
-        "SET maintenance_work_mem = '1GB';
-         CREATE INDEX transcripts_search_idx ON transcripts USING gin (project_id, search);
-         VACUUM ANALYZE transcripts; VACUUM ANALYZE sessions;",
-    )
-    .await
-    .unwrap();
+    for sql in [
+        "SET maintenance_work_mem = '1GB'",
+        "CREATE INDEX transcripts_search_idx ON transcripts USING gin (project_id, search)",
+        "VACUUM ANALYZE transcripts",
+        "VACUUM ANALYZE sessions",
+    ] {
+        conn.batch_execute(sql).await.unwrap();
+    }
     println!(
         "== {lines} lines loaded in {:.0} s, index built in {:.0} s",
         loaded.as_secs_f64(),
