@@ -186,7 +186,10 @@ async fn a_whisper_reaches_the_agent_and_never_the_caller_even_when_its_client_a
     .await;
     assert_eq!(status, 200);
     for who in ["caller", "caller-2", "agent-1"] {
-        assert!(!hears(&app, &full, who).contains(&"sup-ben".to_owned()), "{who}");
+        assert!(
+            !hears(&app, &full, who).contains(&"sup-ben".to_owned()),
+            "{who}"
+        );
     }
 }
 
