@@ -20,11 +20,14 @@ pub mod mail;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod outcomes;
 pub mod rag;
 pub mod recordings;
 pub mod routes;
 pub mod state;
+pub mod supervisor;
 pub mod telemetry;
+pub mod transcripts;
 pub mod validate;
 pub mod workers;
 

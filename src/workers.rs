@@ -227,9 +227,9 @@ pub fn spawn_all(state: &AppState) -> Workers {
     Workers { handles, draining }
 }
 
-/// Spawns the housekeeping loop: expired idempotency records and spent
-/// connection-token ids are deleted and idle anonymous rate-limit state is
-/// dropped.
+/// Spawns the housekeeping loop: expired idempotency records, spent
+/// connection-token ids and old interim transcript events are deleted and
+/// idle anonymous rate-limit state is dropped.
 pub fn spawn_housekeeping(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
         // The first round after one period: sweeping the anonymous limiter
@@ -241,6 +241,9 @@ pub fn spawn_housekeeping(state: AppState) -> JoinHandle<()> {
             state.governor.sweep_anonymous();
             if let Err(e) = purge_idempotency(&state).await {
                 tracing::warn!(error = %e, "could not purge expired idempotency keys");
+            }
+            if let Err(e) = crate::transcripts::service::purge_interim_events(&state).await {
+                tracing::warn!(error = %e, "could not purge interim transcript events");
             }
         }
     })

@@ -332,10 +332,17 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         room_sid -> Nullable<Text>,
+        disposition -> Nullable<Text>,
+        tags -> Array<Text>,
+        notes -> Nullable<Text>,
+        rating -> Nullable<Int2>,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql_types::Tsvector;
+
     transcripts (id) {
         id -> Int8,
         project_id -> Int8,
@@ -345,6 +352,7 @@ diesel::table! {
         timestamp_ms -> Int8,
         is_final -> Bool,
         created_at -> Timestamptz,
+        search -> Nullable<Tsvector>,
     }
 }
 
@@ -634,6 +642,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    project_dispositions (project_id) {
+        project_id -> Int8,
+        names -> Array<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    supervisions (id) {
+        id -> Int8,
+        project_id -> Int8,
+        session_id -> Int8,
+        room_name -> Text,
+        identity -> Text,
+        mode -> Text,
+        target_identity -> Nullable<Text>,
+        started_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(supervisions -> sessions (session_id));
 diesel::joinable!(chat_chats -> projects (project_id));
 diesel::joinable!(chat_members -> chat_chats (chat_id));
 diesel::joinable!(chat_members -> accounts (account_id));
@@ -644,6 +675,8 @@ diesel::joinable!(chat_presence -> chat_nodes (node_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     projects,
+    project_dispositions,
+    supervisions,
     accounts,
     account_sessions,
     auth_tokens,

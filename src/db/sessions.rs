@@ -29,6 +29,14 @@ pub struct Session {
     pub updated_at: DateTime<Utc>,
     /// The LiveKit room (sid) it runs in, when known.
     pub room_sid: Option<String>,
+    /// Call outcome: one of the project's dispositions.
+    pub disposition: Option<String>,
+    /// Call outcome: free tags.
+    pub tags: Vec<String>,
+    /// Call outcome: notes.
+    pub notes: Option<String>,
+    /// Call outcome: 1 to 5.
+    pub rating: Option<i16>,
 }
 
 impl Session {

@@ -120,8 +120,8 @@ impl std::fmt::Debug for TranscriptWriter {
 }
 
 impl TranscriptWriter {
-    /// Appends a line (with its `transcript.new` event when final) and
-    /// returns once it is committed.
+    /// Appends a line (with its `transcript.new` event when final, else
+    /// `transcript.interim`) and returns once it is committed.
     pub async fn append(&self, state: &AppState, line: NewLine) -> Result<Appended, Failed> {
         let home = self
             .home
@@ -132,9 +132,8 @@ impl TranscriptWriter {
             })
             .as_ref()
             .map_err(|e| Failed::Unavailable(e.clone()))?;
-        let is_final = line.is_final;
         let appended = self.queue.submit(line, &home.handle, &home.pool).await?;
-        if is_final && appended.is_some() {
+        if appended.is_some() {
             events::note_emitted();
         }
         Ok(appended)
@@ -160,7 +159,9 @@ struct Stored {
 
 /// The batch statement: the lines arrive as arrays (position = `ord`); each
 /// finds its room's active session; ids are drawn in `ord` order, so lines of
-/// one room keep their arrival order; final lines get their event.
+/// one room keep their arrival order; final lines get their `transcript.new`
+/// event, interim ones a `transcript.interim` (monitor sockets only: the
+/// webhook fan-out skips it).
 const INSERT_BATCH: &str = "\
 WITH input AS (
     SELECT * FROM unnest($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::bool[], $8::text[])
@@ -179,10 +180,10 @@ WITH input AS (
     RETURNING id, created_at
 ), e AS (
     INSERT INTO events (public_id, project_id, event_type, data)
-    SELECT event_id, project_id, 'transcript.new',
+    SELECT event_id, project_id, CASE WHEN is_final THEN 'transcript.new' ELSE 'transcript.interim' END,
            jsonb_build_object('room_name', room_name, 'session_id', session_id, 'speaker', speaker,
-                              'content', content, 'timestamp_ms', ts)
-    FROM m WHERE is_final ORDER BY id
+                              'content', content, 'timestamp_ms', ts, 'is_final', is_final)
+    FROM m ORDER BY id
 )
 SELECT m.ord, m.session_id, m.id, m.speaker, m.content, m.ts AS timestamp_ms, m.is_final, l.created_at
 FROM m JOIN l ON l.id = m.id";

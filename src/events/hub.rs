@@ -58,6 +58,17 @@ impl Subscriber {
         Ok(normalized)
     }
 
+    /// The project the socket belongs to.
+    pub fn project_id(&self) -> i64 {
+        self.project_id
+    }
+
+    /// The full room name of `room` (short or full) in the socket's project.
+    pub fn full_room(&self, room: &str) -> Result<String, String> {
+        self.normalize(&format!("room:{room}"))
+            .map(|c| c.trim_start_matches("room:").to_owned())
+    }
+
     /// Unsubscribes; returns whether it was subscribed.
     pub fn unsubscribe(&self, channel: &str) -> Result<bool, String> {
         let normalized = self.normalize(channel)?;
@@ -222,6 +233,7 @@ pub fn monitor_message(e: &Event) -> Option<MonitorMessage> {
                 "speaker",
                 "content",
                 "timestamp_ms",
+                "is_final",
             ]),
             true,
             true,
@@ -241,6 +253,45 @@ pub fn monitor_message(e: &Event) -> Option<MonitorMessage> {
         "session.started" => (
             "session.started",
             pick(&["room_name", "session_id", "agent_config_id"]),
+            false,
+            true,
+        ),
+        "transcript.interim" => (
+            "transcript.new",
+            pick(&[
+                "room_name",
+                "session_id",
+                "speaker",
+                "content",
+                "timestamp_ms",
+                "is_final",
+            ]),
+            true,
+            true,
+        ),
+        "supervisor.joined" | "supervisor.left" => (
+            e.event_type.as_str(),
+            pick(&[
+                "room_name",
+                "session_id",
+                "identity",
+                "mode",
+                "target_identity",
+                "reason",
+            ]),
+            true,
+            true,
+        ),
+        "session.updated" => (
+            "session.updated",
+            pick(&[
+                "room_name",
+                "session_id",
+                "disposition",
+                "tags",
+                "notes",
+                "rating",
+            ]),
             false,
             true,
         ),

@@ -147,6 +147,14 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
         remove_orphan(&state.settings, project_id, info).await;
     }
     tracing::info!(event = %event.event, room = %room.name, id = %event.id, outcome = ?outcome, "LiveKit webhook");
+    if outcome == Outcome::Processed
+        && let Err(e) =
+            crate::supervisor::service::after_livekit_event(state, project_id, &room.name, &event)
+                .await
+    {
+        // The event is recorded; LiveKit's retry would be a duplicate.
+        tracing::warn!(error = %e, room = %room.name, "supervision: could not apply a LiveKit event");
+    }
     Ok(outcome)
 }
 

@@ -55,6 +55,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     connection_details::configure(cfg);
     usage::configure(cfg);
     knowledge::configure_search(cfg);
+    crate::transcripts::configure_search(cfg);
     crate::chat::configure(cfg);
     cfg.service(web::scope("/projects").configure(projects::configure))
         .service(web::scope("/agents").configure(agents::configure))
@@ -66,7 +67,14 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         )
         .service(web::scope("/recordings").configure(recordings::configure))
         .service(web::scope("/webhooks").configure(webhooks::configure))
-        .service(web::scope("/sessions").configure(sessions::configure))
+        .service(
+            web::scope("/sessions")
+                .configure(crate::transcripts::configure_sessions)
+                .configure(crate::outcomes::configure_lists)
+                .configure(sessions::configure)
+                .configure(crate::outcomes::configure)
+                .configure(crate::supervisor::configure),
+        )
         .service(web::scope("/sip").configure(sip::configure))
         .service(web::scope("/knowledge-bases").configure(knowledge::configure));
 }

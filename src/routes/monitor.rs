@@ -2,7 +2,9 @@
 //!
 //! `?api_key=pk_…`; a missing or invalid key closes the socket with 4001.
 //! Clients send `{"action":"subscribe"|"unsubscribe","channel":"rooms"|"sessions"|"room:<name>"}`
-//! and receive `{"type","data","timestamp"}`. A malformed message gets an
+//! and receive `{"type","data","timestamp"}`; `{"action":"transcript","room":"<name>"}`
+//! answers `transcript.snapshot` with the room's active session's lines so far
+//! (a supervisor opening the socket mid-call). A malformed message gets an
 //! `error` message back. Pings every `monitor_heartbeat_secs`; a socket that
 //! falls behind its queue is closed with 4008. A socket holds at most
 //! `monitor_max_channels` channels and may send `monitor_messages_per_sec`
@@ -44,7 +46,9 @@ fn api_key(req: &HttpRequest) -> Option<String> {
 #[serde(deny_unknown_fields)]
 struct Command {
     action: String,
-    channel: String,
+    channel: Option<String>,
+    /// For `transcript`: the room (short or full name).
+    room: Option<String>,
 }
 
 fn now() -> String {
@@ -134,7 +138,10 @@ async fn serve(
                             false => continue,
                         }
                     }
-                    Some(Ok(Message::Text(t))) => answer(&sub, &t),
+                    Some(Ok(Message::Text(t))) => match transcript_request(&t) {
+                        Some(room) => transcript_so_far(state, &sub, &room).await,
+                        None => answer(&sub, &t),
+                    },
                     Some(Ok(Message::Ping(b))) => { let _ = session.pong(&b).await; continue; }
                     Some(Ok(Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -220,6 +227,38 @@ impl Budget {
     }
 }
 
+/// The room of a `{"action":"transcript","room":…}` request.
+fn transcript_request(text: &str) -> Option<String> {
+    serde_json::from_str::<Command>(text)
+        .ok()
+        .filter(|c| c.action == "transcript")
+        .and_then(|c| c.room)
+}
+
+/// The reply to `transcript`: the lines of the room's active session so far
+/// (`transcript.snapshot`). Lines stored while it is read may also arrive
+/// as `transcript.new`; clients drop repeats by `timestamp_ms` and content.
+async fn transcript_so_far(state: &AppState, sub: &Subscriber, room: &str) -> String {
+    let full = match sub.full_room(room) {
+        Ok(f) => f,
+        Err(why) => return reply("error", json!({"message": why})),
+    };
+    match crate::transcripts::service::so_far(state, sub.project_id(), &full).await {
+        Ok(Some((session_id, lines))) => reply(
+            "transcript.snapshot",
+            json!({"room_name": full, "session_id": session_id, "transcripts": lines}),
+        ),
+        Ok(None) => reply(
+            "error",
+            json!({"message": format!("No active session in room {full}")}),
+        ),
+        Err(_) => reply(
+            "error",
+            json!({"message": "The transcript is unavailable; retry"}),
+        ),
+    }
+}
+
 /// The reply to a client's text message.
 fn answer(sub: &Subscriber, text: &str) -> String {
     match serde_json::from_str::<Command>(text) {
@@ -227,21 +266,27 @@ fn answer(sub: &Subscriber, text: &str) -> String {
             "error",
             json!({"message": format!("Malformed message: {e}")}),
         ),
-        Ok(c) => match c.action.as_str() {
-            "subscribe" => match sub.subscribe(&c.channel) {
+        Ok(Command {
+            channel: None,
+            action,
+            ..
+        }) if action != "transcript" => reply("error", json!({"message": "channel is required"})),
+        Ok(c) => match (c.action.as_str(), c.channel.as_deref().unwrap_or_default()) {
+            ("transcript", _) => reply("error", json!({"message": "transcript needs a room"})),
+            ("subscribe", channel) => match sub.subscribe(channel) {
                 Ok(_) => reply("subscribed", json!({"channel": c.channel})),
                 Err(why) => reply("error", json!({"message": why})),
             },
-            "unsubscribe" => match sub.unsubscribe(&c.channel) {
+            ("unsubscribe", channel) => match sub.unsubscribe(channel) {
                 Ok(was) => reply(
                     "unsubscribed",
                     json!({"channel": c.channel, "was_subscribed": was}),
                 ),
                 Err(why) => reply("error", json!({"message": why})),
             },
-            other => reply(
+            (other, _) => reply(
                 "error",
-                json!({"message": format!("Unknown action `{other}` (subscribe, unsubscribe)")}),
+                json!({"message": format!("Unknown action `{other}` (subscribe, unsubscribe, transcript)")}),
             ),
         },
     }

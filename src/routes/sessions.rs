@@ -93,6 +93,9 @@ pub struct SessionSummary {
     pub message_count: i64,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
+    pub disposition: Option<String>,
+    pub tags: Vec<String>,
+    pub rating: Option<i16>,
 }
 
 /// A page of sessions.
@@ -121,6 +124,12 @@ pub struct SessionQuery {
     pub from: Option<String>,
     /// Started at or before (ISO 8601).
     pub to: Option<String>,
+    /// With this disposition.
+    pub disposition: Option<String>,
+    /// Carrying this tag.
+    pub tag: Option<String>,
+    /// With this rating (1 to 5).
+    pub rating: Option<i16>,
 }
 
 /// Session detail.
@@ -142,6 +151,12 @@ pub struct SessionDetail {
     pub metadata: Value,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
+    pub disposition: Option<String>,
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    pub rating: Option<i16>,
+    /// Who supervised the call, in which mode, when.
+    pub supervisions: Vec<crate::supervisor::store::SupervisionPeriod>,
 }
 
 /// Costs by service, USD.
@@ -215,21 +230,7 @@ fn room_of(prefix: &str, input: &str) -> ApiResult<RoomName> {
         .map_err(|_| ApiError::invalid_field("room_name", "invalid room name"))
 }
 
-/// An ISO 8601 date-time, or a date (its midnight, UTC); true when a date.
-fn parse_time(field: &str, v: &str) -> ApiResult<(DateTime<Utc>, bool)> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
-        return Ok((t.with_timezone(&Utc), false));
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        && let Some(t) = d.and_hms_opt(0, 0, 0)
-    {
-        return Ok((t.and_utc(), true));
-    }
-    Err(ApiError::invalid_field(
-        field,
-        format!("{field} must be an ISO 8601 date or date-time"),
-    ))
-}
+use crate::transcripts::service::parse_time;
 
 async fn message_counts(
     conn: &mut AsyncPgConnection,
@@ -383,6 +384,15 @@ pub async fn list_sessions(
         if let Some(v) = q.agent_config_id {
             b = b.filter(s::agent_config_id.eq(v));
         }
+        if let Some(v) = &q.disposition {
+            b = b.filter(s::disposition.eq(v.clone()));
+        }
+        if let Some(v) = &q.tag {
+            b = b.filter(s::tags.contains(vec![v.clone()]));
+        }
+        if let Some(v) = q.rating {
+            b = b.filter(s::rating.eq(v));
+        }
         if let Some(v) = from {
             b = b.filter(s::started_at.ge(v));
         }
@@ -423,6 +433,9 @@ pub async fn list_sessions(
             session_type: x.session_type,
             started_at: x.started_at,
             ended_at: x.ended_at,
+            disposition: x.disposition,
+            tags: x.tags,
+            rating: x.rating,
         })
         .collect();
     Ok(HttpResponse::Ok().json(SessionPage {
@@ -451,6 +464,7 @@ pub async fn get_session_detail(
         .ok_or_else(|| ApiError::not_found("Session"))?;
     let counts = message_counts(&mut conn, &[x.id]).await?;
     let costs = crate::routes::usage::session_costs(&mut conn, x.id).await?;
+    let supervisions = crate::supervisor::store::for_session(&mut conn, x.id).await?;
     let (agent_name, llm_provider, llm_model) = match agent {
         Some((n, p, m)) => (Some(n), p, m),
         None => (None, None, None),
@@ -472,6 +486,11 @@ pub async fn get_session_detail(
             metadata: x.metadata,
             started_at: x.started_at,
             ended_at: x.ended_at,
+            disposition: x.disposition,
+            tags: x.tags,
+            notes: x.notes,
+            rating: x.rating,
+            supervisions,
         },
         costs,
     }))
@@ -555,21 +574,35 @@ pub async fn add_transcript(
 /// The transcript as JSON (every line, interim ones flagged).
 #[utoipa::path(
     get, path = "/api/v1/sessions/{session_id}/transcript", tag = "Sessions",
-    params(("session_id" = i64, Path, description = "Session id", example = 42)),
-    responses((status = 200, description = "Transcript", body = TranscriptOut), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    params(("session_id" = i64, Path, description = "Session id", example = 42), crate::transcripts::http::TranscriptFormatQuery),
+    responses(
+        (status = 200, description = "Transcript (JSON; SRT, WebVTT or CSV with `format`)", body = TranscriptOut),
+        (status = 400, description = "Unknown format", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown", body = crate::error::ErrorBody),
+    ),
     security(("api_key" = []))
 )]
 pub async fn get_transcript(
     auth: Auth,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    q: web::Query<crate::transcripts::http::TranscriptFormatQuery>,
 ) -> ApiResult<HttpResponse> {
+    use crate::transcripts::formats::Format;
+    let format = crate::transcripts::http::transcript_format(&q)?;
     let id: i64 = id.parse().map_err(|_| ApiError::not_found("Session"))?;
     let mut conn = state.pool.get().await?;
     store::find(&mut conn, auth.project.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
     let transcripts = store::lines(&mut conn, id).await?;
+    if format != Format::Json {
+        return Ok(crate::transcripts::http::transcript_file(
+            id,
+            format,
+            &transcripts,
+        ));
+    }
     Ok(HttpResponse::Ok().json(TranscriptOut {
         session_id: id,
         transcripts,

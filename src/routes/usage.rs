@@ -69,6 +69,10 @@ pub struct UsageQuery {
     pub period: Option<String>,
     /// day (default), model, agent or service.
     pub group_by: Option<String>,
+    /// Only usage of sessions with this disposition.
+    pub disposition: Option<String>,
+    /// Only usage of sessions carrying this tag.
+    pub tag: Option<String>,
 }
 
 /// Response of `GET /api/v1/usage` (shape of the contract).
@@ -304,11 +308,17 @@ pub async fn get_usage(
                 coalesce(sum(u.characters) FILTER (WHERE u.service = 'tts'), 0)::int8 AS tts_characters
          FROM usage_events u LEFT JOIN agents a ON a.id = u.agent_config_id
          WHERE u.project_id = $1 AND u.created_at >= {since}
+           AND ($2::text IS NULL AND $3::text IS NULL OR u.session_id IN (
+                SELECT s.id FROM sessions s WHERE s.project_id = $1
+                  AND ($2::text IS NULL OR s.disposition = $2)
+                  AND ($3::text IS NULL OR s.tags @> ARRAY[$3::text])))
          GROUP BY 1 ORDER BY 1"
     );
     let mut conn = state.pool.get().await?;
     let rows: Vec<Row> = diesel::sql_query(sql)
         .bind::<BigInt, _>(auth.project.id)
+        .bind::<diesel::sql_types::Nullable<Text>, _>(q.disposition.as_deref())
+        .bind::<diesel::sql_types::Nullable<Text>, _>(q.tag.as_deref())
         .load::<RowRaw>(&mut conn)
         .await?
         .into_iter()

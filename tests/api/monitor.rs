@@ -337,7 +337,11 @@ async fn final_transcript_lines_reach_session_subscribers_at_once() {
             .await;
         assert_eq!(res.status(), 201);
     }
-    // The interim line is stored but is not an event; the final one is.
+    // The interim line reaches the monitor flagged (a `transcript.interim`
+    // event, no webhook event type); the final one is `transcript.new`.
+    let interim = next_of(&mut ws, "transcript.new").await;
+    assert_eq!(interim["data"]["content"], "Hel");
+    assert_eq!(interim["data"]["is_final"], false);
     let m = next_of(&mut ws, "transcript.new").await;
     assert_eq!(
         m["data"],
@@ -347,6 +351,7 @@ async fn final_transcript_lines_reach_session_subscribers_at_once() {
             "speaker": "user",
             "content": "Hello there",
             "timestamp_ms": 1500,
+            "is_final": true,
         })
     );
     use diesel::prelude::*;

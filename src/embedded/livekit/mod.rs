@@ -7,6 +7,9 @@
 //! - token verification and the per-RPC grants of the real server (`auth`)
 //! - RoomService, AgentDispatchService, Egress (audio files) and SIP (`services/`)
 //! - rooms, participants, dispatches and sent data in memory (`state`)
+//! - who hears whom: subscriptions, publishers' subscription permissions,
+//!   hidden participants, clients joining with a token, publishing and
+//!   asking to subscribe (`media`)
 //! - signed LiveKit-format webhooks, delivered in order (`webhooks`)
 //! - a control surface for tests and demos, in Rust on [`LiveKitSim`] and as
 //!   JSON under `/_sim/` (`control`)
@@ -15,6 +18,7 @@ mod audio;
 mod auth;
 mod config;
 mod control;
+mod media;
 mod server;
 mod services;
 mod state;
@@ -105,6 +109,107 @@ impl LiveKitSim {
     /// replaced (it leaves first), as LiveKit does.
     pub async fn join(&self, room: &str, p: SimParticipant) -> anyhow::Result<ParticipantInfo> {
         control::join(&self.shared, room, p)
+    }
+
+    /// A client joins with a LiveKit token (verified as the server does):
+    /// its grants become its permission (`hidden`, `canPublish`, …); it
+    /// publishes nothing yet and is auto-subscribed to what it may receive.
+    pub async fn connect(&self, room: &str, token: &str) -> anyhow::Result<ParticipantInfo> {
+        let claims = livekit_api::access_token::TokenVerifier::with_api_key(
+            &self.shared.api_key,
+            &self.shared.api_secret,
+        )
+        .verify(token)
+        .map_err(|e| anyhow::anyhow!("invalid token: {e}"))?;
+        let info = media::info_from_claims(&claims, room).map_err(anyhow::Error::msg)?;
+        Ok(self
+            .shared
+            .update(|s, ev| s.add_participant(room, info, ev)))
+    }
+
+    /// A participant's client publishes its microphone (`track_published`);
+    /// refused when its permission does not allow it.
+    pub async fn publish_microphone(
+        &self,
+        room: &str,
+        identity: &str,
+    ) -> anyhow::Result<livekit_protocol::TrackInfo> {
+        self.shared
+            .update(|s, ev| {
+                s.room_mut(room)
+                    .ok_or_else(twirp::TwirpError::room_not_found)?
+                    .publish_microphone(identity, ev)
+            })
+            .map_err(|e| anyhow::anyhow!("{}", e.msg))
+    }
+
+    /// A participant's client asks to subscribe to (or leave) a track; true
+    /// when subscribed now, false when it waits for the publisher's
+    /// permission (no media flows).
+    pub fn client_subscribe(
+        &self,
+        room: &str,
+        identity: &str,
+        track_sid: &str,
+        subscribe: bool,
+    ) -> anyhow::Result<bool> {
+        self.shared
+            .update(|s, _| {
+                s.room_mut(room)
+                    .ok_or_else(twirp::TwirpError::room_not_found)?
+                    .set_subscribed(identity, &[track_sid.to_owned()], subscribe)
+            })
+            .map_err(|e| anyhow::anyhow!("{}", e.msg))
+    }
+
+    /// A publisher's client sets who may receive its tracks (LiveKit's
+    /// `SubscriptionPermission`): everyone, or only these identities.
+    pub fn set_subscription_permission(
+        &self,
+        room: &str,
+        publisher: &str,
+        only: Option<&[&str]>,
+    ) -> anyhow::Result<()> {
+        let perm = livekit_protocol::SubscriptionPermission {
+            all_participants: only.is_none(),
+            track_permissions: only
+                .unwrap_or_default()
+                .iter()
+                .map(|i| livekit_protocol::TrackPermission {
+                    participant_identity: (*i).to_owned(),
+                    all_tracks: true,
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        self.shared
+            .update(|s, _| {
+                s.room_mut(room)
+                    .ok_or_else(twirp::TwirpError::room_not_found)?
+                    .set_subscription_permission(publisher, perm)
+            })
+            .map_err(|e| anyhow::anyhow!("{}", e.msg))
+    }
+
+    /// Whom `identity` hears in `room`: (publisher identity, track sid) of
+    /// the unmuted audio tracks it is subscribed to.
+    pub fn hears(&self, room: &str, identity: &str) -> Vec<(String, String)> {
+        self.shared
+            .read(|s| s.room(room).map(|r| r.hears(identity)).unwrap_or_default())
+    }
+
+    /// The identities `viewer`'s client sees in `room` (hidden ones left out).
+    pub fn visible_to(&self, room: &str, viewer: &str) -> Vec<String> {
+        self.shared.read(|s| {
+            s.room(room)
+                .map(|r| {
+                    r.visible_to(viewer)
+                        .into_iter()
+                        .map(|p| p.identity)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
     }
 
     /// A participant leaves: `track_unpublished` per track, `participant_left`.

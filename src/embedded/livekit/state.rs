@@ -115,6 +115,8 @@ pub struct RoomEntry {
     pub participants: Vec<ParticipantInfo>,
     /// Agent dispatches in creation order.
     pub dispatches: Vec<AgentDispatch>,
+    /// Subscriptions and subscription permissions (`media`).
+    pub(super) media: super::media::Media,
 }
 
 impl RoomEntry {
@@ -134,6 +136,7 @@ impl RoomEntry {
             },
             participants: Vec::new(),
             dispatches: Vec::new(),
+            media: Default::default(),
         }
     }
 
@@ -256,6 +259,7 @@ impl SimState {
             entry.departed(old, DisconnectReason::DuplicateIdentity, ev);
         }
         entry.participants.push(p.clone());
+        entry.auto_subscribe_joined(&p.identity);
         let room = entry.proto();
         ev.push(webhooks::participant_event("participant_joined", &room, &p));
         for track in &p.tracks {

@@ -30,6 +30,7 @@ pub fn handler(method: &str) -> Option<Handler> {
         "MutePublishedTrack" => mute_published_track,
         "UpdateParticipant" => update_participant,
         "SendData" => send_data,
+        "UpdateSubscriptions" => update_subscriptions,
         _ => return None,
     })
 }
@@ -168,7 +169,14 @@ fn update_participant(call: &Call<'_>) -> Reply {
             p.permission = Some(permission.clone());
         }
         p.version += 1;
-        Ok::<_, TwirpError>(p.clone())
+        let p = p.clone();
+        // One that may no longer subscribe loses its subscriptions.
+        if req.permission.as_ref().is_some_and(|x| !x.can_subscribe)
+            && let Some(room) = s.room_mut(&req.room)
+        {
+            room.drop_subscriptions(&req.identity);
+        }
+        Ok::<_, TwirpError>(p)
     })?;
     call.reply(&p)
 }
@@ -207,4 +215,22 @@ fn send_data(call: &Call<'_>) -> Reply {
         Ok::<_, TwirpError>(())
     })?;
     call.reply(&proto::SendDataResponse {})
+}
+
+/// Subscribes or unsubscribes a participant to tracks (by sid, and those of
+/// `participant_tracks`), within the publishers' subscription permissions
+/// (`media`): a track the participant may not receive waits for permission.
+fn update_subscriptions(call: &Call<'_>) -> Reply {
+    let req: proto::UpdateSubscriptionsRequest = call.decode()?;
+    call.require(Grant::Admin(&req.room))?;
+    let mut tracks = req.track_sids.clone();
+    for pt in &req.participant_tracks {
+        tracks.extend(pt.track_sids.iter().cloned());
+    }
+    call.shared.update(|s, _| {
+        s.room_mut(&req.room)
+            .ok_or_else(TwirpError::room_not_found)?
+            .set_subscribed(&req.identity, &tracks, req.subscribe)
+    })?;
+    call.reply(&proto::UpdateSubscriptionsResponse {})
 }
