@@ -97,14 +97,6 @@ pub struct ToolList {
     pub tools: Value,
 }
 
-/// `{"success": true, "message": …}`
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SuccessMessage {
-    pub success: bool,
-    #[schema(example = "Agent deleted")]
-    pub message: String,
-}
-
 /// Body of `POST /api/v1/agents`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -463,7 +455,7 @@ pub async fn update_agent(
     delete, path = "/api/v1/agents/{agent_id}", tag = "Agents",
     params(("agent_id" = i64, Path, description = "Agent id", example = 1)),
     responses(
-        (status = 200, description = "Deleted", body = SuccessMessage),
+        (status = 200, description = "Deleted", body = crate::routes::SuccessMessage),
         (status = 404, description = "No such agent in this project", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -502,7 +494,7 @@ pub async fn delete_agent(
         return Err(ApiError::not_found("Agent"));
     }
     crate::routes::sip::rules::resync(&state, &mut conn, &auth.project).await;
-    Ok(HttpResponse::Ok().json(SuccessMessage {
+    Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,
         message: "Agent deleted".into(),
     }))

@@ -184,14 +184,6 @@ pub struct RecordingQuery {
     pub status: Option<String>,
 }
 
-/// `{"success": true, "message": …}`
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Deleted {
-    pub success: bool,
-    #[schema(example = "Recording deleted")]
-    pub message: String,
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct RoomPath {
     #[serde(rename = "roomName")]
@@ -724,7 +716,7 @@ pub async fn download(
     delete, path = "/api/v1/recordings/{recordingId}", tag = "Recordings",
     params(RecordingPath),
     responses(
-        (status = 200, description = "Deleted (stopped first when running)", body = Deleted),
+        (status = 200, description = "Deleted (stopped first when running)", body = crate::routes::SuccessMessage),
         (status = 403, description = "Recording belongs to different project", body = crate::error::ErrorBody),
         (status = 404, description = "Recording does not exist", body = crate::error::ErrorBody),
         (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
@@ -774,7 +766,7 @@ pub async fn delete(
             }
         }
     }
-    Ok(HttpResponse::Ok().json(Deleted {
+    Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,
         message: "Recording deleted".into(),
     }))

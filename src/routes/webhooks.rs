@@ -198,13 +198,6 @@ pub struct RecoverOut {
     pub recovered: usize,
 }
 
-/// `{"success": true, "message": …}`
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Done {
-    pub success: bool,
-    pub message: String,
-}
-
 fn event_types(list: Option<Vec<String>>) -> ApiResult<Vec<String>> {
     let mut list = list.unwrap_or_default();
     if let Some(bad) = list.iter().find(|t| !events::is_known(t)) {
@@ -401,7 +394,7 @@ pub async fn update_webhook(
 #[utoipa::path(
     delete, path = "/api/v1/webhooks/{id}", tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id", example = 1)),
-    responses((status = 200, description = "Deleted", body = Done), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    responses((status = 200, description = "Deleted", body = crate::routes::SuccessMessage), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn delete_webhook(
@@ -417,7 +410,7 @@ pub async fn delete_webhook(
     if n == 0 {
         return Err(ApiError::not_found("Webhook"));
     }
-    Ok(HttpResponse::Ok().json(Done {
+    Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,
         message: "Webhook deleted".into(),
     }))

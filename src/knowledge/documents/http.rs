@@ -6,7 +6,7 @@ use crate::auth::Auth;
 use crate::db::kb_documents::{self, Document, DocumentStats};
 use crate::db::{kb_chunks, kb_jobs, knowledge_bases};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::agents::SuccessMessage;
+use crate::routes::SuccessMessage;
 use crate::routes::knowledge::kb_missing;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};

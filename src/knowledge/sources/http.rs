@@ -6,7 +6,7 @@ use super::store::{self, Page, Source};
 use crate::auth::Auth;
 use crate::db::knowledge_bases::{self, KnowledgeBase};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::agents::SuccessMessage;
+use crate::routes::SuccessMessage;
 use crate::routes::knowledge::kb_missing;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};

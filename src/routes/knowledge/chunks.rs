@@ -6,7 +6,7 @@ use crate::db::kb_chunks::{self, ChunkRow};
 use crate::db::knowledge_bases;
 use crate::db::sql_types::Embedding;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::agents::SuccessMessage;
+use crate::routes::SuccessMessage;
 use crate::state::AppState;
 use crate::validate::no_nul;
 use actix_web::{HttpResponse, web};

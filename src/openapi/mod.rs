@@ -373,3 +373,6 @@ pub fn postman_json() -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests;
