@@ -105,6 +105,7 @@ pub struct AgentIn {
     /// 1–200 characters, unique in the project (case-insensitive).
     pub name: String,
     /// `voice` (default).
+    #[schema(value_type = Option<AgentType>)]
     pub agent_type: Option<String>,
     /// LiveKit agent name; defaults to a slug of `name`.
     pub dispatch_name: Option<String>,
@@ -521,4 +522,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_agent_tools))
             .default_service(allow(&["GET"])),
     );
+}
+
+/// The kinds of agent (the documented values of `agent_type`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum AgentType {
+    /// A voice agent dispatched into LiveKit rooms.
+    Voice,
 }

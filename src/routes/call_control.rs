@@ -53,7 +53,7 @@ pub struct PermissionIn {
 /// Body of the participant update.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"permission": {"canPublish": false}}))]
+#[schema(example = json!({"permission": {"canPublish": false}}), min_properties = 1)]
 pub struct ParticipantUpdateIn {
     pub metadata: Option<String>,
     pub permission: Option<PermissionIn>,
@@ -73,6 +73,7 @@ pub struct ParticipantUpdated {
 #[schema(example = json!({"muted": true}))]
 pub struct MuteIn {
     /// true to mute, false to unmute.
+    #[schema(required = true, nullable = false)]
     pub muted: Option<bool>,
     /// A specific track; default: the participant's first audio track.
     pub track_sid: Option<String>,

@@ -175,8 +175,10 @@ pub struct RecordingPage {
 #[serde(deny_unknown_fields)]
 pub struct RecordingQuery {
     /// Page number (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// 1 to 100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// Room name (with or without the project prefix).
     pub room_name: Option<String>,

@@ -66,8 +66,10 @@ pub struct UsageCreated {
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// today, 7d, 30d (default) or all.
+    #[param(value_type = Option<UsagePeriod>)]
     pub period: Option<String>,
     /// day (default), model, agent or service.
+    #[param(value_type = Option<UsageGroupBy>)]
     pub group_by: Option<String>,
 }
 
@@ -470,4 +472,37 @@ mod tests {
         assert_eq!(sum_decimal(["14.5", "0.02"].into_iter()), "14.520000");
         assert_eq!(sum_decimal(std::iter::empty()), "0.000000");
     }
+}
+
+/// The documented values of `period`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum UsagePeriod {
+    /// Since midnight UTC.
+    #[schema(rename = "today")]
+    Today,
+    /// The last 7 days.
+    #[schema(rename = "7d")]
+    Days7,
+    /// The last 30 days.
+    #[schema(rename = "30d")]
+    Days30,
+    /// Everything.
+    #[schema(rename = "all")]
+    All,
+}
+
+/// The documented values of `group_by`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum UsageGroupBy {
+    /// One row per day.
+    Day,
+    /// One row per model.
+    Model,
+    /// One row per agent.
+    Agent,
+    /// One row per service (llm, stt, tts).
+    Service,
 }

@@ -177,8 +177,10 @@ pub struct DeliveryQuery {
     /// pending, delivered or failed.
     pub status: Option<String>,
     /// Page number (from 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// 1 to 100, default 25.
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 

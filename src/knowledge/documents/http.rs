@@ -100,8 +100,10 @@ pub struct KbDocumentResponse {
 #[serde(deny_unknown_fields)]
 pub struct KbDocumentQuery {
     /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// Results per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// Only documents with this status.
     pub status: Option<String>,

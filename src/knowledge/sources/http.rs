@@ -180,8 +180,10 @@ pub struct KbSourcePageList {
 #[serde(deny_unknown_fields)]
 pub struct KbSourcePageQuery {
     /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// Results per page, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 
