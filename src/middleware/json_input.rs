@@ -10,6 +10,8 @@
 //!   the body is rewritten with it as `3` before the handler's typed
 //!   extractor (which would refuse a float for an integer field) reads it.
 //!
+//! - a top-level array is refused where the operation takes an object.
+//!
 //! Bodies that are not valid JSON pass unchanged: the handler's extractor
 //! answers them with its own 400.
 
@@ -23,6 +25,7 @@ use actix_web::web::{Bytes, BytesMut};
 use actix_web::{Error, HttpMessage, ResponseError, web};
 use futures_util::StreamExt;
 use serde_json::Value;
+use std::sync::OnceLock;
 
 /// See the module documentation.
 pub async fn json_input(
@@ -56,6 +59,12 @@ pub async fn json_input(
     }
     let mut body: Bytes = body.freeze();
     if let Ok(mut value) = serde_json::from_slice::<Value>(&body) {
+        if value.is_array() && !takes_array(req.method().as_str(), req.path()) {
+            // serde reads a struct from a sequence too: `[null, null]` would
+            // pass as an object with every field left out.
+            let err = ApiError::bad_request("The request body must be a JSON object");
+            return Ok(req.into_response(err.error_response()));
+        }
         if let Some(field) = nul_field(&value, "") {
             return Ok(req.into_response(nul_error(&field).error_response()));
         }
@@ -65,6 +74,39 @@ pub async fn json_input(
     }
     req.set_payload(Payload::from(body));
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Whether the documented body of the operation at `method` `path` may be
+/// a JSON array (the OpenAPI document is the one list of operations).
+fn takes_array(method: &str, path: &str) -> bool {
+    static OPS: OnceLock<Vec<(String, Vec<String>)>> = OnceLock::new();
+    let ops = OPS.get_or_init(|| {
+        let doc: Value = serde_json::from_str(crate::openapi::document_json()).unwrap_or_default();
+        let mut out = Vec::new();
+        for (template, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (m, op) in item.as_object().into_iter().flatten() {
+                let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+                let schema = match schema["$ref"].as_str() {
+                    Some(r) => &doc["components"]["schemas"][r.rsplit('/').next().unwrap_or("")],
+                    None => schema,
+                };
+                if schema.to_string().contains("\"array\"") && schema["type"] != "object" {
+                    let segments = template.split('/').map(str::to_string).collect();
+                    out.push((m.to_ascii_uppercase(), segments));
+                }
+            }
+        }
+        out
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    ops.iter().any(|(m, template)| {
+        m == method
+            && template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t.starts_with('{') || t == s)
+    })
 }
 
 fn nul_error(field: &str) -> ApiError {

@@ -131,6 +131,9 @@ pub fn apply(doc: &mut Value) {
                 add("403", shared("Forbidden"));
                 add("404", shared("NotFound"));
             }
+            if path.contains('{') {
+                add("404", shared("NotFound"));
+            }
             if project_post {
                 add("409", shared("Conflict"));
                 add("422", shared("IdempotencyKeyReused"));
@@ -159,6 +162,28 @@ pub fn apply(doc: &mut Value) {
     }
     add_schemes(doc);
     add_shared_responses(doc);
+    constrain_emails(doc);
+}
+
+/// What `routes::auth::email` accepts (lettre's address syntax, at most 254
+/// characters), stated on every request property named `email`.
+const EMAIL_PATTERN: &str = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+
+fn constrain_emails(doc: &mut Value) {
+    let Some(schemas) = doc["components"]["schemas"].as_object_mut() else {
+        return;
+    };
+    for (name, schema) in schemas.iter_mut() {
+        if !name.ends_with("In") && !name.ends_with("Patch") {
+            continue;
+        }
+        if let Some(email) = schema["properties"].get_mut("email")
+            && (email["type"] == "string" || email["type"] == json!(["string", "null"]))
+        {
+            email["maxLength"] = json!(254);
+            email["pattern"] = json!(EMAIL_PATTERN);
+        }
+    }
 }
 
 fn shared(name: &str) -> Value {

@@ -22,13 +22,37 @@ const MAX_DATA: usize = 15 * 1024;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"data": "Only you can see this", "destination_identities": ["agent-1"], "topic": "chat"}))]
 pub struct SendDataIn {
-    /// A string (sent as UTF-8) or any JSON value (sent as its JSON text).
-    #[schema(value_type = Object)]
+    /// A string (sent as UTF-8) or any JSON value (sent as its JSON text),
+    /// 1 byte to 15 KB.
+    #[schema(schema_with = data_schema, required = true)]
     pub data: Option<Value>,
     /// Only these participants receive it (whisper); omitted = everyone.
     pub destination_identities: Option<Vec<String>>,
     /// Topic / channel.
     pub topic: Option<String>,
+}
+
+/// `data`: a non-empty string or any other JSON value but null.
+fn data_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaType, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(MAX_DATA)),
+        )
+        .item(ObjectBuilder::new().schema_type(SchemaType::from_iter([
+            Type::Number,
+            Type::Boolean,
+            Type::Object,
+            Type::Array,
+        ])))
+        .description(Some(
+            "A string (sent as UTF-8) or any JSON value (sent as its JSON text), 1 byte to 15 KB.",
+        ))
+        .build()
+        .into()
 }
 
 /// Response of `send-data`.

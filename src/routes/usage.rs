@@ -25,8 +25,13 @@ pub struct UsageIn {
     pub session_id: Option<i64>,
     pub room_name: Option<String>,
     /// llm, stt or tts.
+    #[schema(pattern = "^(llm|stt|tts)$")]
     pub service: String,
+    /// 1 to 128 characters.
+    #[schema(max_length = 128, pattern = "\\S")]
     pub provider: String,
+    /// 1 to 128 characters.
+    #[schema(max_length = 128, pattern = "\\S")]
     pub model: String,
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
@@ -139,7 +144,7 @@ fn check(u: &UsageIn, i: usize) -> ApiResult<()> {
 /// Record LLM/STT/TTS usage (one object or an array), priced from the table.
 #[utoipa::path(
     post, path = "/api/v1/usage", tag = "Quota & Usage",
-    request_body = UsageIn,
+    request_body = UsageBody,
     responses(
         (status = 201, description = "Recorded", body = UsageCreated),
         (status = 400, description = "Invalid usage", body = crate::error::ErrorBody),
@@ -505,4 +510,15 @@ pub enum UsageGroupBy {
     Agent,
     /// One row per service (llm, stt, tts).
     Service,
+}
+
+/// Body of `POST /api/v1/usage`: one record or a batch of them.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum UsageBody {
+    /// One record.
+    One(UsageIn),
+    /// Several records, stored together (all or none).
+    Many(Vec<UsageIn>),
 }

@@ -22,6 +22,7 @@ use std::time::Duration as StdDuration;
 pub struct RegisterIn {
     pub email: String,
     /// At least 10 characters, not trivially weak.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
     pub name: String,
 }
