@@ -5,6 +5,8 @@
 #               (unpacked with its layout into .local/pgdist)
 #   .local/models/all-minilm-l6-v2   the embedding model (ONNX + tokenizer files)
 #   .local/onnxruntime               ONNX Runtime's shared library
+#   .local/schemathesis              schemathesis (OpenAPI conformance run), pinned
+#                                    with hashes in scripts/conformance/requirements.txt
 # With --models-only, only the model and ONNX Runtime: the container image
 # (Dockerfile) installs them this way, so the versions and checksums below are
 # the only ones in the repository.
@@ -128,5 +130,17 @@ if [ ! -f "$LOCAL/onnxruntime/libonnxruntime.so.$ORT_VERSION" ]; then
     rm -f "$wheel"; exit 1
   fi
   extract "$wheel" "$LOCAL/onnxruntime" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION"
+fi
+# Schemathesis, for the OpenAPI conformance run of `make test`
+# (tests/api/conformance.rs): pinned with hashes in its own virtualenv.
+ST_VERSION=4.32.5
+ST_REQS=scripts/conformance/requirements.txt
+if ! $MODELS_ONLY && [ "$(cat "$LOCAL/schemathesis/.version" 2>/dev/null || true)" != "$ST_VERSION+$(sha256sum "$ST_REQS" | cut -c1-16)" ]; then
+  echo "setup: installing schemathesis $ST_VERSION into $LOCAL/schemathesis"
+  rm -rf "$LOCAL/schemathesis"
+  "$python" -m venv "$LOCAL/schemathesis"
+  "$LOCAL/schemathesis/bin/pip" install -q --disable-pip-version-check --no-deps \
+    --only-binary=:all: --require-hashes -r "$ST_REQS" >&2
+  echo "$ST_VERSION+$(sha256sum "$ST_REQS" | cut -c1-16)" > "$LOCAL/schemathesis/.version"
 fi
 echo "setup: ok"

@@ -10,7 +10,8 @@
 //!   the body is rewritten with it as `3` before the handler's typed
 //!   extractor (which would refuse a float for an integer field) reads it.
 //!
-//! - a top-level array is refused where the operation takes an object.
+//! - a top-level array is refused where the operation takes an object, and
+//!   a top-level `null` is read as no body.
 //!
 //! Bodies that are not valid JSON pass unchanged: the handler's extractor
 //! answers them with its own 400.
@@ -59,7 +60,11 @@ pub async fn json_input(
     }
     let mut body: Bytes = body.freeze();
     if let Ok(mut value) = serde_json::from_slice::<Value>(&body) {
-        if value.is_array() && !takes_array(req.method().as_str(), req.path()) {
+        if value.is_null() {
+            // `null` is no body: an optional body is then left out, a
+            // required one is refused by its extractor.
+            body = Bytes::new();
+        } else if value.is_array() && !takes_array(req.method().as_str(), req.path()) {
             // serde reads a struct from a sequence too: `[null, null]` would
             // pass as an object with every field left out.
             let err = ApiError::bad_request("The request body must be a JSON object");
@@ -68,10 +73,16 @@ pub async fn json_input(
         if let Some(field) = nul_field(&value, "") {
             return Ok(req.into_response(nul_error(&field).error_response()));
         }
-        if integral_floats_to_integers(&mut value) {
+        if !body.is_empty() && integral_floats_to_integers(&mut value) {
             body = Bytes::from(serde_json::to_vec(&value).map_err(ApiError::internal)?);
         }
     }
+    // The length the extractors see is the one of the body they will read.
+    req.headers_mut().remove(header::TRANSFER_ENCODING);
+    req.headers_mut().insert(
+        header::CONTENT_LENGTH,
+        header::HeaderValue::from(body.len()),
+    );
     req.set_payload(Payload::from(body));
     Ok(next.call(req).await?.map_into_boxed_body())
 }
@@ -174,8 +185,7 @@ fn integral_floats_to_integers(value: &mut Value) -> bool {
             // 2^63 is exactly representable; anything below it with no
             // fraction converts without loss.
             if f.fract() == 0.0
-                && f >= -9_223_372_036_854_775_808.0
-                && f < 9_223_372_036_854_775_808.0
+                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
             {
                 *value = Value::from(f as i64);
                 true
@@ -183,12 +193,20 @@ fn integral_floats_to_integers(value: &mut Value) -> bool {
                 false
             }
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |acc, v| integral_floats_to_integers(v) || acc),
-        Value::Object(map) => map
-            .values_mut()
-            .fold(false, |acc, v| integral_floats_to_integers(v) || acc),
+        Value::Array(items) => {
+            let mut changed = false;
+            for v in items.iter_mut() {
+                changed |= integral_floats_to_integers(v);
+            }
+            changed
+        }
+        Value::Object(map) => {
+            let mut changed = false;
+            for v in map.values_mut() {
+                changed |= integral_floats_to_integers(v);
+            }
+            changed
+        }
         _ => false,
     }
 }

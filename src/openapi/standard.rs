@@ -98,7 +98,9 @@ pub fn apply(doc: &mut Value) {
         return;
     };
     for (path, item) in paths.iter_mut() {
-        let Some(item) = item.as_object_mut() else { continue };
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
         for (method, op) in item.iter_mut() {
             let a = audience(path, &op["security"]);
             if let Some(sec) = security(a) {
@@ -106,7 +108,9 @@ pub fn apply(doc: &mut Value) {
             }
             let has_input = op["parameters"].as_array().is_some_and(|p| !p.is_empty())
                 || op.get("requestBody").is_some();
-            let json_body = op["requestBody"]["content"].get("application/json").is_some();
+            let json_body = op["requestBody"]["content"]
+                .get("application/json")
+                .is_some();
             let has_body = op.get("requestBody").is_some();
             let project_post = a == Audience::Project && method == "post";
             if project_post {
@@ -150,7 +154,8 @@ pub fn apply(doc: &mut Value) {
             }
             // Every error answer carries the envelope; 429s say when to retry.
             for (status, r) in responses.iter_mut() {
-                if status.as_str() >= "400" && r.get("content").is_none() && r.get("$ref").is_none() {
+                if status.as_str() >= "400" && r.get("content").is_none() && r.get("$ref").is_none()
+                {
                     r["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}});
                 }
                 if status == "429" && r.get("headers").is_none() && r.get("$ref").is_none() {
@@ -209,7 +214,9 @@ fn add_idempotency_header(op: &mut Value) {
     let params = op
         .as_object_mut()
         .map(|o| o.entry("parameters").or_insert_with(|| json!([])));
-    let Some(Value::Array(params)) = params else { return };
+    let Some(Value::Array(params)) = params else {
+        return;
+    };
     if params.iter().any(|p| p["name"] == "Idempotency-Key") {
         return;
     }

@@ -176,7 +176,13 @@ pub struct TranscriptIn {
     #[schema(required = true, value_type = Speaker)]
     pub speaker: Option<String>,
     /// 1 to 20000 characters.
-    #[schema(required = true, nullable = false, min_length = 1, max_length = 20000, pattern = "\\S")]
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 20000,
+        pattern = "\\S"
+    )]
     pub content: Option<String>,
     /// Milliseconds from session start (default 0).
     #[schema(minimum = 0)]
