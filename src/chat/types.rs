@@ -245,6 +245,7 @@ pub struct ChatIdIn {
 #[schema(example = json!({"limit": 100}))]
 pub struct ChatListIn {
     /// Chats at most, most recently active first (default 200, 1 to 1000).
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -268,6 +269,7 @@ pub struct ChatMessagesIn {
     /// Only messages with a larger id: the page right above it (catching up).
     pub after: Option<i64>,
     /// 1 to 100, default 50.
+    #[schema(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -301,10 +303,12 @@ pub struct ChatReadIn {
 #[schema(example = json!({"query": "room 4", "limit": 20}))]
 pub struct ChatSearchIn {
     /// Words to find (web search syntax: `"a phrase"`, `or`, `-word`).
+    #[schema(min_length = 1, max_length = 500)]
     pub query: String,
     /// Only this chat.
     pub chat_id: Option<i64>,
     /// 1 to 100, default 20.
+    #[schema(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

@@ -97,14 +97,6 @@ pub struct ToolList {
     pub tools: Value,
 }
 
-/// `{"success": true, "message": …}`
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SuccessMessage {
-    pub success: bool,
-    #[schema(example = "Agent deleted")]
-    pub message: String,
-}
-
 /// Body of `POST /api/v1/agents`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -113,6 +105,7 @@ pub struct AgentIn {
     /// 1–200 characters, unique in the project (case-insensitive).
     pub name: String,
     /// `voice` (default).
+    #[schema(value_type = Option<AgentType>)]
     pub agent_type: Option<String>,
     /// LiveKit agent name; defaults to a slug of `name`.
     pub dispatch_name: Option<String>,
@@ -463,7 +456,7 @@ pub async fn update_agent(
     delete, path = "/api/v1/agents/{agent_id}", tag = "Agents",
     params(("agent_id" = i64, Path, description = "Agent id", example = 1)),
     responses(
-        (status = 200, description = "Deleted", body = SuccessMessage),
+        (status = 200, description = "Deleted", body = crate::routes::SuccessMessage),
         (status = 404, description = "No such agent in this project", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -502,7 +495,7 @@ pub async fn delete_agent(
         return Err(ApiError::not_found("Agent"));
     }
     crate::routes::sip::rules::resync(&state, &mut conn, &auth.project).await;
-    Ok(HttpResponse::Ok().json(SuccessMessage {
+    Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,
         message: "Agent deleted".into(),
     }))
@@ -529,4 +522,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_agent_tools))
             .default_service(allow(&["GET"])),
     );
+}
+
+/// The kinds of agent (the documented values of `agent_type`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum AgentType {
+    /// A voice agent dispatched into LiveKit rooms.
+    Voice,
 }

@@ -22,13 +22,37 @@ const MAX_DATA: usize = 15 * 1024;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"data": "Only you can see this", "destination_identities": ["agent-1"], "topic": "chat"}))]
 pub struct SendDataIn {
-    /// A string (sent as UTF-8) or any JSON value (sent as its JSON text).
-    #[schema(value_type = Object)]
+    /// A string (sent as UTF-8) or any JSON value (sent as its JSON text),
+    /// 1 byte to 15 KB.
+    #[schema(schema_with = data_schema, required = true)]
     pub data: Option<Value>,
     /// Only these participants receive it (whisper); omitted = everyone.
     pub destination_identities: Option<Vec<String>>,
     /// Topic / channel.
     pub topic: Option<String>,
+}
+
+/// `data`: a non-empty string or any other JSON value but null.
+fn data_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaType, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(MAX_DATA)),
+        )
+        .item(ObjectBuilder::new().schema_type(SchemaType::from_iter([
+            Type::Number,
+            Type::Boolean,
+            Type::Object,
+            Type::Array,
+        ])))
+        .description(Some(
+            "A string (sent as UTF-8) or any JSON value (sent as its JSON text), 1 byte to 15 KB.",
+        ))
+        .build()
+        .into()
 }
 
 /// Response of `send-data`.
@@ -53,7 +77,7 @@ pub struct PermissionIn {
 /// Body of the participant update.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"permission": {"canPublish": false}}))]
+#[schema(example = json!({"permission": {"canPublish": false}}), min_properties = 1)]
 pub struct ParticipantUpdateIn {
     pub metadata: Option<String>,
     pub permission: Option<PermissionIn>,
@@ -73,6 +97,7 @@ pub struct ParticipantUpdated {
 #[schema(example = json!({"muted": true}))]
 pub struct MuteIn {
     /// true to mute, false to unmute.
+    #[schema(required = true, nullable = false)]
     pub muted: Option<bool>,
     /// A specific track; default: the participant's first audio track.
     pub track_sid: Option<String>,

@@ -75,6 +75,7 @@ pub struct ConnectionDetails {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct DetailsQuery {
     /// The signed JWT (HS256, `kid` = the connection secret's key id).
+    #[param(required = true, nullable = false, min_length = 1)]
     pub token: Option<String>,
     /// Authentication type: absent (guests only), `platform`, or `c_s` (customer support).
     pub auth: Option<String>,

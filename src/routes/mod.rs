@@ -22,6 +22,7 @@ pub mod ws_body;
 
 use crate::error::ApiError;
 use actix_web::{HttpResponse, Route, web};
+use serde::Serialize;
 
 /// The default service of a resource: 405 with the methods it does allow.
 pub fn allow(methods: &'static [&'static str]) -> Route {
@@ -77,4 +78,15 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         )
         .service(web::scope("/sip").configure(sip::configure))
         .service(web::scope("/knowledge-bases").configure(knowledge::configure));
+}
+
+/// `{"success": true, "message": …}`: the answer of deletes and other
+/// actions with nothing else to return (one type, one schema name).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SuccessMessage {
+    /// Always `true`.
+    pub success: bool,
+    /// What happened.
+    #[schema(example = "Agent deleted")]
+    pub message: String,
 }

@@ -120,11 +120,32 @@ pub async fn openapi_json() -> HttpResponse {
         .body(crate::openapi::document_json())
 }
 
-/// A self-contained docs page (no external assets) rendering `/openapi.json`.
+/// The API reference (Swagger UI with try-it-out) for `/openapi.json`,
+/// served from the binary: no external assets.
 pub async fn docs() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(include_str!("docs.html"))
+}
+
+/// Swagger UI's bundle, vendored from the npm package `swagger-ui-dist`
+/// (version and checksums in `vendor/swagger-ui/VERSION`).
+pub const SWAGGER_UI_JS: &[u8] = include_bytes!("../../vendor/swagger-ui/swagger-ui-bundle.js");
+/// Swagger UI's stylesheet (same package).
+pub const SWAGGER_UI_CSS: &[u8] = include_bytes!("../../vendor/swagger-ui/swagger-ui.css");
+
+async fn swagger_ui_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/javascript; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=86400"))
+        .body(SWAGGER_UI_JS)
+}
+
+async fn swagger_ui_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=86400"))
+        .body(SWAGGER_UI_CSS)
 }
 
 /// Registers the routes (outside `/api/v1`'s guard; health and ready are also
@@ -157,6 +178,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/docs")
             .route(web::get().to(docs))
+            .default_service(allow(&["GET"])),
+    );
+    cfg.service(
+        web::resource("/docs/swagger-ui-bundle.js")
+            .route(web::get().to(swagger_ui_js))
+            .default_service(allow(&["GET"])),
+    );
+    cfg.service(
+        web::resource("/docs/swagger-ui.css")
+            .route(web::get().to(swagger_ui_css))
             .default_service(allow(&["GET"])),
     );
 }

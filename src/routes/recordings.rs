@@ -178,21 +178,15 @@ pub struct RecordingPage {
 #[serde(deny_unknown_fields)]
 pub struct RecordingQuery {
     /// Page number (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// 1 to 100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// Room name (with or without the project prefix).
     pub room_name: Option<String>,
     /// recording, completed or error.
     pub status: Option<String>,
-}
-
-/// `{"success": true, "message": …}`
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Deleted {
-    pub success: bool,
-    #[schema(example = "Recording deleted")]
-    pub message: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -683,7 +677,7 @@ pub async fn download(
     delete, path = "/api/v1/recordings/{recordingId}", tag = "Recordings",
     params(RecordingPath),
     responses(
-        (status = 200, description = "Deleted (stopped first when running)", body = Deleted),
+        (status = 200, description = "Deleted (stopped first when running)", body = crate::routes::SuccessMessage),
         (status = 403, description = "Recording belongs to different project", body = crate::error::ErrorBody),
         (status = 404, description = "Recording does not exist", body = crate::error::ErrorBody),
         (status = 503, description = "LiveKit unavailable", body = crate::error::ErrorBody),
@@ -733,7 +727,7 @@ pub async fn delete(
             }
         }
     }
-    Ok(HttpResponse::Ok().json(Deleted {
+    Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,
         message: "Recording deleted".into(),
     }))

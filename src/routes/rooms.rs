@@ -229,14 +229,6 @@ pub struct ParticipantList {
     pub participants: Vec<ParticipantOut>,
 }
 
-/// `{"success": true, "message": …}`
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Done {
-    pub success: bool,
-    #[schema(example = "Room closed")]
-    pub message: String,
-}
-
 /// Path of room routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct RoomPath {
@@ -516,7 +508,7 @@ pub async fn list_participants(
     delete, path = "/api/v1/rooms/{roomName}", tag = "Rooms",
     params(RoomPath),
     responses(
-        (status = 200, description = "Closed", body = Done),
+        (status = 200, description = "Closed", body = crate::routes::SuccessMessage),
         (status = 404, description = "No such active room", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -547,7 +539,7 @@ pub async fn delete_room(
     if !in_livekit && !recorded {
         return Err(ApiError::not_found("Room"));
     }
-    Ok(HttpResponse::Ok().json(Done {
+    Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,
         message: "Room closed".into(),
     }))
@@ -558,7 +550,7 @@ pub async fn delete_room(
     post, path = "/api/v1/rooms/{roomName}/kick/{identity}", tag = "Rooms",
     params(ParticipantPath),
     responses(
-        (status = 200, description = "Removed", body = Done),
+        (status = 200, description = "Removed", body = crate::routes::SuccessMessage),
         (status = 404, description = "No such room or participant", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -574,7 +566,7 @@ pub async fn kick_participant(
     lk.call(lk.rooms.remove_participant(&room.full, &who))
         .await
         .map_err(|e| e.or_not_found("Participant not found in this room"))?;
-    Ok(HttpResponse::Ok().json(Done {
+    Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,
         message: "Participant removed".into(),
     }))

@@ -28,6 +28,7 @@ pub struct SessionIn {
     pub agent_config_id: Option<i64>,
     pub caller_identity: Option<String>,
     /// voice (default) or sip.
+    #[schema(value_type = Option<SessionType>)]
     pub session_type: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
@@ -112,8 +113,10 @@ pub struct SessionPage {
 #[serde(deny_unknown_fields)]
 pub struct SessionQuery {
     /// Page number (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// 1 to 100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// active or completed.
     pub status: Option<String>,
@@ -185,9 +188,19 @@ pub struct SessionDetailResponse {
 #[schema(example = json!({"speaker": "user", "content": "Hello, I need help", "timestamp_ms": 5200}))]
 pub struct TranscriptIn {
     /// agent, user or system.
+    #[schema(required = true, value_type = Speaker)]
     pub speaker: Option<String>,
+    /// 1 to 20000 characters.
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 20000,
+        pattern = "\\S"
+    )]
     pub content: Option<String>,
     /// Milliseconds from session start (default 0).
+    #[schema(minimum = 0)]
     pub timestamp_ms: Option<i64>,
     /// Default true.
     pub is_final: Option<bool>,
@@ -215,6 +228,7 @@ pub struct TranscriptOut {
 pub struct EndIn {
     pub summary: Option<String>,
     /// Override, in seconds.
+    #[schema(minimum = 0)]
     pub duration: Option<i32>,
 }
 
@@ -735,4 +749,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(end_session))
             .default_service(allow(&["POST"])),
     );
+}
+
+/// The documented values of `session_type`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum SessionType {
+    /// A WebRTC call.
+    Voice,
+    /// A phone call over SIP.
+    Sip,
+}
+
+/// The documented values of a transcript line's `speaker`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum Speaker {
+    /// The AI agent.
+    Agent,
+    /// The caller.
+    User,
+    /// A system note.
+    System,
 }

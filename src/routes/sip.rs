@@ -526,7 +526,7 @@ pub async fn update_trunk(
     delete, path = "/api/v1/sip/trunks/{id}", tag = "SIP",
     params(IdPath),
     responses(
-        (status = 200, description = "Deleted with its LiveKit trunks and rule", body = crate::routes::recordings::Deleted),
+        (status = 200, description = "Deleted with its LiveKit trunks and rule", body = crate::routes::SuccessMessage),
         (status = 404, description = "No such trunk", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -778,7 +778,7 @@ pub async fn update_config(
     delete, path = "/api/v1/sip/configs/{id}", tag = "SIP",
     params(IdPath),
     responses(
-        (status = 200, description = "Deleted", body = crate::routes::recordings::Deleted),
+        (status = 200, description = "Deleted", body = crate::routes::SuccessMessage),
         (status = 404, description = "No such config", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))

@@ -27,8 +27,22 @@ use std::time::Duration;
 #[schema(example = json!({"identity": "user1", "room": "my-room"}))]
 pub struct TokenIn {
     /// User identity for the room.
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:@+-]+$"
+    )]
     pub identity: Option<String>,
     /// Room name (auto-prefixed with the project prefix).
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:@+-]+$"
+    )]
     pub room: Option<String>,
     /// Single agent to dispatch.
     pub agent_config_id: Option<i64>,
@@ -47,6 +61,7 @@ pub struct TokenIn {
     /// Participant attributes.
     pub attributes: Option<HashMap<String, String>>,
     /// Lifetime in seconds (default 3600, 60 to 86400).
+    #[schema(minimum = 60, maximum = 86400)]
     pub ttl: Option<u64>,
 }
 

@@ -25,8 +25,13 @@ pub struct UsageIn {
     pub session_id: Option<i64>,
     pub room_name: Option<String>,
     /// llm, stt or tts.
+    #[schema(pattern = "^(llm|stt|tts)$")]
     pub service: String,
+    /// 1 to 128 characters.
+    #[schema(max_length = 128, pattern = "\\S")]
     pub provider: String,
+    /// 1 to 128 characters.
+    #[schema(max_length = 128, pattern = "\\S")]
     pub model: String,
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
@@ -66,8 +71,10 @@ pub struct UsageCreated {
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// today, 7d, 30d (default) or all.
+    #[param(value_type = Option<UsagePeriod>)]
     pub period: Option<String>,
     /// day (default), model, agent or service.
+    #[param(value_type = Option<UsageGroupBy>)]
     pub group_by: Option<String>,
     /// Only usage of sessions with this disposition.
     pub disposition: Option<String>,
@@ -141,7 +148,7 @@ fn check(u: &UsageIn, i: usize) -> ApiResult<()> {
 /// Record LLM/STT/TTS usage (one object or an array), priced from the table.
 #[utoipa::path(
     post, path = "/api/v1/usage", tag = "Quota & Usage",
-    request_body = UsageIn,
+    request_body = UsageBody,
     responses(
         (status = 201, description = "Recorded", body = UsageCreated),
         (status = 400, description = "Invalid usage", body = crate::error::ErrorBody),
@@ -480,4 +487,48 @@ mod tests {
         assert_eq!(sum_decimal(["14.5", "0.02"].into_iter()), "14.520000");
         assert_eq!(sum_decimal(std::iter::empty()), "0.000000");
     }
+}
+
+/// The documented values of `period`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum UsagePeriod {
+    /// Since midnight UTC.
+    #[schema(rename = "today")]
+    Today,
+    /// The last 7 days.
+    #[schema(rename = "7d")]
+    Days7,
+    /// The last 30 days.
+    #[schema(rename = "30d")]
+    Days30,
+    /// Everything.
+    #[schema(rename = "all")]
+    All,
+}
+
+/// The documented values of `group_by`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum UsageGroupBy {
+    /// One row per day.
+    Day,
+    /// One row per model.
+    Model,
+    /// One row per agent.
+    Agent,
+    /// One row per service (llm, stt, tts).
+    Service,
+}
+
+/// Body of `POST /api/v1/usage`: one record or a batch of them.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum UsageBody {
+    /// One record.
+    One(UsageIn),
+    /// Several records, stored together (all or none).
+    Many(Vec<UsageIn>),
 }

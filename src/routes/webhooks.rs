@@ -177,8 +177,10 @@ pub struct DeliveryQuery {
     /// pending, delivered or failed.
     pub status: Option<String>,
     /// Page number (from 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// 1 to 100, default 25.
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 
@@ -196,13 +198,6 @@ pub struct RecoverIn {
 pub struct RecoverOut {
     pub success: bool,
     pub recovered: usize,
-}
-
-/// `{"success": true, "message": …}`
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Done {
-    pub success: bool,
-    pub message: String,
 }
 
 fn event_types(list: Option<Vec<String>>) -> ApiResult<Vec<String>> {
@@ -401,7 +396,7 @@ pub async fn update_webhook(
 #[utoipa::path(
     delete, path = "/api/v1/webhooks/{id}", tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id", example = 1)),
-    responses((status = 200, description = "Deleted", body = Done), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
+    responses((status = 200, description = "Deleted", body = crate::routes::SuccessMessage), (status = 404, description = "Unknown", body = crate::error::ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn delete_webhook(
@@ -417,7 +412,7 @@ pub async fn delete_webhook(
     if n == 0 {
         return Err(ApiError::not_found("Webhook"));
     }
-    Ok(HttpResponse::Ok().json(Done {
+    Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,
         message: "Webhook deleted".into(),
     }))

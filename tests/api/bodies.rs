@@ -131,3 +131,78 @@ async fn inbound_call_rooms_with_a_plus_are_addressable() {
     let e = expect_error(r, 400, "INVALID_REQUEST").await;
     assert!(e["error"].as_str().unwrap().contains("'+'"), "{e}");
 }
+
+/// Postgres refuses NUL in `text` and `jsonb`: a `\u0000` anywhere in a JSON
+/// body (or `%00` in the path or query) is a 400 naming the field, never a
+/// 500, on every route under `/api/v1`.
+#[tokio::test]
+async fn a_nul_character_is_a_400_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let body = r#"{"event_type": "test", "payload": {"note": ["ok", "a\u0000b"]}}"#;
+    let r = app
+        .req(Method::POST, "/api/v1/webhooks/test")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let e = expect_error(r, 400, "INVALID_REQUEST").await;
+    assert_eq!(e["details"]["field"], "payload.note[1]", "{e}");
+    let r = app
+        .post_json(
+            "/api/v1/agents",
+            &json!({"name": "x\u{0}", "agent_type": "voice"}),
+        )
+        .await;
+    let e = expect_error(r, 400, "INVALID_REQUEST").await;
+    assert_eq!(e["details"]["field"], "name", "{e}");
+    let r = app.get("/api/v1/sessions?status=%00").await;
+    expect_error(r, 400, "INVALID_REQUEST").await;
+    let r = app.get("/api/v1/rooms/a%00b").await;
+    expect_error(r, 400, "INVALID_REQUEST").await;
+    // An escaped backslash before u0000 is plain text, not a NUL.
+    let r = app
+        .req(Method::POST, "/api/v1/webhooks/test")
+        .header("content-type", "application/json")
+        .body(r#"{"payload": {"note": "\\u0000"}}"#)
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = json(r).await;
+    assert_eq!(s, 200, "{b}");
+    // Without credentials it is still a 401 first.
+    let r = app
+        .anon(Method::POST, "/api/v1/webhooks/test")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 401, "UNAUTHORIZED").await;
+}
+
+/// `2.0` is an integer in JSON (Schema): integer fields take it.
+#[tokio::test]
+async fn an_integral_float_is_an_integer() {
+    let app = TestApp::spawn().await;
+    let (s, kb) = json(
+        app.post_json("/api/v1/knowledge-bases", &json!({"name": "Floats"}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{kb}");
+    let id = kb["knowledge_base"]["id"]
+        .as_i64()
+        .or(kb["id"].as_i64())
+        .unwrap();
+    let (s, b) = json(
+        app.post_json(
+            "/api/v1/agents",
+            &json!({"name": "Floaty", "agent_type": "voice", "knowledge_base_ids": [id as f64]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    assert!(b.to_string().contains(&format!("[{id}]")), "{b}");
+}

@@ -92,3 +92,49 @@ async fn docs_page_works_offline() {
         );
     }
 }
+
+/// `/docs` is Swagger UI served from the binary: the page loads its bundle
+/// and stylesheet from this server, and they are the pinned npm files
+/// (checksums in vendor/swagger-ui/VERSION).
+#[tokio::test]
+async fn docs_page_is_swagger_ui_from_the_pinned_bundle() {
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn().await;
+    let html = app
+        .anon(Method::GET, "/docs")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("SwaggerUIBundle"), "{html}");
+    let pinned = std::fs::read_to_string(root().join("vendor/swagger-ui/VERSION")).unwrap();
+    for (asset, kind) in [
+        ("swagger-ui-bundle.js", "javascript"),
+        ("swagger-ui.css", "text/css"),
+    ] {
+        assert!(
+            html.contains(&format!("\"/docs/{asset}\"")),
+            "{asset} not linked"
+        );
+        let res = app
+            .anon(Method::GET, &format!("/docs/{asset}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .contains(kind)
+        );
+        let bytes = res.bytes().await.unwrap();
+        let sum = format!("{:x}", Sha256::digest(&bytes));
+        assert!(
+            pinned.contains(&format!("{sum}  {asset}")),
+            "{asset} served with sha256 {sum}, not the pinned one"
+        );
+    }
+}

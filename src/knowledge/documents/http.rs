@@ -6,7 +6,7 @@ use crate::auth::Auth;
 use crate::db::kb_documents::{self, Document, DocumentStats};
 use crate::db::{kb_chunks, kb_jobs, knowledge_bases};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::agents::SuccessMessage;
+use crate::routes::SuccessMessage;
 use crate::routes::knowledge::kb_missing;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
@@ -100,8 +100,10 @@ pub struct KbDocumentResponse {
 #[serde(deny_unknown_fields)]
 pub struct KbDocumentQuery {
     /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// Results per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// Only documents with this status.
     pub status: Option<String>,

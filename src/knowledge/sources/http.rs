@@ -6,7 +6,7 @@ use super::store::{self, Page, Source};
 use crate::auth::Auth;
 use crate::db::knowledge_bases::{self, KnowledgeBase};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::agents::SuccessMessage;
+use crate::routes::SuccessMessage;
 use crate::routes::knowledge::kb_missing;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
@@ -180,8 +180,10 @@ pub struct KbSourcePageList {
 #[serde(deny_unknown_fields)]
 pub struct KbSourcePageQuery {
     /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// Results per page, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 

@@ -33,7 +33,7 @@ pub struct RefreshIn {
 
 /// A login: a short-lived access token and a single-use refresh token.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SessionOut {
+pub struct LoginOut {
     /// JWT for `Authorization: Bearer …` (with `X-Project-Id` on the project API).
     #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...")]
     pub access_token: String,
@@ -78,9 +78,9 @@ fn session_out(
     account: Account,
     session_id: i64,
     refresh: (String, chrono::DateTime<Utc>),
-) -> SessionOut {
+) -> LoginOut {
     let (access_token, expires_in) = state.accounts.issue_access(account.id, session_id);
-    SessionOut {
+    LoginOut {
         access_token,
         token_type: "Bearer".into(),
         expires_in,
@@ -99,7 +99,7 @@ fn session_out(
     post, path = "/api/v1/auth/login", tag = "Accounts",
     request_body = LoginIn,
     responses(
-        (status = 200, description = "Signed in", body = SessionOut),
+        (status = 200, description = "Signed in", body = LoginOut),
         (status = 401, description = "Wrong e-mail or password", body = crate::error::ErrorBody),
         (status = 403, description = "E-mail address not verified yet", body = crate::error::ErrorBody),
         (status = 429, description = "Too many failed logins (Retry-After)", body = crate::error::ErrorBody),
@@ -188,7 +188,7 @@ enum Refreshed {
     post, path = "/api/v1/auth/refresh", tag = "Accounts",
     request_body = RefreshIn,
     responses(
-        (status = 200, description = "New tokens", body = SessionOut),
+        (status = 200, description = "New tokens", body = LoginOut),
         (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = crate::error::ErrorBody),
     )
 )]

@@ -21,6 +21,7 @@ use std::time::Duration as StdDuration;
 #[schema(example = json!({"token": "the token from the e-mailed link", "password": "new-Tangerine-Orbit-7"}))]
 pub struct ResetPasswordIn {
     pub token: String,
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
 }
 
@@ -30,6 +31,7 @@ pub struct ResetPasswordIn {
 #[schema(example = json!({"current_password": "tangerine-Orbit-42", "new_password": "new-Tangerine-Orbit-7"}))]
 pub struct ChangePasswordIn {
     pub current_password: String,
+    #[schema(min_length = 10, max_length = 256)]
     pub new_password: String,
 }
 

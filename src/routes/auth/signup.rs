@@ -22,6 +22,7 @@ use std::time::Duration as StdDuration;
 pub struct RegisterIn {
     pub email: String,
     /// At least 10 characters, not trivially weak.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
     pub name: String,
 }
@@ -30,7 +31,7 @@ pub struct RegisterIn {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"token": "the token from the e-mailed link"}))]
-pub struct TokenIn {
+pub struct EmailTokenIn {
     /// The `token` parameter of the e-mailed link.
     pub token: String,
 }
@@ -216,7 +217,7 @@ pub async fn register(
 /// address, or a new address after `PATCH /auth/me`). Single use, 24 hours.
 #[utoipa::path(
     post, path = "/api/v1/auth/verify-email", tag = "Accounts",
-    request_body = TokenIn,
+    request_body = EmailTokenIn,
     responses(
         (status = 200, description = "Address verified", body = AccountResponse),
         (status = 400, description = "Unknown, used or expired token", body = crate::error::ErrorBody),
@@ -225,7 +226,7 @@ pub async fn register(
 )]
 pub async fn verify_email(
     state: web::Data<AppState>,
-    body: web::Json<TokenIn>,
+    body: web::Json<EmailTokenIn>,
 ) -> ApiResult<HttpResponse> {
     if !tokens::looks_like_token(&body.token) {
         return Err(invalid_link());

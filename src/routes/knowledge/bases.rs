@@ -5,7 +5,7 @@ use crate::auth::Auth;
 use crate::db::knowledge_bases::{self, KbStats, NewKnowledgeBase};
 use crate::error::{ApiError, ApiResult};
 use crate::limits::quota::{self, Resource};
-use crate::routes::agents::SuccessMessage;
+use crate::routes::SuccessMessage;
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};

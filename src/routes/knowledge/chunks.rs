@@ -6,7 +6,7 @@ use crate::db::kb_chunks::{self, ChunkRow};
 use crate::db::knowledge_bases;
 use crate::db::sql_types::Embedding;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::agents::SuccessMessage;
+use crate::routes::SuccessMessage;
 use crate::state::AppState;
 use crate::validate::no_nul;
 use actix_web::{HttpResponse, web};
@@ -20,8 +20,10 @@ const MAX_CHUNK_CHARS: usize = 20_000;
 #[serde(deny_unknown_fields)]
 pub struct ChunkQuery {
     /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// Results per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// Only active (true) or inactive (false) chunks.
     pub is_active: Option<bool>,
@@ -69,7 +71,7 @@ pub struct ChunkList {
 /// Body of `PUT …/chunks/{chunk_id}`: new content (re-embedded) and/or the active flag.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"content": "Updated text content here"}))]
+#[schema(example = json!({"content": "Updated text content here"}), min_properties = 1)]
 pub struct ChunkIn {
     pub content: Option<String>,
     /// Inactive chunks are kept but never returned by search.

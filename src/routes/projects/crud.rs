@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// A project as its members see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProjectOut {
+pub struct MemberProjectOut {
     #[schema(example = 1)]
     pub id: i64,
     #[schema(example = "Acme Support")]
@@ -34,7 +34,7 @@ pub struct ProjectOut {
     pub created_at: DateTime<Utc>,
 }
 
-impl ProjectOut {
+impl MemberProjectOut {
     /// From a project row and the caller's role.
     pub fn new(p: projects::Project, role: Role) -> Self {
         Self {
@@ -51,14 +51,14 @@ impl ProjectOut {
 
 /// `{"project": …}`
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProjectResponse {
-    pub project: ProjectOut,
+pub struct MemberProjectResponse {
+    pub project: MemberProjectOut,
 }
 
 /// `{"projects": […]}`
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProjectList {
-    pub projects: Vec<ProjectOut>,
+pub struct MemberProjectList {
+    pub projects: Vec<MemberProjectOut>,
 }
 
 /// Body of `POST /api/v1/projects` and `PATCH /api/v1/projects/{project_id}`.
@@ -67,6 +67,10 @@ pub struct ProjectList {
 #[schema(example = json!({"name": "Acme Support"}))]
 pub struct ProjectIn {
     /// 1–200 characters.
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
 }
 
@@ -75,7 +79,7 @@ pub struct ProjectIn {
     post, path = "/api/v1/projects", tag = "Projects",
     request_body = ProjectIn,
     responses(
-        (status = 201, description = "Created; the caller is its owner", body = ProjectResponse),
+        (status = 201, description = "Created; the caller is its owner", body = MemberProjectResponse),
         (status = 400, description = "Invalid name", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = crate::error::ErrorBody),
         (status = 429, description = "Project quota of the plan reached", body = crate::error::ErrorBody),
@@ -107,8 +111,8 @@ pub async fn create_project(
             Ok(project)
         })
         .await?;
-    Ok(HttpResponse::Created().json(ProjectResponse {
-        project: ProjectOut::new(project, Role::Owner),
+    Ok(HttpResponse::Created().json(MemberProjectResponse {
+        project: MemberProjectOut::new(project, Role::Owner),
     }))
 }
 
@@ -116,7 +120,7 @@ pub async fn create_project(
 #[utoipa::path(
     get, path = "/api/v1/projects", tag = "Projects",
     responses(
-        (status = 200, description = "Projects with the caller's role", body = ProjectList),
+        (status = 200, description = "Projects with the caller's role", body = MemberProjectList),
         (status = 401, description = "Missing or invalid access token", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
@@ -136,17 +140,17 @@ pub async fn list_projects(me: Account, state: web::Data<AppState>) -> ApiResult
         .await?;
     let projects = rows
         .into_iter()
-        .map(|(p, role)| ProjectOut::new(p, role.parse().unwrap_or(Role::Viewer)))
+        .map(|(p, role)| MemberProjectOut::new(p, role.parse().unwrap_or(Role::Viewer)))
         .collect();
-    Ok(HttpResponse::Ok().json(ProjectList { projects }))
+    Ok(HttpResponse::Ok().json(MemberProjectList { projects }))
 }
 
 /// A project the caller is a member of.
 #[utoipa::path(
-    get, path = "/api/v1/projects/{project_id}", tag = "Projects",
+    get, path = "/api/v1/projects/{project_id}", tag = "Projects", operation_id = "get_member_project",
     params(("project_id" = i64, Path, description = "Project id", example = 1)),
     responses(
-        (status = 200, description = "The project", body = ProjectResponse),
+        (status = 200, description = "The project", body = MemberProjectResponse),
         (status = 404, description = "No such project among the caller's", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
@@ -159,8 +163,8 @@ pub async fn get_project(
     let ctx = member(&state, &me, path.into_inner(), Role::Viewer).await?;
     let mut conn = state.pool.get().await?;
     let project = projects::find(&mut conn, ctx.project.id).await?;
-    Ok(HttpResponse::Ok().json(ProjectResponse {
-        project: ProjectOut::new(project, ctx.role),
+    Ok(HttpResponse::Ok().json(MemberProjectResponse {
+        project: MemberProjectOut::new(project, ctx.role),
     }))
 }
 
@@ -170,7 +174,7 @@ pub async fn get_project(
     params(("project_id" = i64, Path, description = "Project id", example = 1)),
     request_body = ProjectIn,
     responses(
-        (status = 200, description = "The project", body = ProjectResponse),
+        (status = 200, description = "The project", body = MemberProjectResponse),
         (status = 403, description = "Needs the admin role", body = crate::error::ErrorBody),
         (status = 404, description = "No such project among the caller's", body = crate::error::ErrorBody),
     ),
@@ -188,8 +192,8 @@ pub async fn update_project(
     let project = projects::rename(&mut conn, ctx.project.id, &name).await?;
     state.keys.evict_project(project.id);
     state.accounts.evict_project(project.id);
-    Ok(HttpResponse::Ok().json(ProjectResponse {
-        project: ProjectOut::new(project, ctx.role),
+    Ok(HttpResponse::Ok().json(MemberProjectResponse {
+        project: MemberProjectOut::new(project, ctx.role),
     }))
 }
 

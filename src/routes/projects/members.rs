@@ -1,6 +1,6 @@
 //! Members and invitations of a project, and accepting an invitation.
 
-use super::crud::{ProjectOut, ProjectResponse};
+use super::crud::{MemberProjectOut, MemberProjectResponse};
 use super::member;
 use crate::auth::roles::Role;
 use crate::auth::sessions::Account;
@@ -386,7 +386,7 @@ pub async fn remove_member(
     post, path = "/api/v1/invitations/accept", tag = "Projects",
     request_body = AcceptIn,
     responses(
-        (status = 200, description = "Joined; the project with the new role", body = ProjectResponse),
+        (status = 200, description = "Joined; the project with the new role", body = MemberProjectResponse),
         (status = 400, description = "Unknown, used, revoked or expired invitation", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = crate::error::ErrorBody),
         (status = 403, description = "The invitation is for another address", body = crate::error::ErrorBody),
@@ -449,7 +449,7 @@ pub async fn accept_invitation(
         ));
     };
     state.accounts.evict_project(project.id);
-    Ok(HttpResponse::Ok().json(ProjectResponse {
-        project: ProjectOut::new(project, role),
+    Ok(HttpResponse::Ok().json(MemberProjectResponse {
+        project: MemberProjectOut::new(project, role),
     }))
 }

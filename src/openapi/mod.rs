@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+mod standard;
+
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
@@ -152,7 +154,11 @@ use utoipa::{Modify, OpenApi};
         crate::chat::http::calls::join_call,
         crate::chat::http::calls::end_call,
     ),
-    components(schemas(crate::error::ErrorBody)),
+    components(schemas(
+        crate::error::ErrorBody,
+        crate::routes::usage::UsagePeriod,
+        crate::routes::usage::UsageGroupBy
+    )),
     modifiers(&Security),
     tags(
         (name = "Operations", description = "Liveness, readiness, metrics"),
@@ -210,7 +216,9 @@ pub fn document_json() -> &'static str {
     DOC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.info.version = env!("CARGO_PKG_VERSION").into();
-        let mut s = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
+        let mut doc = serde_json::to_value(&doc).unwrap_or(Value::Null);
+        standard::apply(&mut doc);
+        let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
         s.push('\n');
         s
     })
@@ -381,3 +389,6 @@ pub fn postman_json() -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests;
