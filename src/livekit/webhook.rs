@@ -149,7 +149,7 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
     tracing::info!(event = %event.event, room = %room.name, id = %event.id, outcome = ?outcome, "LiveKit webhook");
     if outcome == Outcome::Processed
         && let Err(e) =
-            crate::supervisor::service::after_livekit_event(state, project_id, &room.name, &event)
+            crate::supervisor::service::after_livekit_event(state, project_id, &room.name, event)
                 .await
     {
         // The event is recorded; LiveKit's retry would be a duplicate.
