@@ -90,7 +90,7 @@ pub fn filter(raw: &RawFilter<'_>) -> ApiResult<SessionFilter> {
 
 /// A search hit as returned.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SearchHit {
+pub struct TranscriptHit {
     pub session_id: i64,
     pub room_name: String,
     pub agent_config_id: Option<i64>,
@@ -113,7 +113,7 @@ pub struct SearchHit {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchPage {
     pub query: String,
-    pub results: Vec<SearchHit>,
+    pub results: Vec<TranscriptHit>,
     /// Matching lines (a lower bound when `total_is_capped`).
     pub total: i64,
     /// True when more lines matched than are ranked.
@@ -151,7 +151,7 @@ pub async fn search(
         per_page: page.per_page,
         results: hits
             .into_iter()
-            .map(|h| SearchHit {
+            .map(|h| TranscriptHit {
                 offset: sessions::stamp(h.timestamp_ms),
                 session_id: h.session_id,
                 room_name: h.room_name,
