@@ -63,21 +63,26 @@ async fn closed(ws: &mut Ws) -> Option<u16> {
     }
 }
 
+/// A dashboard DELETE by the owner; panics unless it succeeds.
+async fn delete_as(app: &TestApp, owner: &Session, path: &str) {
+    let res = bearer(app, &owner.access, Method::DELETE, path)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+}
+
 #[tokio::test]
 async fn revoking_a_key_closes_its_monitor_sockets_at_once() {
     let (app, smtp) = spawn_with(|_| {}).await;
     let (owner, project, key_id, key) = keyed_project(&app, &smtp).await;
     let mut ws = watching(&app, &key).await;
-    let res = bearer(
+    delete_as(
         &app,
-        &owner.access,
-        Method::DELETE,
+        &owner,
         &format!("/api/v1/projects/{project}/keys/{key_id}"),
     )
-    .send()
-    .await
-    .unwrap();
-    assert!(res.status().is_success(), "{}", res.status());
+    .await;
     let t = Instant::now();
     assert_eq!(closed(&mut ws).await, Some(4001));
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
@@ -88,16 +93,7 @@ async fn deleting_a_project_closes_its_monitor_sockets() {
     let (app, smtp) = spawn_with(|_| {}).await;
     let (owner, project, _, key) = keyed_project(&app, &smtp).await;
     let mut ws = watching(&app, &key).await;
-    let res = bearer(
-        &app,
-        &owner.access,
-        Method::DELETE,
-        &format!("/api/v1/projects/{project}"),
-    )
-    .send()
-    .await
-    .unwrap();
-    assert!(res.status().is_success(), "{}", res.status());
+    delete_as(&app, &owner, &format!("/api/v1/projects/{project}")).await;
     assert_eq!(closed(&mut ws).await, Some(4001));
 }
 
@@ -107,16 +103,12 @@ async fn a_key_revoked_on_one_node_closes_its_sockets_on_another_within_the_cach
     let other = app.another_node(|s| s.key_cache_ttl_ms = 1000).await;
     let (owner, project, key_id, key) = keyed_project(&app, &smtp).await;
     let mut ws = watching(&other, &key).await;
-    let res = bearer(
+    delete_as(
         &app,
-        &owner.access,
-        Method::DELETE,
+        &owner,
         &format!("/api/v1/projects/{project}/keys/{key_id}"),
     )
-    .send()
-    .await
-    .unwrap();
-    assert!(res.status().is_success());
+    .await;
     let t = Instant::now();
     assert_eq!(closed(&mut ws).await, Some(4001));
     // The other node checks every half TTL.
