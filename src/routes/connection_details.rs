@@ -348,7 +348,6 @@ pub async fn get_connection_details(
 /// Records a signed token's `jti` as used until the token expires; 401 when
 /// it was used before.
 async fn spend_jti(state: &AppState, project_id: i64, jti: &str, exp: i64) -> ApiResult<()> {
-    use crate::db::schema::connection_token_uses as ctu;
     use sha2::{Digest, Sha256};
     if jti.is_empty() || jti.len() > 255 {
         return Err(ApiError::bad_request("jti must be 1 to 255 characters"));
@@ -357,24 +356,18 @@ async fn spend_jti(state: &AppState, project_id: i64, jti: &str, exp: i64) -> Ap
         .ok_or_else(|| ApiError::bad_request("exp is out of range"))?;
     let hash = Sha256::digest(jti.as_bytes()).to_vec();
     let mut conn = state.pool.get().await?;
-    // A use whose token has expired no longer blocks the id.
-    diesel::delete(
-        ctu::table
-            .filter(ctu::project_id.eq(project_id))
-            .filter(ctu::jti_hash.eq(&hash))
-            .filter(ctu::expires_at.lt(Utc::now())),
+    // One statement: a new id is recorded; a use whose token has expired no
+    // longer blocks the id (the row is taken over); a live one refuses.
+    let inserted = diesel::sql_query(
+        "INSERT INTO connection_token_uses (project_id, jti_hash, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (project_id, jti_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+         WHERE connection_token_uses.expires_at < now()",
     )
+    .bind::<diesel::sql_types::Int8, _>(project_id)
+    .bind::<diesel::sql_types::Bytea, _>(&hash)
+    .bind::<diesel::sql_types::Timestamptz, _>(expires_at)
     .execute(&mut conn)
     .await?;
-    let inserted = diesel::insert_into(ctu::table)
-        .values((
-            ctu::project_id.eq(project_id),
-            ctu::jti_hash.eq(&hash),
-            ctu::expires_at.eq(expires_at),
-        ))
-        .on_conflict_do_nothing()
-        .execute(&mut conn)
-        .await?;
     if inserted == 0 {
         return Err(ApiError::Unauthorized("Token already used".into()));
     }
