@@ -50,6 +50,23 @@ pub async fn create_project(url: &str, name: &str, plan: Plan) -> Result<Created
     })
 }
 
+/// Recomputes quota counters (one project's or every live project's) and
+/// repairs those that drifted; returns the repaired ones.
+pub async fn recount_quotas(
+    url: &str,
+    project: Option<i64>,
+) -> Result<Vec<crate::limits::recount::Drift>> {
+    let mut conn = AsyncPgConnection::establish(url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    if let Some(id) = project {
+        projects::find(&mut conn, id)
+            .await
+            .map_err(|_| anyhow::anyhow!("project {id} does not exist"))?;
+    }
+    Ok(crate::limits::recount::recount(&mut conn, project).await?)
+}
+
 /// Creates another key for an existing project.
 pub async fn create_key(url: &str, project_id: i64, name: &str) -> Result<Created> {
     let mut conn = AsyncPgConnection::establish(url)

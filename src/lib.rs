@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod calls;
 pub mod chat;
 pub mod config;
 pub mod db;

@@ -94,6 +94,13 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Recompute quota counters from the tables they count and repair
+    /// those that differ (every live project, or one).
+    RecountQuotas {
+        /// Only this project.
+        #[arg(long)]
+        project: Option<i64>,
+    },
 }
 
 fn parse_plan(s: &str) -> Result<Plan, String> {
@@ -184,6 +191,17 @@ async fn run(cli: Cli) -> Result<()> {
                         .await
                         .context("create-key")?;
                     admin::print(&out, json)
+                }
+                AdminCommand::RecountQuotas { project } => {
+                    let repaired = admin::recount_quotas(&url, project).await?;
+                    for d in &repaired {
+                        println!(
+                            "project {}: {} was {}, now {}",
+                            d.project_id, d.resource, d.counted, d.actual
+                        );
+                    }
+                    println!("{} counter(s) repaired", repaired.len());
+                    Ok(())
                 }
             }
         }

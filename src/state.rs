@@ -59,6 +59,8 @@ pub struct AppState {
     pub rag: Arc<crate::rag::Rag>,
     /// Transcript lines waiting to be written, batched across requests.
     pub transcripts: Arc<crate::db::transcripts::TranscriptWriter>,
+    /// Session starts waiting to be written, batched across requests.
+    pub starts: Arc<crate::calls::starts::SessionStarter>,
 }
 
 impl AppState {
@@ -108,6 +110,7 @@ impl AppState {
             api_calls: Arc::new(Default::default()),
             rag: Arc::new(crate::rag::Rag::from_settings(&settings)),
             transcripts: Arc::new(Default::default()),
+            starts: Arc::new(Default::default()),
             settings: Arc::new(settings),
             pool,
         }

@@ -189,6 +189,7 @@ pub fn spawn_all(state: &AppState) -> Workers {
             Box::new(|s| vec![tokio::spawn(crate::events::notifier(s))]),
         ),
         sup("housekeeping", Box::new(|s| vec![spawn_housekeeping(s)])),
+        sup("quota-recount", Box::new(|s| vec![spawn_quota_recount(s)])),
         sup(
             "monitor_keys",
             Box::new(|s| vec![tokio::spawn(check_monitor_keys(s))]),
@@ -244,6 +245,39 @@ pub fn spawn_housekeeping(state: AppState) -> JoinHandle<()> {
             }
             if let Err(e) = crate::transcripts::service::purge_interim_events(&state).await {
                 tracing::warn!(error = %e, "could not purge interim transcript events");
+            }
+        }
+    })
+}
+
+/// Spawns the quota check: every `quota_recount_secs`, counters that do not
+/// match their rows are logged and repaired (`limits::recount`).
+pub fn spawn_quota_recount(state: AppState) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let period = Duration::from_secs(state.settings.quota_recount_secs);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tick.tick().await;
+            let repaired = match state.pool.get().await {
+                Ok(mut conn) => crate::limits::recount::recount(&mut conn, None).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "quota recount: no database connection");
+                    continue;
+                }
+            };
+            match repaired {
+                Ok(drift) => {
+                    for d in drift {
+                        tracing::warn!(
+                            project_id = d.project_id,
+                            resource = %d.resource,
+                            counted = d.counted,
+                            actual = d.actual,
+                            "quota counter drifted; repaired"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "quota recount failed"),
             }
         }
     })

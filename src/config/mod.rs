@@ -134,6 +134,9 @@ pub struct Settings {
     /// How often LiveKit's rooms, participants and egresses are compared with
     /// Voxplane's records to repair what a lost webhook left wrong, in seconds.
     pub reconcile_secs: u64,
+    /// How often every process checks the quota counters against the rows
+    /// they count and repairs drift (logged), in seconds.
+    pub quota_recount_secs: u64,
     /// Timeout of one webhook delivery attempt, in ms.
     pub webhook_timeout_ms: u64,
     /// Delay before each delivery attempt, in seconds (the first is usually 0);
@@ -257,6 +260,7 @@ impl Default for Settings {
             events_coalesce_ms: 5,
             calls_poll_ms: 1000,
             reconcile_secs: 30,
+            quota_recount_secs: 3600,
             webhook_timeout_ms: 15_000,
             webhook_retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000],
             webhook_rotation_overlap_hours: 24,

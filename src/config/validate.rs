@@ -144,6 +144,9 @@ impl Settings {
         if self.calls_poll_ms < 10 {
             return fail("calls_poll_ms", "must be at least 10");
         }
+        if self.quota_recount_secs == 0 {
+            return fail("quota_recount_secs", "must be at least 1");
+        }
         if self.reconcile_secs == 0 {
             return fail("reconcile_secs", "must be at least 1");
         }

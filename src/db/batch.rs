@@ -161,6 +161,61 @@ where
     }
 }
 
+/// A thread of writers: its runtime, its connections, and (dropped with its
+/// owner) the signal that stops it. Writers running there never wait for an
+/// HTTP worker busy with other requests to drive their round trips.
+pub struct Home {
+    /// The thread's runtime.
+    pub handle: tokio::runtime::Handle,
+    /// Connections established on that runtime (their I/O is driven there).
+    pub pool: Pool,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Home {
+    /// Starts thread `name` with a pool of `connections` to `url`.
+    pub fn start(
+        name: &str,
+        url: &str,
+        connections: u32,
+        timeout: std::time::Duration,
+    ) -> Result<Home, String> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (ready, started) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(rt.handle().clone()));
+                // Until the owner is dropped; then its tasks and connections go.
+                let _ = rt.block_on(stopped);
+            })
+            .map_err(|e| format!("cannot start the {name} writer: {e}"))?;
+        let handle = started
+            .recv()
+            .map_err(|_| format!("the {name} writer thread died"))??;
+        // Built inside the writers' runtime: the pool's own tasks run there.
+        let pool = {
+            let _inside = handle.enter();
+            crate::db::pool(url, connections, timeout)
+        };
+        Ok(Home {
+            handle,
+            pool,
+            _stop: stop,
+        })
+    }
+}
+
 enum WriteError {
     Db(Error),
     Pool(String),

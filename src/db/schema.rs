@@ -664,6 +664,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Plan usage per project, resource and period (kept by triggers).
+    quota_counters (project_id, resource, period) {
+        project_id -> Int8,
+        resource -> Text,
+        period -> Date,
+        used -> Int8,
+    }
+}
+
 diesel::joinable!(supervisions -> sessions (session_id));
 diesel::joinable!(chat_chats -> projects (project_id));
 diesel::joinable!(chat_members -> chat_chats (chat_id));
@@ -716,4 +726,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_messages,
     chat_nodes,
     chat_presence,
+    quota_counters,
 );

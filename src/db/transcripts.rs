@@ -10,8 +10,7 @@
 //! requests.
 
 use super::sessions::Line;
-use crate::db::Pool;
-use crate::db::batch::{BatchQueue, Failed};
+use crate::db::batch::{BatchQueue, Failed, Home};
 use crate::db::prepared::bind;
 use crate::events;
 use crate::state::AppState;
@@ -20,7 +19,6 @@ use diesel::{QueryResult, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::future::BoxFuture;
 use std::sync::{Arc, OnceLock};
-use tokio::sync::oneshot;
 
 /// Lines per statement at most.
 pub const MAX_BATCH: usize = 256;
@@ -67,52 +65,6 @@ impl Default for TranscriptWriter {
     }
 }
 
-/// The writers' thread: its runtime, its connections, and (dropped with the
-/// writer) the signal that stops it.
-struct Home {
-    handle: tokio::runtime::Handle,
-    pool: Pool,
-    _stop: oneshot::Sender<()>,
-}
-
-impl Home {
-    fn start(url: &str, timeout: std::time::Duration) -> Result<Home, String> {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (ready, started) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("transcripts".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                let _ = ready.send(Ok(rt.handle().clone()));
-                // Until the writer is dropped; then its tasks and connections go.
-                let _ = rt.block_on(stopped);
-            })
-            .map_err(|e| format!("cannot start the transcript writer: {e}"))?;
-        let handle = started
-            .recv()
-            .map_err(|_| "the transcript writer thread died".to_string())??;
-        // Built inside the writers' runtime: the pool's own tasks run there.
-        let pool = {
-            let _inside = handle.enter();
-            crate::db::pool(url, MAX_WRITERS as u32, timeout)
-        };
-        Ok(Home {
-            handle,
-            pool,
-            _stop: stop,
-        })
-    }
-}
-
 impl std::fmt::Debug for TranscriptWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TranscriptWriter").finish_non_exhaustive()
@@ -128,7 +80,7 @@ impl TranscriptWriter {
             .get_or_init(|| {
                 let url = state.settings.database_url.as_deref().unwrap_or_default();
                 let timeout = std::time::Duration::from_millis(state.settings.database_timeout_ms);
-                Home::start(url, timeout)
+                Home::start("transcripts", url, MAX_WRITERS as u32, timeout)
             })
             .as_ref()
             .map_err(|e| Failed::Unavailable(e.clone()))?;

@@ -4,4 +4,5 @@ pub mod api_calls;
 pub mod plans;
 pub mod quota;
 pub mod rate;
+pub mod recount;
 pub mod shared;

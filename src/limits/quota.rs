@@ -1,15 +1,21 @@
 //! Plan quotas: what a project may create, counted in Postgres.
 //!
-//! [`reserve`] is the one check every creating endpoint uses. It must run in
-//! the transaction that inserts the new row: it locks the project row first,
-//! so concurrent creates of one project are counted one after another and a
-//! single remaining slot is taken exactly once.
+//! Usage lives in `quota_counters`, one row per project, resource and period
+//! (the UTC month for sessions and recordings), kept exact by triggers on the
+//! counted tables in the statement that inserts, deletes or ends a row
+//! (migration `2026-12-04-000000_quota_counters`). [`reserve`] is the one
+//! check every creating endpoint uses, inside the transaction that inserts
+//! the new row: it locks that one counter row and compares it with the plan,
+//! so a single remaining slot is taken exactly once and a check costs the
+//! same with a million rows as with none. [`recount`](super::recount) repairs
+//! counters from the tables.
 
 use crate::auth::ProjectInfo;
 use crate::config::Plans;
-use crate::db::projects;
 use crate::error::{ApiError, ApiResult};
-use diesel::sql_types::{BigInt, Int8};
+use diesel::QueryResult;
+use diesel::prelude::OptionalExtension;
+use diesel::sql_types::{BigInt, Bool, Int8, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
@@ -72,47 +78,19 @@ impl Resource {
         }
     }
 
-    /// SQL counting what a project uses of this resource (`$1` = project id),
-    /// or `None` while the resource has no table yet.
-    fn usage_sql(self) -> Option<&'static str> {
-        match self {
-            // The live projects of the project's owner (a project created by
-            // the CLI has none and counts itself).
-            Resource::Projects => Some(
-                "SELECT CASE WHEN p.owner_account_id IS NULL THEN 1::int8 ELSE \
-                 (SELECT count(*) FROM projects q WHERE q.owner_account_id = p.owner_account_id \
-                 AND q.deleted_at IS NULL) END AS n FROM projects p WHERE p.id = $1",
-            ),
-            // Members plus open invitations.
-            Resource::TeamMembers => Some(
-                "SELECT (SELECT count(*) FROM project_members WHERE project_id = $1) + \
-                 (SELECT count(*) FROM invitations WHERE project_id = $1 AND accepted_at IS NULL \
-                 AND revoked_at IS NULL AND expires_at > now()) AS n",
-            ),
-            Resource::Agents => Some("SELECT count(*) AS n FROM agents WHERE project_id = $1"),
-            Resource::Rooms => {
-                Some("SELECT count(*) AS n FROM rooms WHERE project_id = $1 AND status = 'active'")
-            }
-            Resource::Sessions => Some(
-                "SELECT count(*) AS n FROM sessions WHERE project_id = $1 \
-                 AND started_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-            ),
-            Resource::WebhookConfigs => {
-                Some("SELECT count(*) AS n FROM webhook_endpoints WHERE project_id = $1")
-            }
-            Resource::KnowledgeBases => {
-                Some("SELECT count(*) AS n FROM knowledge_bases WHERE project_id = $1")
-            }
-            Resource::SipConfigs => {
-                Some("SELECT count(*) AS n FROM sip_configs WHERE project_id = $1")
-            }
-            Resource::Recordings => Some(
-                "SELECT count(*) AS n FROM recordings WHERE project_id = $1 \
-                 AND created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-            ),
-        }
+    /// Counted per calendar month (UTC) rather than standing.
+    pub fn monthly(self) -> bool {
+        matches!(self, Resource::Sessions | Resource::Recordings)
     }
 }
+
+/// The counter of SIP calls active now (dial's concurrency limit): kept by
+/// the same triggers as the plan resources.
+pub const SIP_CALLS: &str = "sip_calls";
+
+/// `period` of a counter row: this UTC month for monthly resources (read
+/// from the database clock, as the triggers do), 1970-01-01 for standing.
+const PERIOD_SQL: &str = "CASE WHEN $3 THEN voxplane_month(now()) ELSE DATE '1970-01-01' END";
 
 #[derive(diesel::QueryableByName)]
 struct Count {
@@ -120,22 +98,84 @@ struct Count {
     n: i64,
 }
 
-/// How much of a resource a project uses now.
+/// The live projects of an owner (a project created by the CLI has none and
+/// counts itself). Bounded by the plan's `projects` limit, so counting is
+/// cheap; the owner's account row serialises creates.
+const OWNED_PROJECTS_SQL: &str = "SELECT CASE WHEN p.owner_account_id IS NULL THEN 1::int8 ELSE \
+     (SELECT count(*) FROM projects q WHERE q.owner_account_id = p.owner_account_id \
+     AND q.deleted_at IS NULL) END AS n FROM projects p WHERE p.id = $1";
+
+/// Open invitations past their expiry, which the `team_members` counter
+/// still holds (time passing changes no row).
+const EXPIRED_INVITATIONS_SQL: &str = "SELECT count(*) AS n FROM invitations WHERE project_id = $1 \
+     AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= now()";
+
+/// How much of a resource a project uses now: one counter row (this
+/// month's for monthly resources).
 pub async fn used(
     conn: &mut AsyncPgConnection,
     project_id: i64,
     resource: Resource,
 ) -> ApiResult<i64> {
-    let Some(sql) = resource.usage_sql() else {
-        return Ok(0);
-    };
-    let query = diesel::sql_query(sql);
-    let count: Count = if sql.contains("$1") {
-        query.bind::<Int8, _>(project_id).get_result(conn).await?
-    } else {
-        query.get_result(conn).await?
-    };
-    Ok(count.n)
+    if resource == Resource::Projects {
+        let c: Count = diesel::sql_query(OWNED_PROJECTS_SQL)
+            .bind::<Int8, _>(project_id)
+            .get_result(conn)
+            .await?;
+        return Ok(c.n);
+    }
+    let counted = counter(conn, project_id, resource.as_str(), resource.monthly()).await?;
+    if resource == Resource::TeamMembers {
+        let expired: Count = diesel::sql_query(EXPIRED_INVITATIONS_SQL)
+            .bind::<Int8, _>(project_id)
+            .get_result(conn)
+            .await?;
+        return Ok((counted - expired.n).max(0));
+    }
+    Ok(counted)
+}
+
+/// A counter's value, without locking it (0 when it has no row).
+pub async fn counter(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    key: &str,
+    monthly: bool,
+) -> QueryResult<i64> {
+    let c: Option<Count> = diesel::sql_query(format!(
+        "SELECT used AS n FROM quota_counters WHERE project_id = $1 AND resource = $2 \
+         AND period = {PERIOD_SQL}"
+    ))
+    .bind::<Int8, _>(project_id)
+    .bind::<Text, _>(key)
+    .bind::<Bool, _>(monthly)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(c.map_or(0, |c| c.n))
+}
+
+/// Locks a counter row for the rest of the transaction (creating it at 0)
+/// and returns its value: concurrent creates of the resource wait here for
+/// the transaction that counted before them.
+pub async fn lock_counter(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    key: &str,
+    monthly: bool,
+) -> QueryResult<i64> {
+    let c: Count = diesel::sql_query(format!(
+        "INSERT INTO quota_counters (project_id, resource, period, used) \
+         VALUES ($1, $2, {PERIOD_SQL}, 0) \
+         ON CONFLICT (project_id, resource, period) DO UPDATE SET used = quota_counters.used \
+         RETURNING used AS n"
+    ))
+    .bind::<Int8, _>(project_id)
+    .bind::<Text, _>(key)
+    .bind::<Bool, _>(monthly)
+    .get_result(conn)
+    .await?;
+    Ok(c.n)
 }
 
 /// One line of `GET /quota`.
@@ -151,7 +191,10 @@ pub struct QuotaLine {
 
 /// Takes one unit of a resource or answers 429 `QUOTA_EXCEEDED`.
 ///
-/// Call inside the creating transaction, before the insert.
+/// Call inside the creating transaction, before the insert: it locks the
+/// resource's counter row (never the project row), and the insert's trigger
+/// adds the new row to it before the lock is released at commit. Keep that
+/// transaction short: no remote call until it has committed.
 pub async fn reserve(
     conn: &mut AsyncPgConnection,
     plans: &Plans,
@@ -159,18 +202,77 @@ pub async fn reserve(
     project: &ProjectInfo,
     resource: Resource,
 ) -> ApiResult<()> {
-    projects::lock(conn, project.id).await?;
     let limit = resource.limit(plans, project);
-    let used = used(conn, project.id, resource).await?;
-    if used >= limit {
-        return Err(ApiError::QuotaExceeded {
-            resource: resource.as_str(),
+    let granted = reserve_up_to(
+        conn,
+        project.id,
+        resource.as_str(),
+        resource.monthly(),
+        1,
+        limit,
+    )
+    .await?;
+    if granted == 0 {
+        return Err(exceeded(
+            resource.as_str(),
             limit,
-            used,
-            upgrade_url: upgrade_url.to_owned(),
-        });
+            upgrade_url,
+            conn,
+            project.id,
+            resource,
+        )
+        .await);
     }
     Ok(())
+}
+
+/// Locks the counter `key` and answers how many of `wanted` new rows fit
+/// under `limit` (the caller inserts at most that many in this transaction).
+/// For `team_members`, open invitations past their expiry lapse first.
+pub async fn reserve_up_to(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    key: &str,
+    monthly: bool,
+    wanted: i64,
+    limit: i64,
+) -> QueryResult<i64> {
+    let mut used = lock_counter(conn, project_id, key, monthly).await?;
+    if used + wanted > limit && key == Resource::TeamMembers.as_str() {
+        // Lapsing moves the counter (trigger) on the row we hold.
+        let lapsed = diesel::sql_query(
+            "UPDATE invitations SET revoked_at = now() WHERE project_id = $1 \
+             AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= now()",
+        )
+        .bind::<Int8, _>(project_id)
+        .execute(conn)
+        .await?;
+        if lapsed > 0 {
+            used = lock_counter(conn, project_id, key, monthly).await?;
+        }
+    }
+    Ok((limit - used).clamp(0, wanted.max(0)))
+}
+
+/// The 429 of a full quota, with what is used now.
+async fn exceeded(
+    key: &'static str,
+    limit: i64,
+    upgrade_url: &str,
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    resource: Resource,
+) -> ApiError {
+    let used = match used(conn, project_id, resource).await {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    ApiError::QuotaExceeded {
+        resource: key,
+        limit,
+        used,
+        upgrade_url: upgrade_url.to_owned(),
+    }
 }
 
 /// Takes one unit of the `projects` quota of an account (the owner of the

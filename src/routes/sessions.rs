@@ -3,11 +3,12 @@
 
 use super::allow;
 use crate::auth::Auth;
+use crate::calls::starts::{Agents, StartRequest};
 use crate::db::schema::{agents, sessions as s, transcripts as t};
 use crate::db::sessions::{self as store, NewSession, Session};
 use crate::db::transcripts::NewLine;
 use crate::error::{ApiError, ApiResult};
-use crate::limits::quota::{self, Resource};
+use crate::limits::quota::Resource;
 use crate::livekit::names::RoomName;
 use crate::state::AppState;
 use crate::validate;
@@ -298,42 +299,27 @@ pub async fn create_session(
         ));
     }
     let caller = validate::opt_text("caller_identity", body.caller_identity.as_deref(), 256)?;
-    let mut conn = state.pool.get().await?;
-    let (settings, project) = (state.settings.clone(), auth.project.clone());
-    let session = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            if let Some(agent) = body.agent_config_id {
-                crate::db::agents::find(conn, project.id, agent)
-                    .await
-                    .optional()?
-                    .ok_or_else(|| {
-                        ApiError::invalid_field(
-                            "agent_config_id",
-                            format!("Unknown agent_config_id {agent}"),
-                        )
-                    })?;
-            }
-            quota::reserve(
-                conn,
-                &settings.plans,
-                &settings.upgrade_url,
-                &project,
-                Resource::Sessions,
-            )
-            .await?;
-            let new = NewSession {
-                room_name: room.full.clone(),
-                agent_config_id: body.agent_config_id,
-                caller_identity: caller.clone(),
-                session_type: session_type.clone(),
-                metadata: metadata.clone(),
-                room_sid: None,
-            };
-            store::start(conn, project.id, &new).await?.ok_or_else(|| {
-                ApiError::conflict(format!("Room {} already has an active session", room.full))
-            })
-        })
-        .await?;
+    let request = StartRequest {
+        project_id: auth.project.id,
+        limit: Resource::Sessions.limit(&state.settings.plans, &auth.project),
+        agents: Agents::Named(body.agent_config_id),
+        session: NewSession {
+            room_name: room.full.clone(),
+            caller_identity: caller,
+            session_type,
+            metadata,
+            ..Default::default()
+        },
+    };
+    let session = state
+        .starts
+        .start(&state, request)
+        .await?
+        .map_err(|refused| refused.into_error(&state.settings.upgrade_url))?
+        .session
+        .ok_or_else(|| {
+            ApiError::conflict(format!("Room {} already has an active session", room.full))
+        })?;
     Ok(HttpResponse::Created().json(SessionResponse {
         session: session.into(),
     }))

@@ -3,21 +3,20 @@
 
 use super::allow;
 use crate::auth::Auth;
-use crate::db::agents::Agent;
+pub use crate::calls::dispatch::{agent_metadata, agents_to_dispatch};
+use crate::calls::starts::{Agents, StartRequest};
 use crate::db::sessions::NewSession;
 use crate::error::{ApiError, ApiResult};
-use crate::limits::quota::{self, Resource};
+use crate::limits::quota::Resource;
 pub use crate::livekit::grants::client_grants;
 use crate::livekit::names::{RoomName, identity};
 use crate::livekit::proto;
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
 use livekit_api::access_token::AccessToken;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -87,79 +86,6 @@ const DEFAULT_TTL: u64 = 3600;
 const MAX_TTL: u64 = 86_400;
 const MIN_TTL: u64 = 60;
 
-/// The JSON an agent receives as dispatch metadata: its configuration.
-pub fn agent_metadata(agent: &Agent, room: &str) -> String {
-    json!({
-        "agent_config_id": agent.id,
-        "project_id": agent.project_id,
-        "room": room,
-        "name": agent.name,
-        "agent_type": agent.agent_type,
-        "llm_provider": agent.llm_provider,
-        "llm_model": agent.llm_model,
-        "stt_provider": agent.stt_provider,
-        "stt_model": agent.stt_model,
-        "tts_provider": agent.tts_provider,
-        "tts_model": agent.tts_model,
-        "tts_voice": agent.tts_voice,
-        "instructions": agent.instructions,
-        "greeting": agent.greeting,
-        "tools": agent.tools,
-        "knowledge_base_ids": agent.knowledge_base_ids,
-    })
-    .to_string()
-}
-
-/// The agents a request names (or the project's first active one), checked.
-pub async fn agents_to_dispatch(
-    conn: &mut diesel_async::AsyncPgConnection,
-    project_id: i64,
-    ids: &[i64],
-    default_first_active: bool,
-) -> ApiResult<Vec<Agent>> {
-    use crate::db::schema::agents as a;
-    if ids.is_empty() {
-        if !default_first_active {
-            return Ok(Vec::new());
-        }
-        let first = a::table
-            .filter(a::project_id.eq(project_id).and(a::is_active.eq(true)))
-            .order(a::id.asc())
-            .select(Agent::as_select())
-            .first(conn)
-            .await
-            .optional()?;
-        return Ok(first.into_iter().collect());
-    }
-    let mut unique = ids.to_vec();
-    unique.sort_unstable();
-    unique.dedup();
-    let found = a::table
-        .filter(a::project_id.eq(project_id).and(a::id.eq_any(&unique)))
-        .order(a::id.asc())
-        .select(Agent::as_select())
-        .load::<Agent>(conn)
-        .await?;
-    let missing: Vec<i64> = unique
-        .iter()
-        .copied()
-        .filter(|id| !found.iter().any(|a| a.id == *id))
-        .collect();
-    if !missing.is_empty() {
-        return Err(ApiError::BadRequest {
-            message: format!("Unknown agent_config_id(s) for this project: {missing:?}"),
-            details: Some(json!({ "field": "agent_config_ids", "unknown": missing })),
-        });
-    }
-    if let Some(inactive) = found.iter().find(|a| !a.is_active) {
-        return Err(ApiError::invalid_field(
-            "agent_config_ids",
-            format!("Agent {} is inactive", inactive.id),
-        ));
-    }
-    Ok(found)
-}
-
 /// Generate a LiveKit room token. Quota: sessions (when an agent is dispatched).
 #[utoipa::path(
     post, path = "/api/v1/token", tag = "Tokens",
@@ -226,35 +152,23 @@ pub async fn create_token(
     let agents = if no_agent {
         Vec::new()
     } else {
-        let mut conn = state.pool.get().await?;
-        let settings = state.settings.clone();
-        let project = auth.project.clone();
-        let room_full = room.full.clone();
-        conn.transaction::<_, ApiError, _>(async |conn| {
-            let agents = agents_to_dispatch(conn, project.id, &ids, true).await?;
-            if let Some(first) = <[Agent]>::first(&agents) {
-                quota::reserve(
-                    conn,
-                    &settings.plans,
-                    &settings.upgrade_url,
-                    &project,
-                    Resource::Sessions,
-                )
-                .await?;
-                // Dispatching an agent starts the room's session (once).
-                let new = NewSession {
-                    room_name: room_full.clone(),
-                    agent_config_id: Some(first.id),
-                    caller_identity: Some(identity.clone()),
-                    session_type: "voice".into(),
-                    metadata: json!({ "agents_dispatched": agents.iter().map(|a| a.id).collect::<Vec<_>>() }),
-                    room_sid: None,
-                };
-                crate::db::sessions::start(conn, project.id, &new).await?;
-            }
-            Ok(agents)
-        })
-        .await?
+        // Dispatching an agent starts the room's session (once), batched
+        // with the other starts of the moment.
+        let request = StartRequest {
+            project_id: auth.project.id,
+            limit: Resource::Sessions.limit(&state.settings.plans, &auth.project),
+            agents: Agents::Dispatch(ids),
+            session: NewSession {
+                room_name: room.full.clone(),
+                caller_identity: Some(identity.clone()),
+                session_type: "voice".into(),
+                ..Default::default()
+            },
+        };
+        match state.starts.start(&state, request).await? {
+            Ok(started) => started.agents,
+            Err(refused) => return Err(refused.into_error(&state.settings.upgrade_url)),
+        }
     };
 
     let mut token = AccessToken::with_api_key(lk.api_key(), lk.api_secret())

@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn voxplane() -> Command {
+pub fn voxplane() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxplane"));
     for (k, _) in std::env::vars() {
         if k.starts_with("VOXPLANE_") || k == "DATABASE_URL" || k == "HOST" || k == "PORT" {

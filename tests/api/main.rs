@@ -30,6 +30,7 @@ mod monitor;
 mod ops;
 mod outcomes;
 mod quota;
+mod quota_counters;
 mod rate_limits;
 mod recordings;
 mod security;
