@@ -89,7 +89,10 @@ pub fn choose(
 }
 
 /// Agents of the given projects that [`choose`] may pick: the active ones
-/// and the ones named, in id order.
+/// and the ones named, in id order, locked `FOR KEY SHARE` for the rest of
+/// the transaction (sessions keep no foreign key to their agent: an agent
+/// deleted meanwhile waits for the starts that name it, then its trigger
+/// clears their `agent_config_id`).
 pub async fn candidates(
     conn: &mut AsyncPgConnection,
     project_ids: &[i64],
@@ -101,6 +104,7 @@ pub async fn candidates(
         .filter(a::is_active.eq(true).or(a::id.eq_any(named)))
         .order(a::id.asc())
         .select(Agent::as_select())
+        .for_key_share()
         .load(conn)
         .await
 }

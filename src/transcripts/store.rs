@@ -20,11 +20,13 @@ pub struct SessionFilter {
     pub disposition: Option<String>,
 }
 
-/// Matches ranked at most: the index finds the matching lines, and the
-/// first `MAX_CANDIDATES` of them (in index order) are ranked. A term found
-/// in a large part of a project's lines is thereby ranked within a sample,
-/// and `total` is then a lower bound (`total_is_capped`).
-pub const MAX_CANDIDATES: i64 = 2_000;
+/// Matches ranked at most: the newest `MAX_CANDIDATES` matching lines (by
+/// id) are ranked, and `total` is then a lower bound (`total_is_capped`).
+/// The planner finds them either from the `gin (project_id, search)` index
+/// (rare terms) or by walking `(project_id, id DESC)` backwards and testing
+/// each line (terms in a large share of the lines, where the GIN posting
+/// list alone would be millions of entries): both stop at the cap.
+pub const MAX_CANDIDATES: i64 = 500;
 
 /// A search hit.
 #[derive(Debug, Clone, QueryableByName)]
@@ -51,13 +53,17 @@ pub struct Hit {
     pub total: i64,
 }
 
+// The tsquery is written out in the WHERE clause (not taken from the `q`
+// CTE) so that the planner sees its terms and estimates their share of the
+// lines from the column's statistics: that is what lets it walk the recent
+// lines for a common term instead of building a bitmap of all its matches.
 const SEARCH: &str = "\
 WITH q AS (SELECT websearch_to_tsquery('english', $2) AS q),
 hits AS (
     SELECT t.id, t.session_id, t.speaker, t.content, t.timestamp_ms, t.search
     FROM transcripts t
-    JOIN sessions s ON s.id = t.session_id AND s.project_id = $1, q
-    WHERE t.project_id = $1 AND t.search @@ q.q AND t.is_final
+    JOIN sessions s ON s.id = t.session_id AND s.project_id = $1
+    WHERE t.project_id = $1 AND t.search @@ websearch_to_tsquery('english', $2) AND t.is_final
       AND ($3::timestamptz IS NULL OR s.started_at >= $3)
       AND ($4::timestamptz IS NULL OR s.started_at < $4)
       AND ($5::int8 IS NULL OR s.agent_config_id = $5)
@@ -65,6 +71,7 @@ hits AS (
       AND ($7::text IS NULL OR s.tags @> ARRAY[$7::text])
       AND ($8::text IS NULL OR s.disposition = $8)
       AND ($9::text IS NULL OR t.speaker = $9)
+    ORDER BY t.id DESC
     LIMIT $12
 ), ranked AS (
     SELECT h.*, ts_rank_cd(h.search, q.q)::float8 AS rank, count(*) OVER () AS total

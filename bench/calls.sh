@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Call starts at scale (issue #20), a benchmark, not a test. Starts `voxplane dev`
+# (release build) on a private data dir and measures with wrk on the same machine:
+#   1. POST /api/v1/token with agent dispatch (the contract's default), a unique
+#      room per request, one project with one active agent, empty month
+#   2. the same with no_agent, and the Node peer (express + livekit-server-sdk,
+#      bench/peers/node-token) with the same unique rooms
+#   3. the same as 1 after 1,000,000 sessions were recorded this month
+#   4. 20 projects starting calls at once (keys rotated per request), then 19 of
+#      them next to a 20th that is at its quota (answered 429)
+#   5. POST /api/v1/rooms (the LiveKit simulator) with unique names
+# Results go to stdout; docs/PERFORMANCE.md keeps them with the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/voxplane-target}"
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+SESSIONS_BEFORE=${SESSIONS_BEFORE:-1000000}
+
+if ! command -v wrk >/dev/null; then
+  echo "bench: installing wrk (Debian package)"
+  apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
+fi
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/voxplane"
+
+DATA=.local/bench-calls
+rm -rf "$DATA"; mkdir -p "$DATA"
+ln -s "$(pwd)/.local/pg" "$DATA/pg"
+PORT=${PORT:-18183}
+# Enterprise: room and session quotas out of the way; professional: the plan of
+# the project at its quota (one session a month).
+export VOXPLANE_PLANS__ENTERPRISE__SESSIONS=1000000000 VOXPLANE_PLANS__ENTERPRISE__ROOMS=1000000000
+export VOXPLANE_PLANS__PROFESSIONAL__SESSIONS=1
+VOXPLANE_DATA_DIR=$DATA VOXPLANE_LOG_LEVEL=warn "$BIN" dev --port "$PORT" > "$DATA/dev.log" 2>&1 &
+DEV=$!
+PEER=
+trap 'kill $DEV $PEER 2>/dev/null; wait $DEV 2>/dev/null || true' EXIT
+for _ in $(seq 1 240); do [ -f "$DATA/dev.env" ] && break; sleep 0.5; done
+sleep 1
+# shellcheck disable=SC1091
+source "$DATA/dev.env"
+PSQL=.local/pg/bin/psql
+
+project() { # plan → "id key"
+  "$BIN" admin create-project --name "bench-$RANDOM" --plan "$1" --json |
+    python3 -c 'import json,sys; p=json.load(sys.stdin); print(p["project_id"], p["api_key"])'
+}
+agent() { # key
+  curl -fsS -o /dev/null -X POST -H "X-API-Key: $1" -H "Content-Type: application/json" \
+    -d '{"name":"bench agent"}' "$VOXPLANE_URL/api/v1/agents"
+}
+read -r ID KEY < <(project enterprise)
+"$BIN" admin set-rate-limit --project "$ID" --per-minute 2000000000 >/dev/null
+agent "$KEY"
+KEYS20=()
+for _ in $(seq 1 19); do
+  read -r id key < <(project enterprise)
+  "$BIN" admin set-rate-limit --project "$id" --per-minute 2000000000 >/dev/null
+  agent "$key"
+  KEYS20+=("$key")
+done
+read -r QID QKEY < <(project professional)
+"$BIN" admin set-rate-limit --project "$QID" --per-minute 2000000000 >/dev/null
+agent "$QKEY"
+curl -fsS -o /dev/null -X POST -H "X-API-Key: $QKEY" -H "Content-Type: application/json" \
+  -d '{"identity":"u","room":"only"}' "$VOXPLANE_URL/api/v1/token" # its one session
+sleep 6 # the key cache picks up the raised limits
+
+wrk_run() { # title; env: KEYS, RUN, EXTRA, PATH_, ROOM_FIELD; args: url
+  echo "-- $1"
+  wrk -t"$THREADS" -c"${C:-$CONNECTIONS}" -d"$DURATION" --latency -s bench/call_start.lua "$2" |
+    grep -E "Requests/sec|Latency  |  50%|  99%|Non-2xx|Socket errors"
+}
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine; server: release build"
+KEYS=$KEY RUN=warm wrk -t1 -c16 -d3s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
+
+KEYS=$KEY RUN=a wrk_run "POST /api/v1/token, agent dispatch (contract default), empty month" "$VOXPLANE_URL"
+KEYS=$KEY RUN=n EXTRA=',"no_agent":true' wrk_run "POST /api/v1/token, no_agent" "$VOXPLANE_URL"
+if [ ! -d bench/peers/node-token/node_modules ]; then
+  (cd bench/peers/node-token && npm ci --no-audit --no-fund --silent)
+fi
+PORT=18282 node bench/peers/node-token/server.js > "$DATA/node.log" 2>&1 &
+PEER=$!
+sleep 1.5
+KEYS=none RUN=p PATH_=/token wrk_run "Node peer: POST /token (express + livekit-server-sdk)" "http://127.0.0.1:18282"
+kill $PEER 2>/dev/null || true; PEER=
+
+echo "== recording $SESSIONS_BEFORE sessions this month in the project"
+"$PSQL" -qAt "$DATABASE_URL" -c "INSERT INTO sessions (project_id, room_name, status, started_at, ended_at)
+  SELECT $ID, 'old-' || g, 'completed', now() - interval '1 minute', now()
+  FROM generate_series(1, $SESSIONS_BEFORE) g" -c "VACUUM ANALYZE sessions" >/dev/null
+echo "   sessions used this month: $(curl -fsS -H "X-API-Key: $KEY" "$VOXPLANE_URL/api/v1/quota" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["quotas"]["sessions"]["used"])')"
+KEYS=$KEY RUN=m wrk_run "POST /api/v1/token, agent dispatch, $SESSIONS_BEFORE sessions this month" "$VOXPLANE_URL"
+
+ALL20=$(IFS=,; echo "$KEY,${KEYS20[*]}")
+KEYS=$ALL20 RUN=t20 wrk_run "20 projects: POST /api/v1/token, agent dispatch, keys rotated" "$VOXPLANE_URL"
+KEYS19=$(IFS=,; echo "${KEYS20[*]}")
+echo "-- 19 projects (48 connections) next to a 20th project …"
+KEYS=$KEY RUN=b C=16 wrk -t1 -c16 -d"$DURATION" -s bench/call_start.lua "$VOXPLANE_URL" > "$DATA/side.txt" &
+SIDE=$!
+KEYS=$KEYS19 RUN=o1 C=48 wrk_run "   … that starts calls too: the 19" "$VOXPLANE_URL"
+wait $SIDE
+KEYS=$QKEY RUN=q C=16 wrk -t1 -c16 -d"$DURATION" -s bench/call_start.lua "$VOXPLANE_URL" > "$DATA/side.txt" &
+SIDE=$!
+KEYS=$KEYS19 RUN=o2 C=48 wrk_run "   … at its quota (every start 429): the 19" "$VOXPLANE_URL"
+wait $SIDE
+grep -E "Requests/sec|Non-2xx" "$DATA/side.txt" | sed 's/^/      the project at its quota: /'
+
+KEYS=$KEY RUN=rm PATH_=/api/v1/rooms ROOM_FIELD=name wrk_run "POST /api/v1/rooms (simulator), unique names" "$VOXPLANE_URL"

@@ -1,0 +1,1 @@
+DROP INDEX transcripts_project_recent_idx;
