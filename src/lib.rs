@@ -24,6 +24,7 @@ pub mod outcomes;
 pub mod rag;
 pub mod recordings;
 pub mod routes;
+pub mod sip;
 pub mod state;
 pub mod supervisor;
 pub mod telemetry;

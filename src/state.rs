@@ -59,6 +59,8 @@ pub struct AppState {
     pub rag: Arc<crate::rag::Rag>,
     /// Transcript lines waiting to be written, batched across requests.
     pub transcripts: Arc<crate::db::transcripts::TranscriptWriter>,
+    /// This process's SIP dispatch-rule syncs, one at a time per project.
+    pub sip_syncs: Arc<crate::sip::rules::Syncs>,
 }
 
 impl AppState {
@@ -108,6 +110,7 @@ impl AppState {
             api_calls: Arc::new(Default::default()),
             rag: Arc::new(crate::rag::Rag::from_settings(&settings)),
             transcripts: Arc::new(Default::default()),
+            sip_syncs: Arc::new(Default::default()),
             settings: Arc::new(settings),
             pool,
         }

@@ -26,7 +26,7 @@ use super::{DEFAULT_MAX_CALL_SECS, e164};
 use crate::auth::Auth;
 use crate::db::agents::Agent;
 use crate::db::sessions::{self, NewSession};
-use crate::db::sip as store;
+use super::store;
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::limits::quota::Resource;
