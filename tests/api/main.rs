@@ -34,6 +34,7 @@ mod rate_limits;
 mod recordings;
 mod security;
 mod sessions;
+mod side_effects;
 mod simulator;
 mod sip;
 mod supervisor;
