@@ -30,6 +30,7 @@ pub mod supervisor;
 pub mod telemetry;
 pub mod transcripts;
 pub mod validate;
+pub mod webhooks;
 pub mod workers;
 
 use actix_cors::Cors;

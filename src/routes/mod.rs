@@ -15,7 +15,6 @@ pub mod rooms;
 pub mod sessions;
 pub mod token;
 pub mod usage;
-pub mod webhooks;
 pub mod ws_body;
 
 use crate::error::ApiError;
@@ -65,7 +64,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
                 .configure(call_control::configure),
         )
         .service(web::scope("/recordings").configure(crate::recordings::configure))
-        .service(web::scope("/webhooks").configure(webhooks::configure))
+        .service(web::scope("/webhooks").configure(crate::webhooks::configure))
         .service(
             web::scope("/sessions")
                 .configure(crate::transcripts::configure_sessions)
