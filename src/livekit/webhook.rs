@@ -92,14 +92,17 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
     let Some(name) = RoomName::from_full(&room.name[..prefix_len], &room.name) else {
         return Ok(Outcome::Ignored);
     };
-    let mut conn = state.pool.get().await?;
     // An ended egress: its recording (if any) and, when complete and still
-    // running, its file named by the egress id — before the transaction.
+    // running, its file named by the egress id — before the transaction,
+    // with no connection held during the rename.
     let mut ended_egress = None;
     if event.event == "egress_ended"
         && let Some(info) = event.egress_info.as_ref()
     {
-        let row = crate::recordings::store::by_egress(&mut conn, project_id, &info.egress_id).await?;
+        let row = {
+            let mut conn = state.pool.get().await?;
+            crate::recordings::store::by_egress(&mut conn, project_id, &info.egress_id).await?
+        };
         let complete = info.status == proto::EgressStatus::EgressComplete as i32;
         let settled = match &row {
             Some(r) if complete && crate::recordings::service::is_running(r) => {
@@ -110,6 +113,7 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
         ended_egress = Some((row.is_none(), settled));
     }
     let settled = ended_egress.as_ref().and_then(|(_, s)| s.as_deref());
+    let mut conn = state.pool.get().await?;
     let outcome = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let fresh = diesel::insert_into(lwe::table)
@@ -139,6 +143,7 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
             Ok(Outcome::Processed)
         })
         .await?;
+    drop(conn);
     if outcome == Outcome::Processed
         && let (Some((true, _)), Some(info)) = (&ended_egress, event.egress_info.as_ref())
     {
