@@ -12,6 +12,7 @@
 //! | a participant Voxplane has in a live room that LiveKit does not | `participant_left` (`participant_left`) |
 //! | a running recording whose egress ended | `egress_ended`, settled like the webhook (`recording_settled`) |
 //! | a recording reservation (a start that never heard back from LiveKit) | the egress writing its file is adopted (`recording_adopted`), else the reservation is dropped (`recording_released`) |
+//! | a SIP trunk reservation whose LiveKit ids were never recorded | the reservation is dropped (`trunk_released`) |
 //! | a room reservation (`POST /rooms` that never heard back from LiveKit) whose room LiveKit does not have | the reservation is dropped (`room_released`) |
 //!
 //! Each repair is the missed webhook, made up and applied through the
@@ -192,6 +193,19 @@ async fn repair(state: &AppState) -> anyhow::Result<Repairs> {
             }
         }
         participants_of(state, room, &mut repairs).await?;
+    }
+    // Trunk reservations whose LiveKit side was never recorded. (What
+    // LiveKit made for them, if anything, is not traced back: logged.)
+    {
+        let grace = Duration::from_millis(state.settings.livekit_timeout_ms) * 4 + SETTLE * 2;
+        let before = listed_at - chrono::Duration::from_std(grace).unwrap_or_default();
+        let mut conn = state.pool.get().await?;
+        let n = crate::sip::store::drop_stale_reservations(&mut conn, before).await?;
+        if n > 0 {
+            tracing::warn!(trunks = n, "dropped SIP trunk reservations left by a process that died");
+            *repairs.entry("trunk_released").or_default() += n as u64;
+            state.metrics.reconcile_repair("trunk_released");
+        }
     }
     // Recording reservations whose start can no longer answer.
     settle_recording_reservations(state, listed_at, &mut repairs).await?;

@@ -145,6 +145,23 @@ pub async fn replace_dispatch_rule(
     Ok(n > 0)
 }
 
+/// Drops trunk reservations made before `before` that never got their
+/// LiveKit resources (the process creating them died); how many.
+pub async fn drop_stale_reservations(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::delete(
+        sip_trunks::table
+            .filter(sip_trunks::outbound_trunk_id.is_null())
+            .filter(sip_trunks::inbound_trunk_id.is_null())
+            .filter(sip_trunks::dispatch_rule_id.is_null())
+            .filter(sip_trunks::updated_at.lt(before)),
+    )
+    .execute(conn)
+    .await
+}
+
 /// Deletes a trunk.
 pub async fn delete_trunk(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
     diesel::delete(sip_trunks::table.find(id))

@@ -401,3 +401,42 @@ async fn an_overdue_call_livekit_cannot_end_is_ended_once_it_can() {
     .await;
     assert_eq!(ended, 1);
 }
+
+#[tokio::test]
+async fn the_reconciler_drops_a_trunk_reservation_whose_process_died() {
+    let app = TestApp::spawn().await;
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.conn().await;
+        diesel::sql_query(
+            "INSERT INTO sip_trunks (project_id, name, phone_number, address, created_at, updated_at)
+             VALUES ($1, 'Ghost', '+18001234567', 'sip.provider.example',
+                     now() - interval '1 minute', now() - interval '1 minute')",
+        )
+        .bind::<diesel::sql_types::Int8, _>(app.project.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    // Not listed while LiveKit has not made it; its number is held.
+    let (_, list) = json(app.get("/api/v1/sip/trunks").await).await;
+    assert_eq!(list["trunks"], json!([]));
+    expect_error(
+        app.post_json("/api/v1/sip/trunks", &trunk_body("+18001234567"))
+            .await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    let repairs = voxplane::livekit::reconcile::pass(&app.state)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(repairs.get("trunk_released"), Some(&1), "{repairs:?}");
+    let (status, body) = json(
+        app.post_json("/api/v1/sip/trunks", &trunk_body("+18001234567"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
