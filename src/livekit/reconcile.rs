@@ -202,7 +202,10 @@ async fn repair(state: &AppState) -> anyhow::Result<Repairs> {
         let mut conn = state.pool.get().await?;
         let n = crate::sip::store::drop_stale_reservations(&mut conn, before).await?;
         if n > 0 {
-            tracing::warn!(trunks = n, "dropped SIP trunk reservations left by a process that died");
+            tracing::warn!(
+                trunks = n,
+                "dropped SIP trunk reservations left by a process that died"
+            );
             *repairs.entry("trunk_released").or_default() += n as u64;
             state.metrics.reconcile_repair("trunk_released");
         }
@@ -290,8 +293,7 @@ async fn settle_recording_reservations(
                         "room_name": r.room_name, "recording_id": r.id,
                         "egress_id": r.egress_id, "format": r.format, "status": r.status,
                     });
-                    crate::events::emit(&mut conn, r.project_id, "recording.started", data)
-                        .await?;
+                    crate::events::emit(&mut conn, r.project_id, "recording.started", data).await?;
                 }
                 adopted.is_some().then_some("recording_adopted")
             }

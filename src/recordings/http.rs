@@ -210,7 +210,7 @@ pub async fn start(
     let body = body.or_default();
     let format = body.format.as_deref().unwrap_or("ogg").to_ascii_lowercase();
     let offered = &state.settings.recording_formats;
-    if !offered.iter().any(|o| *o == format) {
+    if !offered.contains(&format) {
         return Err(ApiError::BadRequest {
             message: format!("format must be one of: {}", offered.join(", ")),
             details: Some(json!({ "field": "format", "allowed": offered })),

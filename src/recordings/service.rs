@@ -148,9 +148,9 @@ async fn confirm(
     let mut conn = state.pool.get().await?;
     let row = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            let row = store::confirm(conn, id, egress_id)
-                .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a recording reservation went missing")))?;
+            let row = store::confirm(conn, id, egress_id).await?.ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("a recording reservation went missing"))
+            })?;
             emit(
                 conn,
                 project_id,
@@ -172,9 +172,7 @@ async fn confirm(
 /// the reconciler drops reservations left behind).
 async fn release(state: &AppState, id: i64) {
     let released = match state.pool.get().await {
-        Ok(mut conn) => store::release(&mut conn, id)
-            .await
-            .map_err(ApiError::from),
+        Ok(mut conn) => store::release(&mut conn, id).await.map_err(ApiError::from),
         Err(e) => Err(e.into()),
     };
     if let Err(e) = released {

@@ -60,7 +60,11 @@ impl FromSql<Text, Pg> for RecordingStatus {
             b"recording" => Ok(Self::Recording),
             b"completed" => Ok(Self::Completed),
             b"error" => Ok(Self::Error),
-            other => Err(format!("unknown recording status {:?}", String::from_utf8_lossy(other)).into()),
+            other => Err(format!(
+                "unknown recording status {:?}",
+                String::from_utf8_lossy(other)
+            )
+            .into()),
         }
     }
 }

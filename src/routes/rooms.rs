@@ -395,7 +395,9 @@ pub async fn create_room(
 /// logged: the reconciler drops reservations left behind.
 async fn release_room(state: &AppState, id: i64) {
     let released = match state.pool.get().await {
-        Ok(mut conn) => room_rows::release(&mut conn, id).await.map_err(ApiError::from),
+        Ok(mut conn) => room_rows::release(&mut conn, id)
+            .await
+            .map_err(ApiError::from),
         Err(e) => Err(e.into()),
     };
     if let Err(e) = released {

@@ -22,11 +22,11 @@
 //! behind, and a dial retried after a 5xx (the idempotency middleware
 //! forgets the key then) never leaves two calls.
 
+use super::store;
 use super::{DEFAULT_MAX_CALL_SECS, e164};
 use crate::auth::Auth;
 use crate::db::agents::Agent;
 use crate::db::sessions::{self, NewSession};
-use super::store;
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::limits::quota::Resource;

@@ -1,10 +1,10 @@
 //! The trunk and config endpoints: parse → [`super::provision`] (trunks)
 //! or the store (configs) → respond.
 
+use super::DEFAULT_MAX_CALL_SECS;
 use super::provision::{self, address_field, check_address, e164, name_field};
 use super::rules;
 use super::store::{self, Config, ConfigFields, Trunk, TrunkFields};
-use super::DEFAULT_MAX_CALL_SECS;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::quota::{self, Resource};

@@ -69,4 +69,3 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(allow(&["POST"])),
     );
 }
-

@@ -189,8 +189,7 @@ async fn create_lk(
             return Err(e);
         }
     };
-    let rule =
-        rules::create_rule(lk, project, &f.name, &inbound.sip_trunk_id, agent).await;
+    let rule = rules::create_rule(lk, project, &f.name, &inbound.sip_trunk_id, agent).await;
     match rule {
         Ok(rule) => Ok(LkIds {
             inbound: inbound.sip_trunk_id,
@@ -211,7 +210,12 @@ async fn create_lk(
 }
 
 /// Deletes LiveKit SIP resources, best effort (already gone is fine).
-pub async fn drop_lk(lk: &LiveKit, outbound: Option<&str>, inbound: Option<&str>, rule: Option<&str>) {
+pub async fn drop_lk(
+    lk: &LiveKit,
+    outbound: Option<&str>,
+    inbound: Option<&str>,
+    rule: Option<&str>,
+) {
     if let Some(rule) = rule
         && let Err(e) = lk.call(lk.sip.delete_sip_dispatch_rule(rule)).await
     {

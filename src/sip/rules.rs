@@ -142,7 +142,10 @@ async fn sync_round(state: &AppState, lk: &LiveKit, project: &ProjectInfo) -> Ap
         return Ok(true);
     }
     let rules = lk
-        .call(lk.sip.list_sip_dispatch_rule(ListSIPDispatchRuleFilter::All))
+        .call(
+            lk.sip
+                .list_sip_dispatch_rule(ListSIPDispatchRuleFilter::All),
+        )
         .await?;
     let mut settled = true;
     for (trunk, agent) in &wanted_rules {

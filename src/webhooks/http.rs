@@ -2,7 +2,9 @@
 //! respond.
 
 use super::service::{checked_url, event_types};
-use super::store::{self, Attempt, Delivery, DeliveryStatus, Endpoint, EndpointChanges, NewEndpoint};
+use super::store::{
+    self, Attempt, Delivery, DeliveryStatus, Endpoint, EndpointChanges, NewEndpoint,
+};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, signing};

@@ -83,7 +83,9 @@ async fn room_creates_do_not_hold_the_project_while_livekit_is_slow() {
     let (status, room) = json(app.get("/api/v1/rooms/slow-3").await).await;
     assert_eq!(status, 200, "{room}");
     assert!(
-        room["room"]["sid"].as_str().is_some_and(|s| s.starts_with("RM_")),
+        room["room"]["sid"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("RM_")),
         "{room}"
     );
 }
@@ -105,7 +107,11 @@ async fn a_duplicate_room_create_during_the_call_is_a_conflict() {
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 409]);
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM rooms WHERE project_id = $1").await,
+        count(
+            &app,
+            "SELECT count(*) AS n FROM rooms WHERE project_id = $1"
+        )
+        .await,
         1
     );
 }
@@ -115,20 +121,29 @@ async fn a_failed_room_create_leaves_no_row_and_frees_the_quota() {
     let app = TestApp::spawn_with(|s| s.plans.professional.rooms = 1).await;
     app.sim().set_failing("CreateRoom", true);
     let err = expect_error(
-        app.post_json("/api/v1/rooms", &json!({"name": "down"})).await,
+        app.post_json("/api/v1/rooms", &json!({"name": "down"}))
+            .await,
         503,
         "SERVICE_UNAVAILABLE",
     )
     .await;
     assert_eq!(err["error"], "LiveKit unavailable");
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM rooms WHERE project_id = $1").await,
+        count(
+            &app,
+            "SELECT count(*) AS n FROM rooms WHERE project_id = $1"
+        )
+        .await,
         0
     );
     expect_error(app.get("/api/v1/rooms/down").await, 404, "NOT_FOUND").await;
     // The one room of the quota is free again, and the same name works.
     app.sim().set_failing("CreateRoom", false);
-    let (status, body) = json(app.post_json("/api/v1/rooms", &json!({"name": "down"})).await).await;
+    let (status, body) = json(
+        app.post_json("/api/v1/rooms", &json!({"name": "down"}))
+            .await,
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -185,7 +200,8 @@ async fn recording_starts_do_not_hold_the_project_while_livekit_is_slow() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|r| r["status"] == "recording" && r["egress_id"].as_str().unwrap().starts_with("EG_")),
+            .all(|r| r["status"] == "recording"
+                && r["egress_id"].as_str().unwrap().starts_with("EG_")),
         "{page}"
     );
 }
@@ -226,7 +242,11 @@ async fn a_recording_in_flight_is_not_listed_and_a_failed_start_leaves_nothing()
     .await;
     assert_eq!(err["error"], "LiveKit unavailable");
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM recordings WHERE project_id = $1").await,
+        count(
+            &app,
+            "SELECT count(*) AS n FROM recordings WHERE project_id = $1"
+        )
+        .await,
         quota_before
     );
     assert_eq!(
@@ -263,7 +283,11 @@ async fn the_reconciler_drops_a_recording_reservation_whose_process_died() {
         .unwrap();
     assert_eq!(repairs.get("recording_released"), Some(&1), "{repairs:?}");
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM recordings WHERE project_id = $1").await,
+        count(
+            &app,
+            "SELECT count(*) AS n FROM recordings WHERE project_id = $1"
+        )
+        .await,
         0
     );
 }
@@ -277,8 +301,7 @@ fn trunk_body(number: &str) -> Value {
 async fn trunk_creates_do_not_hold_a_lock_while_livekit_is_slow() {
     let app = TestApp::spawn().await;
     let stall = Duration::from_secs(2);
-    app.sim()
-        .set_latency("CreateSIPOutboundTrunk", Some(stall));
+    app.sim().set_latency("CreateSIPOutboundTrunk", Some(stall));
     let creates = concurrently(4, |i| {
         let app = &app;
         async move {
@@ -293,13 +316,18 @@ async fn trunk_creates_do_not_hold_a_lock_while_livekit_is_slow() {
     let (_, list) = json(app.get("/api/v1/sip/trunks").await).await;
     let trunks = list["trunks"].as_array().unwrap();
     assert_eq!(trunks.len(), 4);
-    assert!(trunks.iter().all(|t| t["dispatch_rule_id"].is_string()), "{list}");
+    assert!(
+        trunks.iter().all(|t| t["dispatch_rule_id"].is_string()),
+        "{list}"
+    );
     // Each trunk's rule is the one LiveKit has, and dispatches the agent
     // created meanwhile (the line's agent).
     let rules = app.sim().sip_dispatch_rules();
     for t in trunks {
         assert!(
-            rules.iter().any(|r| Some(r.sip_dispatch_rule_id.as_str()) == t["dispatch_rule_id"].as_str()),
+            rules
+                .iter()
+                .any(|r| Some(r.sip_dispatch_rule_id.as_str()) == t["dispatch_rule_id"].as_str()),
             "{t} {rules:?}"
         );
     }
@@ -321,10 +349,17 @@ async fn a_trunk_livekit_fails_to_make_leaves_nothing_and_its_number_free() {
     .await;
     assert_eq!(err["error"], "LiveKit unavailable");
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM sip_trunks WHERE project_id = $1").await,
+        count(
+            &app,
+            "SELECT count(*) AS n FROM sip_trunks WHERE project_id = $1"
+        )
+        .await,
         0
     );
-    assert!(app.sim().sip_outbound_trunks().is_empty(), "undone in LiveKit");
+    assert!(
+        app.sim().sip_outbound_trunks().is_empty(),
+        "undone in LiveKit"
+    );
     let (_, list) = json(app.get("/api/v1/sip/trunks").await).await;
     assert_eq!(list["trunks"], json!([]));
     app.sim().set_failing("CreateSIPInboundTrunk", false);
