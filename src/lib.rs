@@ -25,11 +25,13 @@ pub mod outcomes;
 pub mod rag;
 pub mod recordings;
 pub mod routes;
+pub mod sip;
 pub mod state;
 pub mod supervisor;
 pub mod telemetry;
 pub mod transcripts;
 pub mod validate;
+pub mod webhooks;
 pub mod workers;
 
 use actix_cors::Cors;

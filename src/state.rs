@@ -61,6 +61,8 @@ pub struct AppState {
     pub transcripts: Arc<crate::db::transcripts::TranscriptWriter>,
     /// Session starts waiting to be written, batched across requests.
     pub starts: Arc<crate::calls::starts::SessionStarter>,
+    /// This process's SIP dispatch-rule syncs, one at a time per project.
+    pub sip_syncs: Arc<crate::sip::rules::Syncs>,
 }
 
 impl AppState {
@@ -111,6 +113,7 @@ impl AppState {
             rag: Arc::new(crate::rag::Rag::from_settings(&settings)),
             transcripts: Arc::new(Default::default()),
             starts: Arc::new(Default::default()),
+            sip_syncs: Arc::new(Default::default()),
             settings: Arc::new(settings),
             pool,
         }

@@ -98,6 +98,95 @@ pub async fn record_created(
     .await
 }
 
+/// What `POST /rooms` reserves before asking LiveKit for the room.
+pub struct RoomReservation<'a> {
+    pub project_id: i64,
+    pub name: &'a str,
+    pub full_name: &'a str,
+    pub empty_timeout: i32,
+    pub max_participants: i32,
+    pub metadata: &'a str,
+}
+
+/// Reserves the name of a room about to be created: an active row with no
+/// sid yet (it counts against the rooms quota and holds the name: a
+/// concurrent create of the same name meets the unique index). Returns its
+/// id. [`confirm`] gives it LiveKit's sid, [`release`] drops it.
+pub async fn reserve(conn: &mut AsyncPgConnection, r: &RoomReservation<'_>) -> QueryResult<i64> {
+    diesel::insert_into(rooms::table)
+        .values((
+            rooms::project_id.eq(r.project_id),
+            rooms::name.eq(r.name),
+            rooms::full_name.eq(r.full_name),
+            rooms::empty_timeout.eq(r.empty_timeout),
+            rooms::max_participants.eq(r.max_participants),
+            rooms::metadata.eq(r.metadata),
+        ))
+        .returning(rooms::id)
+        .get_result(conn)
+        .await
+}
+
+/// Gives a reservation the room LiveKit created. The `room_started`
+/// webhook may have claimed it already (same sid); when the reservation is
+/// gone or was taken by another incarnation, the room is recorded as
+/// [`record_created`] does.
+pub async fn confirm(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    r: &CreatedRoom<'_>,
+) -> QueryResult<Room> {
+    let confirmed: Option<Room> = diesel::sql_query(
+        "UPDATE rooms SET sid = $2, empty_timeout = $3, max_participants = $4, metadata = $5,
+             created_at = $6, updated_at = now()
+         WHERE id = $1 AND status = 'active' AND (sid IS NULL OR sid = $2)
+         RETURNING *",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(r.sid)
+    .bind::<Int4, _>(r.empty_timeout)
+    .bind::<Int4, _>(r.max_participants)
+    .bind::<Text, _>(r.metadata)
+    .bind::<Timestamptz, _>(r.created_at)
+    .get_result(conn)
+    .await
+    .optional()?;
+    if let Some(room) = confirmed {
+        return Ok(room);
+    }
+    release(conn, id).await?;
+    record_created(conn, r).await
+}
+
+/// Drops a reservation that never got its LiveKit room (a row that has a
+/// sid is a room LiveKit reported, and stays).
+pub async fn release(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    diesel::delete(rooms::table.find(id).filter(rooms::sid.is_null()))
+        .execute(conn)
+        .await
+        .map(|n| n > 0)
+}
+
+/// Reservations made before `before` that never got their room: a process
+/// that died between the reservation and LiveKit's answer. The reconciler
+/// claims those whose room LiveKit has (`room_started`) and drops the
+/// others with [`release`].
+pub async fn stale_reservations(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<(i64, String)>> {
+    rooms::table
+        .filter(rooms::sid.is_null())
+        .filter(rooms::status.eq("active"))
+        .filter(rooms::created_at.lt(before))
+        .order(rooms::id.asc())
+        .limit(limit)
+        .select((rooms::id, rooms::full_name))
+        .load(conn)
+        .await
+}
+
 /// Marks the project's active room of this name closed; returns whether one was.
 pub async fn close_active(
     conn: &mut AsyncPgConnection,
@@ -128,10 +217,11 @@ pub async fn close_active(
 /// lost), then this incarnation is recorded unless already known. A room
 /// already closed stays closed. Returns the row id.
 ///
+/// A reservation of the name (a room being created through the API, no sid
+/// yet: [`reserve`]) is this room and gets its sid.
+///
 /// Inside a transaction. The project is locked first (see
-/// [`super::projects::share`]): the `room_started` of a room being created
-/// through the API arrives while that create holds the project and is about
-/// to insert the same sid.
+/// [`super::projects::share`]), as every row referencing it does.
 pub async fn observe_started(
     conn: &mut AsyncPgConnection,
     project_id: i64,
@@ -143,6 +233,21 @@ pub async fn observe_started(
     super::projects::share(conn, project_id).await?;
     if let Some(id) = id_by_sid(conn, sid).await? {
         return Ok(id);
+    }
+    // A room being created through the API: its reservation is this room.
+    let claimed: Option<IdRow> = diesel::sql_query(
+        "UPDATE rooms SET sid = $3, updated_at = now()
+         WHERE project_id = $1 AND name = $2 AND status = 'active' AND sid IS NULL
+         RETURNING id",
+    )
+    .bind::<BigInt, _>(project_id)
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(sid)
+    .get_result(conn)
+    .await
+    .optional()?;
+    if let Some(row) = claimed {
+        return Ok(row.id);
     }
     diesel::sql_query(
         "UPDATE rooms SET status = 'closed', closed_at = coalesce(closed_at, now()), updated_at = now()

@@ -130,17 +130,30 @@ pub async fn progressing(conn: &mut AsyncPgConnection, limit: i64) -> QueryResul
         .await
 }
 
-/// Live calls past their deadline, locked for this transaction (others
-/// skip them).
-pub async fn overdue_locked(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<SipCall>> {
+/// Live calls past their deadline (not locked: the worker removes their
+/// participants first, then takes each with [`lock_overdue`]).
+pub async fn overdue(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<SipCall>> {
     sip_calls::table
         .filter(sip_calls::status.eq_any(LIVE))
         .filter(sip_calls::deadline.le(Utc::now()))
         .order(sip_calls::deadline)
         .limit(limit)
-        .for_update()
-        .skip_locked()
         .select(SipCall::as_select())
         .load(conn)
         .await
+}
+
+/// A call if it is still live and past its deadline, locked for this
+/// transaction; `None` when it ended meanwhile or another process has it.
+pub async fn lock_overdue(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<SipCall>> {
+    sip_calls::table
+        .find(id)
+        .filter(sip_calls::status.eq_any(LIVE))
+        .filter(sip_calls::deadline.le(Utc::now()))
+        .for_update()
+        .skip_locked()
+        .select(SipCall::as_select())
+        .first(conn)
+        .await
+        .optional()
 }

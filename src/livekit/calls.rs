@@ -202,35 +202,52 @@ async fn poll_progress(state: &AppState) -> ApiResult<()> {
     Ok(())
 }
 
-/// Ends the calls past their deadline: removes the SIP participant, ends
-/// the call (`max_call_duration`) and its session, in one transaction per
-/// batch (a LiveKit failure rolls it back; the next tick retries).
+/// Ends the calls past their deadline: removes the SIP participant (no
+/// transaction open), then ends the call (`max_call_duration`) and its
+/// session in one short transaction per call, taken with `SKIP LOCKED` (a
+/// call another process is ending is left to it). A LiveKit failure leaves
+/// the call for the next tick.
 pub async fn end_overdue(state: &AppState) -> ApiResult<usize> {
     let lk = state.livekit()?;
-    let mut conn = state.pool.get().await?;
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        let calls = store::overdue_locked(conn, BATCH).await?;
-        for call in &calls {
-            match lk
-                .call(
-                    lk.rooms
-                        .remove_participant(&call.room_name, &call.participant_identity),
-                )
-                .await
-            {
-                // Already gone is fine: the call is over either way.
-                Ok(()) | Err(ApiError::NotFound(_)) => {}
-                Err(e) => return Err(e),
+    let calls = {
+        let mut conn = state.pool.get().await?;
+        store::overdue(&mut conn, BATCH).await?
+    };
+    let mut ended = 0;
+    for call in &calls {
+        match lk
+            .call(
+                lk.rooms
+                    .remove_participant(&call.room_name, &call.participant_identity),
+            )
+            .await
+        {
+            // Already gone is fine: the call is over either way.
+            Ok(()) | Err(ApiError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(call = call.id, error = %e, "could not end an overdue call; retried next tick");
+                continue;
             }
-            if move_to(conn, call, "ended", Some("max_call_duration"))
-                .await?
-                .is_some()
-            {
-                end_session(conn, call).await?;
-            }
+        }
+        let mut conn = state.pool.get().await?;
+        let done = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                let Some(call) = store::lock_overdue(conn, call.id).await? else {
+                    return Ok(false);
+                };
+                if move_to(conn, &call, "ended", Some("max_call_duration"))
+                    .await?
+                    .is_some()
+                {
+                    end_session(conn, &call).await?;
+                }
+                Ok(true)
+            })
+            .await?;
+        if done {
+            ended += 1;
             tracing::info!(call = call.id, room = %call.room_name, "ended a call at its max_call_duration");
         }
-        Ok(calls.len())
-    })
-    .await
+    }
+    Ok(ended)
 }

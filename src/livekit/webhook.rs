@@ -92,17 +92,20 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
     let Some(name) = RoomName::from_full(&room.name[..prefix_len], &room.name) else {
         return Ok(Outcome::Ignored);
     };
-    let mut conn = state.pool.get().await?;
     // An ended egress: its recording (if any) and, when complete and still
-    // running, its file named by the egress id — before the transaction.
+    // running, its file named by the egress id — before the transaction,
+    // with no connection held during the rename.
     let mut ended_egress = None;
     if event.event == "egress_ended"
         && let Some(info) = event.egress_info.as_ref()
     {
-        let row = crate::db::recordings::by_egress(&mut conn, project_id, &info.egress_id).await?;
+        let row = {
+            let mut conn = state.pool.get().await?;
+            crate::recordings::store::by_egress(&mut conn, project_id, &info.egress_id).await?
+        };
         let complete = info.status == proto::EgressStatus::EgressComplete as i32;
         let settled = match &row {
-            Some(r) if complete && r.status == "recording" => {
+            Some(r) if complete && crate::recordings::service::is_running(r) => {
                 crate::recordings::settle_file(&state.settings, r).await
             }
             _ => None,
@@ -110,6 +113,7 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
         ended_egress = Some((row.is_none(), settled));
     }
     let settled = ended_egress.as_ref().and_then(|(_, s)| s.as_deref());
+    let mut conn = state.pool.get().await?;
     let outcome = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let fresh = diesel::insert_into(lwe::table)
@@ -139,6 +143,7 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
             Ok(Outcome::Processed)
         })
         .await?;
+    drop(conn);
     if outcome == Outcome::Processed
         && let (Some((true, _)), Some(info)) = (&ended_egress, event.egress_info.as_ref())
     {
@@ -364,9 +369,9 @@ async fn inbound_call(
     let attr = |k: &str| p.attributes.get(k).cloned().unwrap_or_default();
     let phone = attr("sip.phoneNumber");
     let line = attr("sip.trunkPhoneNumber");
-    let config = crate::db::sip::config_for_line(conn, project_id, &line, None).await?;
+    let config = crate::sip::store::config_for_line(conn, project_id, &line, None).await?;
     // The agent the line's dispatch rule dispatched into the room.
-    let agent = crate::routes::sip::rules::line_agent(conn, project_id, &line).await?;
+    let agent = crate::sip::lines::line_agent(conn, project_id, &line).await?;
     let caller = if phone.is_empty() {
         p.identity.clone()
     } else {
@@ -467,7 +472,7 @@ async fn egress(
     kind: &str,
     settled: Option<&str>,
 ) -> ApiResult<()> {
-    use crate::db::recordings as store;
+    use crate::recordings::store::{self, RecordingStatus};
     let status = proto::EgressStatus::try_from(info.status)
         .map(|s| s.as_str_name())
         .unwrap_or("EGRESS_STARTING");
@@ -507,7 +512,11 @@ async fn egress(
             let settled = if failed { None } else { settled };
             #[allow(clippy::cast_precision_loss)] // nanoseconds of a recording fit in f64
             let ended = store::Ended {
-                status: if failed { "error" } else { "completed" },
+                status: if failed {
+                    RecordingStatus::Error
+                } else {
+                    RecordingStatus::Completed
+                },
                 size_bytes: file.map(|f| f.size).filter(|_| !failed),
                 duration_seconds: file.map(|f| f.duration as f64 / 1e9).filter(|_| !failed),
                 error: error.as_deref(),

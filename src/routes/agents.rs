@@ -365,7 +365,7 @@ pub async fn create_agent(
         })
         .await?;
     // The first active agent may now be a SIP line's.
-    crate::routes::sip::rules::resync(&state, &mut conn, &auth.project).await;
+    crate::sip::rules::resync(&state, &auth.project).await;
     Ok(HttpResponse::Created().json(AgentResponse {
         agent: agent.into(),
     }))
@@ -445,7 +445,7 @@ pub async fn update_agent(
         .await
         .map_err(name_taken)?;
     // What a SIP line dispatches (this agent, or another once inactive).
-    crate::routes::sip::rules::resync(&state, &mut conn, &auth.project).await;
+    crate::sip::rules::resync(&state, &auth.project).await;
     Ok(HttpResponse::Ok().json(AgentResponse {
         agent: agent.into(),
     }))
@@ -494,7 +494,7 @@ pub async fn delete_agent(
     if !agents::delete(&mut conn, auth.project.id, *id).await? {
         return Err(ApiError::not_found("Agent"));
     }
-    crate::routes::sip::rules::resync(&state, &mut conn, &auth.project).await;
+    crate::sip::rules::resync(&state, &auth.project).await;
     Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,
         message: "Agent deleted".into(),

@@ -11,13 +11,10 @@ pub mod ops;
 pub mod project;
 pub mod projects;
 pub mod quota;
-pub mod recordings;
 pub mod rooms;
 pub mod sessions;
-pub mod sip;
 pub mod token;
 pub mod usage;
-pub mod webhooks;
 pub mod ws_body;
 
 use crate::error::ApiError;
@@ -63,11 +60,11 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/rooms")
                 .configure(rooms::configure)
-                .configure(recordings::configure_room)
+                .configure(crate::recordings::configure_room)
                 .configure(call_control::configure),
         )
-        .service(web::scope("/recordings").configure(recordings::configure))
-        .service(web::scope("/webhooks").configure(webhooks::configure))
+        .service(web::scope("/recordings").configure(crate::recordings::configure))
+        .service(web::scope("/webhooks").configure(crate::webhooks::configure))
         .service(
             web::scope("/sessions")
                 .configure(crate::transcripts::configure_sessions)
@@ -76,7 +73,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
                 .configure(crate::outcomes::configure)
                 .configure(crate::supervisor::configure),
         )
-        .service(web::scope("/sip").configure(sip::configure))
+        .service(web::scope("/sip").configure(crate::sip::configure))
         .service(web::scope("/knowledge-bases").configure(knowledge::configure));
 }
 

@@ -2,7 +2,7 @@
 
 use super::allow;
 use crate::auth::Auth;
-use crate::db::rooms::{self as room_rows, CreatedRoom};
+use crate::db::rooms::{self as room_rows, CreatedRoom, RoomReservation};
 use crate::error::{ApiError, ApiResult};
 use crate::limits::quota::{self, Resource};
 use crate::livekit::names::{RoomName, identity};
@@ -302,10 +302,22 @@ pub async fn create_room(
             "metadata must be at most 64 KB",
         ));
     }
+    // Reserve → commit → call → confirm: the name and the quota are taken
+    // in a short transaction, LiveKit is called with no transaction (nor
+    // pooled connection) held, and its answer is recorded in a second one.
     let mut conn = state.pool.get().await?;
     let settings = state.settings.clone();
     let project = auth.project.clone();
-    let (created, lk_room) = conn
+    let taken = || ApiError::conflict(format!("Room {} already exists", room.short));
+    let reservation = RoomReservation {
+        project_id: project.id,
+        name: &room.short,
+        full_name: &room.full,
+        empty_timeout: empty_timeout as i32,
+        max_participants: max_participants as i32,
+        metadata: &metadata,
+    };
+    let reserved = conn
         .transaction::<_, ApiError, _>(async |conn| {
             quota::reserve(
                 conn,
@@ -319,39 +331,52 @@ pub async fn create_room(
                 .await?
                 .is_some()
             {
-                return Err(ApiError::conflict(format!(
-                    "Room {} already exists",
-                    room.short
-                )));
+                return Err(taken());
             }
-            let options = CreateRoomOptions {
-                empty_timeout,
-                max_participants,
-                metadata: metadata.clone(),
-                ..Default::default()
-            };
-            let lk_room = lk.call(lk.rooms.create_room(&room.full, options)).await?;
-            let created_at = Utc
-                .timestamp_opt(lk_room.creation_time, 0)
-                .single()
-                .unwrap_or_else(Utc::now);
-            let row = room_rows::record_created(
-                conn,
-                &CreatedRoom {
-                    project_id: project.id,
-                    name: &room.short,
-                    full_name: &room.full,
-                    sid: &lk_room.sid,
-                    empty_timeout: empty_timeout as i32,
-                    max_participants: max_participants as i32,
-                    metadata: &metadata,
-                    created_at,
-                },
-            )
-            .await?;
-            Ok((row, lk_room))
+            // A concurrent create of the same name meets the unique index.
+            room_rows::reserve(conn, &reservation)
+                .await
+                .map_err(|e| match ApiError::from(e) {
+                    ApiError::Conflict { .. } => taken(),
+                    other => other,
+                })
         })
         .await?;
+    drop(conn);
+    let options = CreateRoomOptions {
+        empty_timeout,
+        max_participants,
+        metadata: metadata.clone(),
+        ..Default::default()
+    };
+    let lk_room = match lk.call(lk.rooms.create_room(&room.full, options)).await {
+        Ok(r) => r,
+        Err(e) => {
+            // No room: the reservation goes (and its quota with it).
+            release_room(&state, reserved).await;
+            return Err(e);
+        }
+    };
+    let created_at = Utc
+        .timestamp_opt(lk_room.creation_time, 0)
+        .single()
+        .unwrap_or_else(Utc::now);
+    let mut conn = state.pool.get().await?;
+    let created = room_rows::confirm(
+        &mut conn,
+        reserved,
+        &CreatedRoom {
+            project_id: project.id,
+            name: &room.short,
+            full_name: &room.full,
+            sid: &lk_room.sid,
+            empty_timeout: empty_timeout as i32,
+            max_participants: max_participants as i32,
+            metadata: &metadata,
+            created_at,
+        },
+    )
+    .await?;
     Ok(HttpResponse::Created().json(RoomCreatedResponse {
         success: true,
         room: RoomCreated {
@@ -364,6 +389,20 @@ pub async fn create_room(
             creation_time: lk_room.creation_time,
         },
     }))
+}
+
+/// Drops the reservation of a room LiveKit did not create. A failure is
+/// logged: the reconciler drops reservations left behind.
+async fn release_room(state: &AppState, id: i64) {
+    let released = match state.pool.get().await {
+        Ok(mut conn) => room_rows::release(&mut conn, id)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = released {
+        tracing::warn!(room = id, error = %e, "could not release a room reservation");
+    }
 }
 
 /// List the project's active rooms, live from LiveKit.

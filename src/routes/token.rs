@@ -3,12 +3,12 @@
 
 use super::allow;
 use crate::auth::Auth;
-pub use crate::calls::dispatch::{agent_metadata, agents_to_dispatch};
+use crate::calls::dispatch::agent_metadata;
 use crate::calls::starts::{Agents, StartRequest};
 use crate::db::sessions::NewSession;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::quota::Resource;
-pub use crate::livekit::grants::client_grants;
+use crate::livekit::grants::client_grants;
 use crate::livekit::names::{RoomName, identity};
 use crate::livekit::proto;
 use crate::state::AppState;

@@ -35,6 +35,7 @@ mod rate_limits;
 mod recordings;
 mod security;
 mod sessions;
+mod side_effects;
 mod simulator;
 mod sip;
 mod supervisor;

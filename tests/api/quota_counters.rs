@@ -368,13 +368,22 @@ async fn counters_changed_behind_their_back_are_repaired_by_the_cli_and_the_peri
 async fn deleting_an_agent_clears_it_from_its_sessions_and_frees_its_slot() {
     let app = TestApp::spawn_with(|s| s.plans.professional.agents = 1).await;
     let agent = create_agent(&app, "Support").await;
-    let (status, token) = json(app.post_json("/api/v1/token", &json!({"identity": "u", "room": "r"})).await).await;
+    let (status, token) = json(
+        app.post_json("/api/v1/token", &json!({"identity": "u", "room": "r"}))
+            .await,
+    )
+    .await;
     assert_eq!(status, 200, "{token}");
     assert_eq!(token["agents_dispatched"], json!([agent]));
     let (_, list) = json(app.get("/api/v1/sessions").await).await;
     let session = list["sessions"][0]["id"].as_i64().unwrap();
     assert_eq!(list["sessions"][0]["agent_config_id"], agent);
-    assert_eq!(app.delete(&format!("/api/v1/agents/{agent}")).await.status(), 200);
+    assert_eq!(
+        app.delete(&format!("/api/v1/agents/{agent}"))
+            .await
+            .status(),
+        200
+    );
     let (_, one) = json(app.get(&format!("/api/v1/sessions/{session}/detail")).await).await;
     assert_eq!(one["session"]["agent_config_id"], Value::Null, "{one}");
     assert_eq!(used(&app, "agents").await["used"], 0);

@@ -18,6 +18,7 @@
 //! | `PUT /_sim/sip/progress` | `{"ring_after_ms", "answer_after_ms": null\|ms}`: how calls move on by themselves (null: ring until answered) |
 //! | `POST /_sim/sip/next-call` | `{"outcome": "busy"\|"no-answer"\|"fail"}`: the next CreateSIPParticipant is rejected with that SIP status → 204 |
 //! | `PUT /_sim/latency` | `{"rpc": "CreateSIPParticipant", "ms": 2000}`: that RPC answers `ms` later (it takes effect at once); `"ms": null` or `0` answers at once again → 204 |
+//! | `PUT /_sim/failing` | `{"rpc": "CreateRoom", "failing": true}`: that RPC answers Twirp `unavailable` (503) and changes nothing; `false` answers normally again → 204 |
 //! | `POST /_sim/egress/{egress_id}/fail` | `{"error"}`: a running egress ends `EGRESS_FAILED` with it (`egress_ended`) → 204; 404 unknown or ended |
 
 use super::services::sip::{self, ActError, CallAction, CallFailure, CallProgress, SimCall};
@@ -217,6 +218,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sip/progress", web::put().to(set_progress))
             .route("/sip/next-call", web::post().to(next_call))
             .route("/latency", web::put().to(set_latency))
+            .route("/failing", web::put().to(set_failing))
             .route("/egress/{egress_id}/fail", web::post().to(fail_egress)),
     );
 }
@@ -331,6 +333,30 @@ async fn set_latency(shared: web::Data<Shared>, body: web::Bytes) -> HttpRespons
     shared.update(|s, _| match l.ms.filter(|ms| *ms > 0) {
         Some(ms) => s.latency.insert(l.rpc, Duration::from_millis(ms)),
         None => s.latency.remove(&l.rpc),
+    });
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct FailingIn {
+    rpc: String,
+    failing: bool,
+}
+
+async fn set_failing(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+    let f: FailingIn = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if f.rpc.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "rpc must name a method");
+    }
+    shared.update(|s, _| {
+        if f.failing {
+            s.failing.insert(f.rpc);
+        } else {
+            s.failing.remove(&f.rpc);
+        }
     });
     HttpResponse::NoContent().finish()
 }

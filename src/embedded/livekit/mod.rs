@@ -294,6 +294,18 @@ impl LiveKitSim {
         });
     }
 
+    /// Makes an RPC (by method name, e.g. `CreateRoom`) fail with Twirp
+    /// `unavailable` (503) without doing anything, or no longer (`false`).
+    pub fn set_failing(&self, rpc: &str, failing: bool) {
+        self.shared.update(|s, _| {
+            if failing {
+                s.failing.insert(rpc.to_owned());
+            } else {
+                s.failing.remove(rpc);
+            }
+        });
+    }
+
     /// Every CreateSIPParticipant request that placed a call, in order.
     pub fn sip_calls(&self) -> Vec<livekit_protocol::CreateSipParticipantRequest> {
         self.shared.read(|s| s.sip.calls.clone())

@@ -143,13 +143,16 @@ async fn twirp_entry(
         codec,
         body: &body,
     };
+    let rpc = req.path().rsplit('/').next().unwrap_or_default();
+    // A failing RPC, when a control asked for one: nothing is changed.
+    let failing = shared.read(|s| s.failing.contains(rpc));
     let response = match route(&req) {
+        Ok(_) if failing => Err(TwirpError::new("unavailable", "simulated failure")),
         Ok((handler, codec)) => handler(&call(codec)),
         Err(e) => Err(e),
     }
     .unwrap_or_else(|e| e.response());
     // A slow reply, when a control asked for one (the change is made).
-    let rpc = req.path().rsplit('/').next().unwrap_or_default();
     if let Some(delay) = shared.read(|s| s.latency.get(rpc).copied()) {
         actix_web::rt::time::sleep(delay).await;
     }

@@ -101,6 +101,9 @@ pub struct SimState {
     /// RPCs (by method name) whose reply is sent this much later; the
     /// change itself is made at once, as when LiveKit is slow to answer.
     pub latency: BTreeMap<String, std::time::Duration>,
+    /// RPCs (by method name) that fail with `unavailable` without doing
+    /// anything, as when LiveKit is down or refuses the request.
+    pub failing: std::collections::BTreeSet<String>,
     /// Egresses by id (`services::egress`).
     pub egresses: BTreeMap<String, super::services::egress::EgressEntry>,
     /// SIP trunks, dispatch rules and calls (`services::sip`).

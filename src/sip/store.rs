@@ -64,7 +64,6 @@ pub async fn trunk(
         .optional()
 }
 
-/// Inserts a trunk.
 /// Whether a trunk of any project (other than `except`) has the number.
 pub async fn number_taken(
     conn: &mut AsyncPgConnection,
@@ -80,6 +79,7 @@ pub async fn number_taken(
     .await
 }
 
+/// Inserts a trunk.
 pub async fn insert_trunk(conn: &mut AsyncPgConnection, t: &TrunkFields) -> QueryResult<Trunk> {
     diesel::insert_into(sip_trunks::table)
         .values(t)
@@ -101,30 +101,65 @@ pub async fn update_trunk(
         .await
 }
 
-/// Points a trunk at its new dispatch rule.
-pub async fn set_dispatch_rule(
+/// Records the LiveKit ids of a trunk; `None` when the trunk is gone.
+pub async fn set_lk_ids(
     conn: &mut AsyncPgConnection,
     id: i64,
-    rule_id: &str,
-) -> QueryResult<()> {
+    ids: &super::provision::LkIds,
+) -> QueryResult<Option<Trunk>> {
     diesel::update(sip_trunks::table.find(id))
         .set((
-            sip_trunks::dispatch_rule_id.eq(rule_id),
+            sip_trunks::inbound_trunk_id.eq(&ids.inbound),
+            sip_trunks::outbound_trunk_id.eq(&ids.outbound),
+            sip_trunks::dispatch_rule_id.eq(&ids.rule),
             sip_trunks::updated_at.eq(Utc::now()),
         ))
-        .execute(conn)
-        .await?;
-    Ok(())
+        .returning(Trunk::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
 }
 
-/// Inside a transaction: waits for the project's other changes of SIP
-/// dispatch rules (a transaction advisory lock under a key of its own).
-pub async fn lock_rules(conn: &mut AsyncPgConnection, project_id: i64) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('voxplane.sip.rules', $1))")
-        .bind::<diesel::sql_types::BigInt, _>(project_id)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Points a trunk at a new dispatch rule, if it is still on `inbound` with
+/// the rule `old` (another sync did not replace it meanwhile); returns
+/// whether it did.
+pub async fn replace_dispatch_rule(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    inbound: &str,
+    old: Option<&str>,
+    rule_id: &str,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        sip_trunks::table
+            .find(id)
+            .filter(sip_trunks::inbound_trunk_id.eq(inbound))
+            .filter(sip_trunks::dispatch_rule_id.is_not_distinct_from(old)),
+    )
+    .set((
+        sip_trunks::dispatch_rule_id.eq(rule_id),
+        sip_trunks::updated_at.eq(Utc::now()),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Drops trunk reservations made before `before` that never got their
+/// LiveKit resources (the process creating them died); how many.
+pub async fn drop_stale_reservations(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::delete(
+        sip_trunks::table
+            .filter(sip_trunks::outbound_trunk_id.is_null())
+            .filter(sip_trunks::inbound_trunk_id.is_null())
+            .filter(sip_trunks::dispatch_rule_id.is_null())
+            .filter(sip_trunks::updated_at.lt(before)),
+    )
+    .execute(conn)
+    .await
 }
 
 /// Deletes a trunk.

@@ -1,43 +1,21 @@
-//! Recordings (contract section 9): audio-only LiveKit room-composite egress
-//! to a file, listed, downloaded (with byte ranges) and deleted.
-//!
-//! A recording's file ends up at
-//! `<recordings_dir>/<project id>/<full room name>/<egress id>.<ext>`. Egress
-//! file names can only be templated with `{room_name}`, `{room_id}`, `{time}`
-//! and `{utc}`, and the egress id is only known once the start call answers,
-//! so the egress writes to `…/<room>/pending-<random>.<ext>` and the file is
-//! renamed to its egress id when `egress_ended` reports it complete (the
-//! row's `file_path` follows). Every path is built here from the configured
-//! directory, the project id, a validated room name and LiveKit's egress id
-//! (checked to be `[A-Za-z0-9_-]`); downloads read only the stored path,
-//! checked to lie under `recordings_dir`, never anything from the request.
-//!
-//! Status follows the egress webhooks (`crate::livekit::webhook`):
-//! `recording` until `egress_ended`, then `completed` (size, duration,
-//! `ended_at`) or `error` (with LiveKit's reason).
+//! The recording endpoints: parse → [`super::service`] → respond.
 
+use super::range::{RangeReq, parse_range};
+use super::service::{self, base_dir, content_type, is_running, lies_under};
+use super::store::{self, Filter, Recording, RecordingStatus};
 use crate::auth::Auth;
-use crate::db::recordings::{self as store, Filter, Recording};
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
-use crate::limits::quota::{self, Resource};
 use crate::livekit::names::RoomName;
-use crate::livekit::proto;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
-use livekit_api::services::egress::{EgressOutput, RoomCompositeOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-
-use super::allow;
-use crate::recordings::lies_under;
-#[doc(inline)]
-pub use crate::recordings::settle_file;
 
 /// Body of `POST /rooms/:roomName/recordings/start` (optional).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -83,7 +61,7 @@ impl From<&Recording> for RecordingBrief {
             egress_id: r.egress_id.clone(),
             room_name: r.room_name.clone(),
             format: r.format.clone(),
-            status: r.status.clone(),
+            status: r.status.as_str().to_owned(),
         }
     }
 }
@@ -144,7 +122,7 @@ impl From<&Recording> for RecordingOut {
             egress_id: r.egress_id.clone(),
             room_name: r.room_name.clone(),
             format: r.format.clone(),
-            status: r.status.clone(),
+            status: r.status.as_str().to_owned(),
             size_bytes: r.size_bytes,
             duration_seconds: r.duration_seconds,
             error: r.error.clone(),
@@ -203,34 +181,9 @@ pub struct RecordingPath {
     pub recording_id: i64,
 }
 
-/// The MIME type of a stored format.
-pub fn content_type(format: &str) -> &'static str {
-    match format {
-        "mp4" => "audio/mp4",
-        "wav" => "audio/wav",
-        _ => "audio/ogg",
-    }
-}
-
 fn room_of(prefix: &str, input: &str) -> ApiResult<RoomName> {
     RoomName::parse(prefix, input)
         .map_err(|_| ApiError::invalid_field("roomName", "invalid room name"))
-}
-
-/// `recordings_dir` as an absolute path (LiveKit egress gets absolute paths).
-fn base_dir(state: &AppState) -> ApiResult<PathBuf> {
-    std::path::absolute(&state.settings.recordings_dir).map_err(ApiError::internal)
-}
-
-/// A random key for the file name used while the egress runs (the egress
-/// id is not known before the start call).
-fn file_key() -> String {
-    use rand::Rng;
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(16)
-        .map(char::from)
-        .collect()
 }
 
 #[utoipa::path(
@@ -252,82 +205,18 @@ pub async fn start(
     path: web::Path<RoomPath>,
     body: crate::validate::OptionalJson<StartIn>,
 ) -> ApiResult<HttpResponse> {
-    let lk = state.livekit()?;
+    state.livekit()?;
     let room = room_of(&auth.project.room_prefix, &path.room_name)?;
     let body = body.or_default();
     let format = body.format.as_deref().unwrap_or("ogg").to_ascii_lowercase();
     let offered = &state.settings.recording_formats;
-    let (file_type, ext) = match format.as_str() {
-        f if !offered.iter().any(|o| o == f) => {
-            return Err(ApiError::BadRequest {
-                message: format!("format must be one of: {}", offered.join(", ")),
-                details: Some(json!({ "field": "format", "allowed": offered })),
-            });
-        }
-        "ogg" => (proto::EncodedFileType::Ogg, "ogg"),
-        "mp4" => (proto::EncodedFileType::Mp4, "mp4"),
-        // Only the simulator writes WAV (configured in recording_formats):
-        // LiveKit Egress has no WAV file type, so the path's extension says it.
-        _ => (proto::EncodedFileType::DefaultFiletype, "wav"),
-    };
-    // Room names hold no '/', and the prefix keeps them from being "." or "..".
-    let file = base_dir(&state)?
-        .join(auth.project.id.to_string())
-        .join(&room.full)
-        .join(format!("pending-{}.{ext}", file_key()));
-    let filepath = file.to_string_lossy().into_owned();
-    let mut conn = state.pool.get().await?;
-    let settings = state.settings.clone();
-    let project = auth.project.clone();
-    let recording = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            quota::reserve(
-                conn,
-                &settings.plans,
-                &settings.upgrade_url,
-                &project,
-                Resource::Recordings,
-            )
-            .await?;
-            let output = proto::EncodedFileOutput {
-                file_type: file_type as i32,
-                filepath: filepath.clone(),
-                ..Default::default()
-            };
-            let options = RoomCompositeOptions {
-                audio_only: true,
-                ..Default::default()
-            };
-            let info = lk
-                .call(lk.egress.start_room_composite_egress(
-                    &room.full,
-                    vec![EgressOutput::File(output)],
-                    options,
-                ))
-                .await
-                .map_err(|e| e.or_not_found(&format!("Room {} not found", room.short)))?;
-            let row = store::insert(
-                conn,
-                project.id,
-                &room.full,
-                &info.egress_id,
-                &format,
-                &filepath,
-            )
-            .await?;
-            emit(
-                conn,
-                project.id,
-                "recording.started",
-                json!({
-                    "room_name": room.full, "room": room.short, "recording_id": row.id,
-                    "egress_id": row.egress_id, "format": row.format, "status": row.status,
-                }),
-            )
-            .await?;
-            Ok(row)
-        })
-        .await?;
+    if !offered.contains(&format) {
+        return Err(ApiError::BadRequest {
+            message: format!("format must be one of: {}", offered.join(", ")),
+            details: Some(json!({ "field": "format", "allowed": offered })),
+        });
+    }
+    let recording = service::start(&state, &auth.project, &room, &format).await?;
     Ok(HttpResponse::Created().json(StartOut {
         success: true,
         recording: RecordingBrief::from(&recording),
@@ -362,10 +251,11 @@ pub async fn stop(
                 .await?
                 .filter(|r| r.room_name == room.full)
                 .ok_or_else(|| ApiError::not_found("Recording"))?;
-            if row.status != "recording" {
+            if !is_running(&row) {
                 return Err(ApiError::conflict(format!(
                     "Recording {} already ended ({})",
-                    row.id, row.status
+                    row.id,
+                    row.status.as_str()
                 )));
             }
             vec![row]
@@ -411,14 +301,12 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let pg = crate::validate::Page::parse(q.page, q.per_page, 25)?;
     let (page, per_page) = (pg.page, pg.per_page);
-    if let Some(s) = q.status.as_deref()
-        && !["recording", "completed", "error"].contains(&s)
-    {
-        return Err(ApiError::invalid_field(
-            "status",
-            "status must be recording, completed or error",
-        ));
-    }
+    let status = match q.status.as_deref() {
+        Some(s) => Some(RecordingStatus::listed(s).ok_or_else(|| {
+            ApiError::invalid_field("status", "status must be recording, completed or error")
+        })?),
+        None => None,
+    };
     let room = match q.room_name.as_deref() {
         Some(r) => Some(
             RoomName::parse(&auth.project.room_prefix, r)
@@ -428,7 +316,7 @@ pub async fn list(
     };
     let filter = Filter {
         room_name: room.as_ref().map(|r| r.full.as_str()),
-        status: q.status.as_deref(),
+        status,
     };
     let mut conn = state.pool.get().await?;
     let (rows, total) = store::page(&mut conn, auth.project.id, &filter, page, per_page).await?;
@@ -476,64 +364,6 @@ pub async fn detail(
     }))
 }
 
-/// A single byte range of a `Range` header, resolved against `len`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeReq {
-    /// No usable range (absent, malformed, other unit or several ranges):
-    /// the whole file, 200.
-    Full,
-    /// `start..=end`, 206.
-    Part(u64, u64),
-    /// Well-formed but outside the file: 416.
-    Unsatisfiable,
-}
-
-/// Parses `bytes=a-b`, `bytes=a-` and `bytes=-n`. Several ranges are
-/// answered with the whole file (RFC 9110 lets a server ignore `Range`).
-pub fn parse_range(header: Option<&str>, len: u64) -> RangeReq {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
-        return RangeReq::Full;
-    };
-    if spec.contains(',') {
-        return RangeReq::Full;
-    }
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return RangeReq::Full;
-    };
-    let (a, b) = (a.trim(), b.trim());
-    let num = |s: &str| {
-        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
-            .then(|| s.parse::<u64>().ok())
-            .flatten()
-    };
-    match (a.is_empty(), b.is_empty()) {
-        // bytes=-n: the last n bytes.
-        (true, false) => match num(b) {
-            Some(0) => RangeReq::Unsatisfiable,
-            Some(_) if len == 0 => RangeReq::Unsatisfiable,
-            Some(n) => RangeReq::Part(len.saturating_sub(n), len - 1),
-            None => RangeReq::Full,
-        },
-        // bytes=a-: from a to the end.
-        (false, true) => match num(a) {
-            Some(start) if start < len => RangeReq::Part(start, len - 1),
-            Some(_) => RangeReq::Unsatisfiable,
-            None => RangeReq::Full,
-        },
-        (false, false) => match (num(a), num(b)) {
-            (Some(start), Some(end)) if start <= end => {
-                if start < len {
-                    RangeReq::Part(start, end.min(len - 1))
-                } else {
-                    RangeReq::Unsatisfiable
-                }
-            }
-            _ => RangeReq::Full,
-        },
-        (true, true) => RangeReq::Full,
-    }
-}
-
 /// Whether `path` is absolute, under `base` and free of `..`.
 /// The stored path, refused unless it lies under `recordings_dir`.
 fn stored_path(state: &AppState, row: &Recording) -> ApiResult<PathBuf> {
@@ -566,9 +396,9 @@ pub async fn download(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let row = owned(&state, &auth, path.recording_id).await?;
-    match row.status.as_str() {
-        "completed" => {}
-        "recording" => {
+    match row.status {
+        RecordingStatus::Completed => {}
+        RecordingStatus::Recording | RecordingStatus::Starting => {
             return Err(ApiError::conflict(
                 "Recording is still in progress; download it once it has completed",
             ));
@@ -690,7 +520,7 @@ pub async fn delete(
     path: web::Path<RecordingPath>,
 ) -> ApiResult<HttpResponse> {
     let row = owned(&state, &auth, path.recording_id).await?;
-    if row.status == "recording" {
+    if is_running(&row) {
         let lk = state.livekit()?;
         match lk.call(lk.egress.stop_egress(&row.egress_id)).await {
             Ok(_) | Err(ApiError::Conflict { .. } | ApiError::NotFound(_)) => {}
@@ -701,7 +531,7 @@ pub async fn delete(
     let project_id = auth.project.id;
     conn.transaction::<_, ApiError, _>(async |conn| {
         store::delete(conn, row.id).await?;
-        if row.status == "recording" {
+        if is_running(&row) {
             emit(
                 conn,
                 project_id,
@@ -731,63 +561,4 @@ pub async fn delete(
         success: true,
         message: "Recording deleted".into(),
     }))
-}
-
-/// Mounts the recording routes, relative to the `/recordings` scope they are mounted in
-/// (`routes::configure_api`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("")
-            .route(web::get().to(list))
-            .default_service(allow(&["GET"])),
-    )
-    .service(
-        web::resource("/{recordingId}")
-            .route(web::get().to(detail))
-            .route(web::delete().to(delete))
-            .default_service(allow(&["GET", "DELETE"])),
-    )
-    .service(
-        web::resource("/{recordingId}/download")
-            .route(web::get().to(download))
-            .default_service(allow(&["GET"])),
-    );
-}
-
-/// Registers the recording routes of a room (inside the `/rooms` scope).
-pub fn configure_room(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/{roomName}/recordings/start")
-            .route(web::post().to(start))
-            .default_service(allow(&["POST"])),
-    )
-    .service(
-        web::resource("/{roomName}/recordings/stop")
-            .route(web::post().to(stop))
-            .default_service(allow(&["POST"])),
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        let r = |h: &str| parse_range(Some(h), 100);
-        assert_eq!(parse_range(None, 100), RangeReq::Full);
-        assert_eq!(r("bytes=0-9"), RangeReq::Part(0, 9));
-        assert_eq!(r("bytes=90-200"), RangeReq::Part(90, 99));
-        assert_eq!(r("bytes=10-"), RangeReq::Part(10, 99));
-        assert_eq!(r("bytes=-10"), RangeReq::Part(90, 99));
-        assert_eq!(r("bytes=-500"), RangeReq::Part(0, 99));
-        assert_eq!(r("bytes=100-"), RangeReq::Unsatisfiable);
-        assert_eq!(r("bytes=100-150"), RangeReq::Unsatisfiable);
-        assert_eq!(r("bytes=-0"), RangeReq::Unsatisfiable);
-        assert_eq!(r("bytes=5-1"), RangeReq::Full);
-        assert_eq!(r("bytes=a-b"), RangeReq::Full);
-        assert_eq!(r("items=0-1"), RangeReq::Full);
-        assert_eq!(r("bytes=0-1,5-6"), RangeReq::Full);
-        assert_eq!(parse_range(Some("bytes=-5"), 0), RangeReq::Unsatisfiable);
-    }
 }

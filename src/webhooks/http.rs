@@ -1,26 +1,24 @@
-//! Webhook endpoints (beyond the contract, in its style), their deliveries,
-//! and `POST /api/v1/webhooks/test` exactly as the contract shows.
+//! The webhook endpoints: parse → [`super::service`] / [`super::store`] →
+//! respond.
 
-use super::allow;
-use crate::auth::Auth;
-use crate::db::schema::{
-    events as ev, webhook_attempts as wa, webhook_deliveries as wd, webhook_endpoints as we,
+use super::service::{checked_url, event_types};
+use super::store::{
+    self, Attempt, Delivery, DeliveryStatus, Endpoint, EndpointChanges, NewEndpoint,
 };
+use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{self, signing, ssrf};
+use crate::events::{self, signing};
 use crate::limits::quota::{self, Resource};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// A webhook endpoint.
-#[derive(Debug, Serialize, utoipa::ToSchema, Queryable, Selectable)]
-#[diesel(table_name = we)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookOut {
     #[schema(example = 1)]
     pub id: i64,
@@ -34,6 +32,21 @@ pub struct WebhookOut {
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl From<Endpoint> for WebhookOut {
+    fn from(e: Endpoint) -> Self {
+        Self {
+            id: e.id,
+            url: e.url,
+            description: e.description,
+            event_types: e.event_types,
+            is_active: e.is_active,
+            disabled_reason: e.disabled_reason,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
 }
 
 /// A new endpoint with its secret (shown once).
@@ -142,7 +155,7 @@ pub struct DeliveryOut {
 }
 
 /// One try.
-#[derive(Debug, Serialize, utoipa::ToSchema, Queryable)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttemptOut {
     pub attempt: i32,
     pub status_code: Option<i32>,
@@ -152,6 +165,19 @@ pub struct AttemptOut {
     pub response_body: Option<String>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+impl From<Attempt> for AttemptOut {
+    fn from(a: Attempt) -> Self {
+        Self {
+            attempt: a.attempt,
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            response_body: a.response_body,
+            error: a.error,
+            created_at: a.created_at,
+        }
+    }
 }
 
 /// A delivery with its attempts.
@@ -200,40 +226,10 @@ pub struct RecoverOut {
     pub recovered: usize,
 }
 
-fn event_types(list: Option<Vec<String>>) -> ApiResult<Vec<String>> {
-    let mut list = list.unwrap_or_default();
-    if let Some(bad) = list.iter().find(|t| !events::is_known(t)) {
-        return Err(ApiError::BadRequest {
-            message: format!("Unknown event type `{bad}`"),
-            details: Some(json!({ "field": "event_types", "allowed": events::EVENT_TYPES })),
-        });
-    }
-    list.sort();
-    list.dedup();
-    Ok(list)
-}
-
-async fn checked_url(state: &AppState, url: &str) -> ApiResult<String> {
-    let url = url.trim();
-    if url.len() > 2048 {
-        return Err(ApiError::invalid_field(
-            "url",
-            "url must be at most 2048 characters",
-        ));
-    }
-    ssrf::check_url(url, state.webhook_allow())
-        .await
-        .map_err(|why| ApiError::invalid_field("url", why))?;
-    Ok(url.to_owned())
-}
-
 async fn find(conn: &mut AsyncPgConnection, project_id: i64, id: i64) -> ApiResult<WebhookOut> {
-    we::table
-        .filter(we::project_id.eq(project_id).and(we::id.eq(id)))
-        .select(WebhookOut::as_select())
-        .first(conn)
-        .await
-        .optional()?
+    store::find(conn, project_id, id)
+        .await?
+        .map(WebhookOut::from)
         .ok_or_else(|| ApiError::not_found("Webhook"))
 }
 
@@ -272,23 +268,20 @@ pub async fn create_webhook(
                 Resource::WebhookConfigs,
             )
             .await?;
-            Ok(diesel::insert_into(we::table)
-                .values((
-                    we::project_id.eq(project.id),
-                    we::url.eq(&url),
-                    we::description.eq(&description),
-                    we::event_types.eq(&types),
-                    we::is_active.eq(body.is_active.unwrap_or(true)),
-                    we::secret.eq(&secret),
-                ))
-                .returning(WebhookOut::as_returning())
-                .get_result(conn)
-                .await?)
+            let new = NewEndpoint {
+                project_id: project.id,
+                url: &url,
+                description: &description,
+                event_types: &types,
+                is_active: body.is_active.unwrap_or(true),
+                secret: &secret,
+            };
+            Ok(store::insert(conn, &new).await?)
         })
         .await?;
     Ok(HttpResponse::Created().json(WebhookCreatedResponse {
         webhook: WebhookCreated {
-            webhook: created,
+            webhook: created.into(),
             secret,
         },
     }))
@@ -302,13 +295,10 @@ pub async fn create_webhook(
 )]
 pub async fn list_webhooks(auth: Auth, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
-    let webhooks = we::table
-        .filter(we::project_id.eq(auth.project.id))
-        .order(we::id.asc())
-        .select(WebhookOut::as_select())
-        .load(&mut conn)
-        .await?;
-    Ok(HttpResponse::Ok().json(WebhookList { webhooks }))
+    let webhooks = store::list(&mut conn, auth.project.id).await?;
+    Ok(HttpResponse::Ok().json(WebhookList {
+        webhooks: webhooks.into_iter().map(WebhookOut::from).collect(),
+    }))
 }
 
 /// One endpoint.
@@ -350,45 +340,14 @@ pub async fn update_webhook(
     };
     let types = body.event_types.map(|t| event_types(Some(t))).transpose()?;
     let description = validate::opt_text("description", body.description.as_deref(), 500)?;
+    // One statement: the changes land together or not at all.
+    let changes = EndpointChanges::new(url, description, types, body.is_active);
     let mut conn = state.pool.get().await?;
-    find(&mut conn, auth.project.id, *id).await?;
-    let target = we::table.filter(we::project_id.eq(auth.project.id).and(we::id.eq(*id)));
-    let now = Utc::now();
-    if let Some(url) = url {
-        diesel::update(target)
-            .set(we::url.eq(url))
-            .execute(&mut conn)
-            .await?;
-    }
-    if let Some(types) = types {
-        diesel::update(target)
-            .set(we::event_types.eq(types))
-            .execute(&mut conn)
-            .await?;
-    }
-    if let Some(d) = description {
-        diesel::update(target)
-            .set(we::description.eq(d))
-            .execute(&mut conn)
-            .await?;
-    }
-    if let Some(active) = body.is_active {
-        let reason: Option<String> = None;
-        diesel::update(target)
-            .set((
-                we::is_active.eq(active),
-                we::disabled_reason.eq(reason),
-                we::failing_since.eq(None::<DateTime<Utc>>),
-            ))
-            .execute(&mut conn)
-            .await?;
-    }
-    diesel::update(target)
-        .set(we::updated_at.eq(now))
-        .execute(&mut conn)
-        .await?;
+    let updated = store::update(&mut conn, auth.project.id, *id, &changes)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Webhook"))?;
     Ok(HttpResponse::Ok().json(WebhookResponse {
-        webhook: find(&mut conn, auth.project.id, *id).await?,
+        webhook: updated.into(),
     }))
 }
 
@@ -405,11 +364,7 @@ pub async fn delete_webhook(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
-    let n =
-        diesel::delete(we::table.filter(we::project_id.eq(auth.project.id).and(we::id.eq(*id))))
-            .execute(&mut conn)
-            .await?;
-    if n == 0 {
+    if !store::delete(&mut conn, auth.project.id, *id).await? {
         return Err(ApiError::not_found("Webhook"));
     }
     Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
@@ -434,17 +389,7 @@ pub async fn rotate_secret(
     let secret = signing::new_secret();
     let until = Utc::now()
         + chrono::Duration::hours(i64::from(state.settings.webhook_rotation_overlap_hours));
-    let n =
-        diesel::update(we::table.filter(we::project_id.eq(auth.project.id).and(we::id.eq(*id))))
-            .set((
-                we::previous_secret.eq(we::secret.nullable()),
-                we::previous_secret_expires_at.eq(until),
-                we::secret.eq(&secret),
-                we::updated_at.eq(Utc::now()),
-            ))
-            .execute(&mut conn)
-            .await?;
-    if n == 0 {
+    if !store::rotate_secret(&mut conn, auth.project.id, *id, &secret, until).await? {
         return Err(ApiError::not_found("Webhook"));
     }
     Ok(HttpResponse::Ok().json(RotatedSecret {
@@ -484,21 +429,9 @@ pub async fn test_webhook(
     let (event, ids) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let event = events::emit(conn, project_id, &event_type, data).await?;
-            let active =
-                we::table.filter(we::project_id.eq(project_id).and(we::is_active.eq(true)));
             // The event's trigger created the deliveries of the endpoints
             // subscribed to its type; a test goes to every active endpoint.
-            diesel::insert_into(wd::table)
-                .values(active.select((
-                    we::project_id,
-                    we::id,
-                    diesel::IntoSql::into_sql::<diesel::sql_types::BigInt>(event.id),
-                )))
-                .into_columns((wd::project_id, wd::endpoint_id, wd::event_id))
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            let ids: Vec<i64> = active.order(we::id.asc()).select(we::id).load(conn).await?;
+            let ids = store::enqueue_test(conn, project_id, event.id).await?;
             Ok((event, ids))
         })
         .await?;
@@ -512,32 +445,19 @@ pub async fn test_webhook(
     }))
 }
 
-type DeliveryRow = (
-    i64,
-    String,
-    String,
-    String,
-    i32,
-    Option<i32>,
-    Option<String>,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    DateTime<Utc>,
-);
-
-fn delivery_out(r: DeliveryRow) -> DeliveryOut {
-    let pending = r.4 >= 0 && r.3 == "pending";
+fn delivery_out(r: Delivery) -> DeliveryOut {
+    let pending = r.attempts >= 0 && r.status == DeliveryStatus::Pending.as_str();
     DeliveryOut {
-        id: r.0,
-        event_id: r.1,
-        event_type: r.2,
-        status: r.3,
-        attempts: r.4,
-        last_status_code: r.5,
-        last_error: r.6,
-        next_attempt_at: pending.then_some(r.7),
-        delivered_at: r.8,
-        created_at: r.9,
+        id: r.id,
+        event_id: r.event_id,
+        event_type: r.event_type,
+        status: r.status,
+        attempts: r.attempts,
+        last_status_code: r.last_status_code,
+        last_error: r.last_error,
+        next_attempt_at: pending.then_some(r.next_attempt_at),
+        delivered_at: r.delivered_at,
+        created_at: r.created_at,
     }
 }
 
@@ -556,45 +476,15 @@ pub async fn list_deliveries(
 ) -> ApiResult<HttpResponse> {
     let pg = crate::validate::Page::parse(q.page, q.per_page, 25)?;
     let (page, per_page) = (pg.page, pg.per_page);
-    if let Some(s) = &q.status
-        && !matches!(s.as_str(), "pending" | "delivered" | "failed")
-    {
-        return Err(ApiError::invalid_field(
-            "status",
-            "status must be pending, delivered or failed",
-        ));
-    }
+    let status = match q.status.as_deref() {
+        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
+            ApiError::invalid_field("status", "status must be pending, delivered or failed")
+        })?),
+        None => None,
+    };
     let mut conn = state.pool.get().await?;
     find(&mut conn, auth.project.id, *id).await?;
-    let base = || {
-        let mut q2 = wd::table
-            .inner_join(ev::table)
-            .filter(wd::endpoint_id.eq(*id))
-            .into_boxed();
-        if let Some(s) = &q.status {
-            q2 = q2.filter(wd::status.eq(s.clone()));
-        }
-        q2
-    };
-    let total: i64 = base().count().get_result(&mut conn).await?;
-    let rows: Vec<DeliveryRow> = base()
-        .order(wd::id.desc())
-        .offset(pg.offset())
-        .limit(per_page)
-        .select((
-            wd::id,
-            ev::public_id,
-            ev::event_type,
-            wd::status,
-            wd::attempts,
-            wd::last_status_code,
-            wd::last_error,
-            wd::next_attempt_at,
-            wd::delivered_at,
-            wd::created_at,
-        ))
-        .load(&mut conn)
-        .await?;
+    let (rows, total) = store::deliveries(&mut conn, *id, status, pg.offset(), per_page).await?;
     Ok(HttpResponse::Ok().json(DeliveryPage {
         deliveries: rows.into_iter().map(delivery_out).collect(),
         total,
@@ -609,30 +499,9 @@ async fn delivery(
     endpoint: i64,
     id: i64,
 ) -> ApiResult<DeliveryOut> {
-    let row: Option<DeliveryRow> = wd::table
-        .inner_join(ev::table)
-        .filter(
-            wd::project_id
-                .eq(project_id)
-                .and(wd::endpoint_id.eq(endpoint))
-                .and(wd::id.eq(id)),
-        )
-        .select((
-            wd::id,
-            ev::public_id,
-            ev::event_type,
-            wd::status,
-            wd::attempts,
-            wd::last_status_code,
-            wd::last_error,
-            wd::next_attempt_at,
-            wd::delivered_at,
-            wd::created_at,
-        ))
-        .first(conn)
-        .await
-        .optional()?;
-    row.map(delivery_out)
+    store::delivery(conn, project_id, endpoint, id)
+        .await?
+        .map(delivery_out)
         .ok_or_else(|| ApiError::not_found("Delivery"))
 }
 
@@ -651,19 +520,11 @@ pub async fn get_delivery(
     let (endpoint, id) = path.into_inner();
     let mut conn = state.pool.get().await?;
     let d = delivery(&mut conn, auth.project.id, endpoint, id).await?;
-    let attempts = wa::table
-        .filter(wa::delivery_id.eq(id))
-        .order(wa::id.asc())
-        .select((
-            wa::attempt,
-            wa::status_code,
-            wa::latency_ms,
-            wa::response_body,
-            wa::error,
-            wa::created_at,
-        ))
-        .load::<AttemptOut>(&mut conn)
-        .await?;
+    let attempts = store::attempts(&mut conn, id)
+        .await?
+        .into_iter()
+        .map(AttemptOut::from)
+        .collect();
     Ok(HttpResponse::Ok().json(DeliveryDetail {
         delivery: d,
         attempts,
@@ -693,22 +554,7 @@ pub async fn redeliver(
     let mut conn = state.pool.get().await?;
     delivery(&mut conn, auth.project.id, endpoint, id).await?;
     // Only a delivery no worker holds: a live lease means a send in flight.
-    let n = diesel::update(
-        wd::table.find(id).filter(
-            wd::locked_until
-                .is_null()
-                .or(wd::locked_until.le(diesel::dsl::now)),
-        ),
-    )
-    .set((
-        wd::status.eq("pending"),
-        wd::next_attempt_at.eq(Utc::now()),
-        wd::locked_until.eq(None::<DateTime<Utc>>),
-        wd::cycle_attempts.eq(0),
-        wd::updated_at.eq(Utc::now()),
-    ))
-    .execute(&mut conn)
-    .await?;
+    let n = usize::from(store::redeliver(&mut conn, id).await?);
     if n == 0 {
         return Err(ApiError::Conflict {
             message: "Delivery is being sent; redeliver it once the current attempt has finished"
@@ -741,74 +587,10 @@ pub async fn recover(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     find(&mut conn, auth.project.id, *id).await?;
-    let n = diesel::update(
-        wd::table.filter(
-            wd::endpoint_id
-                .eq(*id)
-                .and(wd::status.eq("failed"))
-                .and(wd::created_at.ge(body.since)),
-        ),
-    )
-    .set((
-        wd::status.eq("pending"),
-        wd::next_attempt_at.eq(Utc::now()),
-        wd::locked_until.eq(None::<DateTime<Utc>>),
-        wd::cycle_attempts.eq(0),
-        wd::updated_at.eq(Utc::now()),
-    ))
-    .execute(&mut conn)
-    .await?;
+    let n = store::recover(&mut conn, *id, body.since).await?;
     state.delivery_wake.notify_one();
     Ok(HttpResponse::Ok().json(RecoverOut {
         success: true,
         recovered: n,
     }))
-}
-
-/// Registers the routes, relative to the `/webhooks` scope they are mounted in
-/// (`routes::configure_api`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("")
-            .route(web::get().to(list_webhooks))
-            .route(web::post().to(create_webhook))
-            .default_service(allow(&["GET", "POST"])),
-    )
-    .service(
-        web::resource("/test")
-            .route(web::post().to(test_webhook))
-            .default_service(allow(&["POST"])),
-    )
-    .service(
-        web::resource("/{id}")
-            .route(web::get().to(get_webhook))
-            .route(web::patch().to(update_webhook))
-            .route(web::delete().to(delete_webhook))
-            .default_service(allow(&["GET", "PATCH", "DELETE"])),
-    )
-    .service(
-        web::resource("/{id}/rotate-secret")
-            .route(web::post().to(rotate_secret))
-            .default_service(allow(&["POST"])),
-    )
-    .service(
-        web::resource("/{id}/deliveries")
-            .route(web::get().to(list_deliveries))
-            .default_service(allow(&["GET"])),
-    )
-    .service(
-        web::resource("/{id}/deliveries/{delivery_id}")
-            .route(web::get().to(get_delivery))
-            .default_service(allow(&["GET"])),
-    )
-    .service(
-        web::resource("/{id}/deliveries/{delivery_id}/redeliver")
-            .route(web::post().to(redeliver))
-            .default_service(allow(&["POST"])),
-    )
-    .service(
-        web::resource("/{id}/recover")
-            .route(web::post().to(recover))
-            .default_service(allow(&["POST"])),
-    );
 }

@@ -22,18 +22,19 @@
 //! behind, and a dial retried after a 5xx (the idempotency middleware
 //! forgets the key then) never leaves two calls.
 
+use super::store;
 use super::{DEFAULT_MAX_CALL_SECS, e164};
 use crate::auth::Auth;
+use crate::calls::dispatch::{agent_metadata, agents_to_dispatch};
 use crate::db::agents::Agent;
 use crate::db::sessions::{self, NewSession};
-use crate::db::sip as store;
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::limits::quota::Resource;
 use crate::livekit::calls::DIAL_SESSION;
+use crate::livekit::grants::client_grants;
 use crate::livekit::names::RoomName;
 use crate::livekit::{LiveKit, proto};
-use crate::routes::token::{agent_metadata, agents_to_dispatch, client_grants};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
