@@ -1,0 +1,60 @@
+// Sessions: filters, pages, and a session's detail with transcript and costs.
+import { h, mount, header, table, timeEl, form, field, errorBox, money, badge } from '../ui.js';
+import { get } from '../api.js';
+
+async function detail(el, id) {
+  const [d, t] = await Promise.all([get(`/sessions/${id}/detail`), get(`/sessions/${id}/transcript`).catch(() => null)]);
+  const s = d.session || d;
+  const lines = (t && (t.transcripts || t.lines)) || d.transcript || [];
+  mount(el,
+    header(`Session ${s.room_name || id}`, h('a', { class: 'button', href: '/dashboard/sessions' }, 'All sessions')),
+    h('dl', { class: 'stats' },
+      h('div', {}, h('dt', {}, 'Status'), h('dd', {}, s.status || '—')),
+      h('div', {}, h('dt', {}, 'Started'), h('dd', {}, timeEl(s.started_at))),
+      h('div', {}, h('dt', {}, 'Ended'), h('dd', {}, timeEl(s.ended_at))),
+      h('div', {}, h('dt', {}, 'Cost'), h('dd', {}, money((d.costs && (d.costs.total_usd || d.costs.cost_usd)) || d.cost_usd || 0)))),
+    h('section', { class: 'card' }, h('h2', {}, 'Transcript'),
+      lines.length ? h('ol', { class: 'transcript' }, lines.map((l) => h('li', {}, h('strong', {}, `${l.speaker || l.role || 'speaker'}: `), l.text || l.content || ''))) : h('p', { class: 'empty' }, 'No transcript lines.')));
+}
+
+export async function render(el, { params }) {
+  if (params.get('id')) {
+    try { await detail(el, Number(params.get('id'))); } catch (e) { mount(el, header('Session'), errorBox(e)); }
+    return;
+  }
+  const list = h('div', {});
+  const q = new URLSearchParams({ per_page: '25' });
+  const load = async (page = 1) => {
+    q.set('page', String(page));
+    try {
+      const r = await get(`/sessions?${q}`);
+      mount(list, table([
+        { label: 'Room', render: (x) => h('a', { href: `/dashboard/sessions?id=${x.id}` }, x.room_name) },
+        { label: 'Agent', render: (x) => x.agent_name || '—' },
+        { label: 'Status', render: (x) => badge(x.status, x.status === 'active' ? 'ok' : '') },
+        { label: 'Type', render: (x) => x.session_type },
+        { label: 'Duration', render: (x) => `${Math.round(x.duration)} s` },
+        { label: 'Lines', render: (x) => String(x.message_count) },
+        { label: 'Started', render: (x) => timeEl(x.started_at) },
+      ], r.sessions || [], 'No session matches. Sessions appear when a call starts.', 'Sessions'),
+      r.total_pages > 1 ? h('nav', { class: 'pager', 'aria-label': 'Pages' },
+        h('button', { type: 'button', disabled: r.page <= 1, onclick: () => load(r.page - 1) }, 'Previous'),
+        h('span', {}, `Page ${r.page} of ${r.total_pages} (${r.total} sessions)`),
+        h('button', { type: 'button', disabled: r.page >= r.total_pages, onclick: () => load(r.page + 1) }, 'Next')) : null);
+    } catch (e) { mount(list, errorBox(e)); }
+  };
+  const filters = form({ class: 'inline', 'aria-label': 'Filter sessions' }, [
+    field('Status', h('select', { name: 'status' }, h('option', { value: '' }, 'any'), h('option', { value: 'active' }, 'active'), h('option', { value: 'completed' }, 'completed'))),
+    field('Type', h('select', { name: 'session_type' }, h('option', { value: '' }, 'any'), h('option', { value: 'voice' }, 'voice'), h('option', { value: 'sip' }, 'sip'))),
+    field('From', h('input', { name: 'from', type: 'date' })),
+    field('To', h('input', { name: 'to', type: 'date' })),
+    h('button', { type: 'submit' }, 'Apply'),
+  ], async (v) => {
+    for (const k of ['status', 'session_type']) { if (v[k]) q.set(k, v[k]); else q.delete(k); }
+    if (v.from) q.set('from', new Date(`${v.from}T00:00:00`).toISOString()); else q.delete('from');
+    if (v.to) q.set('to', new Date(`${v.to}T23:59:59`).toISOString()); else q.delete('to');
+    await load(1);
+  });
+  mount(el, header('Sessions'), filters, list);
+  await load(1);
+}

@@ -1,0 +1,317 @@
+// The dashboard in a real browser (Debian's Chromium driven by
+// playwright-core), against a real Voxplane started by tests/api/dashboard.rs:
+//   VOXPLANE_URL  the server; MAIL_DIR  where it writes .eml files;
+//   SCREENSHOTS   where a screenshot of every page goes (.local/screenshots).
+// Steps that need the LiveKit simulator ask the Rust side on stdout with a
+// line "@@ <command>" and read its one-line answer on stdin.
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+
+const root = new URL('../../', import.meta.url).pathname;
+const require = createRequire(path.join(root, '.local/browser/package.json'));
+const { chromium } = require('playwright-core');
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const BASE = process.env.VOXPLANE_URL;
+const MAIL_DIR = process.env.MAIL_DIR;
+const SHOTS = process.env.SCREENSHOTS || path.join(root, '.local/screenshots');
+const only = process.env.BROWSER_TEST_ONLY;
+fs.mkdirSync(SHOTS, { recursive: true });
+
+const stdin = readline.createInterface({ input: process.stdin });
+const answers = [];
+let waiting = null;
+stdin.on('line', (l) => { if (waiting) { const w = waiting; waiting = null; w(l); } else answers.push(l); });
+/** Asks the Rust side (which holds the LiveKit simulator) to do something. */
+function ask(cmd) {
+  console.log(`@@ ${cmd}`);
+  return new Promise((resolve, reject) => {
+    const done = (l) => (l.startsWith('ok') ? resolve(l.slice(3)) : reject(new Error(`${cmd}: ${l}`)));
+    if (answers.length) done(answers.shift()); else waiting = done;
+  });
+}
+
+function assert(cond, msg) { if (!cond) throw new Error(`assertion failed: ${msg}`); }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for the n-th .eml to `to` whose link goes to `page`; the link, with its origin made the test server's. */
+async function mailLink(to, page, after = 0) {
+  for (let i = 0; i < 150; i += 1) {
+    const files = fs.existsSync(MAIL_DIR) ? fs.readdirSync(MAIL_DIR).filter((f) => f.endsWith('.eml')).sort() : [];
+    const links = [];
+    for (const f of files) {
+      const raw = fs.readFileSync(path.join(MAIL_DIR, f), 'utf8');
+      if (!raw.toLowerCase().includes(`to: ${to.toLowerCase()}`)) continue;
+      // Quoted-printable soft breaks and escapes.
+      const text = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, x) => String.fromCharCode(parseInt(x, 16)));
+      const m = text.match(new RegExp(`https?://[^\\s"<>]+/${page}(\\?[^\\s"<>]*)?`));
+      if (m) links.push(m[0]);
+    }
+    if (links.length > after) {
+      const u = new URL(links[after]);
+      return BASE + u.pathname + u.search;
+    }
+    await sleep(200);
+  }
+  throw new Error(`no e-mail to ${to} with a /${page} link in ${MAIL_DIR}`);
+}
+
+const failures = [];
+const state = {};
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+async function newPage(viewport = { width: 1280, height: 860 }) {
+  const ctx = await browser.newContext({ viewport, timezoneId: 'Europe/Paris' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  state.last = page;
+  page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) failures.push(`CSP: ${m.text()}`);
+  });
+  return page;
+}
+
+let shot = 0;
+/** Screenshot plus an axe-core check (no serious or critical violation). */
+async function check(page, name) {
+  await page.waitForLoadState('networkidle').catch(() => {});
+  shot += 1;
+  await page.screenshot({ path: path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+  // Injected through the driver (not a <script> tag), so the page's CSP stays as it is.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  if (result.length) failures.push(`axe on ${name}: ${result.join('; ')}`);
+}
+
+async function api(method, p, { key, body } = {}) {
+  const res = await fetch(BASE + p, {
+    method,
+    headers: { ...(key ? { 'X-API-Key': key } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  let json = null; try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, json, text };
+}
+
+const tests = [];
+function test(name, fn) { tests.push([name, fn]); }
+
+const stamp = Date.now().toString(36);
+const owner = { email: `owner-${stamp}@example.com`, password: 'Correct-Horse-9-battery', name: 'Olive Owner' };
+const viewer = { email: `viewer-${stamp}@example.com`, password: 'Viewer-Staple-7-orbit', name: 'Vic Viewer' };
+
+async function signIn(page, who) {
+  await page.goto(`${BASE}/sign-in`);
+  await page.getByLabel('E-mail', { exact: true }).fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((u) => !u.pathname.startsWith('/sign-in'));
+}
+
+async function registerAndVerify(page, who) {
+  await page.goto(`${BASE}/register`);
+  await page.getByLabel('Name').fill(who.name);
+  await page.getByLabel('E-mail').fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByText('Check your inbox').waitFor();
+  const link = await mailLink(who.email, 'verify-email');
+  await page.goto(link);
+  await page.getByText('Your e-mail address is verified').waitFor();
+}
+
+test('root redirects to the dashboard, which asks to sign in', async () => {
+  const page = await newPage();
+  await page.goto(`${BASE}/`);
+  await page.waitForURL(/\/sign-in$/);
+  const index = await fetch(`${BASE}/dashboard`);
+  const policy = index.headers.get('content-security-policy') || '';
+  assert(policy.includes("script-src 'self'") && !policy.includes('unsafe-inline'), `strict CSP, got ${policy}`);
+  await check(page, 'sign-in');
+  await page.context().close();
+});
+
+test('register, verify from the e-mailed link, sign in, create a project (overview)', async () => {
+  const page = await newPage();
+  await registerAndVerify(page, owner);
+  await check(page, 'verified');
+  await signIn(page, owner);
+  await page.getByRole('heading', { name: 'Create your first project' }).waitFor();
+  await check(page, 'first-project');
+  await page.getByLabel('Project name').fill('Browser Support');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await page.getByRole('heading', { name: /Overview/ }).waitFor();
+  await page.getByRole('heading', { name: 'This month' }).waitFor();
+  await page.getByRole('heading', { name: /Quotas/ }).waitFor();
+  await check(page, 'overview');
+  state.page = page;
+});
+
+test('create an API key (shown once, works), revoke it (then fails against the API)', async () => {
+  const page = state.page;
+  await page.getByRole('link', { name: 'API keys' }).click();
+  await page.getByLabel('Name').fill('ci server');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const key = (await page.getByTestId('new-key').textContent()).trim();
+  assert(key.startsWith('pk_'), `a key is shown: ${key}`);
+  await page.getByRole('button', { name: 'Copy' }).waitFor();
+  assert((await api('GET', '/api/v1/project', { key })).status === 200, 'the new key works');
+  await page.getByRole('cell', { name: /^pk_/ }).first().waitFor();
+  const masked = await page.getByRole('cell', { name: /^pk_/ }).first().textContent();
+  assert(!masked.includes(key), 'the list masks the key');
+  await check(page, 'keys');
+  await page.getByRole('button', { name: 'Revoke ci server' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke key' }).click();
+  await page.getByText('Key “ci server” revoked').waitFor();
+  const after = await api('GET', '/api/v1/project', { key });
+  assert(after.status === 401, `the revoked key fails: ${after.status}`);
+  // A second key for the live test.
+  await page.getByLabel('Name').fill('live');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  state.key = (await page.getByTestId('new-key').textContent()).trim();
+});
+
+test('create an agent (tool errors shown in words)', async () => {
+  const page = state.page;
+  await page.getByRole('link', { name: 'Agents' }).click();
+  await page.getByText('No agent yet').waitFor();
+  await check(page, 'agents-empty');
+  await page.getByRole('button', { name: 'New agent' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Support Bot');
+  await page.getByLabel('Tools (JSON)').fill('[{"name": "lookup", "parameters": "not a schema"}]');
+  await page.getByRole('button', { name: 'Create agent' }).click();
+  await page.getByRole('alert').waitFor();
+  const msg = await page.getByRole('alert').textContent();
+  assert(/tool|parameters/i.test(msg), `a tool error in words: ${msg}`);
+  await check(page, 'agent-tool-error');
+  await page.getByLabel('Tools (JSON)').fill('[{"name": "lookup_order", "description": "Find an order", "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}]');
+  await page.getByRole('button', { name: 'Create agent' }).click();
+  await page.getByRole('cell', { name: 'Support Bot', exact: true }).waitFor();
+  await check(page, 'agents');
+});
+
+test('live: a room appears when a token dispatches an agent and a participant joins; a transcript line streams in', async () => {
+  const page = state.page;
+  await page.getByRole('link', { name: 'Live' }).click();
+  await page.getByText('Live: updates appear').waitFor();
+  const agents = await api('GET', '/api/v1/agents', { key: state.key });
+  const agentId = agents.json.agents[0].id;
+  const tok = await api('POST', '/api/v1/token', { key: state.key, body: { room: 'support-1', identity: 'caller-1', agent_config_id: agentId } });
+  assert(tok.status === 200 || tok.status === 201, `token: ${tok.text}`);
+  assert((tok.json.agents_dispatched || []).includes(agentId), 'the token dispatches the agent');
+  await ask(`connect ${tok.json.room} ${tok.json.token}`);
+  const row = page.getByRole('row', { name: /support-1/ });
+  await row.waitFor();
+  await row.getByText('caller-1').waitFor();
+  await check(page, 'live-room');
+  await row.getByRole('button', { name: 'Watch' }).click();
+  const s = await api('POST', '/api/v1/sessions', { key: state.key, body: { room_name: 'support-1' } });
+  assert([200, 201, 409].includes(s.status), `session: ${s.text}`);
+  await sleep(300);
+  const line = await api('POST', '/api/v1/sessions/support-1/transcript', { key: state.key, body: { speaker: 'user', content: 'My order never arrived', timestamp_ms: 1200, is_final: true } });
+  assert(line.status === 201, `transcript: ${line.text}`);
+  await page.getByRole('list', { name: 'Transcript' }).getByText('My order never arrived').waitFor();
+  await check(page, 'live-transcript');
+});
+
+test('sessions list and detail with the transcript', async () => {
+  const page = state.page;
+  await page.getByRole('link', { name: 'Sessions' }).click();
+  await page.getByRole('link', { name: 'support-1' }).first().click();
+  await page.getByText('My order never arrived').waitFor();
+  await check(page, 'session-detail');
+});
+
+test('team: invite a viewer, who accepts from the e-mailed link and sees no management actions', async () => {
+  const page = state.page;
+  await page.getByRole('link', { name: 'Team' }).click();
+  await page.getByLabel('E-mail').fill(viewer.email);
+  await page.getByLabel('Role').selectOption('viewer');
+  await page.getByRole('button', { name: 'Send invitation' }).click();
+  await page.getByRole('cell', { name: viewer.email }).waitFor();
+  await check(page, 'team');
+  const link = await mailLink(viewer.email, 'accept-invitation');
+  const vpage = await newPage({ width: 390, height: 844 });
+  await registerAndVerify(vpage, viewer);
+  await vpage.goto(link);
+  await vpage.waitForURL(/\/sign-in/);
+  await vpage.getByLabel('E-mail', { exact: true }).fill(viewer.email);
+  await vpage.getByLabel('Password').fill(viewer.password);
+  await vpage.getByRole('button', { name: 'Sign in' }).click();
+  await vpage.getByRole('button', { name: 'Accept and join' }).click();
+  await vpage.getByRole('heading', { name: /Overview/ }).waitFor();
+  await check(vpage, 'viewer-overview-phone');
+  await vpage.goto(`${BASE}/dashboard/agents`);
+  await vpage.getByText('Support Bot', { exact: true }).waitFor();
+  assert(await vpage.getByRole('button', { name: 'New agent' }).count() === 0, 'a viewer has no New agent button');
+  assert(await vpage.getByRole('button', { name: 'Edit' }).count() === 0, 'a viewer has no Edit button');
+  await vpage.goto(`${BASE}/dashboard/keys`);
+  await vpage.getByText('Only admins and owners').waitFor();
+  assert(await vpage.getByRole('button', { name: 'Create key' }).count() === 0, 'a viewer has no Create key button');
+  await check(vpage, 'viewer-keys-phone');
+  await vpage.context().close();
+});
+
+test('reset the password from the e-mailed link; change it; sign out everywhere', async () => {
+  const page = state.page;
+  await page.getByRole('link', { name: 'Account' }).click();
+  await check(page, 'account');
+  await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
+  await page.waitForURL(/\/sign-in/);
+  await page.getByRole('link', { name: 'Forgot your password?' }).click();
+  await page.getByLabel('E-mail').fill(owner.email);
+  await page.getByRole('button', { name: 'E-mail me a reset link' }).click();
+  await page.getByText('a reset link is on its way').waitFor();
+  const link = await mailLink(owner.email, 'reset-password');
+  await page.goto(link);
+  owner.password = 'Another-Lantern-5-river';
+  await page.getByLabel('New password', { exact: true }).fill(owner.password);
+  await page.getByRole('button', { name: 'Set the new password' }).click();
+  await page.waitForURL(/\/sign-in/);
+  await check(page, 'after-reset');
+  await signIn(page, owner);
+  await page.goto(`${BASE}/dashboard/account`);
+  await page.getByLabel('Current password').fill(owner.password);
+  owner.password = 'Third-Compass-8-meadow';
+  await page.getByLabel('New password', { exact: true }).fill(owner.password);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText('Password changed').waitFor();
+  await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+  await page.waitForURL(/\/sign-in/);
+  await page.goto(`${BASE}/dashboard/keys`);
+  await page.waitForURL(/\/sign-in/);
+  await signIn(page, owner);
+  await page.waitForURL(/\/dashboard\/keys/);
+});
+
+let failed = 0;
+for (const [name, fn] of tests) {
+  if (only && !name.includes(only)) continue;
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed += 1;
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+    if (state.last) await state.last.screenshot({ path: path.join(SHOTS, `failed-${failed}.png`), fullPage: true }).catch(() => {});
+    break;
+  }
+}
+for (const f of failures) console.log(`FAIL ${f}`);
+await browser.close();
+stdin.close();
+process.exit(failed || failures.length ? 1 : 0);
