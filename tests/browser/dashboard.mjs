@@ -227,8 +227,15 @@ test('live: a room appears when a token dispatches an agent and a participant jo
   await check(page, 'live-transcript');
 });
 
-test('sessions list and detail with the transcript', async () => {
+test('overview charts this month by day and service; sessions list and detail with the transcript', async () => {
   const page = state.page;
+  const u = await api('POST', '/api/v1/usage', { key: state.key, body: { room_name: 'support-1', service: 'llm', provider: 'openai', model: 'gpt-4o', input_tokens: 120000, output_tokens: 30000 } });
+  assert(u.status === 201 || u.status === 200, `usage: ${u.text}`);
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await page.getByRole('img', { name: /Cost by day and service/ }).waitFor();
+  const cost = await page.getByTestId('month-cost').textContent();
+  assert(cost !== '$0.00', `this month's cost shows: ${cost}`);
+  await check(page, 'overview-chart');
   await page.getByRole('link', { name: 'Sessions' }).click();
   await page.getByRole('link', { name: 'support-1' }).first().click();
   await page.getByText('My order never arrived').waitFor();
@@ -265,7 +272,7 @@ test('team: invite a viewer, who accepts from the e-mailed link and sees no mana
   await vpage.context().close();
 });
 
-test('reset the password from the e-mailed link; change it; sign out everywhere', async () => {
+test('reset the password from the e-mailed link; change it; sign out everywhere; confirm a new e-mail address', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'Account' }).click();
   await check(page, 'account');
@@ -295,6 +302,17 @@ test('reset the password from the e-mailed link; change it; sign out everywhere'
   await page.waitForURL(/\/sign-in/);
   await signIn(page, owner);
   await page.waitForURL(/\/dashboard\/keys/);
+  // An e-mail change is confirmed from the link sent to the new address.
+  const moved = `moved-${stamp}@example.com`;
+  await page.goto(`${BASE}/dashboard/account`);
+  await page.getByLabel('E-mail').fill(moved);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Confirm the new address').waitFor();
+  await page.goto(await mailLink(moved, 'confirm-email'));
+  await page.getByText('Your new e-mail address is confirmed').waitFor();
+  await check(page, 'email-confirmed');
+  const me = await page.evaluate(async () => (await fetch('/api/v1/auth/me')).json());
+  assert(me.account.email === moved, `the address changed: ${JSON.stringify(me)}`);
 });
 
 let failed = 0;
