@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import http from 'node:http';
 
 const root = new URL('../../', import.meta.url).pathname;
 const require = createRequire(path.join(root, '.local/browser/package.json'));
@@ -19,6 +20,7 @@ const MAIL_DIR = process.env.MAIL_DIR;
 const SHOTS = process.env.SCREENSHOTS || path.join(root, '.local/screenshots');
 const only = process.env.BROWSER_TEST_ONLY;
 fs.mkdirSync(SHOTS, { recursive: true });
+for (const f of fs.readdirSync(SHOTS)) if (f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f));
 
 const stdin = readline.createInterface({ input: process.stdin });
 const answers = [];
@@ -240,6 +242,62 @@ test('overview charts this month by day and service; sessions list and detail wi
   await page.getByRole('link', { name: 'support-1' }).first().click();
   await page.getByText('My order never arrived').waitFor();
   await check(page, 'session-detail');
+});
+
+test('webhooks: add an endpoint, send a test, read the failed attempt, redeliver it, rotate the secret', async () => {
+  const page = state.page;
+  // A receiver that is down (503) until told otherwise.
+  let up = false;
+  const received = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      received.push({ signature: req.headers['webhook-signature'], body });
+      res.writeHead(up ? 200 : 503, { 'Content-Type': 'text/plain' });
+      res.end(up ? 'thanks' : 'receiver down for maintenance');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/hook`;
+  try {
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByText('No webhook endpoint yet').waitFor();
+    await page.getByLabel('Endpoint URL').fill(url);
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    const secret = (await page.getByTestId('webhook-secret').textContent()).trim();
+    assert(secret.startsWith('whsec_'), `the secret is shown once: ${secret}`);
+    await page.getByRole('button', { name: 'Send a test event' }).click();
+    await page.getByText(/Test event sent to 1 endpoint/).waitFor();
+    await page.getByRole('button', { name: 'Delivery log' }).click();
+    const failedRow = page.getByRole('row', { name: /failed/ });
+    for (let i = 0; i < 50 && !(await failedRow.count()); i += 1) {
+      await sleep(200);
+      await page.getByRole('button', { name: 'Refresh log' }).click();
+    }
+    await failedRow.first().getByRole('button', { name: 'Attempts' }).click();
+    await page.getByText('receiver down for maintenance').waitFor();
+    await page.getByRole('cell', { name: 'HTTP 503' }).first().waitFor();
+    await check(page, 'webhook-failed');
+    up = true;
+    await failedRow.first().getByRole('button', { name: /Redeliver/ }).click();
+    await page.getByText('Delivery queued again').waitFor();
+    const delivered = page.getByRole('row', { name: /delivered/ });
+    for (let i = 0; i < 50 && !(await delivered.count()); i += 1) {
+      await sleep(200);
+      await page.getByRole('button', { name: 'Refresh log' }).click();
+    }
+    assert(await delivered.count() === 1, 'the redelivered webhook is delivered');
+    assert(received.length === 2 && received[1].body === received[0].body, 'the same event was sent again');
+    await check(page, 'webhook-redelivered');
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Rotate secret' }).click();
+    await page.getByText('The new signing secret').waitFor();
+    const rotated = (await page.getByTestId('webhook-secret').textContent()).trim();
+    assert(rotated.startsWith('whsec_') && rotated !== secret, 'a new secret is shown');
+  } finally {
+    server.close();
+  }
 });
 
 test('team: invite a viewer, who accepts from the e-mailed link and sees no management actions', async () => {
