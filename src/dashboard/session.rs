@@ -6,7 +6,8 @@
 //! `/dashboard/session/{login,refresh,logout}` run the `/api/v1/auth`
 //! handlers and move their tokens into cookies; [`cookie_auth`], in front
 //! of the `/api/v1` guard, turns the session cookie into the
-//! `Authorization: Bearer` header the guard already understands.
+//! `Authorization: Bearer` header the guard already understands (and, on
+//! reads, `?project_id=` into `X-Project-Id`, for `<audio src>` and links).
 
 use crate::error::ApiError;
 use crate::routes::auth::login::{LoginIn, RefreshIn};
@@ -225,8 +226,25 @@ pub async fn cookie_auth(
         if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
             req.headers_mut().insert(header::AUTHORIZATION, v);
         }
+        if safe && !req.headers().contains_key("x-project-id") {
+            project_from_query(&mut req);
+        }
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// A page's `<audio src>` (or a download link) cannot send headers: on a
+/// read with the session cookie, `?project_id=<id>` stands for
+/// `X-Project-Id` (used by the recording player; the handlers that take a
+/// query refuse the unknown parameter, so the pages send it only there).
+fn project_from_query(req: &mut ServiceRequest) {
+    let project = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "project_id")
+        .map(|(_, v)| v.into_owned());
+    if let Some(value) = project.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        req.headers_mut()
+            .insert(header::HeaderName::from_static("x-project-id"), value);
+    }
 }
 
 #[cfg(test)]

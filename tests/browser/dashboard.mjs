@@ -227,9 +227,14 @@ test('live: a room appears when a token dispatches an agent and a participant jo
   assert(line.status === 201, `transcript: ${line.text}`);
   await page.getByRole('list', { name: 'Transcript' }).getByText('My order never arrived').waitFor();
   await check(page, 'live-transcript');
+  const rec = await api('POST', '/api/v1/rooms/support-1/recordings/start', { key: state.key, body: { format: 'ogg' } });
+  assert(rec.status === 200 || rec.status === 201, `recording: ${rec.text}`);
+  await sleep(1500);
+  const stop = await api('POST', '/api/v1/rooms/support-1/recordings/stop', { key: state.key, body: {} });
+  assert(stop.status === 200, `stop: ${stop.text}`);
 });
 
-test('overview charts this month by day and service; sessions list and detail with the transcript', async () => {
+test('overview charts this month by day and service; sessions list and detail with the transcript and a recording that plays and seeks', async () => {
   const page = state.page;
   const u = await api('POST', '/api/v1/usage', { key: state.key, body: { room_name: 'support-1', service: 'llm', provider: 'openai', model: 'gpt-4o', input_tokens: 120000, output_tokens: 30000 } });
   assert(u.status === 201 || u.status === 200, `usage: ${u.text}`);
@@ -239,8 +244,28 @@ test('overview charts this month by day and service; sessions list and detail wi
   assert(cost !== '$0.00', `this month's cost shows: ${cost}`);
   await check(page, 'overview-chart');
   await page.getByRole('link', { name: 'Sessions' }).click();
+  // The recording is completed once the simulator's egress_ended arrives.
+  for (let i = 0; i < 50; i += 1) {
+    const r = await api('GET', '/api/v1/recordings?room_name=support-1', { key: state.key });
+    if (r.json.recordings.some((x) => x.status === 'completed')) break;
+    await sleep(200);
+  }
+  const ranges = [];
+  page.on('response', (r) => { if (r.url().includes('/download')) ranges.push(r.status()); });
   await page.getByRole('link', { name: 'support-1' }).first().click();
   await page.getByText('My order never arrived').waitFor();
+  const audio = page.getByLabel(/^Recording \d+$/);
+  await audio.waitFor();
+  const played = await audio.evaluate(async (a) => {
+    if (a.readyState < 1) await new Promise((r, j) => { a.addEventListener('loadedmetadata', r, { once: true }); a.addEventListener('error', () => j(new Error(`audio error ${a.error && a.error.code}`)), { once: true }); });
+    a.muted = true;
+    await a.play();
+    a.currentTime = Math.min(a.duration / 2, 1);
+    await new Promise((r) => a.addEventListener('seeked', r, { once: true }));
+    return { duration: a.duration, time: a.currentTime, error: a.error && a.error.code };
+  });
+  assert(played.duration > 0 && !played.error, `the recording plays: ${JSON.stringify(played)}`);
+  assert(ranges.includes(206), `the player uses Range downloads: ${ranges}`);
   await check(page, 'session-detail');
 });
 

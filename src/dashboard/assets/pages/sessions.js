@@ -1,20 +1,43 @@
 // Sessions: filters, pages, and a session's detail with transcript and costs.
 import { h, mount, header, table, timeEl, form, field, errorBox, money, badge } from '../ui.js';
-import { get } from '../api.js';
+import { get, currentProject } from '../api.js';
+
+function seconds(v) {
+  if (v === null || v === undefined) return '—';
+  const n = Math.round(Number(v));
+  return `${Math.floor(n / 60)}:${String(n % 60).padStart(2, '0')}`;
+}
+
+/** The recordings of a room, each playable in the page (the browser seeks with Range requests). */
+function recordings(list) {
+  if (!list.length) return h('p', { class: 'empty' }, 'No recording of this session.');
+  return h('ul', { class: 'recordings' }, list.map((r) => {
+    const src = `/api/v1/recordings/${r.id}/download?project_id=${currentProject()}`;
+    return h('li', {},
+      h('p', {}, `${r.format} · ${r.status} · ${seconds(r.duration_seconds)} · started `, timeEl(r.started_at)),
+      r.status === 'completed'
+        ? [h('audio', { controls: true, preload: 'metadata', src, 'aria-label': `Recording ${r.id}` }), ' ', h('a', { href: src, download: `recording-${r.id}.${r.format}` }, 'Download')]
+        : h('p', { class: r.status === 'error' ? 'error' : 'muted' }, r.status === 'error' ? `Recording failed: ${r.error || 'unknown error'}` : 'Still recording…'));
+  }));
+}
 
 async function detail(el, id) {
   const [d, t] = await Promise.all([get(`/sessions/${id}/detail`), get(`/sessions/${id}/transcript`).catch(() => null)]);
   const s = d.session || d;
   const lines = (t && (t.transcripts || t.lines)) || d.transcript || [];
+  const recs = await get(`/recordings?room_name=${encodeURIComponent(s.room_name)}&per_page=20`).catch(() => ({ recordings: [] }));
+  const costs = d.costs || d.usage || {};
   mount(el,
     header(`Session ${s.room_name || id}`, h('a', { class: 'button', href: '/dashboard/sessions' }, 'All sessions')),
     h('dl', { class: 'stats' },
       h('div', {}, h('dt', {}, 'Status'), h('dd', {}, s.status || '—')),
       h('div', {}, h('dt', {}, 'Started'), h('dd', {}, timeEl(s.started_at))),
       h('div', {}, h('dt', {}, 'Ended'), h('dd', {}, timeEl(s.ended_at))),
-      h('div', {}, h('dt', {}, 'Cost'), h('dd', {}, money((d.costs && (d.costs.total_usd || d.costs.cost_usd)) || d.cost_usd || 0)))),
+      h('div', {}, h('dt', {}, 'Cost'), h('dd', { title: `LLM ${money(costs.llm)} · speech to text ${money(costs.stt)} · text to speech ${money(costs.tts)}` }, money(costs.total ?? 0))),
+      h('div', {}, h('dt', {}, 'Of which LLM'), h('dd', {}, money(costs.llm ?? 0)))),
+    h('section', { class: 'card' }, h('h2', {}, 'Recordings'), recordings(recs.recordings || [])),
     h('section', { class: 'card' }, h('h2', {}, 'Transcript'),
-      lines.length ? h('ol', { class: 'transcript' }, lines.map((l) => h('li', {}, h('strong', {}, `${l.speaker || l.role || 'speaker'}: `), l.text || l.content || ''))) : h('p', { class: 'empty' }, 'No transcript lines.')));
+      lines.length ? h('ol', { class: 'transcript' }, lines.map((l) => h('li', {}, h('strong', {}, `${l.speaker || l.role || 'speaker'}: `), l.content || l.text || ''))) : h('p', { class: 'empty' }, 'No transcript lines.')));
 }
 
 export async function render(el, { params }) {
