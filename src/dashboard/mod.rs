@@ -52,6 +52,9 @@ assets! {
     "pages/sessions.js" => "text/javascript; charset=utf-8",
     "pages/webhooks.js" => "text/javascript; charset=utf-8",
     "pages/projects.js" => "text/javascript; charset=utf-8",
+    "pages/knowledge.js" => "text/javascript; charset=utf-8",
+    "pages/sip.js" => "text/javascript; charset=utf-8",
+    "pages/chat.js" => "text/javascript; charset=utf-8",
 }
 
 const INDEX: &str = include_str!("assets/index.html");

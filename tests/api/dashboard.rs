@@ -73,7 +73,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     let status = status.unwrap_or_else(|_| panic!("the browser tests timed out:\n{log}"));
     assert!(status.success(), "the browser tests failed:\n{log}");
     assert!(
-        log.lines().filter(|l| l.starts_with("ok ")).count() >= 9,
+        log.lines().filter(|l| l.starts_with("ok ")).count() >= 12,
         "every browser test ran:\n{log}"
     );
     let _ = std::fs::remove_dir_all(&mail);

@@ -118,16 +118,16 @@ const viewer = { email: `viewer-${stamp}@example.com`, password: 'Viewer-Staple-
 async function signIn(page, who) {
   await page.goto(`${BASE}/sign-in`);
   await page.getByLabel('E-mail', { exact: true }).fill(who.email);
-  await page.getByLabel('Password').fill(who.password);
+  await page.getByLabel('Password', { exact: true }).fill(who.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL((u) => !u.pathname.startsWith('/sign-in'));
 }
 
 async function registerAndVerify(page, who) {
   await page.goto(`${BASE}/register`);
-  await page.getByLabel('Name').fill(who.name);
-  await page.getByLabel('E-mail').fill(who.email);
-  await page.getByLabel('Password').fill(who.password);
+  await page.getByLabel('Name', { exact: true }).fill(who.name);
+  await page.getByLabel('E-mail', { exact: true }).fill(who.email);
+  await page.getByLabel('Password', { exact: true }).fill(who.password);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByText('Check your inbox').waitFor();
   const link = await mailLink(who.email, 'verify-email');
@@ -153,7 +153,7 @@ test('register, verify from the e-mailed link, sign in, create a project (overvi
   await signIn(page, owner);
   await page.getByRole('heading', { name: 'Create your first project' }).waitFor();
   await check(page, 'first-project');
-  await page.getByLabel('Project name').fill('Browser Support');
+  await page.getByLabel('Project name', { exact: true }).fill('Browser Support');
   await page.getByRole('button', { name: 'Create project' }).click();
   await page.getByRole('heading', { name: /Overview/ }).waitFor();
   await page.getByRole('heading', { name: 'This month' }).waitFor();
@@ -165,7 +165,7 @@ test('register, verify from the e-mailed link, sign in, create a project (overvi
 test('create an API key (shown once, works), revoke it (then fails against the API)', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'API keys' }).click();
-  await page.getByLabel('Name').fill('ci server');
+  await page.getByLabel('Name', { exact: true }).fill('ci server');
   await page.getByRole('button', { name: 'Create key' }).click();
   const key = (await page.getByTestId('new-key').textContent()).trim();
   assert(key.startsWith('pk_'), `a key is shown: ${key}`);
@@ -181,7 +181,7 @@ test('create an API key (shown once, works), revoke it (then fails against the A
   const after = await api('GET', '/api/v1/project', { key });
   assert(after.status === 401, `the revoked key fails: ${after.status}`);
   // A second key for the live test.
-  await page.getByLabel('Name').fill('live');
+  await page.getByLabel('Name', { exact: true }).fill('live');
   await page.getByRole('button', { name: 'Create key' }).click();
   state.key = (await page.getByTestId('new-key').textContent()).trim();
 });
@@ -193,16 +193,56 @@ test('create an agent (tool errors shown in words)', async () => {
   await check(page, 'agents-empty');
   await page.getByRole('button', { name: 'New agent' }).click();
   await page.getByLabel('Name', { exact: true }).fill('Support Bot');
-  await page.getByLabel('Tools (JSON)').fill('[{"name": "lookup", "parameters": "not a schema"}]');
+  await page.getByLabel('Tools (JSON)', { exact: true }).fill('[{"name": "lookup", "parameters": "not a schema"}]');
   await page.getByRole('button', { name: 'Create agent' }).click();
   await page.getByRole('alert').waitFor();
   const msg = await page.getByRole('alert').textContent();
   assert(/tool|parameters/i.test(msg), `a tool error in words: ${msg}`);
   await check(page, 'agent-tool-error');
-  await page.getByLabel('Tools (JSON)').fill('[{"name": "lookup_order", "description": "Find an order", "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}]');
+  await page.getByLabel('Tools (JSON)', { exact: true }).fill('[{"name": "lookup_order", "description": "Find an order", "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}]');
   await page.getByRole('button', { name: 'Create agent' }).click();
   await page.getByRole('cell', { name: 'Support Bot', exact: true }).waitFor();
   await check(page, 'agents');
+});
+
+test('knowledge bases: create one, upload a document with progress, watch it index, try a search', async () => {
+  const page = state.page;
+  await page.getByRole('link', { name: 'Knowledge bases' }).click();
+  await page.getByText('No knowledge base yet').waitFor();
+  await page.getByLabel('Name', { exact: true }).fill('Help center');
+  await page.getByRole('button', { name: 'Create knowledge base' }).click();
+  await page.getByRole('heading', { name: 'Help center' }).waitFor();
+  await page.getByLabel('Document', { exact: true }).setInputFiles({
+    name: 'returns.md',
+    mimeType: 'text/markdown',
+    buffer: Buffer.from('# Returns\n\nYou can return any order within 30 days for a full refund. Print the prepaid label from your account page.\n\n# Shipping\n\nOrders ship within two business days.\n'),
+  });
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.getByText(/Uploaded returns.md/).waitFor();
+  await page.getByRole('row', { name: /returns.md/ }).getByText('ready').waitFor({ timeout: 60000 });
+  await page.getByLabel('Question', { exact: true }).fill('how long do I have to send an order back?');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByText(/within 30 days for a full refund/).first().waitFor();
+  assert(await page.locator('.results mark').count() > 0, 'matches are highlighted');
+  assert(await page.getByText('<mark>').count() === 0, 'no markup shown as text');
+  await check(page, 'knowledge');
+});
+
+test('SIP: add a trunk, dial a number and watch the call status live', async () => {
+  const page = state.page;
+  await page.getByRole('link', { name: 'SIP' }).click();
+  await page.getByText('No SIP trunk yet').waitFor();
+  await page.getByLabel('Trunk name', { exact: true }).fill('Main line');
+  await page.getByLabel('Phone number', { exact: true }).fill('+15551230000');
+  await page.getByLabel('Provider address', { exact: true }).fill('sip.provider.example');
+  await page.getByRole('button', { name: 'Add trunk' }).click();
+  await page.getByRole('cell', { name: 'Main line', exact: true }).waitFor();
+  await page.getByLabel('Number to call', { exact: true }).fill('+15557654321');
+  await page.getByRole('button', { name: 'Call', exact: true }).click();
+  const status = page.getByRole('list', { name: 'Call status' });
+  await status.getByText(/Dialing \+15557654321/).waitFor();
+  await status.getByText(/answered|active|in_progress|ringing/).first().waitFor();
+  await check(page, 'sip');
 });
 
 test('live: a room appears when a token dispatches an agent and a participant joins; a transcript line streams in', async () => {
@@ -288,7 +328,7 @@ test('webhooks: add an endpoint, send a test, read the failed attempt, redeliver
   try {
     await page.getByRole('link', { name: 'Webhooks' }).click();
     await page.getByText('No webhook endpoint yet').waitFor();
-    await page.getByLabel('Endpoint URL').fill(url);
+    await page.getByLabel('Endpoint URL', { exact: true }).fill(url);
     await page.getByRole('button', { name: 'Add endpoint' }).click();
     const secret = (await page.getByTestId('webhook-secret').textContent()).trim();
     assert(secret.startsWith('whsec_'), `the secret is shown once: ${secret}`);
@@ -328,8 +368,8 @@ test('webhooks: add an endpoint, send a test, read the failed attempt, redeliver
 test('team: invite a viewer, who accepts from the e-mailed link and sees no management actions', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'Team' }).click();
-  await page.getByLabel('E-mail').fill(viewer.email);
-  await page.getByLabel('Role').selectOption('viewer');
+  await page.getByLabel('E-mail', { exact: true }).fill(viewer.email);
+  await page.getByLabel('Role', { exact: true }).selectOption('viewer');
   await page.getByRole('button', { name: 'Send invitation' }).click();
   await page.getByRole('cell', { name: viewer.email }).waitFor();
   await check(page, 'team');
@@ -339,7 +379,7 @@ test('team: invite a viewer, who accepts from the e-mailed link and sees no mana
   await vpage.goto(link);
   await vpage.waitForURL(/\/sign-in/);
   await vpage.getByLabel('E-mail', { exact: true }).fill(viewer.email);
-  await vpage.getByLabel('Password').fill(viewer.password);
+  await vpage.getByLabel('Password', { exact: true }).fill(viewer.password);
   await vpage.getByRole('button', { name: 'Sign in' }).click();
   await vpage.getByRole('button', { name: 'Accept and join' }).click();
   await vpage.getByRole('heading', { name: /Overview/ }).waitFor();
@@ -355,6 +395,17 @@ test('team: invite a viewer, who accepts from the e-mailed link and sees no mana
   await vpage.context().close();
 });
 
+test('chat: the owner starts a conversation with the viewer and a message appears', async () => {
+  const page = state.page;
+  await page.getByRole('link', { name: 'Chat' }).click();
+  await page.getByLabel('With', { exact: true }).selectOption({ label: viewer.name });
+  await page.getByRole('button', { name: 'Start conversation' }).click();
+  await page.getByLabel('Message', { exact: true }).fill('Welcome to the team');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByRole('list', { name: /Messages of/ }).getByText('Welcome to the team').waitFor();
+  await check(page, 'chat');
+});
+
 test('reset the password from the e-mailed link; change it; sign out everywhere; confirm a new e-mail address', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'Account' }).click();
@@ -362,7 +413,7 @@ test('reset the password from the e-mailed link; change it; sign out everywhere;
   await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
   await page.waitForURL(/\/sign-in/);
   await page.getByRole('link', { name: 'Forgot your password?' }).click();
-  await page.getByLabel('E-mail').fill(owner.email);
+  await page.getByLabel('E-mail', { exact: true }).fill(owner.email);
   await page.getByRole('button', { name: 'E-mail me a reset link' }).click();
   await page.getByText('a reset link is on its way').waitFor();
   const link = await mailLink(owner.email, 'reset-password');
@@ -374,7 +425,7 @@ test('reset the password from the e-mailed link; change it; sign out everywhere;
   await check(page, 'after-reset');
   await signIn(page, owner);
   await page.goto(`${BASE}/dashboard/account`);
-  await page.getByLabel('Current password').fill(owner.password);
+  await page.getByLabel('Current password', { exact: true }).fill(owner.password);
   owner.password = 'Third-Compass-8-meadow';
   await page.getByLabel('New password', { exact: true }).fill(owner.password);
   await page.getByRole('button', { name: 'Change password' }).click();
@@ -388,7 +439,7 @@ test('reset the password from the e-mailed link; change it; sign out everywhere;
   // An e-mail change is confirmed from the link sent to the new address.
   const moved = `moved-${stamp}@example.com`;
   await page.goto(`${BASE}/dashboard/account`);
-  await page.getByLabel('E-mail').fill(moved);
+  await page.getByLabel('E-mail', { exact: true }).fill(moved);
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByText('Confirm the new address').waitFor();
   await page.goto(await mailLink(moved, 'confirm-email'));

@@ -80,3 +80,26 @@ export const post = (p, b, o) => api('POST', p, b, o);
 export const patch = (p, b, o) => api('PATCH', p, b, o);
 export const put = (p, b, o) => api('PUT', p, b, o);
 export const del = (p, o) => api('DELETE', p, undefined, o);
+
+/** Uploads a FormData with progress (fetch cannot report it): onProgress(0..1). */
+export function upload(path, data, onProgress) {
+  const once = () => new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest();
+    x.open('POST', `/api/v1${path}`);
+    x.setRequestHeader('X-CSRF-Token', csrf());
+    if (projectId) x.setRequestHeader('X-Project-Id', String(projectId));
+    x.upload.addEventListener('progress', (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
+    x.addEventListener('load', () => {
+      let body = null;
+      try { body = JSON.parse(x.responseText); } catch { body = { error: x.responseText }; }
+      if (x.status >= 200 && x.status < 300) resolve(body); else reject(new ApiError(x.status, body));
+    });
+    x.addEventListener('error', () => reject(new ApiError(0, null)));
+    x.send(data);
+  });
+  return once().catch(async (e) => {
+    if (e.status !== 401) throw e;
+    try { await refresh(); } catch { onSignedOut(); throw e; }
+    return once();
+  });
+}

@@ -12,6 +12,9 @@ import * as team from './pages/team.js';
 import * as live from './pages/live.js';
 import * as sessions from './pages/sessions.js';
 import * as webhooks from './pages/webhooks.js';
+import * as knowledge from './pages/knowledge.js';
+import * as sip from './pages/sip.js';
+import * as chat from './pages/chat.js';
 
 const ROLE_RANK = { viewer: 0, member: 1, admin: 2, owner: 3 };
 
@@ -49,13 +52,16 @@ const PAGES = [
   ['/dashboard/sessions', 'Sessions', sessions.render, true],
   ['/dashboard/agents', 'Agents', agents.render, true],
   ['/dashboard/keys', 'API keys', keys.render, true],
+  ['/dashboard/knowledge', 'Knowledge bases', knowledge.render, true],
   ['/dashboard/webhooks', 'Webhooks', webhooks.render, true],
+  ['/dashboard/sip', 'SIP', sip.render, true],
+  ['/dashboard/chat', 'Chat', chat.render, true],
   ['/dashboard/team', 'Team', team.render, true],
   ['/dashboard/projects', 'Projects', projects.render, false],
   ['/dashboard/account', 'Account', account.render, false],
 ];
 
-let cleanup = null;
+let cleanup = [];
 let routing = 0;
 
 function navigate(path, replace = false) {
@@ -115,13 +121,13 @@ function shell(current, content) {
 }
 
 async function route() {
-  if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }
+  for (const fn of cleanup.splice(0)) { try { fn(); } catch { /* ignore */ } }
   const seq = ++routing;
   const stale = () => seq !== routing;
   const root = document.getElementById('app');
   const path = location.pathname.replace(/\/+$/, '') || '/';
   const params = new URLSearchParams(location.search);
-  const ctx = { app, params, root, onCleanup: (fn) => { cleanup = fn; } };
+  const ctx = { app, params, root, onCleanup: (fn) => { cleanup.push(fn); } };
   try {
     if (PUBLIC[path]) {
       const main = h('main', { id: 'main', class: 'public', tabindex: '-1' });
