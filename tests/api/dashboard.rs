@@ -18,6 +18,16 @@ async fn answer(app: &TestApp, command: &str) -> String {
             Ok(p) => format!("ok {}", p.identity),
             Err(e) => format!("error {e}"),
         },
+        ["data", room] => {
+            let sent: Vec<String> = app
+                .sim()
+                .data_packets()
+                .into_iter()
+                .filter(|d| d.room.ends_with(room))
+                .map(|d| String::from_utf8_lossy(&d.data).into_owned())
+                .collect();
+            format!("ok {}", sent.join(" | "))
+        }
         _ => format!("error unknown command {command}"),
     }
 }

@@ -267,11 +267,21 @@ test('live: a room appears when a token dispatches an agent and a participant jo
   assert(line.status === 201, `transcript: ${line.text}`);
   await page.getByRole('list', { name: 'Transcript' }).getByText('My order never arrived').waitFor();
   await check(page, 'live-transcript');
+  // Call control: data to the room reaches the simulator.
+  await row.getByLabel('Message to the room', { exact: true }).fill('hold on please');
+  await row.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByText(/^Sent \d+ bytes$/).waitFor();
+  assert((await ask('data support-1')).includes('hold on please'), 'the simulator got the data');
   const rec = await api('POST', '/api/v1/rooms/support-1/recordings/start', { key: state.key, body: { format: 'ogg' } });
   assert(rec.status === 200 || rec.status === 201, `recording: ${rec.text}`);
   await sleep(1500);
   const stop = await api('POST', '/api/v1/rooms/support-1/recordings/stop', { key: state.key, body: {} });
   assert(stop.status === 200, `stop: ${stop.text}`);
+  // Removing the participant updates the page live (participant.left).
+  await row.getByRole('button', { name: 'Remove caller-1' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await page.getByText('caller-1 removed').waitFor();
+  await page.getByRole('row', { name: /support-1/ }).getByText('caller-1', { exact: true }).waitFor({ state: 'detached' });
 });
 
 test('overview charts this month by day and service; sessions list and detail with the transcript and a recording that plays and seeks', async () => {

@@ -1,7 +1,7 @@
 // Live: rooms and participants, updated from /ws/monitor without a reload,
 // and the transcript of a room streaming as it is spoken.
-import { h, mount, header, table, errorBox } from '../ui.js';
-import { get } from '../api.js';
+import { h, mount, header, table, errorBox, form, field, toast, confirmDialog } from '../ui.js';
+import { get, post, del } from '../api.js';
 
 export async function render(el, { app, onCleanup }) {
   const status = h('p', { class: 'muted', role: 'status' }, 'Connecting…');
@@ -9,10 +9,27 @@ export async function render(el, { app, onCleanup }) {
   const transcript = h('ol', { class: 'transcript', 'aria-live': 'polite', 'aria-label': 'Transcript' });
   const rooms = new Map();
   let watching = null;
+  const canAct = app.can('member');
+  const act = async (fn, done) => { try { await fn(); toast(done); } catch (e) { toast(e.message, 'error'); } };
+  const enc = encodeURIComponent;
+  const people = (r) => (r.participants.size ? h('ul', { class: 'people' }, [...r.participants].map((id) => h('li', {}, id,
+    canAct ? [' ',
+      h('button', { type: 'button', class: 'small', 'aria-label': `Mute ${id}`, onclick: () => act(() => post(`/rooms/${enc(r.name)}/participants/${enc(id)}/mute`, { muted: true }), `${id} muted`) }, 'Mute'),
+      h('button', { type: 'button', class: 'small danger', 'aria-label': `Remove ${id}`, onclick: async () => {
+        if (await confirmDialog(`Remove ${id} from ${r.name}?`, 'Remove')) act(() => post(`/rooms/${enc(r.name)}/kick/${enc(id)}`), `${id} removed`);
+      } }, 'Remove')] : null))) : 'none');
+  const sendData = (r) => form({ class: 'inline', 'aria-label': `Send data to ${r.name}` }, [
+    field('Message to the room', h('input', { name: 'data', required: true, maxlength: 15000 })),
+    h('button', { type: 'submit', class: 'small' }, 'Send'),
+  ], async (v, f) => { const x = await post(`/rooms/${enc(r.name)}/send-data`, { data: v.data, topic: 'dashboard' }); f.reset(); toast(`Sent ${x.bytes} bytes`); });
   const draw = () => mount(roomsBox, table([
     { label: 'Room', render: (r) => r.name },
-    { label: 'Participants', render: (r) => (r.participants.size ? [...r.participants].join(', ') : 'none') },
-    { label: 'Transcript', render: (r) => h('button', { type: 'button', class: 'small', onclick: () => watch(r.name) }, watching === r.name ? 'Watching' : 'Watch') },
+    { label: 'Participants', render: people },
+    { label: 'Actions', render: (r) => h('div', {},
+      h('button', { type: 'button', class: 'small', onclick: () => watch(r.name) }, watching === r.name ? 'Watching' : 'Watch'),
+      canAct ? [h('button', { type: 'button', class: 'small danger', 'aria-label': `End room ${r.name}`, onclick: async () => {
+        if (await confirmDialog(`End the room ${r.name} for everyone in it?`, 'End room')) act(() => del(`/rooms/${enc(r.name)}`), `Room ${r.name} ended`);
+      } }, 'End room'), sendData(r)] : null) },
   ], [...rooms.values()], 'No room is active. Rooms appear here as soon as they start.', 'Live rooms'));
   const room = (name) => {
     if (!rooms.has(name)) rooms.set(name, { name, participants: new Set() });
