@@ -80,13 +80,13 @@ fn secured(mut res: HttpResponse) -> HttpResponse {
 
 /// The application's one HTML page (every dashboard path); sets the CSRF
 /// cookie when the browser has none yet.
-pub async fn index(req: HttpRequest) -> HttpResponse {
+pub async fn index(req: HttpRequest, state: web::Data<crate::state::AppState>) -> HttpResponse {
     let mut res = HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(INDEX);
     if session::cookie(req.headers(), session::CSRF_COOKIE).is_none() {
-        let tls = req.connection_info().scheme() == "https";
+        let tls = session::secure(&req, &state);
         let c = session::set_cookie(
             session::CSRF_COOKIE,
             &session::new_csrf(),

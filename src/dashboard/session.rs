@@ -64,7 +64,7 @@ fn csrf_error() -> ApiError {
 
 /// Whether cookies must be `Secure`: served over TLS, or behind a proxy
 /// whose public address is `https://`.
-fn secure(req: &HttpRequest, state: &AppState) -> bool {
+pub fn secure(req: &HttpRequest, state: &AppState) -> bool {
     req.connection_info().scheme() == "https"
         || state.settings.public_base_url.starts_with("https://")
 }

@@ -180,6 +180,11 @@ test('create an API key (shown once, works), revoke it (then fails against the A
   await page.getByText('Key “ci server” revoked').waitFor();
   const after = await api('GET', '/api/v1/project', { key });
   assert(after.status === 401, `the revoked key fails: ${after.status}`);
+  await page.getByLabel('Room', { exact: true }).fill('try-me');
+  await page.getByLabel('Identity', { exact: true }).fill('tester');
+  await page.getByRole('button', { name: 'Generate test token' }).click();
+  const jwt = (await page.getByTestId('test-token').textContent()).trim();
+  assert(jwt.split('.').length === 3, `a test token is shown: ${jwt}`);
   // A second key for the live test.
   await page.getByLabel('Name', { exact: true }).fill('live');
   await page.getByRole('button', { name: 'Create key' }).click();

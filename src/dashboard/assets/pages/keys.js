@@ -49,7 +49,20 @@ export async function render(el, ctx) {
         h('button', { type: 'button', onclick: () => copy(key) }, 'Copy'))));
     await load();
   }) : null;
+  const tokenOut = h('div', { 'aria-live': 'polite' });
+  const testToken = app.can('member') ? form({ class: 'inline', 'aria-label': 'Generate a test token' }, [
+    field('Room', h('input', { name: 'room', required: true, placeholder: 'test-room' })),
+    field('Identity', h('input', { name: 'identity', required: true, placeholder: 'tester' })),
+    h('button', { type: 'submit' }, 'Generate test token'),
+  ], async (v) => {
+    const r = await post(`/projects/${pid}/test-token`, { room: v.room, identity: v.identity }, { project: false });
+    mount(tokenOut, h('div', { class: 'card notice' },
+      h('p', {}, `A LiveKit token for ${r.identity} in ${r.room} (server ${r.ws_url}):`),
+      h('div', { class: 'copy-row' }, h('code', { 'data-testid': 'test-token' }, r.token), h('button', { type: 'button', onclick: () => copy(r.token) }, 'Copy token'))));
+  }) : null;
   mount(el, header('API keys'), h('p', { class: 'muted' }, 'Keys let your servers call Voxplane as this project (with full rights). Keep them secret.'),
-    create, shown, list);
+    create, shown, list,
+    testToken ? h('section', { class: 'card', 'aria-labelledby': 'tt-h' }, h('h2', { id: 'tt-h' }, 'Test token'),
+      h('p', { class: 'muted' }, 'A short-lived LiveKit token to try a room from a client, without writing code.'), testToken, tokenOut) : null);
   await load();
 }

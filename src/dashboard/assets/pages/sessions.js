@@ -66,14 +66,16 @@ export async function render(el, { params }) {
         h('button', { type: 'button', disabled: r.page >= r.total_pages, onclick: () => load(r.page + 1) }, 'Next')) : null);
     } catch (e) { mount(list, errorBox(e)); }
   };
+  const agents = (await get('/agents').catch(() => ({ agents: [] }))).agents || [];
   const filters = form({ class: 'inline', 'aria-label': 'Filter sessions' }, [
+    field('Agent', h('select', { name: 'agent_config_id' }, h('option', { value: '' }, 'any'), agents.map((a) => h('option', { value: a.id }, a.name)))),
     field('Status', h('select', { name: 'status' }, h('option', { value: '' }, 'any'), h('option', { value: 'active' }, 'active'), h('option', { value: 'completed' }, 'completed'))),
     field('Type', h('select', { name: 'session_type' }, h('option', { value: '' }, 'any'), h('option', { value: 'voice' }, 'voice'), h('option', { value: 'sip' }, 'sip'))),
     field('From', h('input', { name: 'from', type: 'date' })),
     field('To', h('input', { name: 'to', type: 'date' })),
     h('button', { type: 'submit' }, 'Apply'),
   ], async (v) => {
-    for (const k of ['status', 'session_type']) { if (v[k]) q.set(k, v[k]); else q.delete(k); }
+    for (const k of ['status', 'session_type', 'agent_config_id']) { if (v[k]) q.set(k, v[k]); else q.delete(k); }
     if (v.from) q.set('from', new Date(`${v.from}T00:00:00`).toISOString()); else q.delete('from');
     if (v.to) q.set('to', new Date(`${v.to}T23:59:59`).toISOString()); else q.delete('to');
     await load(1);
