@@ -150,6 +150,25 @@ async fn into_cookies(
     Ok(out)
 }
 
+/// The anonymous per-client-address limit of `/api/v1` (these endpoints
+/// sit outside its guard): 429 `RATE_LIMITED` beyond it.
+async fn rate_limited(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let ip = crate::middleware::client_addr::client_ip(req);
+    let per_minute = state.settings.rate_limits.anonymous;
+    let d = state
+        .limiter
+        .check(crate::limits::rate::RateKey::Ip(ip), per_minute)
+        .await;
+    if d.allowed {
+        Ok(())
+    } else {
+        Err(ApiError::RateLimited {
+            limit: d.limit,
+            retry_after: d.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        })
+    }
+}
+
 /// `POST /dashboard/session/login`: `{email, password}` → the account; the
 /// tokens go into cookies. Same rules and errors as `/api/v1/auth/login`.
 pub async fn login(
@@ -160,6 +179,7 @@ pub async fn login(
     if !csrf_ok(req.headers()) {
         return Err(csrf_error());
     }
+    rate_limited(&req, &state).await?;
     let res = crate::routes::auth::login(req.clone(), state.clone(), body).await?;
     into_cookies(&req, &state, res).await
 }
@@ -173,6 +193,7 @@ pub async fn refresh(
     if !csrf_ok(req.headers()) {
         return Err(csrf_error());
     }
+    rate_limited(&req, &state).await?;
     let Some(token) = cookie(req.headers(), REFRESH_COOKIE) else {
         return Err(ApiError::Unauthorized("Not signed in".into()));
     };

@@ -3,7 +3,8 @@
 //! `make setup`) against a real server, following the links of the `.eml`
 //! files the server writes. The script asks for simulator actions on its
 //! stdout (`@@ connect <room> <token>`) and reads the answer on stdin.
-//! Screenshots of every page go to `.local/screenshots/`.
+//! Screenshots of every page go to `.local/screenshots/`. `make test` runs
+//! it in its own step (`make browser-test`), after the other tests.
 
 use crate::common::{TestApp, root};
 use std::process::Stdio;
@@ -32,7 +33,11 @@ async fn answer(app: &TestApp, command: &str) -> String {
     }
 }
 
+/// Run alone by `make test` (its `browser-test` step, after the other
+/// tests): Chromium takes a core, which would slow the timing-sensitive
+/// tests running beside it.
 #[tokio::test]
+#[ignore = "run by `make browser-test` (part of `make test`), alone"]
 async fn the_dashboard_works_in_a_real_browser() {
     let mail = root()
         .join(".local/test-mail")
@@ -308,4 +313,29 @@ async fn the_monitor_takes_the_session_cookie_only_from_the_same_origin() {
         seen.push(reply.into_text().unwrap().to_string());
     }
     assert!(seen[0].contains(r#""type":"connected""#), "{seen:?}");
+}
+
+#[tokio::test]
+async fn dashboard_logins_count_against_the_anonymous_rate_limit() {
+    let app = TestApp::spawn_with(|s| s.rate_limits.anonymous = 2).await;
+    let csrf = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let res = app
+            .anon(reqwest::Method::POST, "/dashboard/session/login")
+            .header("cookie", format!("vp_csrf={csrf}"))
+            .header("x-csrf-token", csrf)
+            .json(
+                &serde_json::json!({"email": "nobody@example.com", "password": "not-the-password"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+        if res.status() == 429 {
+            assert!(res.headers().contains_key("retry-after"));
+        }
+    }
+    // Two wrong passwords, then the limit (the address's lockout is at 5).
+    assert_eq!(statuses, [401, 401, 429]);
 }

@@ -179,3 +179,8 @@ export async function copy(text) {
     toast('Copy did not work here: select the text and copy it by hand', 'error');
   }
 }
+
+/** A room's name without the project's LiveKit prefix (`<prefix>_name` → `name`). */
+export function shortRoom(name, prefix) {
+  return name && prefix && name.startsWith(`${prefix}_`) ? name.slice(prefix.length + 1) : name;
+}

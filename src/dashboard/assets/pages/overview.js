@@ -1,6 +1,6 @@
 // Overview: usage and cost, a chart by day and service (inline SVG),
 // quota bars, rooms and sessions active now.
-import { h, s, mount, money, header, table, timeEl, errorBox } from '../ui.js';
+import { h, s, mount, money, header, table, timeEl, errorBox, shortRoom } from '../ui.js';
 import { get } from '../api.js';
 
 const SERVICES = [['llm_cost', 'LLM', 'c-llm'], ['stt_cost', 'Speech to text', 'c-stt'], ['tts_cost', 'Text to speech', 'c-tts']];
@@ -85,7 +85,7 @@ export async function render(el, { app }) {
   const sessBox = h('section', { class: 'card', 'aria-labelledby': 'sess-h' }, h('h2', { id: 'sess-h' }, 'Sessions in progress'));
   if (active.status === 'fulfilled') {
     sessBox.append(table([
-      { label: 'Room', render: (x) => h('a', { href: `/dashboard/sessions?id=${x.id}` }, x.room_name) },
+      { label: 'Room', render: (x) => h('a', { href: `/dashboard/sessions?id=${x.id}` }, shortRoom(x.room_name, app.project.room_prefix)) },
       { label: 'Agent', render: (x) => x.agent_name || '—' },
       { label: 'Started', render: (x) => timeEl(x.started_at) },
     ], active.value.sessions || [], 'No session is in progress.', 'Sessions in progress'));

@@ -1,5 +1,5 @@
 // Sessions: filters, pages, and a session's detail with transcript and costs.
-import { h, mount, header, table, timeEl, form, field, errorBox, money, badge } from '../ui.js';
+import { h, mount, header, table, timeEl, form, field, errorBox, money, badge, shortRoom } from '../ui.js';
 import { get, currentProject } from '../api.js';
 
 function seconds(v) {
@@ -21,14 +21,14 @@ function recordings(list) {
   }));
 }
 
-async function detail(el, id) {
+async function detail(el, id, prefix) {
   const [d, t] = await Promise.all([get(`/sessions/${id}/detail`), get(`/sessions/${id}/transcript`).catch(() => null)]);
   const s = d.session || d;
   const lines = (t && (t.transcripts || t.lines)) || d.transcript || [];
   const recs = await get(`/recordings?room_name=${encodeURIComponent(s.room_name)}&per_page=20`).catch(() => ({ recordings: [] }));
   const costs = d.costs || d.usage || {};
   mount(el,
-    header(`Session ${s.room_name || id}`, h('a', { class: 'button', href: '/dashboard/sessions' }, 'All sessions')),
+    header(`Session ${shortRoom(s.room_name, prefix) || id}`, h('a', { class: 'button', href: '/dashboard/sessions' }, 'All sessions')),
     h('dl', { class: 'stats' },
       h('div', {}, h('dt', {}, 'Status'), h('dd', {}, s.status || '—')),
       h('div', {}, h('dt', {}, 'Started'), h('dd', {}, timeEl(s.started_at))),
@@ -40,9 +40,10 @@ async function detail(el, id) {
       lines.length ? h('ol', { class: 'transcript' }, lines.map((l) => h('li', {}, h('strong', {}, `${l.speaker || l.role || 'speaker'}: `), l.content || l.text || ''))) : h('p', { class: 'empty' }, 'No transcript lines.')));
 }
 
-export async function render(el, { params }) {
+export async function render(el, { params, app }) {
+  const prefix = app.project.room_prefix;
   if (params.get('id')) {
-    try { await detail(el, Number(params.get('id'))); } catch (e) { mount(el, header('Session'), errorBox(e)); }
+    try { await detail(el, Number(params.get('id')), prefix); } catch (e) { mount(el, header('Session'), errorBox(e)); }
     return;
   }
   const list = h('div', {});
@@ -52,7 +53,7 @@ export async function render(el, { params }) {
     try {
       const r = await get(`/sessions?${q}`);
       mount(list, table([
-        { label: 'Room', render: (x) => h('a', { href: `/dashboard/sessions?id=${x.id}` }, x.room_name) },
+        { label: 'Room', render: (x) => h('a', { href: `/dashboard/sessions?id=${x.id}` }, shortRoom(x.room_name, prefix)) },
         { label: 'Agent', render: (x) => x.agent_name || '—' },
         { label: 'Status', render: (x) => badge(x.status, x.status === 'active' ? 'ok' : '') },
         { label: 'Type', render: (x) => x.session_type },
