@@ -191,7 +191,7 @@ test('create an API key (shown once, works), revoke it (then fails against the A
   state.key = (await page.getByTestId('new-key').textContent()).trim();
 });
 
-test('create an agent (tool errors shown in words)', async () => {
+test('agents: create (tool errors shown in words), edit, delete', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'Agents' }).click();
   await page.getByText('No agent yet').waitFor();
@@ -208,6 +208,19 @@ test('create an agent (tool errors shown in words)', async () => {
   await page.getByRole('button', { name: 'Create agent' }).click();
   await page.getByRole('cell', { name: 'Support Bot', exact: true }).waitFor();
   await check(page, 'agents');
+  // Edit: a model is set; a second agent is created, then deleted.
+  await page.getByRole('row', { name: /Support Bot/ }).getByRole('button', { name: 'Edit' }).click();
+  await page.getByLabel('LLM model', { exact: true }).fill('gpt-4o-mini');
+  await page.getByRole('button', { name: 'Save agent' }).click();
+  await page.getByRole('cell', { name: /gpt-4o-mini/ }).waitFor();
+  await page.getByRole('button', { name: 'New agent' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Temp Bot');
+  await page.getByRole('button', { name: 'Create agent' }).click();
+  await page.getByRole('cell', { name: 'Temp Bot', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Delete Temp Bot' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete agent' }).click();
+  await page.getByText('Agent deleted').waitFor();
+  assert(await page.getByRole('cell', { name: 'Temp Bot', exact: true }).count() === 0, 'the deleted agent is gone');
 });
 
 test('knowledge bases: create one, upload a document with progress, watch it index, try a search', async () => {
