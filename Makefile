@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR ?= /var/tmp/voxplane-target
 export NO_PROXY := 127.0.0.1,localhost
 CARGO ?= cargo
 
-.PHONY: setup run test lint fmt openapi bench clean-local
+.PHONY: setup run test browser-test lint fmt openapi bench clean-local
 
 ## Install local dependencies (embedded Postgres) — idempotent.
 setup:
@@ -15,9 +15,15 @@ setup:
 run: setup
 	$(CARGO) run --quiet -- dev $(if $(PORT),--port $(PORT),)
 
-## Format check, lints, and every test.
+## Format check, lints, and every test (the browser tests last, alone).
 test: setup lint
 	$(CARGO) test --all-targets -- --test-threads=2
+	$(MAKE) browser-test
+
+## The dashboard in a real browser (tests/browser, Chromium from make setup);
+## screenshots of every page in .local/screenshots/.
+browser-test: setup
+	$(CARGO) test --test api dashboard::the_dashboard_works_in_a_real_browser -- --ignored
 
 lint:
 	$(CARGO) fmt --check

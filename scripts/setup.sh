@@ -167,4 +167,26 @@ if ! $MODELS_ONLY && [ "$(cat "$LOCAL/schemathesis/.version" 2>/dev/null || true
     --only-binary=:all: --require-hashes -r "$ST_REQS" >&2
   echo "$ST_VERSION+$(sha256sum "$ST_REQS" | cut -c1-16)" > "$LOCAL/schemathesis/.version"
 fi
+# The dashboard's browser tests (tests/browser, run by tests/api/dashboard.rs):
+# Debian's Chromium (apt-get; skipped when /usr/bin/chromium exists) and the
+# drivers pinned with integrity hashes in tests/browser/package-lock.json,
+# installed with `npm ci` into .local/browser.
+if ! $MODELS_ONLY; then
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "setup: installing Debian's chromium (apt-get)"
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2
+    else
+      echo "setup: /usr/bin/chromium is missing; run as root or: sudo apt-get install chromium" >&2; exit 1
+    fi
+  fi
+  BROWSER_LOCK=tests/browser/package-lock.json
+  if [ "$(cat "$LOCAL/browser/.lock" 2>/dev/null || true)" != "$(sha256sum "$BROWSER_LOCK" | cut -c1-16)" ]; then
+    echo "setup: installing the browser test drivers into $LOCAL/browser"
+    rm -rf "$LOCAL/browser" && mkdir -p "$LOCAL/browser"
+    cp tests/browser/package.json "$BROWSER_LOCK" "$LOCAL/browser/"
+    (cd "$LOCAL/browser" && npm ci --no-audit --no-fund --ignore-scripts -q >&2)
+    sha256sum "$BROWSER_LOCK" | cut -c1-16 > "$LOCAL/browser/.lock"
+  fi
+fi
 echo "setup: ok"

@@ -120,6 +120,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         pg.port()
     );
     println!();
+    println!("  Dashboard  {base}/dashboard   (sign in with the demo login below)");
     println!("  API        {base}/api/v1");
     println!("  Docs       {base}/docs");
     println!(

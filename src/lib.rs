@@ -8,6 +8,7 @@ pub mod auth;
 pub mod calls;
 pub mod chat;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod dev;
 pub mod embedded;
@@ -81,12 +82,14 @@ pub fn build_app(
         .configure(routes::livekit_webhook::configure)
         .configure(routes::monitor::configure)
         .configure(chat::configure_sockets)
+        .configure(dashboard::configure)
         .configure(extra)
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(middleware::json_input::json_input))
                 .wrap(from_fn(middleware::idempotency::idempotency))
                 .wrap(from_fn(middleware::api_guard::guard))
+                .wrap(from_fn(dashboard::session::cookie_auth))
                 .configure(routes::configure_api)
                 .default_service(web::to(routes::not_found)),
         )

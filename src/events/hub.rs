@@ -474,6 +474,8 @@ impl Hub {
             .sockets
             .iter()
             .flat_map(|e| e.value().iter().map(|s| s.key_id).collect::<Vec<_>>())
+            // Dashboard sockets carry `-session_id`: not keys.
+            .filter(|id| *id > 0)
             .collect();
         ids.sort_unstable();
         ids.dedup();

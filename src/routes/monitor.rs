@@ -1,6 +1,9 @@
 //! `/ws/monitor` (contract section 13): live events of the caller's project.
 //!
 //! `?api_key=pk_…`; a missing or invalid key closes the socket with 4001.
+//! The dashboard instead opens `?project_id=<id>` with its session cookie
+//! (same origin only), for any member of the project; such a socket is
+//! registered with `-session_id` as its key id (never checked as a key).
 //! Clients send `{"action":"subscribe"|"unsubscribe","channel":"rooms"|"sessions"|"room:<name>"}`
 //! and receive `{"type","data","timestamp"}`; `{"action":"transcript","room":"<name>"}`
 //! answers `transcript.snapshot` with the room's active session's lines so far
@@ -76,15 +79,20 @@ pub async fn monitor(
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let ctx = match api_key(&req) {
-        Some(key) => state.keys.lookup(&state.pool, &key).await.map_err(drop),
-        None => Ok(None),
+        Some(key) => state
+            .keys
+            .lookup(&state.pool, &key)
+            .await
+            .map(|c| c.map(|c| (c.key_id, c)))
+            .map_err(drop),
+        None => dashboard_member(&req, &state).await,
     };
     let state = state.into_inner();
     let refused = match ctx {
-        Ok(Some(ctx)) => {
+        Ok(Some((key_id, ctx))) => {
             match state
                 .hub
-                .register(ctx.project.id, ctx.key_id, &ctx.project.room_prefix)
+                .register(ctx.project.id, key_id, &ctx.project.room_prefix)
             {
                 Ok((registration, events)) => {
                     let subscriber = registration.subscriber.clone();
@@ -106,6 +114,51 @@ pub async fn monitor(
     };
     actix_web::rt::spawn(close(session, refused.0, refused.1));
     Ok(response)
+}
+
+/// A dashboard socket: the session cookie of a same-origin page and the
+/// `project_id` of the query; `(-session_id, context)` for a member.
+async fn dashboard_member(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<(i64, std::sync::Arc<crate::auth::AuthContext>)>, ()> {
+    use crate::dashboard::session::{ACCESS_COOKIE, cookie};
+    let headers = req.headers();
+    let (Some(token), Some(project_id)) = (
+        cookie(headers, ACCESS_COOKIE),
+        url::form_urlencoded::parse(req.query_string().as_bytes())
+            .find(|(k, _)| k == "project_id")
+            .and_then(|(_, v)| v.parse::<i64>().ok()),
+    ) else {
+        return Ok(None);
+    };
+    // Cookies ride along on cross-site upgrades too (where SameSite does
+    // not stop them): only the dashboard's own origin may use them.
+    let host = headers.get("host").and_then(|h| h.to_str().ok());
+    let origin = headers.get("origin").and_then(|o| o.to_str().ok());
+    let same_origin = match (origin, host) {
+        (Some(o), Some(h)) => o
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(h)),
+        _ => false,
+    };
+    if !same_origin {
+        return Ok(None);
+    }
+    let Some(account) = state
+        .accounts
+        .authenticate(&state.pool, token)
+        .await
+        .map_err(drop)?
+    else {
+        return Ok(None);
+    };
+    let ctx = state
+        .accounts
+        .project_context(&state.pool, account.account_id, project_id)
+        .await
+        .map_err(drop)?;
+    Ok(ctx.map(|c| (-account.session_id, c)))
 }
 
 async fn serve(

@@ -70,7 +70,7 @@ pub struct UsageCreated {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
-    /// today, 7d, 30d (default) or all.
+    /// today, 7d, 30d (default), month (this calendar month, UTC) or all.
     #[param(value_type = Option<UsagePeriod>)]
     pub period: Option<String>,
     /// day (default), model, agent or service.
@@ -276,11 +276,14 @@ pub async fn get_usage(
         "today" => "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
         "7d" => "now() - interval '7 days'",
         "30d" => "now() - interval '30 days'",
+        "month" => "date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
         "all" => "'-infinity'::timestamptz",
         _ => {
             return Err(ApiError::BadRequest {
-                message: "period must be one of today, 7d, 30d, all".into(),
-                details: Some(json!({"field": "period", "allowed": ["today", "7d", "30d", "all"]})),
+                message: "period must be one of today, 7d, 30d, month, all".into(),
+                details: Some(
+                    json!({"field": "period", "allowed": ["today", "7d", "30d", "month", "all"]}),
+                ),
             });
         }
     };
@@ -502,6 +505,9 @@ pub enum UsagePeriod {
     /// The last 30 days.
     #[schema(rename = "30d")]
     Days30,
+    /// This calendar month (UTC).
+    #[schema(rename = "month")]
+    Month,
     /// Everything.
     #[schema(rename = "all")]
     All,

@@ -14,6 +14,7 @@ mod chat;
 mod cli;
 mod cluster;
 mod connection_details;
+mod dashboard;
 mod db_schema;
 mod deploy;
 mod docs;

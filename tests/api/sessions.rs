@@ -472,8 +472,12 @@ async fn usage_is_priced_exactly_and_aggregated() {
     .await;
     assert_eq!(
         err["details"]["allowed"],
-        json!(["today", "7d", "30d", "all"])
+        json!(["today", "7d", "30d", "month", "all"])
     );
+    // This calendar month holds what was just recorded.
+    let (status, month) = json(app.get("/api/v1/usage?period=month").await).await;
+    assert_eq!(status, 200);
+    assert_eq!(month["totals"]["cost_usd"], u["totals"]["cost_usd"]);
     expect_error(
         app.get("/api/v1/usage?group_by=color").await,
         400,
