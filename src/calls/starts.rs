@@ -6,9 +6,10 @@
 //! month's sessions. Here concurrent starts are written together
 //! ([`BatchQueue`]): one transaction per batch reads the agents the batch
 //! names, locks the `sessions` counter of each project once and grants what
-//! fits under the plan, inserts the sessions in one statement (the trigger
-//! adds them to the counter) and their `session.started` events in another,
-//! and commits. Each request is answered after the commit that holds its
+//! fits under the plan, inserts the sessions and their `session.started`
+//! events in one statement (the sessions' trigger adds them to the
+//! counters), and commits: two prepared statements and a commit per batch,
+//! whatever its size and however many projects it holds. Each request is answered after the commit that holds its
 //! session, so an answered start is as durable as one written alone.
 //!
 //! The writers run on a thread of their own ([`Home`]), like the transcript
@@ -17,16 +18,17 @@
 use super::dispatch::{self, NotDispatchable};
 use crate::db::agents::Agent;
 use crate::db::batch::{BatchQueue, Failed, Home};
-use crate::db::schema::sessions;
+use crate::db::prepared::bind;
 use crate::db::sessions::{NewSession, Session};
 use crate::error::ApiError;
 use crate::events;
-use crate::limits::quota::{self, Resource};
+use crate::limits::quota::Resource;
 use crate::state::AppState;
-use diesel::prelude::*;
+use diesel::QueryResult;
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::future::BoxFuture;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -168,6 +170,46 @@ fn write_starts<'a>(
     })
 }
 
+/// Locks the `sessions` counters of this month of the projects `$1`
+/// (creating them at 0), in project order.
+const LOCK_COUNTERS: &str = "\
+INSERT INTO quota_counters (project_id, resource, period, used)
+SELECT p, 'sessions', voxplane_month(now()), 0 FROM unnest($1::int8[]) AS p ORDER BY p
+ON CONFLICT (project_id, resource, period) DO UPDATE SET used = quota_counters.used
+RETURNING project_id, used";
+
+/// Inserts the sessions (arrays in arrival order) and, for each one made,
+/// its `session.started` event (the first start of the room gives the id);
+/// the sessions' trigger adds them to the counters locked above.
+const INSERT_STARTS: &str = "\
+WITH input AS (
+    SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $8::text[])
+        WITH ORDINALITY AS t(project_id, room_name, agent_config_id, caller_identity, session_type, metadata, room_sid, event_id, ord)
+), ins AS (
+    INSERT INTO sessions (project_id, room_name, agent_config_id, caller_identity, session_type, metadata, room_sid)
+    SELECT project_id, room_name, agent_config_id, caller_identity, session_type, metadata, room_sid
+    FROM input ORDER BY ord
+    ON CONFLICT DO NOTHING
+    RETURNING *
+), ev AS (
+    INSERT INTO events (public_id, project_id, event_type, data)
+    SELECT DISTINCT ON (ins.id) i.event_id, ins.project_id, 'session.started',
+           jsonb_build_object('session_id', ins.id, 'room_name', ins.room_name,
+                              'agent_config_id', ins.agent_config_id, 'session_type', ins.session_type,
+                              'caller_identity', ins.caller_identity)
+    FROM ins JOIN input i ON i.project_id = ins.project_id AND i.room_name = ins.room_name
+    ORDER BY ins.id, i.ord
+)
+SELECT * FROM ins";
+
+#[derive(diesel::QueryableByName)]
+struct Counter {
+    #[diesel(sql_type = BigInt)]
+    project_id: i64,
+    #[diesel(sql_type = BigInt)]
+    used: i64,
+}
+
 /// A start on its way through [`write`]: its agents, then its place in the
 /// insert.
 struct Plan {
@@ -191,29 +233,36 @@ async fn write(conn: &mut AsyncPgConnection, batch: &[&StartRequest]) -> QueryRe
     let known = dispatch::candidates(conn, &projects, &named).await?;
     let mut plans: Vec<Result<Plan, Refused>> = batch.iter().map(|r| plan(r, &known)).collect();
 
-    // 2. The quota: each project's counter locked once, starts granted in
-    // arrival order while the month has room.
-    let mut wanted: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    // 2. The quota: the projects' counters locked in one statement (in
+    // project order, as every batch does), starts granted in arrival order
+    // while the month has room.
+    let mut limits: BTreeMap<i64, i64> = BTreeMap::new();
     for (r, p) in batch.iter().zip(&plans) {
         if let Ok(Plan {
             session: Some(_), ..
         }) = p
         {
-            let w = wanted.entry(r.project_id).or_insert((0, r.limit));
-            w.0 += 1;
+            limits.entry(r.project_id).or_insert(r.limit);
         }
     }
     let mut room: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    for (&project, &(_, limit)) in &wanted {
-        let used = quota::lock_counter(conn, project, Resource::Sessions.as_str(), true).await?;
-        room.insert(project, ((limit - used).max(0), used));
+    if !limits.is_empty() {
+        let projects: Vec<i64> = limits.keys().copied().collect();
+        let locked: Vec<Counter> =
+            crate::prepared!(LOCK_COUNTERS, bind::<Array<BigInt>, _>(projects))
+                .load(conn)
+                .await?;
+        for c in locked {
+            let limit = limits.get(&c.project_id).copied().unwrap_or(0);
+            room.insert(c.project_id, ((limit - c.used).max(0), c.used));
+        }
     }
     for (r, p) in batch.iter().zip(plans.iter_mut()) {
         if let Ok(Plan {
             session: Some(_), ..
         }) = p
-            && let Some((left, used)) = room.get_mut(&r.project_id)
         {
+            let (left, used) = room.entry(r.project_id).or_insert((0, r.limit));
             if *left > 0 {
                 *left -= 1;
                 *used += 1;
@@ -226,56 +275,65 @@ async fn write(conn: &mut AsyncPgConnection, batch: &[&StartRequest]) -> QueryRe
         }
     }
 
-    // 3. The sessions, one statement; a room with an active session keeps it.
-    let rows: Vec<_> = batch
+    // 3. The sessions and their events, one statement; a room with an
+    // active session keeps it.
+    let starts: Vec<(i64, &NewSession)> = batch
         .iter()
         .zip(&plans)
         .filter_map(|(r, p)| match p {
             Ok(Plan {
                 session: Some(s), ..
-            }) => Some((
-                sessions::project_id.eq(r.project_id),
-                sessions::room_name.eq(s.room_name.as_str()),
-                sessions::agent_config_id.eq(s.agent_config_id),
-                sessions::caller_identity.eq(s.caller_identity.as_deref()),
-                sessions::session_type.eq(s.session_type.as_str()),
-                sessions::metadata.eq(&s.metadata),
-                sessions::room_sid.eq(s.room_sid.as_deref()),
-            )),
+            }) => Some((r.project_id, s)),
             _ => None,
         })
         .collect();
-    let mut created: Vec<Session> = if rows.is_empty() {
+    let mut created: Vec<Session> = if starts.is_empty() {
         Vec::new()
     } else {
-        diesel::insert_into(sessions::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(Session::as_returning())
-            .get_results(conn)
-            .await?
+        crate::prepared!(
+            INSERT_STARTS,
+            bind::<Array<BigInt>, _>(starts.iter().map(|s| s.0).collect::<Vec<_>>()),
+            bind::<Array<Text>, _>(
+                starts
+                    .iter()
+                    .map(|s| s.1.room_name.as_str())
+                    .collect::<Vec<_>>()
+            ),
+            bind::<Array<Nullable<BigInt>>, _>(
+                starts
+                    .iter()
+                    .map(|s| s.1.agent_config_id)
+                    .collect::<Vec<_>>()
+            ),
+            bind::<Array<Nullable<Text>>, _>(
+                starts
+                    .iter()
+                    .map(|s| s.1.caller_identity.as_deref())
+                    .collect::<Vec<_>>()
+            ),
+            bind::<Array<Text>, _>(
+                starts
+                    .iter()
+                    .map(|s| s.1.session_type.as_str())
+                    .collect::<Vec<_>>()
+            ),
+            bind::<Array<Jsonb>, _>(starts.iter().map(|s| &s.1.metadata).collect::<Vec<_>>()),
+            bind::<Array<Nullable<Text>>, _>(
+                starts
+                    .iter()
+                    .map(|s| s.1.room_sid.as_deref())
+                    .collect::<Vec<_>>()
+            ),
+            bind::<Array<Text>, _>(
+                starts
+                    .iter()
+                    .map(|_| events::new_public_id())
+                    .collect::<Vec<_>>()
+            )
+        )
+        .load(conn)
+        .await?
     };
-
-    // 4. Their events, one statement.
-    if !created.is_empty() {
-        let new: Vec<(i64, &str, Value)> = created
-            .iter()
-            .map(|s| {
-                (
-                    s.project_id,
-                    "session.started",
-                    json!({
-                        "session_id": s.id,
-                        "room_name": s.room_name,
-                        "agent_config_id": s.agent_config_id,
-                        "session_type": s.session_type,
-                        "caller_identity": s.caller_identity,
-                    }),
-                )
-            })
-            .collect();
-        events::emit_many(conn, &new).await?;
-    }
 
     // Each session to the first start of its room in the batch.
     Ok(batch

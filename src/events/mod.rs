@@ -221,35 +221,6 @@ pub async fn emit(
         .await
 }
 
-/// Records several events in the caller's transaction, in one statement
-/// (in order: their ids sort as they are given).
-pub async fn emit_many(
-    conn: &mut AsyncPgConnection,
-    new: &[(i64, &str, Value)],
-) -> QueryResult<()> {
-    if new.is_empty() {
-        return Ok(());
-    }
-    note_emitted();
-    let rows: Vec<_> = new
-        .iter()
-        .map(|(project_id, event_type, data)| {
-            debug_assert!(is_known(event_type), "unknown event type {event_type}");
-            (
-                events::public_id.eq(new_public_id()),
-                events::project_id.eq(*project_id),
-                events::event_type.eq(*event_type),
-                events::data.eq(data),
-            )
-        })
-        .collect();
-    diesel::insert_into(events::table)
-        .values(rows)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -378,12 +378,13 @@ async fn deleting_an_agent_clears_it_from_its_sessions_and_frees_its_slot() {
     let (_, list) = json(app.get("/api/v1/sessions").await).await;
     let session = list["sessions"][0]["id"].as_i64().unwrap();
     assert_eq!(list["sessions"][0]["agent_config_id"], agent);
-    assert_eq!(
-        app.delete(&format!("/api/v1/agents/{agent}"))
-            .await
-            .status(),
-        200
-    );
+    // An agent on a call is not deleted; once the call ended it is.
+    let path = format!("/api/v1/agents/{agent}");
+    let gone = || app.delete(&path);
+    assert_eq!(gone().await.status(), 409);
+    let (status, body) = json(app.post_json("/api/v1/sessions/r/end", &json!({})).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(gone().await.status(), 200);
     let (_, one) = json(app.get(&format!("/api/v1/sessions/{session}/detail")).await).await;
     assert_eq!(one["session"]["agent_config_id"], Value::Null, "{one}");
     assert_eq!(used(&app, "agents").await["used"], 0);
