@@ -42,8 +42,8 @@ pub async fn guard(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::internal(anyhow::anyhow!("AppState missing")).into());
     };
-    let presented = auth::presented_key(req.request()).is_some()
-        || auth::bearer_token(req.request()).is_some();
+    let presented =
+        auth::presented_key(req.request()).is_some() || auth::bearer_token(req.request()).is_some();
     let (caller, denied) = match identify(&req, &state).await {
         Ok(caller) => (caller, None),
         // Nothing was presented, nothing was looked up: the cheap 401.

@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+pub mod fields;
+mod links;
 mod standard;
 
 /// The API description.
@@ -157,7 +159,20 @@ mod standard;
     components(schemas(
         crate::error::ErrorBody,
         crate::routes::usage::UsagePeriod,
-        crate::routes::usage::UsageGroupBy
+        crate::routes::usage::UsageGroupBy,
+        crate::knowledge::documents::http::KbDocumentStatus,
+        crate::routes::recordings::RecordingStatus,
+        crate::routes::webhooks::DeliveryStatus,
+        crate::routes::sessions::SessionStatus,
+        crate::routes::sessions::SessionType,
+        crate::routes::sessions::Speaker,
+        crate::routes::connection_details::ConnectionRole,
+        crate::routes::connection_details::ConnectionAuth,
+        crate::routes::knowledge::search::KbSearchMode,
+        crate::supervisor::http::SupervisionMode,
+        crate::routes::agents::AgentTool,
+        crate::transcripts::http::TranscriptFormat,
+        crate::transcripts::http::SessionExportFormat,
     )),
     modifiers(&Security),
     tags(
@@ -218,6 +233,7 @@ pub fn document_json() -> &'static str {
         doc.info.version = env!("CARGO_PKG_VERSION").into();
         let mut doc = serde_json::to_value(&doc).unwrap_or(Value::Null);
         standard::apply(&mut doc);
+        links::apply(&mut doc);
         let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
         s.push('\n');
         s
