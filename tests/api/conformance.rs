@@ -92,7 +92,12 @@ async fn schemathesis_finds_nothing() {
             .arg(root().join("scripts/conformance/schemathesis.toml"))
             .args(["--no-color", "run"])
             .arg(format!("{base}/openapi.json"))
-            .args(["--checks", "all", "--phases", "examples,coverage,fuzzing"])
+            .args([
+                "--checks",
+                "all",
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
+            ])
             .args([
                 "--seed",
                 SEED,
@@ -127,4 +132,15 @@ async fn schemathesis_finds_nothing() {
         stdout.contains("Tested: "),
         "schemathesis tested nothing:\n{stdout}"
     );
+    // The stateful phase ran: it follows the document's links from the
+    // create operations to the ones that read, change and delete by id.
+    let stateful = stdout
+        .lines()
+        .find(|l| l.contains("Stateful"))
+        .unwrap_or_default();
+    assert!(
+        !stateful.contains("skipped") && !stateful.contains("disabled") && !stateful.is_empty(),
+        "the stateful phase did not run:\n{stdout}"
+    );
+    println!("{stdout}");
 }
