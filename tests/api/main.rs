@@ -29,6 +29,7 @@ mod livekit;
 mod monitor;
 mod ops;
 mod outcomes;
+mod postman;
 mod quota;
 mod rate_limits;
 mod recordings;
