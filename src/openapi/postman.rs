@@ -252,6 +252,38 @@ fn workflows() -> Vec<(&'static str, &'static str, Vec<Step>)> {
             ],
         ),
         (
+            "Webhooks",
+            "An endpoint for every event (here the server's own `/health`, which a local \
+             `voxplane dev` may call; use your receiver's URL), a test event, its deliveries.",
+            vec![
+                Step {
+                    body: Some(
+                        r#"{"url": "{{base_url}}/health", "description": "Postman {{run}}"}"#,
+                    ),
+                    status: 201,
+                    checks: &["typeof body.webhook.secret === 'string'"],
+                    capture: &[("webhook_id", "body.webhook.id")],
+                    ..step("Create an endpoint", "post", "/api/v1/webhooks")
+                },
+                Step {
+                    body: Some(r#"{"event_type": "test", "payload": {"hello": "world"}}"#),
+                    checks: &[
+                        "body.webhook_ids.some(id => id == pm.collectionVariables.get('webhook_id'))",
+                    ],
+                    ..step("Send a test event", "post", "/api/v1/webhooks/test")
+                },
+                Step {
+                    params: &[("id", "{{webhook_id}}")],
+                    checks: &["Array.isArray(body.deliveries)"],
+                    ..step(
+                        "List its deliveries",
+                        "get",
+                        "/api/v1/webhooks/{id}/deliveries",
+                    )
+                },
+            ],
+        ),
+        (
             "Recordings & SIP",
             "A recording of the quick-start room, the recordings, and a SIP trunk.",
             vec![

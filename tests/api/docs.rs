@@ -65,6 +65,7 @@ fn postman_collection_matches_the_committed_file() {
             "Dashboard",
             "Quick start",
             "Knowledge",
+            "Webhooks",
             "Recordings & SIP",
             "Cleanup"
         ]
