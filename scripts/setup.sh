@@ -10,6 +10,8 @@
 #               on PATH; `voxplane dev` and the embedded default need none)
 #   .local/schemathesis              schemathesis (OpenAPI conformance run), pinned
 #                                    with hashes in scripts/conformance/requirements.txt
+#   .local/newman                    newman (runs the Postman collection), pinned with
+#                                    integrity hashes in scripts/postman/package-lock.json
 # With --models-only, only the model and ONNX Runtime: the container image
 # (Dockerfile) installs them this way, so the versions and checksums below are
 # the only ones in the repository.
@@ -188,5 +190,18 @@ if ! $MODELS_ONLY; then
     (cd "$LOCAL/browser" && npm ci --no-audit --no-fund --ignore-scripts -q >&2)
     sha256sum "$BROWSER_LOCK" | cut -c1-16 > "$LOCAL/browser/.lock"
   fi
+fi
+# newman, to run the Postman collection: exact version and integrity
+# hashes in scripts/postman/package-lock.json, installed with `npm ci`.
+NM_LOCK=scripts/postman/package-lock.json
+if ! $MODELS_ONLY && command -v npm >/dev/null \
+  && [ "$(cat "$LOCAL/newman/.version" 2>/dev/null || true)" != "$(sha256sum "$NM_LOCK" | cut -c1-16)" ]; then
+  echo "setup: installing newman into $LOCAL/newman"
+  rm -rf "$LOCAL/newman"
+  mkdir -p "$LOCAL/newman"
+  cp scripts/postman/package.json "$NM_LOCK" "$LOCAL/newman/"
+  (cd "$LOCAL/newman" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+  "$LOCAL/newman/node_modules/.bin/newman" --version >/dev/null
+  sha256sum "$NM_LOCK" | cut -c1-16 > "$LOCAL/newman/.version"
 fi
 echo "setup: ok"

@@ -126,7 +126,13 @@ async fn run(cli: Cli) -> Result<()> {
             root.join("postman/voxplane.postman_collection.json"),
             voxplane::openapi::postman_json(),
         )?;
-        println!("wrote openapi/openapi.json and postman/voxplane.postman_collection.json");
+        std::fs::write(
+            root.join("postman/voxplane.postman_environment.json"),
+            voxplane::openapi::postman_environment_json(),
+        )?;
+        println!(
+            "wrote openapi/openapi.json and postman/voxplane.postman_{{collection,environment}}.json"
+        );
         return Ok(());
     }
     if let Command::Healthcheck { url } = &cli.command {

@@ -313,6 +313,12 @@ pub async fn add_members(
     chat_id: i64,
     account_ids: &[i64],
 ) -> ApiResult<ChatOut> {
+    if account_ids.is_empty() {
+        return Err(ApiError::invalid_field(
+            "account_ids",
+            "name at least one member",
+        ));
+    }
     let max = state.settings.chat.max_group_members;
     let mut conn = state.pool.get().await?;
     conn.transaction::<_, ApiError, _>(async |conn| {

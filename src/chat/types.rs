@@ -217,6 +217,11 @@ pub struct ChatCreateIn {
 #[schema(example = json!({"name": "Night shift", "account_ids": [8, 9]}))]
 pub struct ChatGroupIn {
     /// 1 to 200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
     /// Members besides the caller (members of the project).
     pub account_ids: Vec<i64>,
@@ -228,6 +233,8 @@ pub struct ChatGroupIn {
 #[schema(example = json!({"chat_id": 12, "account_ids": [9]}))]
 pub struct ChatMembersIn {
     pub chat_id: i64,
+    /// At least one account (members of the project).
+    #[schema(min_items = 1)]
     pub account_ids: Vec<i64>,
 }
 
@@ -255,6 +262,12 @@ pub struct ChatListIn {
 #[schema(example = json!({"chat_id": 12, "name": "Day shift"}))]
 pub struct ChatRenameIn {
     pub chat_id: i64,
+    /// 1 to 200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
 }
 
@@ -303,7 +316,11 @@ pub struct ChatReadIn {
 #[schema(example = json!({"query": "room 4", "limit": 20}))]
 pub struct ChatSearchIn {
     /// Words to find (web search syntax: `"a phrase"`, `or`, `-word`).
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub query: String,
     /// Only this chat.
     pub chat_id: Option<i64>,
@@ -312,12 +329,22 @@ pub struct ChatSearchIn {
     pub limit: Option<i64>,
 }
 
-/// Body of `start-call`, `join-call` and `end-call`: the chat or the call.
+/// Body of `start-call`: the chat to call in.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"chat_id": 12}))]
+pub struct ChatStartCallIn {
+    pub chat_id: i64,
+}
+
+/// Body of `join-call` and `end-call`: the chat (its live call) or the
+/// call, at least one of them.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"chat_id": 12}), min_properties = 1)]
 pub struct ChatCallIn {
+    #[schema(nullable = false)]
     pub chat_id: Option<i64>,
-    /// `join-call` and `end-call` only.
+    #[schema(nullable = false)]
     pub call_id: Option<i64>,
 }

@@ -1,6 +1,15 @@
 //! Guards `/api/v1`: resolves the caller (401 otherwise), applies its rate
 //! limit (429 otherwise), and puts the rate-limit headers on every response.
 //!
+//! A request that presents no credentials at all to a route that needs them
+//! is answered 401 at once, before any limiter: that answer costs no lookup
+//! (nothing to look up), so it is as cheap as a 429 and an ordinary client
+//! that forgot its key always learns why. Everything that costs work — a
+//! presented key or access token that must be looked up, the open routes
+//! (register, login, …) — is counted per client address and answered 429
+//! once the anonymous allowance is spent, which is what holds off floods
+//! and credential guessing.
+//!
 //! Callers: a project API key (full rights); a signed-in account with
 //! `Authorization: Bearer <access token>` + `X-Project-Id` acting on that
 //! project with its member role (reads need a viewer, writes a member, see
@@ -33,8 +42,12 @@ pub async fn guard(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::internal(anyhow::anyhow!("AppState missing")).into());
     };
+    let presented =
+        auth::presented_key(req.request()).is_some() || auth::bearer_token(req.request()).is_some();
     let (caller, denied) = match identify(&req, &state).await {
         Ok(caller) => (caller, None),
+        // Nothing was presented, nothing was looked up: the cheap 401.
+        Err(e) if !presented => return Ok(req.into_response(e.error_response())),
         Err(e) => (Caller::Anonymous, Some(e)),
     };
     let (rate_key, per_minute) = match &caller {

@@ -1,5 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations, and the
-//! Postman collection generated from it. Both are committed under `openapi/`
+//! Postman collection (workflows over its operations) and environment
+//! generated from it. Both are committed under `openapi/`
 //! and `postman/`; a test fails when the committed files drift from the code
 //! (`make openapi` rewrites them).
 
@@ -8,6 +9,9 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+pub mod fields;
+mod links;
+mod postman;
 mod standard;
 
 /// The API description.
@@ -157,7 +161,20 @@ mod standard;
     components(schemas(
         crate::error::ErrorBody,
         crate::routes::usage::UsagePeriod,
-        crate::routes::usage::UsageGroupBy
+        crate::routes::usage::UsageGroupBy,
+        crate::knowledge::documents::http::KbDocumentStatus,
+        crate::recordings::http::RecordingStatusFilter,
+        crate::webhooks::http::DeliveryStatusFilter,
+        crate::routes::sessions::SessionStatus,
+        crate::routes::sessions::SessionType,
+        crate::routes::sessions::Speaker,
+        crate::routes::connection_details::ConnectionRole,
+        crate::routes::connection_details::ConnectionAuth,
+        crate::routes::knowledge::search::KbSearchMode,
+        crate::supervisor::http::SupervisionMode,
+        crate::routes::agents::AgentTool,
+        crate::transcripts::http::TranscriptFormat,
+        crate::transcripts::http::SessionExportFormat,
     )),
     modifiers(&Security),
     tags(
@@ -218,118 +235,10 @@ pub fn document_json() -> &'static str {
         doc.info.version = env!("CARGO_PKG_VERSION").into();
         let mut doc = serde_json::to_value(&doc).unwrap_or(Value::Null);
         standard::apply(&mut doc);
+        links::apply(&mut doc);
         let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
         s.push('\n');
         s
-    })
-}
-
-/// The Postman v2.1 collection for the document: one folder per tag, one
-/// request per operation with the documented example body, `base_url` and
-/// `api_key` collection variables, `X-API-Key` auth at collection level.
-pub fn postman_collection(doc: &Value) -> Value {
-    let mut folders: Vec<(String, Vec<Value>)> = Vec::new();
-    let empty = Map::new();
-    for (path, item) in doc["paths"].as_object().unwrap_or(&empty) {
-        for (method, op) in item.as_object().unwrap_or(&empty) {
-            let tag = op["tags"][0].as_str().unwrap_or("Other").to_string();
-            let request = postman_request(doc, path, method, op);
-            match folders.iter_mut().find(|(t, _)| *t == tag) {
-                Some((_, items)) => items.push(request),
-                None => folders.push((tag, vec![request])),
-            }
-        }
-    }
-    json!({
-        "info": {
-            "name": "Voxplane API",
-            "description": doc["info"]["description"],
-            "version": doc["info"]["version"],
-            "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
-        },
-        "auth": {
-            "type": "apikey",
-            "apikey": [
-                {"key": "key", "value": "X-API-Key", "type": "string"},
-                {"key": "value", "value": "{{api_key}}", "type": "string"},
-                {"key": "in", "value": "header", "type": "string"}
-            ]
-        },
-        "variable": [
-            {"key": "base_url", "value": "http://127.0.0.1:8080", "type": "string"},
-            {"key": "api_key", "value": "pk_your_project_api_key", "type": "string"}
-        ],
-        "item": folders.into_iter().map(|(name, item)| json!({"name": name, "item": item})).collect::<Vec<_>>()
-    })
-}
-
-fn postman_request(doc: &Value, path: &str, method: &str, op: &Value) -> Value {
-    let segments: Vec<String> = path
-        .trim_start_matches('/')
-        .split('/')
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => format!(":{name}"),
-                None => s.to_string(),
-            },
-        )
-        .collect();
-    let params = op["parameters"].as_array().cloned().unwrap_or_default();
-    let param_example = |p: &Value| -> String {
-        match p.get("example").or_else(|| p["schema"].get("example")) {
-            Some(Value::String(s)) => s.clone(),
-            Some(v) => v.to_string(),
-            None => String::new(),
-        }
-    };
-    let path_vars: Vec<Value> = params
-        .iter()
-        .filter(|p| p["in"] == "path")
-        .map(|p| json!({"key": p["name"], "value": param_example(p), "description": p["description"]}))
-        .collect();
-    let query: Vec<Value> = params
-        .iter()
-        .filter(|p| p["in"] == "query")
-        .map(|p| {
-            json!({"key": p["name"], "value": param_example(p), "description": p["description"], "disabled": p["required"] != true})
-        })
-        .collect();
-    let mut url = json!({
-        "raw": format!("{{{{base_url}}}}/{}", segments.join("/")),
-        "host": ["{{base_url}}"],
-        "path": segments,
-    });
-    if !path_vars.is_empty() {
-        url["variable"] = Value::Array(path_vars);
-    }
-    if !query.is_empty() {
-        url["query"] = Value::Array(query);
-    }
-    let mut request = json!({
-        "method": method.to_uppercase(),
-        "header": [],
-        "url": url,
-        "description": op["description"].as_str().or(op["summary"].as_str()).unwrap_or(""),
-    });
-    if let Some(content) = op["requestBody"]["content"]["application/json"].as_object() {
-        let body = content
-            .get("example")
-            .cloned()
-            .unwrap_or_else(|| example_for(doc, content.get("schema").unwrap_or(&Value::Null), 0));
-        request["header"] = json!([{"key": "Content-Type", "value": "application/json"}]);
-        request["body"] = json!({
-            "mode": "raw",
-            "raw": serde_json::to_string_pretty(&body).unwrap_or_default(),
-            "options": {"raw": {"language": "json"}}
-        });
-    }
-    if op.get("security").is_none() {
-        request["auth"] = json!({"type": "noauth"});
-    }
-    json!({
-        "name": op["summary"].as_str().unwrap_or(path),
-        "request": request,
-        "response": []
     })
 }
 
@@ -385,7 +294,14 @@ fn example_for(doc: &Value, schema: &Value, depth: usize) -> Value {
 /// The collection as pretty JSON, as committed.
 pub fn postman_json() -> String {
     let doc: Value = serde_json::from_str(document_json()).unwrap_or(Value::Null);
-    let mut s = serde_json::to_string_pretty(&postman_collection(&doc)).unwrap_or_default();
+    let mut s = serde_json::to_string_pretty(&postman::collection(&doc)).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The Postman environment as pretty JSON, as committed.
+pub fn postman_environment_json() -> String {
+    let mut s = serde_json::to_string_pretty(&postman::environment()).unwrap_or_default();
     s.push('\n');
     s
 }

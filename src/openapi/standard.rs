@@ -168,6 +168,26 @@ pub fn apply(doc: &mut Value) {
     add_schemes(doc);
     add_shared_responses(doc);
     constrain_emails(doc);
+    cross_field_rules(doc);
+}
+
+/// Rules between fields of a body that the derive cannot state: at least
+/// one of several optional fields (`anyOf` of `required`).
+const AT_LEAST_ONE_OF: &[(&str, &[&str])] = &[
+    ("UsageIn", &["session_id", "room_name"]),
+    ("ChatCallIn", &["chat_id", "call_id"]),
+    ("ChunkIn", &["content", "is_active"]),
+    ("ParticipantUpdateIn", &["metadata", "permission", "name"]),
+];
+
+fn cross_field_rules(doc: &mut Value) {
+    for (name, fields) in AT_LEAST_ONE_OF {
+        let schema = &mut doc["components"]["schemas"][*name];
+        if schema.is_object() {
+            let any: Vec<Value> = fields.iter().map(|f| json!({"required": [f]})).collect();
+            schema["anyOf"] = Value::Array(any);
+        }
+    }
 }
 
 /// What `routes::auth::email` accepts (lettre's address syntax, at most 254

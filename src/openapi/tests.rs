@@ -37,6 +37,19 @@ fn published_schemas(source: &str) -> Vec<(String, usize)> {
             attrs.push('\n');
             continue;
         }
+        // A hand-written implementation publishes the type's name too.
+        if let Some(rest) = t
+            .strip_prefix("impl utoipa::ToSchema for ")
+            .or_else(|| t.strip_prefix("impl ToSchema for "))
+        {
+            let ident: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            out.push((ident, no + 1));
+            attrs.clear();
+            continue;
+        }
         let item = [
             "pub struct ",
             "pub enum ",

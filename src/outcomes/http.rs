@@ -21,6 +21,7 @@ pub struct SessionOutcomeIn {
     #[schema(value_type = Option<String>)]
     pub disposition: Option<Option<String>>,
     /// Replaces the tags (at most 20, 1–50 characters each).
+    #[schema(schema_with = crate::openapi::fields::tags)]
     pub tags: Option<Vec<String>>,
     /// Up to 10,000 characters.
     #[serde(default, deserialize_with = "validate::double_option")]
@@ -97,14 +98,22 @@ pub async fn update_session_outcome(
 }
 
 /// The project's dispositions.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"dispositions": ["resolved", "escalated"]}))]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"dispositions": ["resolved", "escalated"], "is_default": false}))]
 pub struct DispositionList {
     pub dispositions: Vec<String>,
-    /// True while the project uses the default list (read only).
-    #[serde(default, skip_deserializing)]
+    /// True while the project uses the default list.
     pub is_default: bool,
+}
+
+/// Body of `PUT /api/v1/sessions/dispositions`: the new list (repeats are
+/// dropped).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"dispositions": ["resolved", "escalated"]}))]
+pub struct DispositionsIn {
+    #[schema(schema_with = crate::openapi::fields::dispositions)]
+    pub dispositions: Vec<String>,
 }
 
 /// The dispositions sessions may be given.
@@ -124,7 +133,7 @@ pub async fn get_dispositions(auth: Auth, state: web::Data<AppState>) -> ApiResu
 /// Replaces the project's dispositions.
 #[utoipa::path(
     put, path = "/api/v1/sessions/dispositions", tag = "Sessions",
-    request_body = DispositionList,
+    request_body = DispositionsIn,
     responses(
         (status = 200, description = "The new list", body = DispositionList),
         (status = 400, description = "Invalid list", body = crate::error::ErrorBody),
@@ -134,7 +143,7 @@ pub async fn get_dispositions(auth: Auth, state: web::Data<AppState>) -> ApiResu
 pub async fn set_dispositions(
     auth: Auth,
     state: web::Data<AppState>,
-    body: web::Json<DispositionList>,
+    body: web::Json<DispositionsIn>,
 ) -> ApiResult<HttpResponse> {
     let dispositions =
         service::set_dispositions(&state, auth.project.id, &body.dispositions).await?;

@@ -162,15 +162,36 @@ pub struct RecordingQuery {
     #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// Room name (with or without the project prefix).
+    #[param(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:@+-]+$")]
     pub room_name: Option<String>,
     /// recording, completed or error.
+    #[param(value_type = Option<RecordingStatusFilter>)]
     pub status: Option<String>,
+}
+
+/// The statuses of a recording (the `status` filter).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum RecordingStatusFilter {
+    /// The egress is writing.
+    Recording,
+    /// The file is complete.
+    Completed,
+    /// The egress failed.
+    Error,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct RoomPath {
     #[serde(rename = "roomName")]
-    #[param(rename = "roomName", example = "my-room")]
+    #[param(
+        rename = "roomName",
+        example = "my-room",
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:@+-]+$"
+    )]
     pub room_name: String,
 }
 

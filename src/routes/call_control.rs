@@ -27,8 +27,10 @@ pub struct SendDataIn {
     #[schema(schema_with = data_schema, required = true)]
     pub data: Option<Value>,
     /// Only these participants receive it (whisper); omitted = everyone.
+    #[schema(schema_with = crate::openapi::fields::identities)]
     pub destination_identities: Option<Vec<String>>,
-    /// Topic / channel.
+    /// Topic / channel, 1 to 128 characters.
+    #[schema(schema_with = crate::openapi::fields::text128)]
     pub topic: Option<String>,
 }
 
@@ -79,8 +81,13 @@ pub struct PermissionIn {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"permission": {"canPublish": false}}), min_properties = 1)]
 pub struct ParticipantUpdateIn {
+    /// Up to 64 KiB.
+    #[schema(nullable = false)]
     pub metadata: Option<String>,
+    #[schema(nullable = false)]
     pub permission: Option<PermissionIn>,
+    /// Display name, 1 to 256 characters.
+    #[schema(schema_with = crate::openapi::fields::name256)]
     pub name: Option<String>,
 }
 
@@ -100,6 +107,7 @@ pub struct MuteIn {
     #[schema(required = true, nullable = false)]
     pub muted: Option<bool>,
     /// A specific track; default: the participant's first audio track.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._-]+$")]
     pub track_sid: Option<String>,
 }
 

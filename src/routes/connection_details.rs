@@ -54,6 +54,93 @@ pub struct TokenResult {
     pub jti: Option<String>,
 }
 
+/// Body of `POST /api/v1/connection-details`: the user, described by the
+/// integrator's backend (the claims of the GET form's token, without `jti`:
+/// a request with the API key is not a link that can be replayed).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "user_12345", "username": "Zhang San", "space": "my-workspace", "room": "$empty", "identity": "participant", "preJoin": false, "iat": 1790000000, "exp": 1790003600}))]
+pub struct ConnectionDetailsIn {
+    /// User unique identifier (the LiveKit identity).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:@+-]+$")]
+    pub id: String,
+    /// Display name, 1 to 256 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub username: String,
+    /// Avatar URL.
+    pub avatar: Option<String>,
+    /// Space name: 1 to 64 letters, digits, `-` or `_`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$")]
+    pub space: String,
+    /// `$empty` (the next empty room), `$space` (default: the space's main
+    /// room) or a room name of up to 63 characters (`<space>.<room>`).
+    #[schema(pattern = "^(\\$empty|\\$space|[A-Za-z0-9_.:@+-]{1,63})$")]
+    pub room: Option<String>,
+    /// What the user may do; `guest` by default. The auth type decides which are allowed.
+    #[schema(value_type = Option<ConnectionRole>)]
+    pub identity: Option<String>,
+    /// Show a pre-join page.
+    #[serde(rename = "preJoin")]
+    pub pre_join: Option<bool>,
+    /// Issued at (Unix seconds), at most a minute ahead of the server's clock.
+    pub iat: i64,
+    /// Expires at (Unix seconds): after `iat`, in the future (the LiveKit
+    /// token lives until then, at most 24 hours).
+    pub exp: i64,
+}
+
+impl From<ConnectionDetailsIn> for TokenResult {
+    fn from(b: ConnectionDetailsIn) -> Self {
+        TokenResult {
+            id: Some(b.id),
+            username: Some(b.username),
+            avatar: b.avatar,
+            space: Some(b.space),
+            room: b.room,
+            identity: b.identity,
+            pre_join: b.pre_join,
+            iat: Some(b.iat),
+            exp: Some(b.exp),
+            jti: None,
+        }
+    }
+}
+
+/// The identities a user may be given.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ConnectionRole {
+    /// Room admin (auth `platform`).
+    Owner,
+    /// Room admin (auth `platform`).
+    Manager,
+    /// Publishes and subscribes (auth `platform`).
+    Participant,
+    /// Listens only (any auth).
+    Guest,
+    /// Room admin (auth `c_s`).
+    Assistant,
+    /// Publishes, no data (auth `c_s`).
+    Customer,
+}
+
+/// Authentication types.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ConnectionAuth {
+    /// Platform users.
+    Platform,
+    /// Customer support.
+    #[schema(rename = "c_s")]
+    CS,
+}
+
 /// What a client needs to connect.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +165,7 @@ pub struct DetailsQuery {
     #[param(required = true, nullable = false, min_length = 1)]
     pub token: Option<String>,
     /// Authentication type: absent (guests only), `platform`, or `c_s` (customer support).
+    #[param(value_type = Option<ConnectionAuth>)]
     pub auth: Option<String>,
 }
 
@@ -85,6 +173,7 @@ pub struct DetailsQuery {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AuthQuery {
     /// Authentication type: `platform` (default for API-key calls) or `c_s`.
+    #[param(value_type = Option<ConnectionAuth>)]
     pub auth: Option<String>,
 }
 
@@ -378,7 +467,7 @@ async fn spend_jti(state: &AppState, project_id: i64, jti: &str, exp: i64) -> Ap
 #[utoipa::path(
     post, path = "/api/v1/connection-details", tag = "Connection Details",
     params(AuthQuery),
-    request_body = TokenResult,
+    request_body = ConnectionDetailsIn,
     responses(
         (status = 200, description = "Connection details", body = ConnectionDetails),
         (status = 400, description = "Missing or bad fields", body = crate::error::ErrorBody),
@@ -391,14 +480,14 @@ pub async fn post_connection_details(
     auth: Auth,
     state: web::Data<AppState>,
     q: web::Query<AuthQuery>,
-    body: web::Json<TokenResult>,
+    body: web::Json<ConnectionDetailsIn>,
 ) -> ApiResult<HttpResponse> {
     let auth_type = Some(q.auth.as_deref().unwrap_or("platform"));
     let out = details(
         &state,
         auth.project.id,
         &auth.project.room_prefix,
-        body.into_inner(),
+        body.into_inner().into(),
         auth_type,
     )
     .await?;

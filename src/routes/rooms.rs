@@ -234,7 +234,13 @@ pub struct ParticipantList {
 pub struct RoomPath {
     /// Room name, without (or with) the project prefix.
     #[serde(rename = "roomName")]
-    #[param(rename = "roomName", example = "my-room")]
+    #[param(
+        rename = "roomName",
+        example = "my-room",
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:@+-]+$"
+    )]
     pub room_name: String,
 }
 
@@ -243,10 +249,21 @@ pub struct RoomPath {
 pub struct ParticipantPath {
     /// Room name.
     #[serde(rename = "roomName")]
-    #[param(rename = "roomName", example = "my-room")]
+    #[param(
+        rename = "roomName",
+        example = "my-room",
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:@+-]+$"
+    )]
     pub room_name: String,
     /// Participant identity.
-    #[param(example = "user1")]
+    #[param(
+        example = "user1",
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:@+-]+$"
+    )]
     pub identity: String,
 }
 

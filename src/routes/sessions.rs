@@ -120,19 +120,24 @@ pub struct SessionQuery {
     #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// active or completed.
+    #[param(value_type = Option<SessionStatus>)]
     pub status: Option<String>,
     pub agent_config_id: Option<i64>,
     /// voice or sip.
+    #[param(value_type = Option<SessionType>)]
     pub session_type: Option<String>,
     /// Started at or after (ISO 8601).
+    #[param(schema_with = crate::openapi::fields::date_or_date_time)]
     pub from: Option<String>,
     /// Started at or before (ISO 8601).
+    #[param(schema_with = crate::openapi::fields::date_or_date_time)]
     pub to: Option<String>,
     /// With this disposition.
     pub disposition: Option<String>,
     /// Carrying this tag.
     pub tag: Option<String>,
     /// With this rating (1 to 5).
+    #[param(minimum = 1, maximum = 5)]
     pub rating: Option<i16>,
 }
 
@@ -347,6 +352,9 @@ pub async fn list_sessions(
             "status must be active or completed",
         ));
     }
+    if q.rating.is_some_and(|r| !(1..=5).contains(&r)) {
+        return Err(ApiError::invalid_field("rating", "rating must be 1 to 5"));
+    }
     if let Some(v) = &q.session_type
         && !matches!(v.as_str(), "voice" | "sip")
     {
@@ -498,8 +506,9 @@ pub async fn get_session_detail(
 
 /// Add a line to the active session of a room.
 #[utoipa::path(
-    post, path = "/api/v1/sessions/{roomName}/transcript", tag = "Sessions",
-    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room")),
+    post, path = "/api/v1/sessions/{session}/transcript", tag = "Sessions",
+    params(("session" = String, Path, description = "The room name (full or short) whose active session gets the line. \
+        (`GET` on this path takes the session id: one path, so the document names the segment once.)", example = "proj_my-room", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:@+-]+$")),
     request_body = TranscriptIn,
     responses(
         (status = 201, description = "Stored", body = TranscriptAdded),
@@ -573,10 +582,15 @@ pub async fn add_transcript(
 
 /// The transcript as JSON (every line, interim ones flagged).
 #[utoipa::path(
-    get, path = "/api/v1/sessions/{session_id}/transcript", tag = "Sessions",
-    params(("session_id" = i64, Path, description = "Session id", example = 42), crate::transcripts::http::TranscriptFormatQuery),
+    get, path = "/api/v1/sessions/{session}/transcript", tag = "Sessions",
+    params(("session" = i64, Path, description = "Session id", example = 42), crate::transcripts::http::TranscriptFormatQuery),
     responses(
-        (status = 200, description = "Transcript (JSON; SRT, WebVTT or CSV with `format`)", body = TranscriptOut),
+        (status = 200, description = "Transcript (JSON; SRT, WebVTT or CSV with `format`)", content(
+            (TranscriptOut = "application/json"),
+            (String = "text/csv"),
+            (String = "application/x-subrip"),
+            (String = "text/vtt"),
+        )),
         (status = 400, description = "Unknown format", body = crate::error::ErrorBody),
         (status = 404, description = "Unknown", body = crate::error::ErrorBody),
     ),
@@ -647,7 +661,7 @@ pub async fn get_transcript_text(
 /// End the active session of a room.
 #[utoipa::path(
     post, path = "/api/v1/sessions/{roomName}/end", tag = "Sessions",
-    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room")),
+    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:@+-]+$")),
     request_body = EndIn,
     responses(
         (status = 200, description = "Ended", body = Ended),
@@ -735,6 +749,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(end_session))
             .default_service(allow(&["POST"])),
     );
+}
+
+/// The statuses of a session (the `status` filters).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum SessionStatus {
+    /// The call is running.
+    Active,
+    /// The call ended.
+    Completed,
 }
 
 /// The documented values of `session_type`.

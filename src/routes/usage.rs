@@ -16,26 +16,42 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// One usage record.
+/// Records at most in one request.
+const MAX_RECORDS: usize = 1000;
+
+/// One usage record: of a session (`session_id`) or of the room's active
+/// session (`room_name`); at least one of them.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"room_name": "proj_my-room", "service": "llm", "provider": "openai", "model": "gpt-4o", "input_tokens": 1200, "output_tokens": 300}))]
 pub struct UsageIn {
     /// The session it belongs to (or give `room_name` for the room's active session).
+    #[schema(nullable = false)]
     pub session_id: Option<i64>,
+    /// A room with an active session (full or short name).
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:@+-]+$"
+    )]
     pub room_name: Option<String>,
     /// llm, stt or tts.
     #[schema(pattern = "^(llm|stt|tts)$")]
     pub service: String,
     /// 1 to 128 characters.
-    #[schema(max_length = 128, pattern = "\\S")]
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub provider: String,
     /// 1 to 128 characters.
-    #[schema(max_length = 128, pattern = "\\S")]
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub model: String,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub input_tokens: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub output_tokens: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub audio_seconds: Option<f64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub characters: Option<i64>,
 }
 
@@ -109,7 +125,7 @@ fn check(u: &UsageIn, i: usize) -> ApiResult<()> {
         ));
     }
     for (name, v) in [("provider", &u.provider), ("model", &u.model)] {
-        if v.trim().is_empty() || v.len() > 128 {
+        if v.trim().is_empty() || v.chars().count() > 128 {
             return Err(ApiError::invalid_field(
                 &field(name),
                 format!("{name} must be 1 to 128 characters"),
@@ -170,7 +186,7 @@ pub async fn record_usage(
             ));
         }
     };
-    if items.is_empty() || items.len() > 1000 {
+    if items.is_empty() || items.len() > MAX_RECORDS {
         return Err(ApiError::bad_request("Send 1 to 1000 usage records"));
     }
     let mut parsed = Vec::with_capacity(items.len());
@@ -528,13 +544,45 @@ pub enum UsageGroupBy {
     Service,
 }
 
-/// Body of `POST /api/v1/usage`: one record or a batch of them.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum UsageBody {
-    /// One record.
-    One(UsageIn),
-    /// Several records, stored together (all or none).
-    Many(Vec<UsageIn>),
+/// Body of `POST /api/v1/usage`: one record or a batch of 1 to 1000 of
+/// them (stored together, all or none). Documentation only: the handler
+/// reads the JSON and names the record at fault.
+pub struct UsageBody;
+
+impl utoipa::PartialSchema for UsageBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+        use utoipa::openapi::{Ref, RefOr};
+        let one_of = OneOfBuilder::new()
+            .item(Ref::from_schema_name("UsageIn"))
+            .item(
+                ArrayBuilder::new()
+                    .items(RefOr::Ref(Ref::from_schema_name("UsageIn")))
+                    .min_items(Some(1))
+                    .max_items(Some(MAX_RECORDS))
+                    .description(Some("Several records, stored together (all or none).")),
+            )
+            .description(Some(
+                "Body of `POST /api/v1/usage`: one record or a batch of them.",
+            ))
+            .build();
+        RefOr::T(utoipa::openapi::schema::Schema::OneOf(one_of))
+    }
+}
+
+impl utoipa::ToSchema for UsageBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "UsageBody".into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("UsageIn".into(), UsageIn::schema()));
+        <UsageIn as utoipa::ToSchema>::schemas(schemas);
+    }
 }

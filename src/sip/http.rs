@@ -65,10 +65,14 @@ pub struct TrunkOne {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Main Trunk", "phone_number": "+18001234567", "address": "sip.provider.example"}))]
 pub struct TrunkIn {
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
-    /// E.164.
+    /// E.164 (a number that can exist in its country).
+    #[schema(pattern = "^\\+[0-9]{1,15}$", example = "+18001234567")]
     pub phone_number: String,
-    /// SIP provider host for outbound calls.
+    /// SIP provider host (optionally with `:port`) for outbound calls.
+    #[schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9.:_-]+$")]
     pub address: String,
     pub auth_username: Option<String>,
     pub auth_password: Option<String>,
@@ -78,8 +82,14 @@ pub struct TrunkIn {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkPatch {
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: Option<String>,
+    /// E.164 (a number that can exist in its country).
+    #[schema(pattern = "^\\+[0-9]{1,15}$", example = "+18001234567")]
     pub phone_number: Option<String>,
+    /// SIP provider host (optionally with `:port`) for outbound calls.
+    #[schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9.:_-]+$")]
     pub address: Option<String>,
     pub auth_username: Option<String>,
     pub auth_password: Option<String>,

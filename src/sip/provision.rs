@@ -84,7 +84,7 @@ pub fn name_field(name: &str) -> ApiResult<String> {
 
 /// A SIP host name, optionally with `:port`.
 pub fn address_field(address: &str) -> ApiResult<String> {
-    let a = address.trim();
+    let a = address;
     let ok = !a.is_empty()
         && a.len() <= 255
         && a.bytes()

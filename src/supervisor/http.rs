@@ -17,12 +17,27 @@ use serde::{Deserialize, Serialize};
 #[schema(example = json!({"identity": "sup-anna", "mode": "listen"}))]
 pub struct SuperviseIn {
     /// The supervisor's LiveKit identity (1–128 of letters, digits, `.`, `_`, `-`).
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._-]+$"
+    )]
     pub identity: Option<String>,
     /// Display name (default: the identity).
+    #[schema(schema_with = crate::openapi::fields::name256)]
     pub name: Option<String>,
     /// listen, whisper, barge or take_over.
+    #[schema(required = true, nullable = false, value_type = Option<SupervisionMode>)]
     pub mode: Option<String>,
     /// Whom a whisper reaches and a take-over mutes (default: the room's agents).
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._-]+$"
+    )]
     pub target_identity: Option<String>,
 }
 
@@ -50,12 +65,20 @@ pub struct SuperviseOut {
 #[schema(example = json!({"identity": "sup-anna", "mode": "whisper"}))]
 pub struct SupervisePatch {
     /// The live supervisor.
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._-]+$"
+    )]
     pub identity: Option<String>,
     /// The new mode.
+    #[schema(required = true, nullable = false, value_type = Option<SupervisionMode>)]
     pub mode: Option<String>,
     /// A new target (null: the room's agents; absent: unchanged).
     #[serde(default, deserialize_with = "validate::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._-]+$")]
     pub target_identity: Option<Option<String>>,
 }
 
@@ -74,7 +97,29 @@ pub struct SupervisionChanged {
 #[schema(example = json!({"identity": "sup-anna"}))]
 pub struct ReleaseIn {
     /// The live supervisor.
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._-]+$"
+    )]
     pub identity: Option<String>,
+}
+
+/// The modes of supervision.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum SupervisionMode {
+    /// Hears the call, is not heard.
+    Listen,
+    /// Heard by the target only.
+    Whisper,
+    /// Heard by everyone.
+    Barge,
+    /// Replaces the agent (the target is muted).
+    TakeOver,
 }
 
 /// Response of `POST …/supervise/release`.
@@ -102,7 +147,7 @@ fn mode(v: Option<&str>) -> ApiResult<Mode> {
 /// Starts supervising the room's active session.
 #[utoipa::path(
     post, path = "/api/v1/sessions/{roomName}/supervise", tag = "Supervision",
-    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room")),
+    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:@+-]+$")),
     request_body = SuperviseIn,
     responses(
         (status = 201, description = "Token for the supervisor", body = SuperviseOut),
@@ -146,7 +191,7 @@ pub async fn start_supervision(
 /// Changes a live supervisor's mode without rejoining.
 #[utoipa::path(
     patch, path = "/api/v1/sessions/{roomName}/supervise", tag = "Supervision",
-    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room")),
+    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:@+-]+$")),
     request_body = SupervisePatch,
     responses(
         (status = 200, description = "Changed", body = SupervisionChanged),
@@ -182,7 +227,7 @@ pub async fn change_supervision(
 /// Ends a supervision (a take-over gives the agent its voice back).
 #[utoipa::path(
     post, path = "/api/v1/sessions/{roomName}/supervise/release", tag = "Supervision",
-    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room")),
+    params(("roomName" = String, Path, description = "Room name, full or short", example = "proj_my-room", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:@+-]+$")),
     request_body = ReleaseIn,
     responses(
         (status = 200, description = "Released", body = SupervisionReleased),

@@ -15,23 +15,38 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct TranscriptSearchQuery {
     /// Web-search syntax: words (all must match), `"a phrase"`, `or`, `-word` (not).
+    #[param(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub q: Option<String>,
     /// Sessions started at or after (ISO 8601 date or date-time).
+    #[param(schema_with = crate::openapi::fields::date_or_date_time)]
     pub from: Option<String>,
     /// Sessions started at or before (a date: through its end).
+    #[param(schema_with = crate::openapi::fields::date_or_date_time)]
     pub to: Option<String>,
     pub agent_config_id: Option<i64>,
     /// active or completed.
+    #[param(value_type = Option<crate::routes::sessions::SessionStatus>)]
     pub status: Option<String>,
     /// Sessions carrying this tag.
+    #[param(schema_with = crate::openapi::fields::label100)]
     pub tag: Option<String>,
     /// Sessions with this disposition.
+    #[param(schema_with = crate::openapi::fields::label100)]
     pub disposition: Option<String>,
     /// agent, user or system.
+    #[param(value_type = Option<crate::routes::sessions::Speaker>)]
     pub speaker: Option<String>,
     /// Page number (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<i64>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 
@@ -88,15 +103,21 @@ pub async fn search_transcripts(
 #[serde(deny_unknown_fields)]
 pub struct SessionExportQuery {
     /// csv (default) or jsonl.
+    #[param(value_type = Option<SessionExportFormat>)]
     pub format: Option<String>,
     /// Sessions started at or after (ISO 8601 date or date-time).
+    #[param(schema_with = crate::openapi::fields::date_or_date_time)]
     pub from: Option<String>,
     /// Sessions started at or before (a date: through its end).
+    #[param(schema_with = crate::openapi::fields::date_or_date_time)]
     pub to: Option<String>,
     pub agent_config_id: Option<i64>,
     /// active or completed.
+    #[param(value_type = Option<crate::routes::sessions::SessionStatus>)]
     pub status: Option<String>,
+    #[param(schema_with = crate::openapi::fields::label100)]
     pub tag: Option<String>,
+    #[param(schema_with = crate::openapi::fields::label100)]
     pub disposition: Option<String>,
 }
 
@@ -105,7 +126,10 @@ pub struct SessionExportQuery {
     get, path = "/api/v1/sessions/export", tag = "Sessions",
     params(SessionExportQuery),
     responses(
-        (status = 200, description = "CSV (header row) or JSON Lines, streamed in session id order", body = String, content_type = "text/csv"),
+        (status = 200, description = "CSV (header row) or JSON Lines, streamed in session id order", content(
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        )),
         (status = 400, description = "Bad format or filter", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
@@ -153,7 +177,34 @@ pub async fn export_sessions(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct TranscriptFormatQuery {
     /// json (default), srt, vtt or csv.
+    #[param(value_type = Option<TranscriptFormat>)]
     pub format: Option<String>,
+}
+
+/// The formats of a transcript download.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum TranscriptFormat {
+    /// The lines as JSON.
+    Json,
+    /// SubRip subtitles.
+    Srt,
+    /// WebVTT subtitles.
+    Vtt,
+    /// A CSV file with a header row.
+    Csv,
+}
+
+/// The formats of a session export.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum SessionExportFormat {
+    /// CSV with a header row.
+    Csv,
+    /// JSON Lines (`ndjson` is accepted too).
+    Jsonl,
 }
 
 /// The format asked for (400 for an unknown one).

@@ -201,6 +201,7 @@ pub struct DeliveryPage {
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// pending, delivered or failed.
+    #[param(value_type = Option<DeliveryStatusFilter>)]
     pub status: Option<String>,
     /// Page number (from 1).
     #[param(minimum = 1, maximum = 1000000)]
@@ -208,6 +209,19 @@ pub struct DeliveryQuery {
     /// 1 to 100, default 25.
     #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
+}
+
+/// The statuses of a delivery (the `status` filter).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum DeliveryStatusFilter {
+    /// Not delivered yet (retries pending).
+    Pending,
+    /// Accepted by the endpoint.
+    Delivered,
+    /// Given up after the last retry.
+    Failed,
 }
 
 /// Body of `recover`.

@@ -267,4 +267,18 @@ async fn post_with_the_api_key() {
         "UNAUTHORIZED",
     )
     .await;
+    // The POST body is its own type: only the fields it takes (no `jti`,
+    // which only a signed GET token can spend), `iat`/`exp` required.
+    let mut with_jti = user("owner", None);
+    with_jti["jti"] = json!("t-1");
+    let mut without_exp = user("owner", None);
+    without_exp.as_object_mut().unwrap().remove("exp");
+    for body in [with_jti, without_exp] {
+        expect_error(
+            app.post_json("/api/v1/connection-details", &body).await,
+            400,
+            "INVALID_REQUEST",
+        )
+        .await;
+    }
 }

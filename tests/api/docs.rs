@@ -31,45 +31,65 @@ fn postman_collection_matches_the_committed_file() {
         generated == committed,
         "the Postman collection is stale: run `make openapi` and commit the result"
     );
-    let c: Value = serde_json::from_str(&committed).unwrap();
-    assert_eq!(
-        c["info"]["schema"],
-        "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+    let environment =
+        std::fs::read_to_string(root().join("postman/voxplane.postman_environment.json"))
+            .unwrap_or_default();
+    assert!(
+        voxplane::openapi::postman_environment_json() == environment,
+        "the Postman environment is stale: run `make openapi` and commit the result"
     );
-    let vars: Vec<&str> = c["variable"]
+    let env: Value = serde_json::from_str(&environment).unwrap();
+    let keys: Vec<&str> = env["values"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v["key"].as_str().unwrap())
         .collect();
-    assert_eq!(vars, ["base_url", "api_key"]);
+    assert_eq!(keys, ["base_url", "api_key", "email", "password"]);
+    let c: Value = serde_json::from_str(&committed).unwrap();
+    assert_eq!(
+        c["info"]["schema"],
+        "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+    );
     assert_eq!(c["auth"]["type"], "apikey");
     assert_eq!(c["auth"]["apikey"][0]["value"], "X-API-Key");
-    // One request per operation.
-    let doc: Value = serde_json::from_str(voxplane::openapi::document_json()).unwrap();
-    let operations: usize = doc["paths"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|p| p.as_object().unwrap().len())
-        .sum();
-    let requests: usize = c["item"]
+    let folders: Vec<&str> = c["item"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| f["item"].as_array().unwrap().len())
-        .sum();
-    assert_eq!(operations, requests);
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        folders,
+        [
+            "Dashboard",
+            "Quick start",
+            "Knowledge",
+            "Webhooks",
+            "Recordings & SIP",
+            "Cleanup"
+        ]
+    );
+    // Every request: a documented operation, a test of its status, a saved
+    // example response; ids flow through collection variables.
     for folder in c["item"].as_array().unwrap() {
         for item in folder["item"].as_array().unwrap() {
+            let name = item["name"].as_str().unwrap();
             assert!(
                 item["request"]["url"]["raw"]
                     .as_str()
                     .unwrap()
-                    .starts_with("{{base_url}}/")
+                    .starts_with("{{base_url}}/"),
+                "{name}"
             );
+            let script = item["event"][0]["script"]["exec"].to_string();
+            assert!(script.contains("pm.response.to.have.status("), "{name}");
+            let example = &item["response"][0];
+            assert!(example["code"].as_u64().is_some(), "{name}");
         }
     }
+    assert!(committed.contains("pm.collectionVariables.set('agent_id'"));
+    assert!(committed.contains("{{agent_id}}"));
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ mod livekit;
 mod monitor;
 mod ops;
 mod outcomes;
+mod postman;
 mod quota;
 mod quota_counters;
 mod rate_limits;

@@ -158,7 +158,7 @@ async fn keys_are_limited_independently_and_anonymous_callers_per_address() {
         expect_error(res, 401, "UNAUTHORIZED").await;
     }
     expect_error(
-        app.anon(Method::GET, "/api/v1/project")
+        app.req_as("pk_guess", Method::GET, "/api/v1/project")
             .send()
             .await
             .unwrap(),
@@ -166,4 +166,48 @@ async fn keys_are_limited_independently_and_anonymous_callers_per_address() {
         "RATE_LIMITED",
     )
     .await;
+}
+
+/// Without any credentials a protected route answers 401 however many such
+/// requests came before (the answer costs no lookup); the work an anonymous
+/// flood can cause — guessed keys, the open routes — is still cut off per
+/// address with 429.
+#[tokio::test]
+async fn missing_credentials_get_401_while_a_flood_from_the_address_gets_429() {
+    let app = TestApp::spawn_with(|s| s.rate_limits.anonymous = 3).await;
+    let login = || {
+        app.anon(Method::POST, "/api/v1/auth/login")
+            .json(&serde_json::json!({"email": "nobody@example.com", "password": "not the password 1"}))
+            .send()
+    };
+    for _ in 0..3 {
+        expect_error(login().await.unwrap(), 401, "UNAUTHORIZED").await;
+    }
+    // The flood is cut off: the open route and guessed keys get 429.
+    let res = login().await.unwrap();
+    assert!(res.headers().contains_key("retry-after"));
+    expect_error(res, 429, "RATE_LIMITED").await;
+    expect_error(
+        app.req_as("pk_guess", Method::GET, "/api/v1/rooms")
+            .send()
+            .await
+            .unwrap(),
+        429,
+        "RATE_LIMITED",
+    )
+    .await;
+    // A client without a key is still told what is wrong, every time.
+    for path in ["/api/v1/project", "/api/v1/rooms", "/api/v1/projects"] {
+        for _ in 0..5 {
+            let res = app.anon(Method::GET, path).send().await.unwrap();
+            expect_error(res, 401, "UNAUTHORIZED").await;
+        }
+    }
+    // A valid key is not affected by the address's spent allowance.
+    let res = app
+        .req_as(&app.project.key, Method::GET, "/api/v1/project")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 }

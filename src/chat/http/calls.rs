@@ -3,8 +3,8 @@
 use crate::auth::Auth;
 use crate::chat::calls;
 use crate::chat::service::Member;
-use crate::chat::types::{ChatCallEnvelopeOut, ChatCallIn, ChatCallTokenOut};
-use crate::error::{ApiError, ApiResult};
+use crate::chat::types::{ChatCallEnvelopeOut, ChatCallIn, ChatCallTokenOut, ChatStartCallIn};
+use crate::error::ApiResult;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 
@@ -13,11 +13,10 @@ use actix_web::{HttpResponse, web};
 /// and a `call` message appears in the chat.
 #[utoipa::path(
     post, path = "/api/v1/chat/start-call", tag = "Team Chat",
-    request_body = ChatCallIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
+    request_body = ChatStartCallIn,
     responses(
         (status = 201, description = "Ringing; the caller's token", body = ChatCallTokenOut),
-        (status = 400, description = "No chat_id", body = crate::error::ErrorBody),
+        (status = 400, description = "Invalid body", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = crate::error::ErrorBody),
         (status = 403, description = "An API key (chat is for signed-in members)", body = crate::error::ErrorBody),
         (status = 404, description = "No such chat of the caller", body = crate::error::ErrorBody),
@@ -30,13 +29,10 @@ use actix_web::{HttpResponse, web};
 pub async fn start_call(
     auth: Auth,
     state: web::Data<AppState>,
-    body: web::Json<ChatCallIn>,
+    body: web::Json<ChatStartCallIn>,
 ) -> ApiResult<HttpResponse> {
     let m = Member::of(&auth)?;
-    let chat_id = body
-        .chat_id
-        .ok_or_else(|| ApiError::invalid_field("chat_id", "chat_id is required"))?;
-    let out = calls::start(&state, &m, chat_id).await?;
+    let out = calls::start(&state, &m, body.chat_id).await?;
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -44,7 +40,6 @@ pub async fn start_call(
 #[utoipa::path(
     post, path = "/api/v1/chat/join-call", tag = "Team Chat",
     request_body = ChatCallIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "The member's token", body = ChatCallTokenOut),
         (status = 400, description = "Neither chat_id nor call_id", body = crate::error::ErrorBody),
@@ -71,7 +66,6 @@ pub async fn join_call(
 #[utoipa::path(
     post, path = "/api/v1/chat/end-call", tag = "Team Chat",
     request_body = ChatCallIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "The call, ended", body = ChatCallEnvelopeOut),
         (status = 400, description = "Neither chat_id nor call_id", body = crate::error::ErrorBody),

@@ -16,7 +16,6 @@ use actix_web::{HttpResponse, web};
 #[utoipa::path(
     post, path = "/api/v1/chat/fetch-chats", tag = "Team Chat",
     request_body(content = Option<ChatListIn>, description = "Optional"),
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "Chats", body = ChatListOut),
         (status = 400, description = "Bad limit", body = crate::error::ErrorBody),
@@ -39,7 +38,6 @@ pub async fn fetch_chats(
 #[utoipa::path(
     post, path = "/api/v1/chat/fetch-archived", tag = "Team Chat",
     request_body(content = Option<ChatListIn>, description = "Optional"),
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "Archived chats", body = ChatListOut),
         (status = 400, description = "Bad limit", body = crate::error::ErrorBody),
@@ -75,7 +73,6 @@ async fn list(
 #[utoipa::path(
     post, path = "/api/v1/chat/create-chat", tag = "Team Chat",
     request_body = ChatCreateIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "The existing chat", body = ChatEnvelopeOut),
         (status = 201, description = "Created", body = ChatEnvelopeOut),
@@ -106,7 +103,6 @@ pub async fn create_chat(
 #[utoipa::path(
     post, path = "/api/v1/chat/create-group", tag = "Team Chat",
     request_body = ChatGroupIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 201, description = "Created", body = ChatEnvelopeOut),
         (status = 400, description = "Invalid name, too many members, or accounts not in the project", body = crate::error::ErrorBody),
@@ -131,7 +127,6 @@ pub async fn create_group(
 #[utoipa::path(
     post, path = "/api/v1/chat/add-members", tag = "Team Chat",
     request_body = ChatMembersIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "The group now", body = ChatEnvelopeOut),
         (status = 400, description = "A direct chat, too many members, or accounts not in the project", body = crate::error::ErrorBody),
@@ -158,7 +153,6 @@ pub async fn add_members(
 #[utoipa::path(
     post, path = "/api/v1/chat/remove-members", tag = "Team Chat",
     request_body = ChatMembersIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "The group now (`chat` null after leaving)", body = ChatRemovedOut),
         (status = 400, description = "A direct chat, or no account named", body = crate::error::ErrorBody),
@@ -186,7 +180,6 @@ pub async fn remove_members(
 #[utoipa::path(
     post, path = "/api/v1/chat/rename-group", tag = "Team Chat",
     request_body = ChatRenameIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "The group now", body = ChatEnvelopeOut),
         (status = 400, description = "Invalid name, or a direct chat", body = crate::error::ErrorBody),
@@ -211,7 +204,6 @@ pub async fn rename_group(
 #[utoipa::path(
     post, path = "/api/v1/chat/get-members", tag = "Team Chat",
     request_body = ChatIdIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "Members", body = ChatMembersOut),
         (status = 400, description = "Invalid body", body = crate::error::ErrorBody),
@@ -239,7 +231,6 @@ pub async fn get_members(
 #[utoipa::path(
     post, path = "/api/v1/chat/archive-chat", tag = "Team Chat",
     request_body = ChatIdIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "The chat", body = ChatEnvelopeOut),
         (status = 400, description = "Invalid body", body = crate::error::ErrorBody),
@@ -264,7 +255,6 @@ pub async fn archive_chat(
 #[utoipa::path(
     post, path = "/api/v1/chat/unarchive-chat", tag = "Team Chat",
     request_body = ChatIdIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "The chat", body = ChatEnvelopeOut),
         (status = 400, description = "Invalid body", body = crate::error::ErrorBody),

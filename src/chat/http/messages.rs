@@ -17,7 +17,6 @@ use actix_web::{HttpResponse, web};
 #[utoipa::path(
     post, path = "/api/v1/chat/messages", tag = "Team Chat",
     request_body = ChatMessagesIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "A page of messages", body = ChatMessagesOut),
         (status = 400, description = "Bad limit", body = crate::error::ErrorBody),
@@ -52,7 +51,6 @@ pub async fn list_messages(
 #[utoipa::path(
     post, path = "/api/v1/chat/send-message", tag = "Team Chat",
     request_body = ChatSendIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "Already stored with this client_id", body = ChatMessageEnvelopeOut),
         (status = 201, description = "Stored", body = ChatMessageEnvelopeOut),
@@ -92,7 +90,6 @@ pub async fn send_message(
 #[utoipa::path(
     post, path = "/api/v1/chat/mark-read", tag = "Team Chat",
     request_body = ChatReadIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "Read pointer and unread count", body = ChatReadOut),
         (status = 400, description = "Invalid body", body = crate::error::ErrorBody),
@@ -123,7 +120,6 @@ pub async fn mark_read(
 #[utoipa::path(
     post, path = "/api/v1/chat/search", tag = "Team Chat",
     request_body = ChatSearchIn,
-    params(("X-Project-Id" = i64, Header, description = "The project")),
     responses(
         (status = 200, description = "Matching messages", body = ChatSearchOut),
         (status = 400, description = "Empty query or bad limit", body = crate::error::ErrorBody),

@@ -106,7 +106,23 @@ pub struct KbDocumentQuery {
     #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// Only documents with this status.
+    #[param(value_type = Option<KbDocumentStatus>)]
     pub status: Option<String>,
+}
+
+/// The statuses of a knowledge-base document (the `status` filter).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum KbDocumentStatus {
+    /// Being chunked and embedded.
+    Indexing,
+    /// Searchable.
+    Ready,
+    /// A PDF without a text layer (nothing to index).
+    NoTextLayer,
+    /// Indexing failed.
+    Error,
 }
 
 fn doc_missing(e: diesel::result::Error) -> ApiError {

@@ -45,6 +45,7 @@ const RESET_REQUESTED: &str =
     request_body = EmailIn,
     responses(
         (status = 200, description = "Queued if the account exists (same answer otherwise)", body = MessageOut),
+        (status = 400, description = "Not an e-mail address", body = crate::error::ErrorBody),
         (status = 429, description = "Too many requests for this address", body = crate::error::ErrorBody),
     )
 )]
@@ -52,10 +53,9 @@ pub async fn reset_password_request(
     state: web::Data<AppState>,
     body: web::Json<EmailIn>,
 ) -> ApiResult<HttpResponse> {
-    // A malformed address cannot have an account: same answer.
-    let Ok(address) = email("email", &body.email) else {
-        return Ok(message(RESET_REQUESTED));
-    };
+    // A malformed address is refused (400) like everywhere else: that says
+    // nothing about which addresses have accounts.
+    let address = email("email", &body.email)?;
     let max = state.settings.accounts.verification_resends_per_hour;
     let window = StdDuration::from_secs(3600);
     let key = ThrottleKey::Reset(address.clone());

@@ -73,8 +73,16 @@ pub struct ChunkList {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"content": "Updated text content here"}), min_properties = 1)]
 pub struct ChunkIn {
+    /// 1 to 20,000 characters (not only white space).
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 20000,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub content: Option<String>,
     /// Inactive chunks are kept but never returned by search.
+    #[schema(nullable = false)]
     pub is_active: Option<bool>,
 }
 

@@ -43,10 +43,26 @@ pub struct DocumentUploaded {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"content": "Your company was founded in 2020...", "source_name": "about-page"}))]
 pub struct IngestIn {
-    /// Raw text (at most 10 MB).
+    /// Raw text (at most 10 MB), not only white space.
+    #[schema(min_length = 1, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
     pub content: String,
     /// Source label (default `api_ingest`); ingesting under the same label replaces its chunks.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub source_name: Option<String>,
+}
+
+/// The multipart form of a document upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct DocumentUploadForm {
+    /// The document, with its file name (the extension names its type:
+    /// .txt, .md, .csv, .json, .pdf, .docx or .html).
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
+    file: Vec<u8>,
 }
 
 /// What an ingest did.
@@ -163,7 +179,7 @@ fn source_file(name: &str) -> ApiResult<String> {
 #[utoipa::path(
     post, path = "/api/v1/knowledge-bases/{kb_id}/documents", tag = "Knowledge Bases",
     params(("kb_id" = i64, Path, description = "Knowledge base id", example = 1)),
-    request_body(content = String, content_type = "multipart/form-data", description = "Field `file`: the document"),
+    request_body(content = DocumentUploadForm, content_type = "multipart/form-data", description = "Field `file`: the document"),
     responses(
         (status = 201, description = "Indexed, or recorded as `no_text_layer` (a PDF without text)", body = DocumentUploaded),
         (status = 202, description = "Queued for background indexing", body = DocumentUploaded),

@@ -38,13 +38,33 @@ pub struct SearchIn {
     /// Knowledge base to search.
     pub knowledge_base_id: i64,
     /// Search query text (at most 2000 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub query: String,
     /// Number of results, 1–50 (default 5).
+    #[schema(minimum = 1, maximum = 50)]
     pub top_k: Option<i64>,
     /// `hybrid` (default), `vector` or `keyword`.
+    #[schema(value_type = Option<KbSearchMode>)]
     pub mode: Option<String>,
     /// Drop results scoring below this (the score of the chosen mode).
     pub min_score: Option<f64>,
+}
+
+/// How a knowledge base is searched.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum KbSearchMode {
+    /// Vector and keyword ranks fused.
+    Hybrid,
+    /// Semantic similarity of the embeddings.
+    Vector,
+    /// Full-text match.
+    Keyword,
 }
 
 /// Where a hit comes from, to cite it.

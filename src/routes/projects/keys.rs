@@ -85,9 +85,13 @@ pub struct KeyIn {
 #[schema(example = json!({"room": "test-room", "identity": "tester"}))]
 pub struct TestTokenIn {
     /// Room name (auto-prefixed).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:@+-]+$")]
     pub room: String,
+    /// Participant identity.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:@+-]+$")]
     pub identity: String,
     /// Lifetime in seconds (default 3600, 60 to 86400).
+    #[schema(minimum = 60, maximum = 86400)]
     pub ttl: Option<u64>,
 }
 

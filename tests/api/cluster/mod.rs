@@ -184,24 +184,33 @@ async fn clients_behind_a_trusted_proxy_are_limited_by_their_own_address() {
         s.rate_limits.anonymous = 3;
     })
     .await;
-    let anon = |xff: &'static str| {
-        app.anon(Method::GET, "/api/v1/project")
+    // Guessed keys cost a lookup: they are what the per-address limit counts.
+    let guess = |xff: &'static str| {
+        app.req_as("pk_guess", Method::GET, "/api/v1/project")
             .header("X-Forwarded-For", xff)
             .send()
     };
     for _ in 0..3 {
-        expect_error(anon("203.0.113.7").await.unwrap(), 401, "UNAUTHORIZED").await;
+        expect_error(guess("203.0.113.7").await.unwrap(), 401, "UNAUTHORIZED").await;
     }
-    expect_error(anon("203.0.113.7").await.unwrap(), 429, "RATE_LIMITED").await;
+    expect_error(guess("203.0.113.7").await.unwrap(), 429, "RATE_LIMITED").await;
     // Another client behind the same proxy has its own allowance; a forged
     // leftmost entry does not help the first one.
-    expect_error(anon("203.0.113.8").await.unwrap(), 401, "UNAUTHORIZED").await;
+    expect_error(guess("203.0.113.8").await.unwrap(), 401, "UNAUTHORIZED").await;
     expect_error(
-        anon("198.51.100.1, 203.0.113.7").await.unwrap(),
+        guess("198.51.100.1, 203.0.113.7").await.unwrap(),
         429,
         "RATE_LIMITED",
     )
     .await;
+    // A request with no credentials at all is still told why: 401, not 429.
+    let res = app
+        .anon(Method::GET, "/api/v1/project")
+        .header("X-Forwarded-For", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 401, "UNAUTHORIZED").await;
 
     // Without trusted proxies the header is ignored: one peer, one allowance.
     let plain = TestApp::spawn_with(|s| s.rate_limits.anonymous = 3).await;
@@ -210,7 +219,7 @@ async fn clients_behind_a_trusted_proxy_are_limited_by_their_own_address() {
         .enumerate()
     {
         let res = plain
-            .anon(Method::GET, "/api/v1/project")
+            .req_as("pk_guess", Method::GET, "/api/v1/project")
             .header("X-Forwarded-For", *xff)
             .send()
             .await
