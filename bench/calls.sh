@@ -76,7 +76,14 @@ wrk_run() { # title; env: KEYS, RUN, EXTRA, PATH_, ROOM_FIELD; args: url
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine; server: release build"
-KEYS=$KEY RUN=warm wrk -t1 -c16 -d3s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
+# Steady state, as bench/run.sh: WAL segments ready for reuse (a fresh
+# cluster zero-fills each new 16 MB segment in the commit that needs it, a
+# tail-latency spike per segment), then a 10 s warm-up of the measured path.
+"$PSQL" -qAt "$DATABASE_URL" -c "ALTER SYSTEM SET min_wal_size = '1GB'" -c "SELECT pg_reload_conf()" \
+  -c "CREATE TABLE wal_warm (x int)" \
+  -c "DO \$\$ BEGIN FOR i IN 1..48 LOOP INSERT INTO wal_warm VALUES (i); PERFORM pg_switch_wal(); COMMIT; END LOOP; END \$\$" \
+  -c "DROP TABLE wal_warm" -c "CHECKPOINT" -c "CHECKPOINT" >/dev/null
+KEYS=$KEY RUN=warm wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
 
 KEYS=$KEY RUN=a wrk_run "POST /api/v1/token, agent dispatch (contract default), empty month" "$VOXPLANE_URL"
 KEYS=$KEY RUN=n EXTRA=',"no_agent":true' wrk_run "POST /api/v1/token, no_agent" "$VOXPLANE_URL"
