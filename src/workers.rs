@@ -179,7 +179,7 @@ pub fn spawn_all(state: &AppState) -> Workers {
             move || start(s.clone()),
         )
     };
-    let mut handles = vec![
+    let handles = vec![
         sup(
             "dispatcher",
             Box::new(|s| vec![tokio::spawn(crate::events::dispatcher::run(s))]),
@@ -190,6 +190,10 @@ pub fn spawn_all(state: &AppState) -> Workers {
         ),
         sup("housekeeping", Box::new(|s| vec![spawn_housekeeping(s)])),
         sup("quota-recount", Box::new(|s| vec![spawn_quota_recount(s)])),
+        sup(
+            "chat-presence",
+            Box::new(|s| crate::chat::presence::spawn(&s)),
+        ),
         sup(
             "monitor_keys",
             Box::new(|s| vec![tokio::spawn(check_monitor_keys(s))]),
@@ -220,7 +224,6 @@ pub fn spawn_all(state: &AppState) -> Workers {
             Box::new(crate::knowledge::sources::crawler::spawn),
         ),
     ];
-    handles.extend(crate::chat::presence::spawn(state));
     let draining = vec![sup(
         "delivery",
         Box::new(|s| vec![tokio::spawn(crate::events::delivery::run(s))]),

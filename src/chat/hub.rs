@@ -144,7 +144,7 @@ pub struct ChatHub {
     /// (account, delay): bring the account's presence up to date after the delay.
     presence: mpsc::UnboundedSender<(i64, Duration)>,
     /// The receiving end, until the presence worker takes it.
-    requests: Mutex<Option<mpsc::UnboundedReceiver<(i64, Duration)>>>,
+    requests: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(i64, Duration)>>>,
     grace: Duration,
 }
 
@@ -196,18 +196,18 @@ impl ChatHub {
             limiters: DashMap::new(),
             clock: DefaultClock::default(),
             presence,
-            requests: Mutex::new(Some(requests)),
+            requests: Arc::new(tokio::sync::Mutex::new(requests)),
             grace: Duration::from_millis(settings.presence_grace_ms),
         }
     }
 
-    /// The presence requests `(account, delay)`, for the presence worker
-    /// (`None` once taken).
-    pub fn take_presence_requests(&self) -> Option<mpsc::UnboundedReceiver<(i64, Duration)>> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+    /// The presence requests `(account, delay)`, for the presence worker:
+    /// the worker holds the lock while it reads, and a restarted worker takes
+    /// it over once the one before is gone.
+    pub fn presence_requests(
+        &self,
+    ) -> Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(i64, Duration)>>> {
+        self.requests.clone()
     }
 
     /// A new socket's queue (`chat.socket_buffer` frames).

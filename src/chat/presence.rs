@@ -34,10 +34,12 @@ const CONCURRENT_SYNCS: usize = 2;
 /// Spawns the presence worker and the heartbeat of this node.
 pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
     let mut handles = vec![tokio::spawn(heartbeat(state.clone()))];
-    if let Some(mut requests) = state.chat.take_presence_requests() {
+    {
+        let requests = state.chat.presence_requests();
         let state = state.clone();
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SYNCS));
         handles.push(tokio::spawn(async move {
+            let mut requests = requests.lock().await;
             while let Some((account, delay)) = requests.recv().await {
                 let (state, slots) = (state.clone(), slots.clone());
                 tokio::spawn(async move {
