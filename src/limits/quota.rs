@@ -213,15 +213,12 @@ pub async fn reserve(
     )
     .await?;
     if granted == 0 {
-        return Err(exceeded(
-            resource.as_str(),
+        return Err(ApiError::QuotaExceeded {
+            resource: resource.as_str(),
             limit,
-            upgrade_url,
-            conn,
-            project.id,
-            resource,
-        )
-        .await);
+            used: used(conn, project.id, resource).await?,
+            upgrade_url: upgrade_url.to_owned(),
+        });
     }
     Ok(())
 }
@@ -252,27 +249,6 @@ pub async fn reserve_up_to(
         }
     }
     Ok((limit - used).clamp(0, wanted.max(0)))
-}
-
-/// The 429 of a full quota, with what is used now.
-async fn exceeded(
-    key: &'static str,
-    limit: i64,
-    upgrade_url: &str,
-    conn: &mut AsyncPgConnection,
-    project_id: i64,
-    resource: Resource,
-) -> ApiError {
-    let used = match used(conn, project_id, resource).await {
-        Ok(n) => n,
-        Err(e) => return e,
-    };
-    ApiError::QuotaExceeded {
-        resource: key,
-        limit,
-        used,
-        upgrade_url: upgrade_url.to_owned(),
-    }
 }
 
 /// Takes one unit of the `projects` quota of an account (the owner of the

@@ -30,7 +30,7 @@ use crate::db::agents::Agent;
 use crate::db::sessions::{self, NewSession};
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
-use crate::limits::quota::Resource;
+use crate::limits::quota::{self, Resource};
 use crate::livekit::calls::DIAL_SESSION;
 use crate::livekit::grants::client_grants;
 use crate::livekit::names::RoomName;
@@ -210,14 +210,15 @@ struct Placed {
 }
 
 /// Serialises the project's dials and refuses a call past the plan's
-/// `sip_configs` limit of concurrent calls.
+/// `sip_configs` limit of concurrent calls (the `sip_calls` counter: SIP
+/// sessions active now, kept by the sessions' triggers).
 async fn reserve_call(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     auth: &Auth,
 ) -> ApiResult<()> {
     crate::db::sip_calls::lock_dials(conn, auth.project.id).await?;
-    let used = sessions::count_active(conn, auth.project.id, "sip").await?;
+    let used = quota::counter(conn, auth.project.id, quota::SIP_CALLS, false).await?;
     let limit = Resource::SipConfigs.limit(&state.settings.plans, &auth.project);
     if used >= limit {
         return Err(ApiError::QuotaExceeded {
