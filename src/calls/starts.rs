@@ -1,16 +1,16 @@
 //! Session starts, batched across concurrent requests.
 //!
 //! Every call that dispatches an agent starts a session, and the plan counts
-//! sessions per month. Started one transaction at a time, each start paid a
-//! commit, and (before the quota counters) a project lock and a count of the
-//! month's sessions. Here concurrent starts are written together
-//! ([`BatchQueue`]): one transaction per batch reads the agents the batch
-//! names, locks the `sessions` counter of each project once and grants what
-//! fits under the plan, inserts the sessions and their `session.started`
-//! events in one statement (the sessions' trigger adds them to the
-//! counters), and commits: two prepared statements and a commit per batch,
-//! whatever its size and however many projects it holds. Each request is answered after the commit that holds its
-//! session, so an answered start is as durable as one written alone.
+//! sessions per month. Concurrent starts are written together
+//! ([`BatchQueue`]) so that a commit is paid per batch, not per start: one
+//! transaction per batch reads the agents the batch names, locks the
+//! `sessions` counter of each project once and grants what fits under the
+//! plan, inserts the sessions and their `session.started` events in one
+//! statement (the sessions' trigger adds them to the counters), and commits:
+//! two prepared statements and a commit per batch, whatever its size and
+//! however many projects it holds. Each request is answered after the commit
+//! that holds its session, so an answered start is as durable as one written
+//! alone.
 //!
 //! The writers run on a thread of their own ([`Home`]), like the transcript
 //! writers.

@@ -391,8 +391,8 @@ pub fn term_query(terms: &[String]) -> TermQuery {
 /// The full-text side of hybrid search: the best `candidates` of at most
 /// [`HYBRID_RANKED_MAX`] active chunks matching `q.filter`, best first,
 /// ranked by `ts_rank_cd` over `q.rank` (see [`term_query`]; cover density
-/// over the 28 pairs of 8 terms costs five times as much, 20 vs 3.8 ms over
-/// 300 rows, for a ranking that only feeds the fusion). At most `budget_ms`
+/// over the term pairs of the filter costs about five times as much, for a
+/// ranking that only feeds the fusion). At most `budget_ms`
 /// of database time: past it the side is given up (`None`).
 pub async fn keyword_ranking(
     conn: &mut AsyncPgConnection,
@@ -449,8 +449,7 @@ pub fn session_setup(ef_search: i64) -> String {
 }
 
 /// The `hnsw.ef_search` a scan for `wanted` rows needs when it is not the
-/// session's `ef_search`: 4× the rows wanted, at least `ef_search` (see
-/// docs/PERFORMANCE.md).
+/// session's `ef_search`: 4× the rows wanted, at least `ef_search`.
 fn scan_ef(wanted: i64, ef_search: i64) -> Option<i64> {
     let ef = (wanted * 4).max(ef_search).clamp(10, 1000);
     (ef != ef_search).then_some(ef)

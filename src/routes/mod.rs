@@ -40,10 +40,10 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 /// Resources with path parameters sit in a scope per first path segment:
 /// actix tries a scope's static prefix first and the resources' patterns
 /// (regular expressions) only inside the scope that matches, instead of
-/// every pattern registered before the one a request is for (7 % of the
-/// server's CPU at 5,000 transcript lines/s, see docs/PERFORMANCE.md). A
-/// path in a scope that matches none of its resources gets the 404 of the
-/// `/api/v1` scope, as before.
+/// every pattern registered before the one a request is for (route matching
+/// runs on every request, so its cost shows on the hot paths). A path in a
+/// scope that matches none of its resources gets the 404 of the `/api/v1`
+/// scope.
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     projects::configure_invitations(cfg);
