@@ -89,22 +89,21 @@ pub fn choose(
 }
 
 /// Agents of the given projects that [`choose`] may pick: the active ones
-/// and the ones named, in id order, locked `FOR KEY SHARE` for the rest of
-/// the transaction (sessions keep no foreign key to their agent: an agent
-/// deleted meanwhile waits for the starts that name it, then its trigger
-/// clears their `agent_config_id`).
+/// and the ones named, in id order, read under the projects' agents lock
+/// ([`lock_for_starts`](crate::db::agents::lock_for_starts)), so they stay
+/// until the transaction ends.
 pub async fn candidates(
     conn: &mut AsyncPgConnection,
     project_ids: &[i64],
     named: &[i64],
 ) -> QueryResult<Vec<Agent>> {
     use crate::db::schema::agents as a;
+    crate::db::agents::lock_for_starts(conn, project_ids).await?;
     a::table
         .filter(a::project_id.eq_any(project_ids))
         .filter(a::is_active.eq(true).or(a::id.eq_any(named)))
         .order(a::id.asc())
         .select(Agent::as_select())
-        .for_key_share()
         .load(conn)
         .await
 }

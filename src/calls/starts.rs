@@ -3,14 +3,14 @@
 //! Every call that dispatches an agent starts a session, and the plan counts
 //! sessions per month. Concurrent starts are written together
 //! ([`BatchQueue`]) so that a commit is paid per batch, not per start: one
-//! transaction per batch reads the agents the batch names, locks the
-//! `sessions` counter of each project once and grants what fits under the
-//! plan, inserts the sessions and their `session.started` events in one
-//! statement (the sessions' trigger adds them to the counters), and commits:
-//! two prepared statements and a commit per batch, whatever its size and
-//! however many projects it holds. Each request is answered after the commit
-//! that holds its session, so an answered start is as durable as one written
-//! alone.
+//! transaction per batch reads the agents the batch names (under a shared
+//! lock per project, see [`dispatch::candidates`]), locks the `sessions`
+//! counter of each project once and grants what fits under the plan, inserts
+//! the sessions and their `session.started` events in one statement (the
+//! sessions' trigger adds them to the counters), and commits: four
+//! statements and a commit per batch, whatever its size and however many
+//! projects it holds. Each request is answered after the commit that holds
+//! its session, so an answered start is as durable as one written alone.
 //!
 //! The writers run on a thread of their own ([`Home`]), like the transcript
 //! writers.
@@ -170,13 +170,22 @@ fn write_starts<'a>(
     })
 }
 
-/// Locks the `sessions` counters of this month of the projects `$1`
-/// (creating them at 0), in project order.
+/// Locks the `sessions` counters of this month of the projects `$1`, in
+/// project order. A lock, not a no-op update: the sessions' trigger updates
+/// the rows once more in the same transaction, and each update is a new row
+/// version, once per project in every batch.
 const LOCK_COUNTERS: &str = "\
+SELECT project_id, used FROM quota_counters
+WHERE project_id = ANY($1::int8[]) AND resource = 'sessions' AND period = voxplane_month(now())
+ORDER BY project_id
+FOR UPDATE";
+
+/// Creates the missing `sessions` counters of this month of the projects `$1`
+/// at 0 (the first start of a project in a month).
+const CREATE_COUNTERS: &str = "\
 INSERT INTO quota_counters (project_id, resource, period, used)
 SELECT p, 'sessions', voxplane_month(now()), 0 FROM unnest($1::int8[]) AS p ORDER BY p
-ON CONFLICT (project_id, resource, period) DO UPDATE SET used = quota_counters.used
-RETURNING project_id, used";
+ON CONFLICT (project_id, resource, period) DO NOTHING";
 
 /// Inserts the sessions (arrays in arrival order) and, for each one made,
 /// its `session.started` event (the first start of the room gives the id);
@@ -248,10 +257,23 @@ async fn write(conn: &mut AsyncPgConnection, batch: &[&StartRequest]) -> QueryRe
     let mut room: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     if !limits.is_empty() {
         let projects: Vec<i64> = limits.keys().copied().collect();
-        let locked: Vec<Counter> =
-            crate::prepared!(LOCK_COUNTERS, bind::<Array<BigInt>, _>(projects))
+        let mut locked: Vec<Counter> =
+            crate::prepared!(LOCK_COUNTERS, bind::<Array<BigInt>, _>(&projects))
                 .load(conn)
                 .await?;
+        if locked.len() < projects.len() {
+            let missing: Vec<i64> = projects
+                .iter()
+                .copied()
+                .filter(|p| !locked.iter().any(|c| c.project_id == *p))
+                .collect();
+            crate::prepared!(CREATE_COUNTERS, bind::<Array<BigInt>, _>(missing))
+                .execute(conn)
+                .await?;
+            locked = crate::prepared!(LOCK_COUNTERS, bind::<Array<BigInt>, _>(&projects))
+                .load(conn)
+                .await?;
+        }
         for c in locked {
             let limit = limits.get(&c.project_id).copied().unwrap_or(0);
             room.insert(c.project_id, ((limit - c.used).max(0), c.used));

@@ -124,12 +124,78 @@ pub async fn update(
         .await
 }
 
-/// Deletes an agent of a project; returns whether it existed.
-pub async fn delete(conn: &mut AsyncPgConnection, project_id: i64, id: i64) -> QueryResult<bool> {
-    let n = diesel::delete(
-        agents::table.filter(agents::project_id.eq(project_id).and(agents::id.eq(id))),
+/// Takes the agents lock of the projects, shared, until the transaction
+/// ends: what a start reads of their agents stays true until it commits.
+/// Sessions keep no foreign key to their agent; an agent is deleted only
+/// under this lock taken exclusively (by [`delete`] and, for every other
+/// path, by a trigger on `agents`, migration `agent_start_lock`), so a
+/// delete waits for the starts in flight and starts after it see the agent
+/// gone. A lock in memory rather than a row lock (`FOR KEY SHARE`): every
+/// batch of starts takes it for each of its projects, and a row lock writes
+/// the row. Taken in project order, as every batch takes them.
+pub async fn lock_for_starts(conn: &mut AsyncPgConnection, project_ids: &[i64]) -> QueryResult<()> {
+    use diesel::sql_types::{Array, BigInt};
+    crate::prepared!(
+        "SELECT count(pg_advisory_xact_lock_shared(hashtext('voxplane.agents'), (p % 2147483647)::int4)) AS n \
+         FROM (SELECT DISTINCT p FROM unnest($1::int8[]) AS p ORDER BY p) t",
+        crate::db::prepared::bind::<Array<BigInt>, _>(project_ids)
     )
     .execute(conn)
     .await?;
-    Ok(n == 1)
+    Ok(())
+}
+
+/// What [`delete`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The agent is gone (its sessions keep no reference to it).
+    Yes,
+    /// No such agent in the project.
+    NotFound,
+    /// The agent has this many active sessions: kept.
+    Busy(i64),
+}
+
+/// Deletes an agent of a project unless it is on a call: under the project's
+/// agents lock taken exclusively, so a start in flight is counted (it
+/// commits first) and a later one sees the agent gone.
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    id: i64,
+) -> QueryResult<Deleted> {
+    use diesel_async::AsyncConnection;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock(hashtext('voxplane.agents'), ($1 % 2147483647)::int4)",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(project_id)
+        .execute(conn)
+        .await?;
+        use super::schema::sessions as s;
+        let active: i64 = s::table
+            .filter(
+                s::project_id
+                    .eq(project_id)
+                    .and(s::agent_config_id.eq(id))
+                    .and(s::status.eq("active")),
+            )
+            .count()
+            .get_result(conn)
+            .await?;
+        if active > 0 {
+            return Ok(Deleted::Busy(active));
+        }
+        let n = diesel::delete(
+            agents::table.filter(agents::project_id.eq(project_id).and(agents::id.eq(id))),
+        )
+        .execute(conn)
+        .await?;
+        Ok(if n == 1 {
+            Deleted::Yes
+        } else {
+            Deleted::NotFound
+        })
+    })
+    .await
 }

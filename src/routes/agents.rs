@@ -540,6 +540,7 @@ pub async fn update_agent(
     responses(
         (status = 200, description = "Deleted", body = crate::routes::SuccessMessage),
         (status = 404, description = "No such agent in this project", body = crate::error::ErrorBody),
+        (status = 409, description = "The agent is handling active sessions", body = crate::error::ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -549,21 +550,10 @@ pub async fn delete_agent(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
-    {
-        use crate::db::schema::sessions as s;
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-        let active: i64 = s::table
-            .filter(
-                s::project_id
-                    .eq(auth.project.id)
-                    .and(s::agent_config_id.eq(*id))
-                    .and(s::status.eq("active")),
-            )
-            .count()
-            .get_result(&mut conn)
-            .await?;
-        if active > 0 {
+    match agents::delete(&mut conn, auth.project.id, *id).await? {
+        agents::Deleted::Yes => {}
+        agents::Deleted::NotFound => return Err(ApiError::not_found("Agent")),
+        agents::Deleted::Busy(active) => {
             return Err(ApiError::Conflict {
                 message: format!(
                     "Agent {} is handling {active} active session(s); end them first",
@@ -573,9 +563,7 @@ pub async fn delete_agent(
             });
         }
     }
-    if !agents::delete(&mut conn, auth.project.id, *id).await? {
-        return Err(ApiError::not_found("Agent"));
-    }
+    drop(conn);
     crate::sip::rules::resync(&state, &auth.project).await;
     Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,

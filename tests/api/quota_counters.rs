@@ -390,3 +390,90 @@ async fn deleting_an_agent_clears_it_from_its_sessions_and_frees_its_slot() {
     assert_eq!(used(&app, "agents").await["used"], 0);
     create_agent(&app, "Next").await;
 }
+
+#[tokio::test]
+async fn an_agent_delete_waits_for_the_starts_in_flight_and_counts_them() {
+    use diesel_async::{
+        AnsiTransactionManager, AsyncConnection, AsyncPgConnection, TransactionManager,
+    };
+    let app = TestApp::spawn().await;
+    let agent = create_agent(&app, "Support").await;
+    let project = app.project.id;
+    // A start in flight: the agents read under the starts' lock, its
+    // session written, not yet committed.
+    let mut start = AsyncPgConnection::establish(&app.db_url).await.unwrap();
+    AnsiTransactionManager::begin_transaction(&mut start)
+        .await
+        .unwrap();
+    let known = voxplane::calls::dispatch::candidates(&mut start, &[project], &[])
+        .await
+        .unwrap();
+    assert_eq!(known.len(), 1);
+    start
+        .batch_execute(&format!(
+            "INSERT INTO sessions (project_id, room_name, agent_config_id, session_type, metadata)
+             VALUES ({project}, 'in-flight', {agent}, 'voice', '{{}}')"
+        ))
+        .await
+        .unwrap();
+    let path = format!("/api/v1/agents/{agent}");
+    let delete = tokio::spawn({
+        let (client, url, key) = (
+            app.client.clone(),
+            format!("{}{path}", app.base),
+            app.project.key.clone(),
+        );
+        async move {
+            client
+                .delete(url)
+                .header("X-API-Key", key)
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!delete.is_finished(), "the delete must wait for the start");
+    AnsiTransactionManager::commit_transaction(&mut start)
+        .await
+        .unwrap();
+    // The start committed first: the agent is on a call and stays.
+    let res = delete.await.unwrap();
+    let body = expect_error(res, 409, "CONFLICT").await;
+    assert_eq!(body["details"]["active_sessions"], 1, "{body}");
+    let (status, _) = json(app.get(&path).await).await;
+    assert_eq!(status, 200);
+    // A start after a delete (here by SQL: the trigger's path) waits for it
+    // and sees the agent gone.
+    let other = create_agent(&app, "Other").await;
+    let mut del = AsyncPgConnection::establish(&app.db_url).await.unwrap();
+    AnsiTransactionManager::begin_transaction(&mut del)
+        .await
+        .unwrap();
+    del.batch_execute(&format!("DELETE FROM agents WHERE id = {other}"))
+        .await
+        .unwrap();
+    let token = tokio::spawn({
+        let (client, url, key) = (
+            app.client.clone(),
+            format!("{}/api/v1/token", app.base),
+            app.project.key.clone(),
+        );
+        async move {
+            client
+                .post(url)
+                .header("X-API-Key", key)
+                .json(&json!({"identity": "u", "room": "after", "agent_config_ids": [other]}))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!token.is_finished(), "the start must wait for the delete");
+    AnsiTransactionManager::commit_transaction(&mut del)
+        .await
+        .unwrap();
+    let body = expect_error(token.await.unwrap(), 400, "INVALID_REQUEST").await;
+    assert_eq!(body["details"]["unknown"], json!([other]), "{body}");
+}
