@@ -5,7 +5,8 @@
 //! skewed distribution: a few words are in a large share of the lines, most
 //! are rare), 80 % in the measured project and 20 % in another one, over
 //! 160-line sessions with tags, dispositions and start times spread over
-//! 90 days; builds the search index afterwards, as the migration defines
+//! 90 days (in the order of their lines, as calls are: the newest lines are
+//! the newest sessions'); builds the search index afterwards, as the migration defines
 //! it; then times `GET /api/v1/transcripts/search` through the API:
 //! sequential requests per query class, and 4 concurrent clients on the mix.
 //!
@@ -135,8 +136,9 @@ async fn load(conn: &mut AsyncPgConnection, project: i64, lines: usize, vocab: &
                                ended_at, duration_seconds, disposition, tags)
          SELECT {project}, 'bench-' || g, 'voice',
                 CASE WHEN g % 50 = 0 THEN 'active' ELSE 'completed' END, '{{}}',
-                now() - (g % 90) * interval '1 day' - (g % 1440) * interval '1 minute',
-                CASE WHEN g % 50 = 0 THEN NULL ELSE now() - (g % 90) * interval '1 day' END,
+                now() - ({sessions} - g) * interval '90 days' / {sessions},
+                CASE WHEN g % 50 = 0 THEN NULL
+                     ELSE now() - ({sessions} - g) * interval '90 days' / {sessions} + interval '5 minutes' END,
                 300,
                 (ARRAY['resolved','escalated','callback_requested','voicemail','no_answer','spam'])[1 + g % 6],
                 CASE WHEN g % 10 = 0 THEN ARRAY['vip'] WHEN g % 7 = 0 THEN ARRAY['billing','churn']
@@ -258,7 +260,7 @@ async fn main() {
     let t = Instant::now();
     for sql in [
         "SET maintenance_work_mem = '1GB'",
-        "CREATE INDEX transcripts_search_idx ON transcripts USING gin (project_id, search)",
+        "CREATE INDEX transcripts_search_idx ON transcripts USING gin (search)",
         "VACUUM ANALYZE transcripts",
         "VACUUM ANALYZE sessions",
     ] {

@@ -22,10 +22,11 @@ pub struct SessionFilter {
 
 /// Matches ranked at most: the newest `MAX_CANDIDATES` matching lines (by
 /// id) are ranked, and `total` is then a lower bound (`total_is_capped`).
-/// The planner finds them either from the `gin (project_id, search)` index
-/// (rare terms) or by walking `(project_id, id DESC)` backwards and testing
-/// each line (terms in a large share of the lines, where the GIN posting
-/// list alone would be millions of entries): both stop at the cap.
+/// The planner finds them either from the `gin (search)` index (rare terms:
+/// every line holding them, the project tested on each) or by walking the
+/// project's final lines newest first, `(project_id, id DESC)`, testing each
+/// (terms in a large share of the lines, whose posting lists alone would be
+/// millions of entries): both stop at the cap.
 pub const MAX_CANDIDATES: i64 = 500;
 
 /// A search hit.
@@ -57,21 +58,24 @@ pub struct Hit {
 // CTE) so that the planner sees its terms and estimates their share of the
 // lines from the column's statistics: that is what lets it walk the recent
 // lines for a common term instead of building a bitmap of all its matches.
+//
+// The project is matched with `= ANY(ARRAY[$1])` and the lines ordered by
+// `(project_id, id DESC)`: with a plain `=` the planner drops the constant
+// column from the order and may walk the primary key instead, newest lines
+// of every project first, filtering out the other projects' lines (in a
+// cluster where another project wrote last, millions of them). Only the
+// project's index gives this order.
+//
+// `{sessions}` is the join to `sessions` and its filters, left out when the
+// search has none: the lines carry their project.
 const SEARCH: &str = "\
 WITH q AS (SELECT websearch_to_tsquery('english', $2) AS q),
 hits AS (
     SELECT t.id, t.session_id, t.speaker, t.content, t.timestamp_ms, t.search
-    FROM transcripts t
-    JOIN sessions s ON s.id = t.session_id AND s.project_id = $1
-    WHERE t.project_id = $1 AND t.search @@ websearch_to_tsquery('english', $2) AND t.is_final
-      AND ($3::timestamptz IS NULL OR s.started_at >= $3)
-      AND ($4::timestamptz IS NULL OR s.started_at < $4)
-      AND ($5::int8 IS NULL OR s.agent_config_id = $5)
-      AND ($6::text IS NULL OR s.status = $6)
-      AND ($7::text IS NULL OR s.tags @> ARRAY[$7::text])
-      AND ($8::text IS NULL OR s.disposition = $8)
+    FROM transcripts t{sessions}
+    WHERE t.project_id = ANY(ARRAY[$1]::int8[]) AND t.search @@ websearch_to_tsquery('english', $2) AND t.is_final
       AND ($9::text IS NULL OR t.speaker = $9)
-    ORDER BY t.id DESC
+    ORDER BY t.project_id, t.id DESC
     LIMIT $12
 ), ranked AS (
     SELECT h.*, ts_rank_cd(h.search, q.q)::float8 AS rank, count(*) OVER () AS total
@@ -86,6 +90,28 @@ SELECT r.id AS line_id, r.session_id, s.room_name, s.agent_config_id, s.started_
 FROM ranked r JOIN sessions s ON s.id = r.session_id, q
 ORDER BY r.rank DESC, r.id DESC";
 
+/// The join of [`SEARCH`] when the search filters on its sessions.
+const SESSION_FILTERS: &str = "
+    JOIN sessions s ON s.id = t.session_id AND s.project_id = $1
+      AND ($3::timestamptz IS NULL OR s.started_at >= $3)
+      AND ($4::timestamptz IS NULL OR s.started_at < $4)
+      AND ($5::int8 IS NULL OR s.agent_config_id = $5)
+      AND ($6::text IS NULL OR s.status = $6)
+      AND ($7::text IS NULL OR s.tags @> ARRAY[$7::text])
+      AND ($8::text IS NULL OR s.disposition = $8)";
+
+impl SessionFilter {
+    /// Whether any filter is set.
+    fn is_empty(&self) -> bool {
+        self.from.is_none()
+            && self.to.is_none()
+            && self.agent_config_id.is_none()
+            && self.status.is_none()
+            && self.tag.is_none()
+            && self.disposition.is_none()
+    }
+}
+
 /// Final lines of a project's sessions matching a web-search query
 /// (`websearch_to_tsquery`), best first.
 pub async fn search(
@@ -97,7 +123,8 @@ pub async fn search(
     limit: i64,
     offset: i64,
 ) -> diesel::QueryResult<Vec<Hit>> {
-    diesel::sql_query(SEARCH)
+    let join = if f.is_empty() { "" } else { SESSION_FILTERS };
+    diesel::sql_query(SEARCH.replace("{sessions}", join))
         .bind::<BigInt, _>(project_id)
         .bind::<Text, _>(q)
         .bind::<Nullable<Timestamptz>, _>(f.from)
