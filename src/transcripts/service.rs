@@ -142,7 +142,15 @@ pub async fn search(
         page.offset(),
     )
     .await?;
-    let total = hits.first().map(|h| h.total).unwrap_or(0);
+    let total = match hits.first() {
+        Some(h) => h.total,
+        // A page past the last hit: the count comes with the first one.
+        None if page.offset() > 0 => store::search(&mut conn, project_id, q, f, speaker, 1, 0)
+            .await?
+            .first()
+            .map_or(0, |h| h.total),
+        None => 0,
+    };
     Ok(SearchPage {
         query: q.to_owned(),
         total,

@@ -140,6 +140,10 @@ async fn search_understands_phrases_and_or_not_with_snippets_and_offsets() {
     let body = search(&app, "q=refund&per_page=1&page=2").await;
     assert_eq!(body["results"].as_array().unwrap().len(), 1);
     assert_eq!(body["total"], 3);
+    // A page past the last hit is empty and still counts them.
+    let body = search(&app, "q=refund&per_page=2&page=5").await;
+    assert_eq!(body["results"], json!([]));
+    assert_eq!(body["total"], 3);
 }
 
 #[tokio::test]
