@@ -99,12 +99,16 @@ kill $PEER 2>/dev/null || true; PEER=
 echo "== recording $SESSIONS_BEFORE sessions this month in the project"
 "$PSQL" -qAt "$DATABASE_URL" -c "INSERT INTO sessions (project_id, room_name, status, started_at, ended_at)
   SELECT $ID, 'old-' || g, 'completed', now() - interval '1 minute', now()
-  FROM generate_series(1, $SESSIONS_BEFORE) g" -c "VACUUM ANALYZE sessions" >/dev/null
+  FROM generate_series(1, $SESSIONS_BEFORE) g" -c "VACUUM ANALYZE sessions" -c "CHECKPOINT" >/dev/null
 echo "   sessions used this month: $(curl -fsS -H "X-API-Key: $KEY" "$VOXPLANE_URL/api/v1/quota" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["quotas"]["sessions"]["used"])')"
+# Each measured path gets the warm-up the first one got: the load's WAL
+# checkpointed, then 10 s of the same requests.
+KEYS=$KEY RUN=mwarm wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
 KEYS=$KEY RUN=m wrk_run "POST /api/v1/token, agent dispatch, $SESSIONS_BEFORE sessions this month" "$VOXPLANE_URL"
 
 ALL20=$(IFS=,; echo "$KEY,${KEYS20[*]}")
+KEYS=$ALL20 RUN=t20warm wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
 KEYS=$ALL20 RUN=t20 wrk_run "20 projects: POST /api/v1/token, agent dispatch, keys rotated" "$VOXPLANE_URL"
 KEYS19=$(IFS=,; echo "${KEYS20[*]}")
 echo "-- 19 projects (48 connections) next to a 20th project …"
