@@ -21,7 +21,7 @@ use tokio::sync::{Notify, mpsc};
 pub struct Subscriber {
     id: u64,
     project_id: i64,
-    /// The API key it was opened with.
+    /// The API key it was opened with (`-session_id` for the dashboard).
     key_id: i64,
     prefix: String,
     channels: Mutex<HashSet<String>>,
@@ -43,6 +43,11 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
+    /// Whether the dashboard opened it (with a session, not an API key).
+    pub fn is_dashboard(&self) -> bool {
+        self.key_id < 0
+    }
+
     /// Subscribes to `rooms`, `sessions` or `room:<name>` (short or full name).
     pub fn subscribe(&self, channel: &str) -> Result<String, String> {
         let normalized = self.normalize(channel)?;
@@ -345,7 +350,8 @@ pub enum Revoke<'a> {
     Key(i64),
     /// Those of this project (deleted on this node).
     Project(i64),
-    /// Those whose key is in `checked` (sorted) but not in `valid` (sorted).
+    /// Those whose key is in `checked` (sorted) but not in `valid` (sorted);
+    /// a dashboard socket's key is `-session_id`.
     AllBut {
         checked: &'a [i64],
         valid: &'a [i64],
@@ -476,6 +482,21 @@ impl Hub {
             .flat_map(|e| e.value().iter().map(|s| s.key_id).collect::<Vec<_>>())
             // Dashboard sockets carry `-session_id`: not keys.
             .filter(|id| *id > 0)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The dashboard sessions (logins) the sockets of this process were
+    /// opened with (they carry `-session_id` as their key id).
+    pub fn session_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .sockets
+            .iter()
+            .flat_map(|e| e.value().iter().map(|s| s.key_id).collect::<Vec<_>>())
+            .filter(|id| *id < 0)
+            .map(|id| -id)
             .collect();
         ids.sort_unstable();
         ids.dedup();
