@@ -161,6 +161,25 @@ async fn pages_are_served_from_the_binary_with_a_strict_policy() {
             .unwrap()
             .starts_with("text/javascript")
     );
+    // Every file of the assets directory is embedded (a page module left
+    // out would stop the whole application from loading).
+    for dir in ["", "pages/"] {
+        for entry in std::fs::read_dir(root().join("src/dashboard/assets").join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                let name = format!("{dir}{}", entry.file_name().to_string_lossy());
+                if name == "index.html" {
+                    continue;
+                }
+                let res = client
+                    .get(app.url(&format!("/dashboard/assets/{name}")))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 200, "{name} is embedded");
+            }
+        }
+    }
     let missing = client
         .get(app.url("/dashboard/assets/nope.js"))
         .send()
