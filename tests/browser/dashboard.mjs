@@ -285,7 +285,7 @@ test('knowledge bases: create one, upload a document with progress, watch it ind
   }
 });
 
-test('SIP: add a trunk, edit it (a bad number refused in words), dial a number and watch the call status live', async () => {
+test('SIP: add a trunk and a configuration, edit both (bad values refused in words), dial a number and watch the call status live', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'SIP' }).click();
   await page.getByText('No SIP trunk yet').waitFor();
@@ -310,6 +310,19 @@ test('SIP: add a trunk, edit it (a bad number refused in words), dial a number a
   await page.getByRole('row', { name: /Main line EU/ }).getByRole('cell', { name: '+15551230001' }).waitFor();
   const trunks = await api('GET', '/api/v1/sip/trunks', { key: state.key });
   assert(trunks.json.trunks.some((t) => t.name === 'Main line EU' && t.phone_number === '+15551230001'), `saved through the API: ${trunks.text}`);
+  // A configuration, edited: its maximum duration (a bad one refused in words).
+  await page.getByLabel('Configuration name', { exact: true }).fill('Support line');
+  await page.getByLabel('Number', { exact: true }).fill('+15551230002');
+  await page.getByRole('button', { name: 'Add configuration' }).click();
+  await page.getByRole('button', { name: 'Edit configuration Support line' }).click();
+  const cedit = page.getByRole('form', { name: 'Edit configuration Support line' });
+  await cedit.getByLabel('Max call duration (seconds)', { exact: true }).fill('0');
+  await cedit.getByRole('button', { name: 'Save configuration' }).click();
+  assert(/Max call duration \(seconds\): max_call_duration must be 1 to 86400 seconds/.test(await cedit.getByRole('alert').textContent()), 'the duration error in words');
+  await cedit.getByLabel('Max call duration (seconds)', { exact: true }).fill('600');
+  await cedit.getByRole('button', { name: 'Save configuration' }).click();
+  await page.getByText('Configuration Support line saved').waitFor();
+  await page.getByRole('row', { name: /Support line/ }).getByText('10 min').waitFor();
   await page.getByLabel('Number to call', { exact: true }).fill('+15557654321');
   await page.getByRole('button', { name: 'Call', exact: true }).click();
   const status = page.getByRole('list', { name: 'Call status' });
