@@ -86,7 +86,10 @@ export function panel(app) {
   return {
     el,
     update(active) {
-      rooms = [...active].sort();
+      const next = [...active].sort();
+      // Redrawn only when the calls change: a form being filled stays as it is.
+      if (next.join('\n') === rooms.join('\n')) return;
+      rooms = next;
       if (!current) draw();
     },
     ended(room) {
