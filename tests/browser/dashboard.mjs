@@ -353,6 +353,11 @@ test('live: a room appears when a token dispatches an agent and a participant jo
   assert(line.status === 201, `transcript: ${line.text}`);
   await page.getByRole('list', { name: 'Transcript' }).getByText('My order never arrived').waitFor();
   await check(page, 'live-transcript');
+  // Call control: data to the room reaches the simulator.
+  await row.getByLabel('Message to the room', { exact: true }).fill('hold on please');
+  await row.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByText(/^Sent \d+ bytes$/).waitFor();
+  assert((await ask('data support-1')).includes('hold on please'), 'the simulator got the data');
   // Supervision: listen (the token is shown and joins), change the mode, release the take-over.
   await row.getByText('call active').waitFor();
   const sup = page.getByRole('form', { name: 'Supervise a call' });
@@ -373,11 +378,6 @@ test('live: a room appears when a token dispatches an agent and a participant jo
   await page.getByRole('button', { name: 'Release take-over' }).click();
   await page.getByText('Released: the agent speaks again').waitFor();
   await sup.waitFor();
-  // Call control: data to the room reaches the simulator.
-  await row.getByLabel('Message to the room', { exact: true }).fill('hold on please');
-  await row.getByRole('button', { name: 'Send', exact: true }).click();
-  await page.getByText(/^Sent \d+ bytes$/).waitFor();
-  assert((await ask('data support-1')).includes('hold on please'), 'the simulator got the data');
   const rec = await api('POST', '/api/v1/rooms/support-1/recordings/start', { key: state.key, body: { format: 'ogg' } });
   assert(rec.status === 200 || rec.status === 201, `recording: ${rec.text}`);
   await sleep(1500);

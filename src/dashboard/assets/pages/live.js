@@ -28,10 +28,13 @@ export async function render(el, { app, onCleanup }) {
       h('button', { type: 'button', class: 'small danger', 'aria-label': `Remove ${id}`, onclick: async () => {
         if (await confirmDialog(`Remove ${id} from ${r.name}?`, 'Remove')) act(() => post(`/rooms/${enc(r.name)}/kick/${enc(id)}`), `${id} removed`);
       } }, 'Remove')] : null))) : 'none');
-  const sendData = (r) => form({ class: 'inline', 'aria-label': `Send data to ${r.name}` }, [
+  // One form per room, kept across redraws: a message being typed survives
+  // the events that redraw the table.
+  const dataForms = new Map();
+  const sendData = (r) => dataForms.get(r.name) || dataForms.set(r.name, form({ class: 'inline', 'aria-label': `Send data to ${r.name}` }, [
     field('Message to the room', h('input', { name: 'data', required: true, maxlength: 15000 })),
     h('button', { type: 'submit', class: 'small' }, 'Send'),
-  ], async (v, f) => { const x = await post(`/rooms/${enc(r.name)}/send-data`, { data: v.data, topic: 'dashboard' }); f.reset(); toast(`Sent ${x.bytes} bytes`); });
+  ], async (v, f) => { const x = await post(`/rooms/${enc(r.name)}/send-data`, { data: v.data, topic: 'dashboard' }); f.reset(); toast(`Sent ${x.bytes} bytes`); })).get(r.name);
   const draw = () => { if (sup) sup.update(active); return mount(roomsBox, table([
     { label: 'Room', render: (r) => [r.name, active.has(r.name) ? [' ', badge('call active', 'ok')] : null] },
     { label: 'Participants', render: people },
@@ -82,7 +85,7 @@ export async function render(el, { app, onCleanup }) {
     const name = short(d.room_name || d.room);
     switch (m.type) {
       case 'room.created': room(name); break;
-      case 'room.closed': rooms.delete(name); break;
+      case 'room.closed': rooms.delete(name); dataForms.delete(name); break;
       case 'participant.joined': room(name).participants.add(d.identity); break;
       case 'participant.left': if (rooms.has(name)) room(name).participants.delete(d.identity); break;
       case 'transcript.new': if (d.is_final !== false && (!watching || name === watching)) line(d); return;

@@ -43,10 +43,13 @@ export function panel(app) {
   const draw = () => {
     if (current) return mount(el, supervising());
     if (!rooms.length) return mount(el, h('p', { class: 'empty' }, 'No call to supervise: calls with an active session appear here.'));
+    // What was chosen so far survives a redraw (a call starting or ending).
+    const old = el.querySelector('form');
+    const was = old ? Object.fromEntries(new FormData(old).entries()) : {};
     return mount(el, form({ class: 'inline', 'aria-label': 'Supervise a call' }, [
-      field('Call to supervise', h('select', { name: 'room' }, rooms.map((r) => h('option', { value: r }, r)))),
-      field('Mode', modeSelect('listen')),
-      field('Your LiveKit identity', h('input', { name: 'identity', required: true, maxlength: 128, pattern: '[A-Za-z0-9._\\-]+', value: defaultIdentity(app.account) }), 'Letters, digits, . _ -'),
+      field('Call to supervise', h('select', { name: 'room' }, rooms.map((r) => h('option', { value: r, selected: r === was.room }, r)))),
+      field('Mode', modeSelect(was.mode || 'listen')),
+      field('Your LiveKit identity', h('input', { name: 'identity', required: true, maxlength: 128, pattern: '[A-Za-z0-9._\\-]+', value: was.identity || defaultIdentity(app.account) }), 'Letters, digits, . _ -'),
       h('button', { type: 'submit', class: 'primary' }, 'Supervise'),
     ], async (v) => {
       const r = await post(`/sessions/${enc(v.room)}/supervise`, { identity: v.identity, mode: v.mode });
