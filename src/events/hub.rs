@@ -586,6 +586,30 @@ mod tests {
     }
 
     #[test]
+    fn keys_and_dashboard_sessions_are_checked_apart() {
+        let hub = Arc::new(Hub::new(8, 10, 100));
+        let register = |key_id| {
+            hub.register(1, key_id, "p")
+                .map_err(|_| ())
+                .unwrap_or_else(|_| panic!())
+        };
+        let (key, _k) = register(7);
+        let (kept, _s) = register(-3);
+        let (gone, _g) = register(-5);
+        assert_eq!(hub.key_ids(), [7]);
+        assert_eq!(hub.session_ids(), [3, 5]);
+        assert!(gone.subscriber.is_dashboard() && !key.subscriber.is_dashboard());
+        // Session 5 ended, session 3 is still open.
+        hub.revoke(Revoke::AllBut {
+            checked: &[-5, -3],
+            valid: &[-3],
+        });
+        assert!(gone.subscriber.revoked.load(Ordering::Relaxed));
+        assert!(!kept.subscriber.revoked.load(Ordering::Relaxed));
+        assert!(!key.subscriber.revoked.load(Ordering::Relaxed));
+    }
+
+    #[test]
     fn frames_are_joined_and_a_single_one_is_shared() {
         let (a, b) = (text_frame("a"), text_frame("bc"));
         let one = concat([&a].into_iter());
