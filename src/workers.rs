@@ -302,36 +302,58 @@ async fn purge_idempotency(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// Closes the sockets of this process whose API key stopped working (revoked
-/// or expired on any node, or its project deleted): every half
-/// `key_cache_ttl_ms`, one query for all the keys in use.
+/// or expired on any node, or its project deleted), and the dashboard's
+/// sockets whose session ended (signed out, signed out everywhere, password
+/// changed or reset, on any node): every half `key_cache_ttl_ms`, one query
+/// for all the keys in use and one for all the sessions.
 pub async fn check_monitor_keys(state: AppState) {
     let period = Duration::from_millis((state.settings.key_cache_ttl_ms / 2).max(100));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let checked = state.hub.key_ids();
-        if checked.is_empty() {
+        let keys = state.hub.key_ids();
+        let sessions = state.hub.session_ids();
+        if keys.is_empty() && sessions.is_empty() {
             continue;
         }
-        let valid = match state.pool.get().await {
-            Ok(mut conn) => crate::db::api_keys::still_valid(&mut conn, &checked).await,
+        let mut conn = match state.pool.get().await {
+            Ok(conn) => conn,
             Err(e) => {
                 tracing::debug!(error = %e, "monitor key check skipped");
                 continue;
             }
         };
-        match valid {
-            Ok(mut valid) => {
-                valid.sort_unstable();
-                state.hub.revoke(crate::events::hub::Revoke::AllBut {
-                    checked: &checked,
-                    valid: &valid,
-                });
+        if !keys.is_empty() {
+            match crate::db::api_keys::still_valid(&mut conn, &keys).await {
+                Ok(valid) => revoke_all_but(&state, keys, valid),
+                Err(e) => tracing::warn!(error = %e, "could not check the monitor sockets' keys"),
             }
-            Err(e) => tracing::warn!(error = %e, "could not check the monitor sockets' keys"),
+        }
+        if !sessions.is_empty() {
+            match crate::db::accounts::open_sessions(&mut conn, &sessions).await {
+                // Dashboard sockets carry `-session_id` as their key.
+                Ok(open) => revoke_all_but(
+                    &state,
+                    sessions.iter().map(|id| -id).collect(),
+                    open.iter().map(|id| -id).collect(),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not check the monitor sockets' sessions")
+                }
+            }
         }
     }
+}
+
+/// Closes the sockets whose key is in `checked` but not in `valid`.
+fn revoke_all_but(state: &AppState, mut checked: Vec<i64>, mut valid: Vec<i64>) {
+    checked.sort_unstable();
+    valid.sort_unstable();
+    state.hub.revoke(crate::events::hub::Revoke::AllBut {
+        checked: &checked,
+        valid: &valid,
+    });
 }
 
 #[cfg(test)]

@@ -49,11 +49,14 @@ assets! {
     "pages/agents.js" => "text/javascript; charset=utf-8",
     "pages/team.js" => "text/javascript; charset=utf-8",
     "pages/live.js" => "text/javascript; charset=utf-8",
+    "pages/supervise.js" => "text/javascript; charset=utf-8",
     "pages/sessions.js" => "text/javascript; charset=utf-8",
     "pages/webhooks.js" => "text/javascript; charset=utf-8",
     "pages/projects.js" => "text/javascript; charset=utf-8",
     "pages/knowledge.js" => "text/javascript; charset=utf-8",
+    "pages/kb_sources.js" => "text/javascript; charset=utf-8",
     "pages/sip.js" => "text/javascript; charset=utf-8",
+    "pages/sip_edit.js" => "text/javascript; charset=utf-8",
     "pages/chat.js" => "text/javascript; charset=utf-8",
 }
 

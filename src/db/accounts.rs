@@ -291,6 +291,16 @@ pub async fn revoke_session(
     .await
 }
 
+/// Those of `ids` that are sessions still open (not revoked, not expired).
+pub async fn open_sessions(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    s::table
+        .filter(s::id.eq_any(ids))
+        .filter(s::revoked_at.is_null().and(s::expires_at.gt(Utc::now())))
+        .select(s::id)
+        .load(conn)
+        .await
+}
+
 /// Revokes every open session of an account except `keep`.
 pub async fn revoke_sessions(
     conn: &mut AsyncPgConnection,

@@ -21,7 +21,7 @@ use tokio::sync::{Notify, mpsc};
 pub struct Subscriber {
     id: u64,
     project_id: i64,
-    /// The API key it was opened with.
+    /// The API key it was opened with (`-session_id` for the dashboard).
     key_id: i64,
     prefix: String,
     channels: Mutex<HashSet<String>>,
@@ -43,6 +43,11 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
+    /// Whether the dashboard opened it (with a session, not an API key).
+    pub fn is_dashboard(&self) -> bool {
+        self.key_id < 0
+    }
+
     /// Subscribes to `rooms`, `sessions` or `room:<name>` (short or full name).
     pub fn subscribe(&self, channel: &str) -> Result<String, String> {
         let normalized = self.normalize(channel)?;
@@ -345,7 +350,8 @@ pub enum Revoke<'a> {
     Key(i64),
     /// Those of this project (deleted on this node).
     Project(i64),
-    /// Those whose key is in `checked` (sorted) but not in `valid` (sorted).
+    /// Those whose key is in `checked` (sorted) but not in `valid` (sorted);
+    /// a dashboard socket's key is `-session_id`.
     AllBut {
         checked: &'a [i64],
         valid: &'a [i64],
@@ -482,6 +488,21 @@ impl Hub {
         ids
     }
 
+    /// The dashboard sessions (logins) the sockets of this process were
+    /// opened with (they carry `-session_id` as their key id).
+    pub fn session_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .sockets
+            .iter()
+            .flat_map(|e| e.value().iter().map(|s| s.key_id).collect::<Vec<_>>())
+            .filter(|id| *id < 0)
+            .map(|id| -id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Closes (4001) the sockets opened with a key that no longer works:
     /// those whose key is not in `valid` of those in `checked`, or of
     /// `project_id` when given (a deleted project), or with `key_id`.
@@ -562,6 +583,30 @@ mod tests {
             other_rx.try_recv().is_err(),
             "another project's socket sees nothing"
         );
+    }
+
+    #[test]
+    fn keys_and_dashboard_sessions_are_checked_apart() {
+        let hub = Arc::new(Hub::new(8, 10, 100));
+        let register = |key_id| {
+            hub.register(1, key_id, "p")
+                .map_err(|_| ())
+                .unwrap_or_else(|_| panic!())
+        };
+        let (key, _k) = register(7);
+        let (kept, _s) = register(-3);
+        let (gone, _g) = register(-5);
+        assert_eq!(hub.key_ids(), [7]);
+        assert_eq!(hub.session_ids(), [3, 5]);
+        assert!(gone.subscriber.is_dashboard() && !key.subscriber.is_dashboard());
+        // Session 5 ended, session 3 is still open.
+        hub.revoke(Revoke::AllBut {
+            checked: &[-5, -3],
+            valid: &[-3],
+        });
+        assert!(gone.subscriber.revoked.load(Ordering::Relaxed));
+        assert!(!kept.subscriber.revoked.load(Ordering::Relaxed));
+        assert!(!key.subscriber.revoked.load(Ordering::Relaxed));
     }
 
     #[test]

@@ -12,8 +12,10 @@
 //! falls behind its queue is closed with 4008. A socket holds at most
 //! `monitor_max_channels` channels and may send `monitor_messages_per_sec`
 //! messages (beyond, they are dropped with an `error` reply); when its key is
-//! revoked or its project deleted it is closed with 4001
-//! (`workers::check_monitor_keys`).
+//! revoked or its project deleted it is closed with 4001, and so is a
+//! dashboard socket whose session ends (sign-out, sign-out everywhere, a
+//! password change or reset): reason `Signed out` (`workers::check_monitor_keys`,
+//! within half `key_cache_ttl_ms`; at once for a sign-out on this node).
 
 use super::ws_body::QueueBody;
 use crate::events::hub::{Subscriber, text_frame};
@@ -210,7 +212,12 @@ async fn serve(
                 if sub.going_away.load(Ordering::Relaxed) {
                     close(session, 1001, "The server is shutting down").await;
                 } else if sub.revoked.load(Ordering::Relaxed) {
-                    close(session, CLOSE_UNAUTHORIZED, "The API key was revoked").await;
+                    let why = if sub.is_dashboard() {
+                        "Signed out"
+                    } else {
+                        "The API key was revoked"
+                    };
+                    close(session, CLOSE_UNAUTHORIZED, why).await;
                 } else {
                     close_slow(session).await;
                 }

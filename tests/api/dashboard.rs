@@ -161,6 +161,25 @@ async fn pages_are_served_from_the_binary_with_a_strict_policy() {
             .unwrap()
             .starts_with("text/javascript")
     );
+    // Every file of the assets directory is embedded (a page module left
+    // out would stop the whole application from loading).
+    for dir in ["", "pages/"] {
+        for entry in std::fs::read_dir(root().join("src/dashboard/assets").join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                let name = format!("{dir}{}", entry.file_name().to_string_lossy());
+                if name == "index.html" {
+                    continue;
+                }
+                let res = client
+                    .get(app.url(&format!("/dashboard/assets/{name}")))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 200, "{name} is embedded");
+            }
+        }
+    }
     let missing = client
         .get(app.url("/dashboard/assets/nope.js"))
         .send()
@@ -338,4 +357,114 @@ async fn dashboard_logins_count_against_the_anonymous_rate_limit() {
     }
     // Two wrong passwords, then the limit (the address's lockout is at 5).
     assert_eq!(statuses, [401, 401, 429]);
+}
+
+/// Opens `/ws/monitor` as the dashboard does (session cookie, same origin)
+/// and waits for its `subscribed` reply to `rooms`.
+async fn dashboard_socket(
+    app: &TestApp,
+    access: &str,
+    project: i64,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let mut req = format!("ws://{host}/ws/monitor?project_id={project}")
+        .into_client_request()
+        .unwrap();
+    let h = req.headers_mut();
+    h.insert("cookie", format!("vp_session={access}").parse().unwrap());
+    h.insert("origin", format!("http://{host}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Message::Text(
+        r#"{"action":"subscribe","channel":"rooms"}"#.into(),
+    ))
+    .await
+    .unwrap();
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a reply")
+            .expect("open")
+            .expect("a message");
+        if m.to_text().unwrap_or_default().contains(r#""subscribed""#) {
+            return ws;
+        }
+    }
+}
+
+/// The close frame a socket receives within `within` (skipping messages).
+async fn closed_within(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    within: Duration,
+) -> Option<(u16, String)> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return None,
+            Ok(Some(Ok(Message::Close(Some(f))))) => {
+                return Some((u16::from(f.code), f.reason.to_string()));
+            }
+            Ok(Some(Ok(Message::Close(None)))) | Ok(None) | Ok(Some(Err(_))) => {
+                return Some((0, String::new()));
+            }
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn signing_out_closes_the_dashboards_monitor_sockets() {
+    use crate::accounts::{PASSWORD, bearer, create_project, login, signup, spawn};
+    let (app, smtp) = spawn().await;
+    let first = signup(&app, &smtp, "leaver@example.com").await;
+    let project = create_project(&app, &first, "Watched").await;
+    let second = login(&app, "leaver@example.com", PASSWORD).await;
+    let mut ws_first = dashboard_socket(&app, &first.access, project).await;
+    let mut ws_second = dashboard_socket(&app, &second.access, project).await;
+
+    // Signing out closes the socket of that session (4001), not the other's.
+    let res = bearer(
+        &app,
+        &first.access,
+        reqwest::Method::POST,
+        "/api/v1/auth/logout",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        closed_within(&mut ws_first, Duration::from_secs(3)).await,
+        Some((4001, "Signed out".to_owned())),
+        "the signed-out session's socket closes"
+    );
+    assert_eq!(
+        closed_within(&mut ws_second, Duration::from_secs(3)).await,
+        None,
+        "another session's socket stays open"
+    );
+
+    // Signing out everywhere (from a third session) closes it too, through
+    // the periodic check (as on another node).
+    let third = login(&app, "leaver@example.com", PASSWORD).await;
+    let res = bearer(
+        &app,
+        &third.access,
+        reqwest::Method::POST,
+        "/api/v1/auth/logout-all",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        closed_within(&mut ws_second, Duration::from_secs(5)).await,
+        Some((4001, "Signed out".to_owned())),
+        "sign-out everywhere closes every socket of the account"
+    );
 }

@@ -74,6 +74,7 @@ async function newPage(viewport = { width: 1280, height: 860 }) {
   page.setDefaultTimeout(15000);
   state.last = page;
   page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
+  page.on('response', (r) => { if (r.status() >= 400 && r.url().includes('/dashboard/assets/')) failures.push(`asset ${r.url()}: HTTP ${r.status()}`); });
   page.on('console', (m) => {
     if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) failures.push(`CSP: ${m.text()}`);
   });
@@ -223,7 +224,7 @@ test('agents: create (tool errors shown in words), edit, delete', async () => {
   assert(await page.getByRole('cell', { name: 'Temp Bot', exact: true }).count() === 0, 'the deleted agent is gone');
 });
 
-test('knowledge bases: create one, upload a document with progress, watch it index, try a search', async () => {
+test('knowledge bases: create one, upload a document with progress, watch it index, try a search; web sources: add (listed with crawl status), pages, re-crawl, delete', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'Knowledge bases' }).click();
   await page.getByText('No knowledge base yet').waitFor();
@@ -244,9 +245,47 @@ test('knowledge bases: create one, upload a document with progress, watch it ind
   assert(await page.locator('.results mark').count() > 0, 'matches are highlighted');
   assert(await page.getByText('<mark>').count() === 0, 'no markup shown as text');
   await check(page, 'knowledge');
+  // A web source: a page of a local site, crawled in the background.
+  const site = http.createServer((req, res) => {
+    if (req.url === '/warranty.html') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end('<html><head><title>Warranty</title></head><body><main><h1>Warranty</h1><p>Every router carries a two year warranty covering parts and labour.</p></main></body></html>');
+    } else { res.writeHead(404); res.end(); }
+  });
+  await new Promise((r) => site.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${site.address().port}/warranty.html`;
+    const add = page.getByRole('form', { name: 'Add a web source' });
+    await add.getByLabel('Source URL', { exact: true }).fill('not a url');
+    await add.getByRole('button', { name: 'Add source' }).click();
+    await add.getByRole('alert').waitFor();
+    await add.getByLabel('Source URL', { exact: true }).fill(url);
+    await add.getByRole('button', { name: 'Add source' }).click();
+    await page.getByText(/first crawl is queued/).waitFor();
+    const row = page.getByRole('row', { name: new RegExp(url.replace(/[.]/g, '\\.')) });
+    await row.getByText('ready', { exact: true }).waitFor({ timeout: 60000 });
+    await row.getByText('1 of 1 indexed').waitFor();
+    await row.getByRole('button', { name: `Pages of ${url}` }).click();
+    await page.getByRole('cell', { name: /Warranty/ }).waitFor();
+    await row.getByRole('button', { name: `Re-crawl ${url}` }).click();
+    await page.getByText(/Re-crawl of .* queued/).waitFor();
+    // A URL that answers 404: its page is counted gone; then delete the source.
+    const missing = `http://127.0.0.1:${site.address().port}/missing.html`;
+    await add.getByLabel('Source URL', { exact: true }).fill(missing);
+    await add.getByRole('button', { name: 'Add source' }).click();
+    const bad = page.getByRole('row', { name: /missing\.html/ });
+    await bad.getByText(/0 of 1 indexed, 1 gone/).waitFor({ timeout: 60000 });
+    await check(page, 'knowledge-sources');
+    await bad.getByRole('button', { name: `Delete source ${missing}` }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete source' }).click();
+    await page.getByText('Source deleted').waitFor();
+    await bad.waitFor({ state: 'detached' });
+  } finally {
+    site.close();
+  }
 });
 
-test('SIP: add a trunk, dial a number and watch the call status live', async () => {
+test('SIP: add a trunk and a configuration, edit both (bad values refused in words), dial a number and watch the call status live', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'SIP' }).click();
   await page.getByText('No SIP trunk yet').waitFor();
@@ -255,6 +294,35 @@ test('SIP: add a trunk, dial a number and watch the call status live', async () 
   await page.getByLabel('Provider address', { exact: true }).fill('sip.provider.example');
   await page.getByRole('button', { name: 'Add trunk' }).click();
   await page.getByRole('cell', { name: 'Main line', exact: true }).waitFor();
+  // Edit the trunk: a bad number is refused in words, then a good one saves.
+  await page.getByRole('button', { name: 'Edit trunk Main line' }).click();
+  const edit = page.getByRole('form', { name: 'Edit trunk Main line' });
+  await edit.getByLabel('Trunk name', { exact: true }).fill('Main line EU');
+  await edit.getByLabel('Phone number', { exact: true }).fill('12345');
+  await edit.getByRole('button', { name: 'Save trunk' }).click();
+  const err = await edit.getByRole('alert').textContent();
+  assert(/Phone number: Invalid phone number format/.test(err) && /E\.164/.test(err), `the error in words: ${err}`);
+  assert(await edit.getByLabel('Phone number', { exact: true }).getAttribute('aria-invalid') === 'true', 'the field is marked');
+  await check(page, 'sip-edit-error');
+  await edit.getByLabel('Phone number', { exact: true }).fill('+15551230001');
+  await edit.getByRole('button', { name: 'Save trunk' }).click();
+  await page.getByText('Trunk Main line EU saved').waitFor();
+  await page.getByRole('row', { name: /Main line EU/ }).getByRole('cell', { name: '+15551230001' }).waitFor();
+  const trunks = await api('GET', '/api/v1/sip/trunks', { key: state.key });
+  assert(trunks.json.trunks.some((t) => t.name === 'Main line EU' && t.phone_number === '+15551230001'), `saved through the API: ${trunks.text}`);
+  // A configuration, edited: its maximum duration (a bad one refused in words).
+  await page.getByLabel('Configuration name', { exact: true }).fill('Support line');
+  await page.getByLabel('Number', { exact: true }).fill('+15551230002');
+  await page.getByRole('button', { name: 'Add configuration' }).click();
+  await page.getByRole('button', { name: 'Edit configuration Support line' }).click();
+  const cedit = page.getByRole('form', { name: 'Edit configuration Support line' });
+  await cedit.getByLabel('Max call duration (seconds)', { exact: true }).fill('0');
+  await cedit.getByRole('button', { name: 'Save configuration' }).click();
+  assert(/Max call duration \(seconds\): max_call_duration must be 1 to 86400 seconds/.test(await cedit.getByRole('alert').textContent()), 'the duration error in words');
+  await cedit.getByLabel('Max call duration (seconds)', { exact: true }).fill('600');
+  await cedit.getByRole('button', { name: 'Save configuration' }).click();
+  await page.getByText('Configuration Support line saved').waitFor();
+  await page.getByRole('row', { name: /Support line/ }).getByText('10 min').waitFor();
   await page.getByLabel('Number to call', { exact: true }).fill('+15557654321');
   await page.getByRole('button', { name: 'Call', exact: true }).click();
   const status = page.getByRole('list', { name: 'Call status' });
@@ -263,7 +331,7 @@ test('SIP: add a trunk, dial a number and watch the call status live', async () 
   await check(page, 'sip');
 });
 
-test('live: a room appears when a token dispatches an agent and a participant joins; a transcript line streams in', async () => {
+test('live: a room appears when a token dispatches an agent and a participant joins; a transcript line streams in; supervise in listen mode (token shown, joins), take over, release', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'Live' }).click();
   await page.getByText('Live: updates appear').waitFor();
@@ -290,6 +358,26 @@ test('live: a room appears when a token dispatches an agent and a participant jo
   await row.getByRole('button', { name: 'Send', exact: true }).click();
   await page.getByText(/^Sent \d+ bytes$/).waitFor();
   assert((await ask('data support-1')).includes('hold on please'), 'the simulator got the data');
+  // Supervision: listen (the token is shown and joins), change the mode, release the take-over.
+  await row.getByText('call active').waitFor();
+  const sup = page.getByRole('form', { name: 'Supervise a call' });
+  await sup.getByLabel('Call to supervise', { exact: true }).selectOption('support-1');
+  await sup.getByLabel('Mode', { exact: true }).selectOption('listen');
+  await sup.getByRole('button', { name: 'Supervise' }).click();
+  const supToken = (await page.getByTestId('supervise-token').textContent()).trim();
+  assert(supToken.split('.').length === 3, `a supervisor token is shown: ${supToken}`);
+  assert(/^wss?:\/\//.test(await page.getByTestId('supervise-url').textContent()), 'the LiveKit URL is shown');
+  await page.getByRole('button', { name: 'Copy the supervisor token' }).waitFor();
+  await page.getByText(/has no LiveKit client/).waitFor();
+  await check(page, 'live-supervise');
+  assert((await ask(`connect ${tok.json.room} ${supToken}`)).startsWith('sup-'), 'the token joins the room');
+  const change = page.getByRole('form', { name: 'Change the supervision mode' });
+  await change.getByLabel('New mode', { exact: true }).selectOption('take_over');
+  await change.getByRole('button', { name: 'Change mode' }).click();
+  await page.getByTestId('supervision-mode').getByText('Take over').waitFor();
+  await page.getByRole('button', { name: 'Release take-over' }).click();
+  await page.getByText('Released: the agent speaks again').waitFor();
+  await sup.waitFor();
   const rec = await api('POST', '/api/v1/rooms/support-1/recordings/start', { key: state.key, body: { format: 'ogg' } });
   assert(rec.status === 200 || rec.status === 201, `recording: ${rec.text}`);
   await sleep(1500);
@@ -393,7 +481,7 @@ test('webhooks: add an endpoint, send a test, read the failed attempt, redeliver
   }
 });
 
-test('team: invite a viewer, who accepts from the e-mailed link and sees no management actions', async () => {
+test('team: invite a viewer, who accepts from the e-mailed link and sees no management actions (nor supervision, source or trunk changes)', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'Team' }).click();
   await page.getByLabel('E-mail', { exact: true }).fill(viewer.email);
@@ -420,6 +508,18 @@ test('team: invite a viewer, who accepts from the e-mailed link and sees no mana
   await vpage.getByText('Only admins and owners').waitFor();
   assert(await vpage.getByRole('button', { name: 'Create key' }).count() === 0, 'a viewer has no Create key button');
   await check(vpage, 'viewer-keys-phone');
+  // No supervision, no source or trunk changes for a viewer (reads stay).
+  await vpage.goto(`${BASE}/dashboard/live`);
+  await vpage.getByText('Live: updates appear').waitFor();
+  assert(await vpage.getByRole('heading', { name: 'Supervise a call' }).count() === 0, 'a viewer cannot supervise');
+  await vpage.goto(`${BASE}/dashboard/knowledge`);
+  await vpage.getByRole('button', { name: 'Help center' }).click();
+  await vpage.getByRole('row', { name: /warranty\.html/ }).getByRole('button', { name: /^Pages of/ }).waitFor();
+  assert(await vpage.getByRole('button', { name: 'Add source' }).count() === 0, 'a viewer adds no source');
+  assert(await vpage.getByRole('button', { name: /^Re-crawl/ }).count() === 0, 'a viewer starts no crawl');
+  await vpage.goto(`${BASE}/dashboard/sip`);
+  await vpage.getByText('Main line EU', { exact: true }).waitFor();
+  assert(await vpage.getByRole('button', { name: /^Edit trunk/ }).count() === 0, 'a viewer edits no trunk');
   await vpage.context().close();
 });
 
@@ -434,12 +534,23 @@ test('chat: the owner starts a conversation with the viewer and a message appear
   await check(page, 'chat');
 });
 
-test('reset the password from the e-mailed link; change it; sign out everywhere; confirm a new e-mail address', async () => {
+test('sign out (another tab\'s live socket is closed by the server, the tab goes to sign-in); reset the password from the e-mailed link; change it; sign out everywhere; confirm a new e-mail address', async () => {
   const page = state.page;
   await page.getByRole('link', { name: 'Account' }).click();
   await check(page, 'account');
+  // Another tab on the live page: signing out closes its monitor socket
+  // (the server does, 4001) and the tab goes to the sign-in page by itself.
+  const live = await page.context().newPage();
+  live.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
+  let socketClosed = false;
+  live.on('websocket', (ws) => { if (ws.url().includes('/ws/monitor')) ws.on('close', () => { socketClosed = true; }); });
+  await live.goto(`${BASE}/dashboard/live`);
+  await live.getByText('Live: updates appear').waitFor();
   await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
   await page.waitForURL(/\/sign-in/);
+  await live.waitForURL(/\/sign-in/, { timeout: 10000 });
+  assert(socketClosed, 'the live tab\'s monitor socket is closed');
+  await live.close();
   await page.getByRole('link', { name: 'Forgot your password?' }).click();
   await page.getByLabel('E-mail', { exact: true }).fill(owner.email);
   await page.getByRole('button', { name: 'E-mail me a reset link' }).click();

@@ -71,19 +71,21 @@ export function toast(message, kind = 'ok') {
   if (kind !== 'error') setTimeout(() => t.remove(), 5000);
 }
 
-/** The words of an error for a person. */
-export function errorText(e) {
+/** The words of an error for a person (`label`: the field's label, when known). */
+export function errorText(e, label) {
   if (!e) return 'Something went wrong.';
   if (e.status === 0) return 'Voxplane cannot be reached. Check your connection and try again.';
   let m = e.message || 'Something went wrong.';
   const d = e.details;
-  if (d && d.field && !m.includes(d.field)) m += ` (${d.field})`;
+  if (d && d.field && label) m = `${label}: ${m}`;
+  else if (d && d.field && !m.includes(d.field)) m += ` (${d.field})`;
+  if (d && typeof d.expected === 'string') m += ` (expected: ${d.expected})`;
   return m;
 }
 
 /** An inline error box (role=alert) for a form or a page. */
-export function errorBox(e) {
-  return h('p', { class: 'error', role: 'alert' }, errorText(e));
+export function errorBox(e, label) {
+  return h('p', { class: 'error', role: 'alert' }, errorText(e, label));
 }
 
 /** Asks a yes/no question in a modal <dialog>; resolves true on confirm. */
@@ -118,13 +120,19 @@ export function form(attrs, children, fn) {
   f.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     mount(err);
+    for (const bad of f.querySelectorAll('[aria-invalid]')) bad.removeAttribute('aria-invalid');
     const values = Object.fromEntries(new FormData(f).entries());
     const buttons = f.querySelectorAll('button');
     buttons.forEach((b) => { b.disabled = true; });
     try {
       await fn(values, f);
     } catch (e) {
-      mount(err, errorBox(e));
+      // The field the API names is marked, named by its label, and focused.
+      const name = e.details && e.details.field;
+      const input = name && [...f.elements].find((x) => x.name === name);
+      const label = input && input.id && f.querySelector(`label[for="${input.id}"]`);
+      mount(err, errorBox(e, label ? label.textContent : undefined));
+      if (input) { input.setAttribute('aria-invalid', 'true'); input.focus(); }
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
     }

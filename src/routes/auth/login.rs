@@ -258,6 +258,11 @@ pub async fn logout(me: SignedIn, state: web::Data<AppState>) -> ApiResult<HttpR
     let mut conn = state.pool.get().await?;
     accounts::revoke_session(&mut conn, me.account_id, me.session_id).await?;
     state.accounts.evict_session(me.session_id);
+    // The dashboard's monitor sockets of this session on this node close at
+    // once; those on other nodes at their next check (`check_monitor_keys`).
+    state
+        .hub
+        .revoke(crate::events::hub::Revoke::Key(-me.session_id));
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,7 +1,8 @@
 // Knowledge bases: create, upload documents with progress, watch their
-// indexing status, and try a search.
+// indexing status, web sources (./kb_sources.js), and try a search.
 import { h, mount, header, table, timeEl, form, field, confirmDialog, toast, errorBox, badge } from '../ui.js';
 import { get, post, del, upload } from '../api.js';
+import * as sources from './kb_sources.js';
 
 /** A snippet whose matches the API wraps in <mark>…</mark>, built as elements (never parsed as HTML). */
 function highlight(snippet) {
@@ -69,7 +70,7 @@ async function base(box, kb, canEdit, onCleanup) {
   });
   mount(box, h('section', { class: 'card', 'aria-labelledby': 'kb-h' },
     h('h2', { id: 'kb-h' }, kb.name), kb.description ? h('p', { class: 'muted' }, kb.description) : null,
-    up, docs, h('h3', {}, 'Try a search'), search, results));
+    up, docs, sources.section(kb, canEdit, onCleanup), h('h3', {}, 'Try a search'), search, results));
   await loadDocs();
 }
 

@@ -1,12 +1,21 @@
-// SIP: trunks, configurations (number → agent), and dialing a number with
-// the call's status watched live from /ws/monitor.
+// SIP: trunks, configurations (number → agent), editing both
+// (./sip_edit.js), and dialing a number with the call's status watched live
+// from /ws/monitor.
 import { h, mount, header, table, timeEl, form, field, confirmDialog, toast, errorBox, badge } from '../ui.js';
 import { get, post, del, currentProject } from '../api.js';
+import { trunkForm, configForm } from './sip_edit.js';
 
 export async function render(el, { app, onCleanup }) {
   const canEdit = app.can('member');
   const trunksBox = h('div', {});
   const configsBox = h('div', {});
+  const trunkEdit = h('div', {});
+  const configEdit = h('div', {});
+  const edit = (box, make) => () => {
+    const close = () => mount(box);
+    mount(box, make(close));
+    box.querySelector('input').focus();
+  };
   const calls = h('ol', { class: 'transcript', 'aria-live': 'polite', 'aria-label': 'Call status' });
   let agents = [];
   let trunks = [];
@@ -20,7 +29,9 @@ export async function render(el, { app, onCleanup }) {
       { label: 'Name', render: (t) => t.name },
       { label: 'Number', render: (t) => t.phone_number },
       { label: 'Outbound', render: (t) => (t.outbound_trunk_id ? badge('ready', 'ok') : badge('inbound only')) },
-      { label: 'Actions', render: (t) => (canEdit ? h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete trunk ${t.name}`, onclick: remove(`the trunk ${t.name}`, `/sip/trunks/${t.id}`, loadTrunks) }, 'Delete') : '—') },
+      { label: 'Actions', render: (t) => (canEdit ? h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'small', 'aria-label': `Edit trunk ${t.name}`, onclick: edit(trunkEdit, (close) => trunkForm(t, async () => { close(); await loadTrunks(); }, close)) }, 'Edit'),
+        h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete trunk ${t.name}`, onclick: remove(`the trunk ${t.name}`, `/sip/trunks/${t.id}`, loadTrunks) }, 'Delete')) : '—') },
     ], trunks, 'No SIP trunk yet. Add your provider’s trunk to call out and receive calls.', 'SIP trunks'));
   };
   const loadConfigs = async () => {
@@ -31,7 +42,9 @@ export async function render(el, { app, onCleanup }) {
       { label: 'Agent', render: (c) => c.agent_name || '—' },
       { label: 'Max duration', render: (c) => `${Math.round(c.max_call_duration / 60)} min` },
       { label: 'Created', render: (c) => timeEl(c.created_at) },
-      { label: 'Actions', render: (c) => (canEdit ? h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete configuration ${c.name}`, onclick: remove(`the configuration ${c.name}`, `/sip/configs/${c.id}`, loadConfigs) }, 'Delete') : '—') },
+      { label: 'Actions', render: (c) => (canEdit ? h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'small', 'aria-label': `Edit configuration ${c.name}`, onclick: edit(configEdit, (close) => configForm(c, agents, trunks, async () => { close(); await loadConfigs(); }, close)) }, 'Edit'),
+        h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete configuration ${c.name}`, onclick: remove(`the configuration ${c.name}`, `/sip/configs/${c.id}`, loadConfigs) }, 'Delete')) : '—') },
     ], r.configs || [], 'No SIP configuration yet: one routes a number to an agent.', 'SIP configurations'));
   };
   try {
@@ -91,7 +104,7 @@ export async function render(el, { app, onCleanup }) {
     calls.append(h('li', {}, `Dialing ${r.call.phone_number} from ${r.call.caller_id} in room ${r.call.room_name}`));
   }) : null;
   mount(el, header('SIP'),
-    h('section', { class: 'card' }, h('h2', {}, 'Trunks'), newTrunk, trunksBox),
-    h('section', { class: 'card' }, h('h2', {}, 'Configurations'), newConfig, configsBox),
+    h('section', { class: 'card' }, h('h2', {}, 'Trunks'), newTrunk, trunksBox, trunkEdit),
+    h('section', { class: 'card' }, h('h2', {}, 'Configurations'), newConfig, configsBox, configEdit),
     canEdit ? h('section', { class: 'card' }, h('h2', {}, 'Dial a number'), dial, h('h3', {}, 'Call status'), calls) : null);
 }
