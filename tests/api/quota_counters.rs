@@ -286,12 +286,9 @@ async fn a_new_utc_month_starts_with_its_sessions_free() {
 }
 
 #[tokio::test]
-async fn counters_changed_behind_their_back_are_repaired_by_the_cli_and_the_periodic_check() {
-    let app = TestApp::spawn_with(|s| {
-        s.plans.professional.agents = 3;
-        s.quota_recount_secs = 1;
-    })
-    .await;
+async fn counters_changed_behind_their_back_are_repaired_by_the_cli() {
+    // The periodic check at its default (an hour): the command repairs.
+    let app = TestApp::spawn_with(|s| s.plans.professional.agents = 3).await;
     for i in 0..3 {
         create_agent(&app, &format!("a{i}")).await;
     }
@@ -337,8 +334,24 @@ async fn counters_changed_behind_their_back_are_repaired_by_the_cli_and_the_peri
     );
     assert_eq!(used(&app, "agents").await["used"], 2);
     create_agent(&app, "a3").await;
+    assert_eq!(used(&app, "agents").await["used"], 3);
+    // And an unknown project is a clear CLI error.
+    let out = crate::cli::voxplane()
+        .args(["admin", "recount-quotas", "--project", "999999"])
+        .env("DATABASE_URL", &app.db_url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("project 999999 does not exist"));
+}
 
-    // The periodic check finds and repairs a counter set wrong by hand.
+#[tokio::test]
+async fn a_counter_set_wrong_is_repaired_by_the_periodic_check() {
+    let app = TestApp::spawn_with(|s| s.quota_recount_secs = 1).await;
+    for i in 0..3 {
+        create_agent(&app, &format!("a{i}")).await;
+    }
+    let mut conn = app.conn().await;
     diesel::sql_query(
         "UPDATE quota_counters SET used = 0 WHERE project_id = $1 AND resource = 'agents'",
     )
@@ -354,14 +367,6 @@ async fn counters_changed_behind_their_back_are_repaired_by_the_cli_and_the_peri
         assert!(Instant::now() < deadline, "not repaired in 10 s");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // And an unknown project is a clear CLI error.
-    let out = crate::cli::voxplane()
-        .args(["admin", "recount-quotas", "--project", "999999"])
-        .env("DATABASE_URL", &app.db_url)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("project 999999 does not exist"));
 }
 
 #[tokio::test]
