@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod healthcheck;
 pub mod knowledge;
+pub mod lifecycle;
 pub mod limits;
 pub mod livekit;
 pub mod mail;

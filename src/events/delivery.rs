@@ -6,12 +6,12 @@
 //! ±20 % jitter (a `Retry-After` honoured, clamped: see [`retry`]); 410 disables the endpoint,
 //! as does failing continuously for `webhook_disable_after_hours`.
 
+use super::Spine;
 use super::{Event, retry, signing, ssrf};
 use crate::config::Settings;
 use crate::db::batch::BatchQueue;
 use crate::db::prepared::bind;
 use crate::db::schema::webhook_endpoints as we;
-use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
@@ -93,7 +93,7 @@ impl Claimed {
 }
 
 /// Runs until aborted: waits for a wake-up or a tick, then sends what is due.
-pub async fn run(state: AppState) {
+pub async fn run(state: Spine) {
     let client = match client(&state) {
         Ok(c) => c,
         Err(e) => {
@@ -178,7 +178,7 @@ fn gather_target(concurrency: usize) -> usize {
 
 /// The HTTP client deliveries use: no redirects, the configured timeout, and
 /// the SSRF guard as its DNS resolver.
-pub fn client(state: &AppState) -> anyhow::Result<reqwest::Client> {
+pub fn client(state: &Spine) -> anyhow::Result<reqwest::Client> {
     client_for(
         state.webhook_allow(),
         Duration::from_millis(state.settings.webhook_timeout_ms),
@@ -216,7 +216,7 @@ pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Claims up to `limit` due deliveries. Each claim adds one to `attempts`;
 /// the new value is the claim's token: only the holder of that value may
 /// record the outcome.
-async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<Claimed>> {
+async fn claim(state: &Spine, limit: i64) -> anyhow::Result<Vec<Claimed>> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let lease = lease(&state.settings).as_secs_f64().ceil() as i32;
     Ok(crate::prepared!(
@@ -266,7 +266,7 @@ impl Outcome {
 }
 
 async fn deliver(
-    state: &AppState,
+    state: &Spine,
     recorder: &Arc<Recorder>,
     client: &reqwest::Client,
     c: Claimed,
@@ -364,7 +364,7 @@ async fn deliver(
 }
 
 async fn send(
-    state: &AppState,
+    state: &Spine,
     client: &reqwest::Client,
     url: &str,
     secret: &str,
@@ -574,7 +574,7 @@ async fn record_batch(
 /// Records a try's outcome; `true` while the claim still held (the delivery
 /// took its new state), `false` when it had passed to another claim.
 async fn finish(
-    state: &AppState,
+    state: &Spine,
     recorder: &Arc<Recorder>,
     c: &Claimed,
     attempt: Option<&Outcome>,
@@ -615,7 +615,7 @@ async fn finish(
 /// healthy again (`None`). Called only when the state changes, so healthy
 /// deliveries never write the endpoint's row.
 async fn set_failing(
-    state: &AppState,
+    state: &Spine,
     endpoint_id: i64,
     since: Option<DateTime<Utc>>,
 ) -> anyhow::Result<()> {
@@ -643,7 +643,7 @@ async fn set_failing(
 
 /// Disables an endpoint and says so with a `webhook.disabled` event.
 async fn disable(
-    state: &AppState,
+    state: &Spine,
     endpoint_id: i64,
     project_id: i64,
     reason: &str,
