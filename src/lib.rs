@@ -10,6 +10,7 @@ pub mod chat;
 pub mod config;
 pub mod dashboard;
 pub mod db;
+pub mod decimal;
 pub mod dev;
 pub mod embedded;
 pub mod error;
