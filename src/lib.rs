@@ -27,6 +27,7 @@ pub mod openapi;
 pub mod outcomes;
 pub mod rag;
 pub mod recordings;
+pub mod rooms;
 pub mod routes;
 pub mod sip;
 pub mod state;
