@@ -481,8 +481,12 @@ pub async fn settle_stale(
     };
     let mut repairs = Vec::new();
     for call in stale {
-        let Ok(present) = lk.call(lk.rooms.list_participants(&call.room_name)).await else {
-            continue;
+        let present = match lk.call(lk.rooms.list_participants(&call.room_name)).await {
+            Ok(present) => present,
+            // No such room: nothing was placed there.
+            Err(ApiError::NotFound(_)) => Vec::new(),
+            // LiveKit unreachable: the next pass looks again.
+            Err(_) => continue,
         };
         let placed = present
             .iter()
