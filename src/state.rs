@@ -34,7 +34,7 @@ pub struct AppState {
     /// `trusted_proxies`, parsed.
     pub proxies: Arc<Vec<Cidr>>,
     /// Background workers' health and the shutdown signal.
-    pub lifecycle: Arc<crate::workers::Lifecycle>,
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// The LiveKit server, when configured.
@@ -91,7 +91,7 @@ impl AppState {
             proxies: Arc::new(crate::middleware::client_addr::parse_proxies(
                 &settings.trusted_proxies,
             )),
-            lifecycle: Arc::new(crate::workers::Lifecycle::default()),
+            lifecycle: Arc::new(crate::lifecycle::Lifecycle::default()),
             metrics,
             livekit: LiveKit::from_settings(&settings).map(Arc::new),
             prefixes: Arc::new(DashMap::new()),
@@ -111,7 +111,10 @@ impl AppState {
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
             api_calls: Arc::new(Default::default()),
             rag: Arc::new(crate::rag::Rag::from_settings(&settings)),
-            transcripts: Arc::new(Default::default()),
+            transcripts: Arc::new(crate::db::transcripts::TranscriptWriter::new(
+                settings.database_url.as_deref(),
+                Duration::from_millis(settings.database_timeout_ms),
+            )),
             starts: Arc::new(Default::default()),
             sip_syncs: Arc::new(Default::default()),
             settings: Arc::new(settings),
@@ -123,9 +126,19 @@ impl AppState {
 impl AppState {
     /// Which internal destinations webhooks may call.
     pub fn webhook_allow(&self) -> ssrf::Allow {
-        ssrf::Allow {
-            loopback: self.settings.webhook_allow_loopback,
-            private: self.settings.webhook_allow_private,
+        self.spine().webhook_allow()
+    }
+
+    /// The event spine's handles (its workers take these, not the state).
+    pub fn spine(&self) -> crate::events::Spine {
+        crate::events::Spine {
+            settings: self.settings.clone(),
+            pool: self.pool.clone(),
+            hub: self.hub.clone(),
+            chat: self.chat.clone(),
+            events_wake: self.events_wake.clone(),
+            delivery_wake: self.delivery_wake.clone(),
+            lifecycle: self.lifecycle.clone(),
         }
     }
 

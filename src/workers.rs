@@ -5,69 +5,21 @@
 //! [`STABLE_AFTER`] clears them). Also the shutdown signal they share.
 
 use crate::db::schema::idempotency_keys as ik;
+pub use crate::lifecycle::{FAILING_AFTER, Lifecycle};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use chrono::Utc;
-use dashmap::DashMap;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// Failures in a row after which a worker counts as down for `/ready`.
-pub const FAILING_AFTER: u32 = 3;
-
 /// A run this long clears a worker's failures.
 pub const STABLE_AFTER: Duration = Duration::from_secs(60);
 
 /// Longest wait before a restart.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-/// Health of the workers and the shutdown signal of a process.
-pub struct Lifecycle {
-    failures: DashMap<&'static str, u32>,
-    shutdown: tokio::sync::watch::Sender<bool>,
-}
-
-impl Default for Lifecycle {
-    fn default() -> Self {
-        Self {
-            failures: DashMap::new(),
-            shutdown: tokio::sync::watch::channel(false).0,
-        }
-    }
-}
-
-impl Lifecycle {
-    /// Workers that keep failing (none: all well).
-    pub fn failing(&self) -> Vec<&'static str> {
-        let mut names: Vec<_> = self
-            .failures
-            .iter()
-            .filter(|e| *e.value() >= FAILING_AFTER)
-            .map(|e| *e.key())
-            .collect();
-        names.sort_unstable();
-        names
-    }
-
-    /// Tells every worker that the process is stopping.
-    pub fn begin_shutdown(&self) {
-        self.shutdown.send_replace(true);
-    }
-
-    /// Whether the process is stopping.
-    pub fn shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-
-    /// Resolves once the process is stopping.
-    pub async fn stopping(&self) {
-        let mut rx = self.shutdown.subscribe();
-        let _ = rx.wait_for(|s| *s).await;
-    }
-}
 
 /// Background tasks of a process; aborted when dropped.
 pub struct Workers {
@@ -182,11 +134,11 @@ pub fn spawn_all(state: &AppState) -> Workers {
     let handles = vec![
         sup(
             "dispatcher",
-            Box::new(|s| vec![tokio::spawn(crate::events::dispatcher::run(s))]),
+            Box::new(|s| vec![tokio::spawn(crate::events::dispatcher::run(s.spine()))]),
         ),
         sup(
             "notifier",
-            Box::new(|s| vec![tokio::spawn(crate::events::notifier(s))]),
+            Box::new(|s| vec![tokio::spawn(crate::events::notifier(s.spine()))]),
         ),
         sup("housekeeping", Box::new(|s| vec![spawn_housekeeping(s)])),
         sup("quota-recount", Box::new(|s| vec![spawn_quota_recount(s)])),
@@ -226,7 +178,7 @@ pub fn spawn_all(state: &AppState) -> Workers {
     ];
     let draining = vec![sup(
         "delivery",
-        Box::new(|s| vec![tokio::spawn(crate::events::delivery::run(s))]),
+        Box::new(|s| vec![tokio::spawn(crate::events::delivery::run(s.spine()))]),
     )];
     Workers { handles, draining }
 }

@@ -494,6 +494,16 @@ impl Outbox {
     }
 }
 
+impl crate::events::Listener for ChatHub {
+    fn connections(&self) -> usize {
+        ChatHub::connections(self)
+    }
+
+    fn publish(&self, events: &[Event]) {
+        ChatHub::publish(self, events);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,7 +70,22 @@ pub async fn start(
     project_id: i64,
     s: &NewSession,
 ) -> QueryResult<Option<Session>> {
-    let created = diesel::insert_into(sessions::table)
+    let created = insert(conn, project_id, s).await?;
+    if let Some(session) = &created {
+        announce(conn, session).await?;
+    }
+    Ok(created)
+}
+
+/// Inserts an active session unless the room already has one (None), with
+/// no event: a reservation ([`start`] announces it at once, a dial once
+/// LiveKit placed the call).
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    project_id: i64,
+    s: &NewSession,
+) -> QueryResult<Option<Session>> {
+    diesel::insert_into(sessions::table)
         .values((
             sessions::project_id.eq(project_id),
             sessions::room_name.eq(&s.room_name),
@@ -84,23 +99,25 @@ pub async fn start(
         .returning(Session::as_returning())
         .get_result(conn)
         .await
-        .optional()?;
-    if let Some(session) = &created {
-        events::emit(
-            conn,
-            project_id,
-            "session.started",
-            json!({
-                "session_id": session.id,
-                "room_name": session.room_name,
-                "agent_config_id": session.agent_config_id,
-                "session_type": session.session_type,
-                "caller_identity": session.caller_identity,
-            }),
-        )
-        .await?;
-    }
-    Ok(created)
+        .optional()
+}
+
+/// Emits `session.started` for a session.
+pub async fn announce(conn: &mut AsyncPgConnection, session: &Session) -> QueryResult<()> {
+    events::emit(
+        conn,
+        session.project_id,
+        "session.started",
+        json!({
+            "session_id": session.id,
+            "room_name": session.room_name,
+            "agent_config_id": session.agent_config_id,
+            "session_type": session.session_type,
+            "caller_identity": session.caller_identity,
+        }),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The active session of a room.

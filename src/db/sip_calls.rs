@@ -7,6 +7,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+/// The status of a dial's call before LiveKit placed it (a reservation:
+/// its session holds the quota and the room; see `crate::sip::dialing`).
+pub const RESERVED: &str = "reserved";
+
 /// The statuses of a call that has not ended.
 pub const LIVE: [&str; 3] = ["dialing", "ringing", "active"];
 
@@ -56,6 +60,71 @@ pub async fn lock_dials(conn: &mut AsyncPgConnection, project_id: i64) -> QueryR
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// A dial's call becomes `dialing` (LiveKit placed it), with its deadline;
+/// `None` when it is no longer reserved (the reconciler settled it).
+pub async fn confirm(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    deadline: DateTime<Utc>,
+) -> QueryResult<Option<SipCall>> {
+    diesel::update(
+        sip_calls::table
+            .find(id)
+            .filter(sip_calls::status.eq(RESERVED)),
+    )
+    .set((
+        sip_calls::status.eq("dialing"),
+        sip_calls::deadline.eq(deadline),
+        sip_calls::updated_at.eq(Utc::now()),
+    ))
+    .returning(SipCall::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Deletes a dial's reservation (still `reserved`) and the session it
+/// holds (which releases the quota and the room name); whether it was
+/// there.
+pub async fn release(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    use crate::db::schema::sessions;
+    let gone: Option<Option<i64>> = diesel::delete(
+        sip_calls::table
+            .find(id)
+            .filter(sip_calls::status.eq(RESERVED)),
+    )
+    .returning(sip_calls::session_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some(session) = gone else {
+        return Ok(false);
+    };
+    if let Some(session) = session {
+        diesel::delete(sessions::table.find(session))
+            .execute(conn)
+            .await?;
+    }
+    Ok(true)
+}
+
+/// Dial reservations made before `before` (their dial can no longer be
+/// answering: the process that made them died), oldest first.
+pub async fn stale_reservations(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<SipCall>> {
+    sip_calls::table
+        .filter(sip_calls::status.eq(RESERVED))
+        .filter(sip_calls::created_at.lt(before))
+        .order(sip_calls::created_at)
+        .limit(limit)
+        .select(SipCall::as_select())
+        .load(conn)
+        .await
 }
 
 /// Records a call.

@@ -13,7 +13,6 @@ use super::sessions::Line;
 use crate::db::batch::{BatchQueue, Failed, Home};
 use crate::db::prepared::bind;
 use crate::events;
-use crate::state::AppState;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 use diesel::{QueryResult, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -48,12 +47,19 @@ pub type Appended = Option<(i64, Line)>;
 /// The queue of lines waiting to be written; shared behind an `Arc`.
 pub struct TranscriptWriter {
     queue: Arc<BatchQueue<NewLine, Appended>>,
+    /// The database the writers connect to, and their connection timeout.
+    database_url: String,
+    timeout: std::time::Duration,
     home: OnceLock<Result<Home, String>>,
 }
 
-impl Default for TranscriptWriter {
-    fn default() -> Self {
+impl TranscriptWriter {
+    /// A writer for the database at `database_url`; its thread and
+    /// connections start with the first append.
+    pub fn new(database_url: Option<&str>, timeout: std::time::Duration) -> Self {
         Self {
+            database_url: database_url.unwrap_or_default().to_owned(),
+            timeout,
             queue: Arc::new(BatchQueue::new(
                 "transcript",
                 write_lines,
@@ -74,13 +80,16 @@ impl std::fmt::Debug for TranscriptWriter {
 impl TranscriptWriter {
     /// Appends a line (with its `transcript.new` event when final, else
     /// `transcript.interim`) and returns once it is committed.
-    pub async fn append(&self, state: &AppState, line: NewLine) -> Result<Appended, Failed> {
+    pub async fn append(&self, line: NewLine) -> Result<Appended, Failed> {
         let home = self
             .home
             .get_or_init(|| {
-                let url = state.settings.database_url.as_deref().unwrap_or_default();
-                let timeout = std::time::Duration::from_millis(state.settings.database_timeout_ms);
-                Home::start("transcripts", url, MAX_WRITERS as u32, timeout)
+                Home::start(
+                    "transcripts",
+                    &self.database_url,
+                    MAX_WRITERS as u32,
+                    self.timeout,
+                )
             })
             .as_ref()
             .map_err(|e| Failed::Unavailable(e.clone()))?;

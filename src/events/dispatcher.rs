@@ -12,9 +12,9 @@
 //! (gaps) and looks for them again on later rounds, until they appear or are
 //! old enough to be ids of rolled-back transactions.
 
+use super::Spine;
 use super::{Event, hub};
 use crate::db::schema::events;
-use crate::state::AppState;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::{FutureExt, StreamExt};
@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Runs until the task is aborted.
-pub async fn run(state: AppState) {
+pub async fn run(state: Spine) {
     let poll = Duration::from_millis(state.settings.events_poll_ms);
     let mut cursor = match start_cursor(&state).await {
         Ok(c) => Cursor::at(c),
@@ -102,7 +102,7 @@ async fn listen(url: &str) -> anyhow::Result<AsyncPgConnection> {
     Ok(conn)
 }
 
-async fn start_cursor(state: &AppState) -> anyhow::Result<i64> {
+async fn start_cursor(state: &Spine) -> anyhow::Result<i64> {
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let max: Option<i64> = events::table
         .select(diesel::dsl::max(events::id))
@@ -111,7 +111,7 @@ async fn start_cursor(state: &AppState) -> anyhow::Result<i64> {
     Ok(max.unwrap_or(0))
 }
 
-async fn work(state: &AppState, cursor: &mut Cursor) {
+async fn work(state: &Spine, cursor: &mut Cursor) {
     // Deliveries were created with the events (a trigger on `events`); the
     // workers claim whatever is due.
     state.delivery_wake.notify_one();
@@ -196,7 +196,7 @@ impl Cursor {
     }
 }
 
-async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()> {
+async fn publish_new(state: &Spine, cursor: &mut Cursor) -> anyhow::Result<()> {
     let now = Instant::now();
     // With nobody connected here only the ids are read, to keep the cursor
     // and its gaps current for a socket that connects later — and only once
@@ -259,7 +259,7 @@ async fn publish_new(state: &AppState, cursor: &mut Cursor) -> anyhow::Result<()
 
 /// Publishes a round's events to the hubs at once (one push per socket):
 /// the monitor's, and the chat's (`chat.*` events).
-fn publish(state: &AppState, events: &[Event]) {
+fn publish(state: &Spine, events: &[Event]) {
     let messages: Vec<hub::MonitorMessage> =
         events.iter().filter_map(hub::monitor_message).collect();
     state.hub.publish(&messages);

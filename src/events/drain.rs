@@ -1,6 +1,6 @@
 //! The end of a delivery worker on shutdown (see `delivery::run`).
 
-use crate::state::AppState;
+use super::Spine;
 use diesel::sql_types::{BigInt, Integer};
 use diesel_async::RunQueryDsl;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 /// exits without recording them, and a stale record is refused by the
 /// claim's token).
 pub(super) async fn drain(
-    state: &AppState,
+    state: &Spine,
     permits: &Arc<Semaphore>,
     inflight: &dashmap::DashMap<i64, i32>,
 ) {

@@ -23,7 +23,10 @@ mod drain;
 pub mod hub;
 pub mod retry;
 pub mod signing;
+mod spine;
 pub mod ssrf;
+
+pub use spine::{Listener, Spine};
 
 use crate::db::schema::events;
 use chrono::{DateTime, Utc};
@@ -84,7 +87,7 @@ impl Wake {
 
 /// Sends `NOTIFY voxplane_events` after commits, so the other nodes'
 /// dispatchers wake; rings during a NOTIFY in flight are folded into the next.
-pub async fn notifier(state: crate::state::AppState) {
+pub async fn notifier(state: Spine) {
     let mut rang = state.events_wake.subscribe();
     let coalesce = std::time::Duration::from_millis(state.settings.events_coalesce_ms);
     while rang.changed().await.is_ok() {

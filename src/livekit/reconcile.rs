@@ -14,6 +14,7 @@
 //! | a recording reservation (a start that never heard back from LiveKit) | the egress writing its file is adopted (`recording_adopted`), else the reservation is dropped (`recording_released`) |
 //! | a SIP trunk reservation whose LiveKit ids were never recorded | the reservation is dropped (`trunk_released`) |
 //! | a room reservation (`POST /rooms` that never heard back from LiveKit) whose room LiveKit does not have | the reservation is dropped (`room_released`) |
+//! | a dial reservation (`POST /sip/dial` that never heard back from LiveKit) | the call LiveKit placed (its SIP participant is in the room) is adopted as the dial would have confirmed it (`dial_adopted`), else the reservation is dropped with its session (`dial_released`) |
 //!
 //! Each repair is the missed webhook, made up and applied through the
 //! webhook's own path ([`super::webhook::apply_event`]) under the id
@@ -208,6 +209,17 @@ async fn repair(state: &AppState) -> anyhow::Result<Repairs> {
             );
             *repairs.entry("trunk_released").or_default() += n as u64;
             state.metrics.reconcile_repair("trunk_released");
+        }
+    }
+    // Dial reservations whose dial can no longer answer.
+    {
+        let grace = crate::sip::dialing::PLACE_TIMEOUT
+            + Duration::from_millis(state.settings.livekit_timeout_ms) * 4
+            + SETTLE * 2;
+        let before = listed_at - chrono::Duration::from_std(grace).unwrap_or_default();
+        for kind in crate::sip::dialing::settle_stale(state, before, BATCH).await? {
+            *repairs.entry(kind).or_default() += 1;
+            state.metrics.reconcile_repair(kind);
         }
     }
     // Recording reservations whose start can no longer answer.

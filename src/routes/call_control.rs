@@ -2,11 +2,11 @@
 //! participant updates, mute/unmute.
 
 use super::allow;
-use super::rooms::{ParticipantOut, ParticipantPath, RoomPath, TrackOut};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::livekit::names::{RoomName, identity};
 use crate::livekit::proto;
+use crate::rooms::http::{ParticipantOut, ParticipantPath, RoomPath, TrackOut};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};

@@ -11,7 +11,6 @@ pub mod ops;
 pub mod project;
 pub mod projects;
 pub mod quota;
-pub mod rooms;
 pub mod sessions;
 pub mod token;
 pub mod usage;
@@ -59,7 +58,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/agents").configure(agents::configure))
         .service(
             web::scope("/rooms")
-                .configure(rooms::configure)
+                .configure(crate::rooms::configure)
                 .configure(crate::recordings::configure_room)
                 .configure(call_control::configure),
         )

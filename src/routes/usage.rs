@@ -7,11 +7,13 @@ use super::sessions::Costs;
 use crate::auth::Auth;
 use crate::config::ModelPrice;
 use crate::db::sessions as store;
+use crate::decimal::Decimal;
 use crate::error::{ApiError, ApiResult};
 use crate::livekit::names::RoomName;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use bigdecimal::BigDecimal;
+use diesel::sql_types::{BigInt, Bool, Nullable, Numeric, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -105,9 +107,48 @@ pub struct UsageReport {
     pub period: String,
     pub group_by: String,
     #[schema(value_type = Object)]
-    pub totals: Value,
+    pub totals: UsageTotals,
     #[schema(value_type = Vec<Object>)]
-    pub breakdown: Vec<Value>,
+    pub breakdown: Vec<UsageGroup>,
+}
+
+/// The totals of a usage report (costs exact, as JSON numbers).
+#[derive(Debug, Serialize)]
+pub struct UsageTotals {
+    pub cost_usd: Decimal,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub audio_minutes: Decimal,
+    pub tts_characters: i64,
+    pub api_calls: i64,
+}
+
+/// One group of a usage report: `{<label>: key, cost, llm_cost, stt_cost,
+/// tts_cost, calls}`, the label naming the grouping (`period`, `model`,
+/// `agent`, `service`).
+#[derive(Debug)]
+pub struct UsageGroup {
+    label: &'static str,
+    key: String,
+    cost: Decimal,
+    llm: Decimal,
+    stt: Decimal,
+    tts: Decimal,
+    calls: i64,
+}
+
+impl Serialize for UsageGroup {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(6))?;
+        map.serialize_entry(self.label, &self.key)?;
+        map.serialize_entry("cost", &self.cost)?;
+        map.serialize_entry("llm_cost", &self.llm)?;
+        map.serialize_entry("stt_cost", &self.stt)?;
+        map.serialize_entry("tts_cost", &self.tts)?;
+        map.serialize_entry("calls", &self.calls)?;
+        map.end()
+    }
 }
 
 fn price_for<'a>(prices: &'a [ModelPrice], provider: &str, model: &str) -> Option<&'a ModelPrice> {
@@ -256,24 +297,6 @@ pub async fn record_usage(
     }))
 }
 
-/// One breakdown group, costs as exact decimal text.
-struct Row {
-    key: String,
-    cost: String,
-    llm: String,
-    stt: String,
-    tts: String,
-    calls: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    audio_seconds: String,
-    tts_characters: i64,
-}
-
-fn num(s: &str) -> Value {
-    s.parse::<f64>().map(|f| json!(f)).unwrap_or(json!(0))
-}
-
 /// Aggregated usage and costs.
 #[utoipa::path(
     get, path = "/api/v1/usage", tag = "Quota & Usage",
@@ -324,13 +347,13 @@ pub async fn get_usage(
     // rounded groups, so they add up exactly.
     let sql = format!(
         "SELECT {key} AS key,
-                round(sum(u.cost_usd), 6)::text AS cost,
-                round(sum(u.cost_usd) FILTER (WHERE u.service = 'llm'), 6)::text AS llm,
-                round(sum(u.cost_usd) FILTER (WHERE u.service = 'stt'), 6)::text AS stt,
-                round(sum(u.cost_usd) FILTER (WHERE u.service = 'tts'), 6)::text AS tts,
+                round(sum(u.cost_usd), 6) AS cost,
+                round(coalesce(sum(u.cost_usd) FILTER (WHERE u.service = 'llm'), 0), 6) AS llm,
+                round(coalesce(sum(u.cost_usd) FILTER (WHERE u.service = 'stt'), 0), 6) AS stt,
+                round(coalesce(sum(u.cost_usd) FILTER (WHERE u.service = 'tts'), 0), 6) AS tts,
                 count(*) AS calls,
                 sum(u.input_tokens)::int8 AS input_tokens, sum(u.output_tokens)::int8 AS output_tokens,
-                sum(u.audio_seconds) FILTER (WHERE u.service = 'stt')::text AS audio_seconds,
+                coalesce(sum(u.audio_seconds) FILTER (WHERE u.service = 'stt'), 0) AS audio_seconds,
                 coalesce(sum(u.characters) FILTER (WHERE u.service = 'tts'), 0)::int8 AS tts_characters
          FROM usage_events u LEFT JOIN agents a ON a.id = u.agent_config_id
          WHERE u.project_id = $1 AND u.created_at >= {since}
@@ -345,11 +368,8 @@ pub async fn get_usage(
         .bind::<BigInt, _>(auth.project.id)
         .bind::<diesel::sql_types::Nullable<Text>, _>(q.disposition.as_deref())
         .bind::<diesel::sql_types::Nullable<Text>, _>(q.tag.as_deref())
-        .load::<RowRaw>(&mut conn)
-        .await?
-        .into_iter()
-        .map(RowRaw::into_row)
-        .collect();
+        .load::<Row>(&mut conn)
+        .await?;
     let totals: TotalsRow = diesel::sql_query(format!(
         "SELECT coalesce(sum(calls), 0)::int8 AS api_calls FROM api_usage_daily
          WHERE project_id = $1 AND day >= ({since})::date"
@@ -358,79 +378,58 @@ pub async fn get_usage(
     .get_result(&mut conn)
     .await?;
     let api_calls = totals.api_calls + state.api_calls.pending(auth.project.id);
-    let sum_text = |f: fn(&Row) -> &str| sum_decimal(rows.iter().map(f));
+    let audio_seconds: Decimal = rows.iter().map(|r| &r.audio_seconds).sum();
+    let totals = UsageTotals {
+        cost_usd: rows.iter().map(|r| &r.cost).sum(),
+        input_tokens: rows.iter().map(|r| r.input_tokens).sum::<i64>(),
+        output_tokens: rows.iter().map(|r| r.output_tokens).sum::<i64>(),
+        audio_minutes: Decimal(audio_seconds.0 / BigDecimal::from(60)).round(2),
+        tts_characters: rows.iter().map(|r| r.tts_characters).sum::<i64>(),
+        api_calls,
+    };
     let breakdown = rows
-        .iter()
-        .map(|r| {
-            json!({
-                label: r.key,
-                "cost": num(&r.cost),
-                "llm_cost": num(&r.llm),
-                "stt_cost": num(&r.stt),
-                "tts_cost": num(&r.tts),
-                "calls": r.calls,
-            })
+        .into_iter()
+        .map(|r| UsageGroup {
+            label,
+            key: r.key,
+            cost: r.cost,
+            llm: r.llm,
+            stt: r.stt,
+            tts: r.tts,
+            calls: r.calls,
         })
         .collect();
-    let audio_seconds: f64 = rows
-        .iter()
-        .map(|r| r.audio_seconds.parse::<f64>().unwrap_or(0.0))
-        .sum();
     Ok(HttpResponse::Ok().json(UsageReport {
-        totals: json!({
-            "cost_usd": num(&sum_text(|r| &r.cost)),
-            "input_tokens": rows.iter().map(|r| r.input_tokens).sum::<i64>(),
-            "output_tokens": rows.iter().map(|r| r.output_tokens).sum::<i64>(),
-            "audio_minutes": (audio_seconds / 60.0 * 100.0).round() / 100.0,
-            "tts_characters": rows.iter().map(|r| r.tts_characters).sum::<i64>(),
-            "api_calls": api_calls,
-        }),
+        totals,
         breakdown,
         period,
         group_by,
     }))
 }
 
+/// One breakdown group: costs rounded to 6 decimals (exact).
 #[derive(diesel::QueryableByName)]
-struct RowRaw {
+struct Row {
     #[diesel(sql_type = Text)]
     key: String,
-    #[diesel(sql_type = Text)]
-    cost: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    llm: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    stt: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    tts: Option<String>,
+    #[diesel(sql_type = Numeric)]
+    cost: Decimal,
+    #[diesel(sql_type = Numeric)]
+    llm: Decimal,
+    #[diesel(sql_type = Numeric)]
+    stt: Decimal,
+    #[diesel(sql_type = Numeric)]
+    tts: Decimal,
     #[diesel(sql_type = BigInt)]
     calls: i64,
     #[diesel(sql_type = BigInt)]
     input_tokens: i64,
     #[diesel(sql_type = BigInt)]
     output_tokens: i64,
-    #[diesel(sql_type = Nullable<Text>)]
-    audio_seconds: Option<String>,
+    #[diesel(sql_type = Numeric)]
+    audio_seconds: Decimal,
     #[diesel(sql_type = BigInt)]
     tts_characters: i64,
-}
-
-impl RowRaw {
-    fn into_row(self) -> Row {
-        let z = |v: Option<String>| v.unwrap_or_else(|| "0".into());
-        Row {
-            key: self.key,
-            cost: self.cost,
-            llm: z(self.llm),
-            stt: z(self.stt),
-            tts: z(self.tts),
-            calls: self.calls,
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
-            audio_seconds: z(self.audio_seconds),
-            tts_characters: self.tts_characters,
-        }
-    }
 }
 
 #[derive(diesel::QueryableByName)]
@@ -439,47 +438,31 @@ struct TotalsRow {
     api_calls: i64,
 }
 
-/// Exact sum of decimal strings with at most 6 fractional digits.
-fn sum_decimal<'a>(values: impl Iterator<Item = &'a str>) -> String {
-    let mut micros: i128 = 0;
-    for v in values {
-        let (neg, v) = v.strip_prefix('-').map_or((false, v), |r| (true, r));
-        let (int, frac) = v.split_once('.').unwrap_or((v, ""));
-        let frac = format!("{frac:0<6}");
-        let m =
-            int.parse::<i128>().unwrap_or(0) * 1_000_000 + frac[..6].parse::<i128>().unwrap_or(0);
-        micros += if neg { -m } else { m };
-    }
-    format!("{}.{:06}", micros / 1_000_000, (micros % 1_000_000).abs())
-}
-
 /// A session's costs by service.
 pub async fn session_costs(conn: &mut AsyncPgConnection, session_id: i64) -> ApiResult<Costs> {
     #[derive(diesel::QueryableByName)]
     struct C {
-        #[diesel(sql_type = Text)]
-        llm: String,
-        #[diesel(sql_type = Text)]
-        stt: String,
-        #[diesel(sql_type = Text)]
-        tts: String,
+        #[diesel(sql_type = Numeric)]
+        llm: Decimal,
+        #[diesel(sql_type = Numeric)]
+        stt: Decimal,
+        #[diesel(sql_type = Numeric)]
+        tts: Decimal,
     }
     let c: C = diesel::sql_query(
-        "SELECT round(coalesce(sum(cost_usd) FILTER (WHERE service = 'llm'), 0), 6)::text AS llm,
-                round(coalesce(sum(cost_usd) FILTER (WHERE service = 'stt'), 0), 6)::text AS stt,
-                round(coalesce(sum(cost_usd) FILTER (WHERE service = 'tts'), 0), 6)::text AS tts
+        "SELECT round(coalesce(sum(cost_usd) FILTER (WHERE service = 'llm'), 0), 6) AS llm,
+                round(coalesce(sum(cost_usd) FILTER (WHERE service = 'stt'), 0), 6) AS stt,
+                round(coalesce(sum(cost_usd) FILTER (WHERE service = 'tts'), 0), 6) AS tts
          FROM usage_events WHERE session_id = $1",
     )
     .bind::<BigInt, _>(session_id)
     .get_result(conn)
     .await?;
-    let total = sum_decimal([c.llm.as_str(), c.stt.as_str(), c.tts.as_str()].into_iter());
-    let f = |s: &str| s.parse::<f64>().unwrap_or(0.0);
     Ok(Costs {
-        total: f(&total),
-        llm: f(&c.llm),
-        stt: f(&c.stt),
-        tts: f(&c.tts),
+        total: c.llm.clone() + c.stt.clone() + c.tts.clone(),
+        llm: c.llm,
+        stt: c.stt,
+        tts: c.tts,
     })
 }
 
@@ -491,21 +474,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(record_usage))
             .default_service(allow(&["GET", "POST"])),
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sum_decimal;
-
-    #[test]
-    fn decimal_sums_are_exact() {
-        assert_eq!(
-            sum_decimal(["0.100000", "0.200000"].into_iter()),
-            "0.300000"
-        );
-        assert_eq!(sum_decimal(["14.5", "0.02"].into_iter()), "14.520000");
-        assert_eq!(sum_decimal(std::iter::empty()), "0.000000");
-    }
 }
 
 /// The documented values of `period`.

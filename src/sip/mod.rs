@@ -19,13 +19,15 @@
 //! Layout: `http.rs` (trunk and config handlers), `provision.rs` (trunks
 //! in LiveKit, validation), `rules.rs` (dispatch rules kept in line with
 //! the line's agent), `lines.rs` (the agent of a line, shared with the
-//! LiveKit webhook), `dial.rs` (outbound calls), `store.rs` (SQL of
+//! LiveKit webhook), `dial.rs` (outbound calls: the handler), `dialing.rs` (their rules:
+//! reserve → commit → call → confirm, and the reconciler's settling), `store.rs` (SQL of
 //! `sip_trunks` and `sip_configs`).
 
 use crate::routes::allow;
 use actix_web::web;
 
 pub mod dial;
+pub mod dialing;
 pub mod http;
 pub mod lines;
 pub mod provision;

@@ -26,6 +26,7 @@ mod knowledge_eval;
 mod knowledge_formats;
 mod knowledge_search;
 mod knowledge_sources;
+mod layers;
 mod livekit;
 mod monitor;
 mod ops;

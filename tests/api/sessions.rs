@@ -539,6 +539,82 @@ async fn the_default_page_is_25_sessions() {
 }
 
 #[tokio::test]
+async fn costs_are_exact_decimals_from_postgres_to_the_json() {
+    use voxplane::config::ModelPrice;
+    let per_char = |model: &str, per_thousand: &str| ModelPrice {
+        provider: "acme".into(),
+        model: model.into(),
+        input_per_million: "0".into(),
+        output_per_million: "0".into(),
+        per_minute: "0".into(),
+        per_thousand_chars: per_thousand.into(),
+    };
+    let app = TestApp::spawn_with(move |s| {
+        // A character costs 0.1 (a dime) or 0.000001 (a micro).
+        s.prices.push(per_char("dime", "100"));
+        s.prices.push(per_char("micro", "0.001"));
+    })
+    .await;
+    let s = start(&app, "exact").await;
+    let id = s["id"].as_i64().unwrap();
+    let record = |model: &str, characters: i64| {
+        json!({"session_id": id, "service": "tts", "provider": "acme", "model": model,
+               "characters": characters})
+    };
+    // 2 × 9,000,000,000 + 10 × 0.1 + 0.000001: 17 significant digits,
+    // more than an f64 holds (it would say 18000000001.0).
+    let mut batch = vec![
+        record("dime", 90_000_000_000),
+        record("dime", 90_000_000_000),
+    ];
+    batch.extend((0..10).map(|_| record("dime", 1)));
+    batch.push(record("micro", 1));
+    let (status, out) = json(app.post_json("/api/v1/usage", &json!(batch)).await).await;
+    assert_eq!(status, 201, "{out}");
+    let exact = "18000000001.000001";
+
+    let detail = app
+        .get(&format!("/api/v1/sessions/{id}/detail"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        detail.contains(&format!(
+            r#""costs":{{"total":{exact},"llm":0.0,"stt":0.0,"tts":{exact}}}"#
+        )),
+        "{detail}"
+    );
+    for group in ["day", "model", "service"] {
+        let report = app
+            .get(&format!("/api/v1/usage?period=7d&group_by={group}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            report.contains(&format!(r#""totals":{{"cost_usd":{exact},"#)),
+            "{report}"
+        );
+    }
+    // Each group exact too.
+    let by_model = app
+        .get("/api/v1/usage?group_by=model")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        by_model.contains(r#"{"model":"acme/dime","cost":18000000001.0,"llm_cost":0.0,"stt_cost":0.0,"tts_cost":18000000001.0,"calls":12}"#),
+        "{by_model}"
+    );
+    assert!(
+        by_model.contains(r#""model":"acme/micro","cost":0.000001,"#),
+        "{by_model}"
+    );
+}
+
+#[tokio::test]
 async fn usage_is_per_project_and_counts_every_call() {
     let app = TestApp::spawn().await;
     let s = start(&app, "billed").await;

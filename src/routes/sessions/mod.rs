@@ -173,14 +173,14 @@ pub struct SessionDetail {
 /// Costs by service, USD.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Costs {
-    #[schema(example = 0.045)]
-    pub total: f64,
-    #[schema(example = 0.038)]
-    pub llm: f64,
-    #[schema(example = 0.005)]
-    pub stt: f64,
-    #[schema(example = 0.002)]
-    pub tts: f64,
+    #[schema(value_type = f64, example = 0.045)]
+    pub total: crate::decimal::Decimal,
+    #[schema(value_type = f64, example = 0.038)]
+    pub llm: crate::decimal::Decimal,
+    #[schema(value_type = f64, example = 0.005)]
+    pub stt: crate::decimal::Decimal,
+    #[schema(value_type = f64, example = 0.002)]
+    pub tts: crate::decimal::Decimal,
 }
 
 /// `{"session": …, "costs": …}`

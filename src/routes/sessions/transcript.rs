@@ -105,17 +105,14 @@ pub async fn add_transcript(
     let is_final = body.is_final.unwrap_or(true);
     let appended = state
         .transcripts
-        .append(
-            &state,
-            NewLine {
-                project_id: auth.project.id,
-                room_name: room.full.clone(),
-                speaker,
-                content,
-                timestamp_ms,
-                is_final,
-            },
-        )
+        .append(NewLine {
+            project_id: auth.project.id,
+            room_name: room.full.clone(),
+            speaker,
+            content,
+            timestamp_ms,
+            is_final,
+        })
         .await?;
     let (session_id, line) = appended
         .ok_or_else(|| ApiError::NotFound(format!("No active session in room {}", room.full)))?;

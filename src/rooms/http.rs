@@ -1,18 +1,15 @@
-//! Rooms (contract section 6): create, list, detail, participants, close, kick.
+//! Rooms (contract section 6), the HTTP layer: create, list, detail,
+//! participants, close, kick — parse, call [`super::service`], respond.
 
-use super::allow;
+use super::service::{self, NewRoom, live_room};
 use crate::auth::Auth;
-use crate::db::rooms::{self as room_rows, CreatedRoom, RoomReservation};
+use crate::db::rooms as room_rows;
 use crate::error::{ApiError, ApiResult};
-use crate::limits::quota::{self, Resource};
 use crate::livekit::names::{RoomName, identity};
 use crate::livekit::proto;
 use crate::livekit::webhook::kind_name;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use chrono::{TimeZone, Utc};
-use diesel_async::AsyncConnection;
-use livekit_api::services::room::CreateRoomOptions;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -267,15 +264,6 @@ pub struct ParticipantPath {
     pub identity: String,
 }
 
-/// The live room of a project, if LiveKit has it.
-pub async fn live_room(state: &AppState, room: &RoomName) -> ApiResult<Option<proto::Room>> {
-    let lk = state.livekit()?;
-    let rooms = lk
-        .call(lk.rooms.list_rooms(vec![room.full.clone()]))
-        .await?;
-    Ok(rooms.into_iter().find(|r| r.name == room.full))
-}
-
 /// Create a room. Quota: rooms (active at once).
 #[utoipa::path(
     post, path = "/api/v1/rooms", tag = "Rooms",
@@ -294,111 +282,22 @@ pub async fn create_room(
     state: web::Data<AppState>,
     body: web::Json<RoomIn>,
 ) -> ApiResult<HttpResponse> {
-    let lk = state.livekit()?;
+    // 503 without LiveKit before anything else, as always.
+    state.livekit()?;
     let body = body.into_inner();
     let room = RoomName::parse(&auth.project.room_prefix, &body.name)
         .map_err(|_| ApiError::invalid_field("name", crate::livekit::names::ROOM_RULE))?;
-    let empty_timeout = body.empty_timeout.unwrap_or(300);
-    if empty_timeout > 86_400 {
-        return Err(ApiError::invalid_field(
-            "empty_timeout",
-            "empty_timeout must be at most 86400 seconds",
-        ));
-    }
-    let max_participants = body.max_participants.unwrap_or(0);
-    if max_participants > 100_000 {
-        return Err(ApiError::invalid_field(
-            "max_participants",
-            "max_participants must be at most 100000",
-        ));
-    }
-    let metadata = body.metadata.unwrap_or_default();
-    if metadata.len() > 64 * 1024 {
-        return Err(ApiError::invalid_field(
-            "metadata",
-            "metadata must be at most 64 KB",
-        ));
-    }
-    // Reserve → commit → call → confirm: the name and the quota are taken
-    // in a short transaction, LiveKit is called with no transaction (nor
-    // pooled connection) held, and its answer is recorded in a second one.
-    let mut conn = state.pool.get().await?;
-    let settings = state.settings.clone();
-    let project = auth.project.clone();
-    let taken = || ApiError::conflict(format!("Room {} already exists", room.short));
-    let reservation = RoomReservation {
-        project_id: project.id,
-        name: &room.short,
-        full_name: &room.full,
-        empty_timeout: empty_timeout as i32,
-        max_participants: max_participants as i32,
-        metadata: &metadata,
+    let new = NewRoom {
+        empty_timeout: body.empty_timeout,
+        max_participants: body.max_participants,
+        metadata: body.metadata,
     };
-    let reserved = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            quota::reserve(
-                conn,
-                &settings.plans,
-                &settings.upgrade_url,
-                &project,
-                Resource::Rooms,
-            )
-            .await?;
-            if room_rows::find_active(conn, project.id, &room.short)
-                .await?
-                .is_some()
-            {
-                return Err(taken());
-            }
-            // A concurrent create of the same name meets the unique index.
-            room_rows::reserve(conn, &reservation)
-                .await
-                .map_err(|e| match ApiError::from(e) {
-                    ApiError::Conflict { .. } => taken(),
-                    other => other,
-                })
-        })
-        .await?;
-    drop(conn);
-    let options = CreateRoomOptions {
-        empty_timeout,
-        max_participants,
-        metadata: metadata.clone(),
-        ..Default::default()
-    };
-    let lk_room = match lk.call(lk.rooms.create_room(&room.full, options)).await {
-        Ok(r) => r,
-        Err(e) => {
-            // No room: the reservation goes (and its quota with it).
-            release_room(&state, reserved).await;
-            return Err(e);
-        }
-    };
-    let created_at = Utc
-        .timestamp_opt(lk_room.creation_time, 0)
-        .single()
-        .unwrap_or_else(Utc::now);
-    let mut conn = state.pool.get().await?;
-    let created = room_rows::confirm(
-        &mut conn,
-        reserved,
-        &CreatedRoom {
-            project_id: project.id,
-            name: &room.short,
-            full_name: &room.full,
-            sid: &lk_room.sid,
-            empty_timeout: empty_timeout as i32,
-            max_participants: max_participants as i32,
-            metadata: &metadata,
-            created_at,
-        },
-    )
-    .await?;
+    let lk_room = service::create(&state, &auth.project, &room, new).await?;
     Ok(HttpResponse::Created().json(RoomCreatedResponse {
         success: true,
         room: RoomCreated {
-            name: created.name,
-            full_name: created.full_name,
+            name: room.short,
+            full_name: room.full,
             sid: lk_room.sid,
             empty_timeout: lk_room.empty_timeout,
             max_participants: lk_room.max_participants,
@@ -406,20 +305,6 @@ pub async fn create_room(
             creation_time: lk_room.creation_time,
         },
     }))
-}
-
-/// Drops the reservation of a room LiveKit did not create. A failure is
-/// logged: the reconciler drops reservations left behind.
-async fn release_room(state: &AppState, id: i64) {
-    let released = match state.pool.get().await {
-        Ok(mut conn) => room_rows::release(&mut conn, id)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = released {
-        tracing::warn!(room = id, error = %e, "could not release a room reservation");
-    }
 }
 
 /// List the project's active rooms, live from LiveKit.
@@ -574,27 +459,9 @@ pub async fn delete_room(
     state: web::Data<AppState>,
     path: web::Path<RoomPath>,
 ) -> ApiResult<HttpResponse> {
-    let lk = state.livekit()?;
+    state.livekit()?;
     let room = RoomName::parse(&auth.project.room_prefix, &path.room_name)?;
-    let in_livekit = match lk.call(lk.rooms.delete_room(&room.full)).await {
-        Ok(()) => true,
-        Err(ApiError::NotFound(_)) => false,
-        Err(e) => return Err(e),
-    };
-    let mut conn = state.pool.get().await?;
-    let project_id = auth.project.id;
-    let (recorded, _) = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            let now = Utc::now();
-            let closed = room_rows::close_active(conn, project_id, &room.short, now).await?;
-            let ended =
-                crate::db::sessions::end(conn, project_id, &room.full, None, None, now).await?;
-            Ok((closed, ended))
-        })
-        .await?;
-    if !in_livekit && !recorded {
-        return Err(ApiError::not_found("Room"));
-    }
+    service::close(&state, auth.project.id, &room).await?;
     Ok(HttpResponse::Ok().json(crate::routes::SuccessMessage {
         success: true,
         message: "Room closed".into(),
@@ -626,31 +493,4 @@ pub async fn kick_participant(
         success: true,
         message: "Participant removed".into(),
     }))
-}
-
-/// Registers the routes, relative to the `/rooms` scope they are mounted in
-/// (`routes::configure_api`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("")
-            .route(web::get().to(list_rooms))
-            .route(web::post().to(create_room))
-            .default_service(allow(&["GET", "POST"])),
-    )
-    .service(
-        web::resource("/{roomName}")
-            .route(web::get().to(get_room))
-            .route(web::delete().to(delete_room))
-            .default_service(allow(&["GET", "DELETE"])),
-    )
-    .service(
-        web::resource("/{roomName}/participants")
-            .route(web::get().to(list_participants))
-            .default_service(allow(&["GET"])),
-    )
-    .service(
-        web::resource("/{roomName}/kick/{identity}")
-            .route(web::post().to(kick_participant))
-            .default_service(allow(&["POST"])),
-    );
 }
