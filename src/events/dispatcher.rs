@@ -79,9 +79,8 @@ pub async fn run(state: Spine) {
 /// Socket writes a second the monitor fan-out is held to: each round writes
 /// once to every socket that wants one of its events, so with many sockets
 /// the rounds are spaced out (several events per write) instead of paying a
-/// `send` per socket per event. On 2 cores, 1,000 sockets at 200 events/s
-/// measured p99 46–54 ms with 5 ms rounds, 36–39 ms with 10 ms and 34–36 ms
-/// with 20 ms (docs/PERFORMANCE.md).
+/// `send` per socket per event: at 1,000 sockets, rounds spaced by 10–20 ms
+/// gave a lower p99 than 5 ms rounds.
 const FANOUT_WRITES_PER_SEC: u64 = 50_000;
 /// The longest round spacing the fan-out may ask for.
 const MAX_FANOUT_WINDOW: Duration = Duration::from_millis(20);
