@@ -198,20 +198,6 @@ pub async fn end_for_finished_room(
     end(conn, project_id, room_name, None, None, at).await
 }
 
-/// How many sessions of a type the project has had.
-pub async fn count_of_type(
-    conn: &mut AsyncPgConnection,
-    project_id: i64,
-    session_type: &str,
-) -> QueryResult<i64> {
-    sessions::table
-        .filter(sessions::project_id.eq(project_id))
-        .filter(sessions::session_type.eq(session_type))
-        .count()
-        .get_result(conn)
-        .await
-}
-
 /// Makes an active session (locked by the caller) the session of an
 /// inbound SIP call: type sip, the caller, the line's agent and the room
 /// sid unless it has them, the call's metadata added to what it had.

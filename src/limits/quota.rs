@@ -87,6 +87,9 @@ impl Resource {
 /// The counter of SIP calls active now (dial's concurrency limit): kept by
 /// the same triggers as the plan resources.
 pub const SIP_CALLS: &str = "sip_calls";
+/// The counter of a project's SIP sessions, ever (inbound and outbound):
+/// outbound dials number their default room from it.
+pub const SIP_SESSIONS: &str = "sip_sessions";
 
 /// `period` of a counter row: this UTC month for monthly resources (read
 /// from the database clock, as the triggers do), 1970-01-01 for standing.

@@ -9,7 +9,7 @@
 //! count, one still open waits for the lock and adds its row after, so the
 //! repaired value is exact whatever runs meanwhile.
 
-use super::quota::{SIP_CALLS, lock_counter};
+use super::quota::{SIP_CALLS, SIP_SESSIONS, lock_counter};
 use diesel::QueryResult;
 use diesel::sql_types::{BigInt, Int8, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -17,7 +17,7 @@ use serde::Serialize;
 
 /// Every counter: its key, whether it is monthly, and the SQL counting its
 /// rows of project `$1` (this UTC month for monthly ones).
-const COUNTERS: [(&str, bool, &str); 9] = [
+const COUNTERS: [(&str, bool, &str); 10] = [
     (
         "agents",
         false,
@@ -68,6 +68,11 @@ const COUNTERS: [(&str, bool, &str); 9] = [
         "SELECT count(*) AS n FROM sessions WHERE project_id = $1 \
          AND session_type = 'sip' AND status = 'active'",
     ),
+    (
+        SIP_SESSIONS,
+        false,
+        "SELECT count(*) AS n FROM sessions WHERE project_id = $1 AND session_type = 'sip'",
+    ),
 ];
 
 /// A counter that did not match its rows (and was repaired).
@@ -75,7 +80,7 @@ const COUNTERS: [(&str, bool, &str); 9] = [
 pub struct Drift {
     /// Project.
     pub project_id: i64,
-    /// Counter key (a `GET /quota` resource, or `sip_calls`).
+    /// Counter key (a `GET /quota` resource, `sip_calls` or `sip_sessions`).
     pub resource: String,
     /// What the counter said.
     pub counted: i64,

@@ -232,7 +232,7 @@ async fn reserve(state: &AppState, project: &ProjectInfo, d: &Dial) -> ApiResult
             None => {
                 // n from the project's sip sessions; a room taken meanwhile
                 // (the unique index refuses the session) moves on.
-                let mut n = sessions::count_of_type(conn, project.id, "sip").await? + 1;
+                let mut n = quota::counter(conn, project.id, quota::SIP_SESSIONS, false).await? + 1;
                 loop {
                     let (room, at) = free_room(conn, project.id, &project.room_prefix, n).await?;
                     if let Some(session) = sessions::insert(conn, project.id, &new(&room)).await? {
