@@ -124,6 +124,20 @@ pub async fn update(
         .await
 }
 
+/// The statement taking the agents lock of the projects `$1` (in project
+/// order) with the advisory-lock function named; the key is the one the
+/// `agents_start_lock` trigger takes.
+macro_rules! agents_lock {
+    ($lock:literal) => {
+        concat!(
+            "SELECT count(",
+            $lock,
+            "(hashtext('voxplane.agents'), (p % 2147483647)::int4)) AS n ",
+            "FROM (SELECT DISTINCT p FROM unnest($1::int8[]) AS p ORDER BY p) t"
+        )
+    };
+}
+
 /// Takes the agents lock of the projects, shared, until the transaction
 /// ends: what a start reads of their agents stays true until it commits.
 /// Sessions keep no foreign key to their agent; an agent is deleted only
@@ -136,8 +150,7 @@ pub async fn update(
 pub async fn lock_for_starts(conn: &mut AsyncPgConnection, project_ids: &[i64]) -> QueryResult<()> {
     use diesel::sql_types::{Array, BigInt};
     crate::prepared!(
-        "SELECT count(pg_advisory_xact_lock_shared(hashtext('voxplane.agents'), (p % 2147483647)::int4)) AS n \
-         FROM (SELECT DISTINCT p FROM unnest($1::int8[]) AS p ORDER BY p) t",
+        agents_lock!("pg_advisory_xact_lock_shared"),
         crate::db::prepared::bind::<Array<BigInt>, _>(project_ids)
     )
     .execute(conn)
@@ -166,12 +179,10 @@ pub async fn delete(
 ) -> QueryResult<Deleted> {
     use diesel_async::AsyncConnection;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        diesel::sql_query(
-            "SELECT pg_advisory_xact_lock(hashtext('voxplane.agents'), ($1 % 2147483647)::int4)",
-        )
-        .bind::<diesel::sql_types::BigInt, _>(project_id)
-        .execute(conn)
-        .await?;
+        diesel::sql_query(agents_lock!("pg_advisory_xact_lock"))
+            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(vec![project_id])
+            .execute(conn)
+            .await?;
         use super::schema::sessions as s;
         let active: i64 = s::table
             .filter(
