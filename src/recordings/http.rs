@@ -7,6 +7,7 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::livekit::names::RoomName;
+use crate::rooms::http::RoomPath;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -180,19 +181,6 @@ pub enum RecordingStatusFilter {
     Completed,
     /// The egress failed.
     Error,
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct RoomPath {
-    #[serde(rename = "roomName")]
-    #[param(
-        rename = "roomName",
-        example = "my-room",
-        min_length = 1,
-        max_length = 128,
-        pattern = "^[A-Za-z0-9_.:@+-]+$"
-    )]
-    pub room_name: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
