@@ -16,6 +16,7 @@ pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod healthcheck;
+pub mod jobs;
 pub mod knowledge;
 pub mod lifecycle;
 pub mod limits;

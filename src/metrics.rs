@@ -35,6 +35,22 @@ pub struct NameLabel {
     pub name: String,
 }
 
+/// Labels of a job's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// The job's type.
+    pub job_type: String,
+    /// `done`, the repair it made, `retried`, `failed` or `unknown`.
+    pub outcome: String,
+}
+
+/// A label naming a state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// The state.
+    pub state: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.25 ms … ~4 s
     Histogram::new(exponential_buckets(0.00025, 2.0, 15))
@@ -60,6 +76,11 @@ pub struct Metrics {
     pub worker_restarts: Family<NameLabel, Counter>,
     /// Repairs made by the LiveKit reconciler, by kind.
     pub reconcile_repairs: Family<NameLabel, Counter>,
+    /// Background jobs by state (`queued`, `running`, `failed`), as the
+    /// job runner last counted them.
+    pub jobs: Family<StateLabel, Gauge>,
+    /// Background job attempts, by type and outcome.
+    pub jobs_run: Family<JobLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -111,8 +132,22 @@ impl Default for Metrics {
             "State repaired by the LiveKit reconciler, by kind",
             reconcile_repairs.clone(),
         );
+        let jobs = Family::<StateLabel, Gauge>::default();
+        let jobs_run = Family::<JobLabels, Counter>::default();
+        registry.register(
+            "jobs",
+            "Background jobs by state (queued, running, failed)",
+            jobs.clone(),
+        );
+        registry.register(
+            "jobs_run",
+            "Background job attempts by type and outcome",
+            jobs_run.clone(),
+        );
         Self {
             registry,
+            jobs,
+            jobs_run,
             redis_fallbacks,
             worker_restarts,
             reconcile_repairs,
@@ -126,6 +161,27 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Records the jobs by state.
+    pub fn jobs_counted(&self, queued: i64, running: i64, failed: i64) {
+        for (state, n) in [("queued", queued), ("running", running), ("failed", failed)] {
+            self.jobs
+                .get_or_create(&StateLabel {
+                    state: state.into(),
+                })
+                .set(n);
+        }
+    }
+
+    /// Counts one attempt of a job.
+    pub fn job_ran(&self, job_type: &str, outcome: &str) {
+        self.jobs_run
+            .get_or_create(&JobLabels {
+                job_type: job_type.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
     /// Records one finished request.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.requests

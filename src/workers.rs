@@ -158,6 +158,7 @@ pub fn spawn_all(state: &AppState) -> Workers {
             "reconciler",
             Box::new(|s| crate::livekit::reconcile::spawn(s).into_iter().collect()),
         ),
+        sup("jobs", Box::new(|s| vec![crate::jobs::runner::spawn(s)])),
         sup(
             "mail_outbox",
             Box::new(|s| {

@@ -134,6 +134,12 @@ pub struct Settings {
     /// How often LiveKit's rooms, participants and egresses are compared with
     /// Voxplane's records to repair what a lost webhook left wrong, in seconds.
     pub reconcile_secs: u64,
+    /// How often every process's job runner claims due background jobs
+    /// (settling creates that called LiveKit), in ms; also the first
+    /// retry's delay (doubling, at most 10 minutes).
+    pub jobs_poll_ms: u64,
+    /// Attempts of a background job before it is kept as failed.
+    pub jobs_max_attempts: u32,
     /// How often every process checks the quota counters against the rows
     /// they count and repairs drift (logged), in seconds.
     pub quota_recount_secs: u64,
@@ -260,6 +266,8 @@ impl Default for Settings {
             events_coalesce_ms: 5,
             calls_poll_ms: 1000,
             reconcile_secs: 30,
+            jobs_poll_ms: 1000,
+            jobs_max_attempts: 20,
             quota_recount_secs: 3600,
             webhook_timeout_ms: 15_000,
             webhook_retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000],

@@ -147,6 +147,12 @@ impl Settings {
         if self.quota_recount_secs == 0 {
             return fail("quota_recount_secs", "must be at least 1");
         }
+        if self.jobs_poll_ms < 10 {
+            return fail("jobs_poll_ms", "must be at least 10");
+        }
+        if self.jobs_max_attempts == 0 {
+            return fail("jobs_max_attempts", "must be at least 1");
+        }
         if self.reconcile_secs == 0 {
             return fail("reconcile_secs", "must be at least 1");
         }

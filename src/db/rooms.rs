@@ -167,24 +167,17 @@ pub async fn release(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool>
         .map(|n| n > 0)
 }
 
-/// Reservations made before `before` that never got their room: a process
-/// that died between the reservation and LiveKit's answer. The reconciler
-/// claims those whose room LiveKit has (`room_started`) and drops the
-/// others with [`release`].
-pub async fn stale_reservations(
-    conn: &mut AsyncPgConnection,
-    before: DateTime<Utc>,
-    limit: i64,
-) -> QueryResult<Vec<(i64, String)>> {
+/// The full name of a reservation that never got its room (no sid yet),
+/// if it is still one.
+pub async fn reservation(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<String>> {
     rooms::table
+        .find(id)
         .filter(rooms::sid.is_null())
         .filter(rooms::status.eq("active"))
-        .filter(rooms::created_at.lt(before))
-        .order(rooms::id.asc())
-        .limit(limit)
-        .select((rooms::id, rooms::full_name))
-        .load(conn)
+        .select(rooms::full_name)
+        .first(conn)
         .await
+        .optional()
 }
 
 /// Marks the project's active room of this name closed; returns whether one was.

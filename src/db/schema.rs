@@ -456,6 +456,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    background_jobs (id) {
+        id -> Int8,
+        job_type -> Text,
+        data -> Jsonb,
+        priority -> Int2,
+        run_at -> Timestamptz,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        locked_until -> Nullable<Timestamptz>,
+        locked_by -> Nullable<Text>,
+        failed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     outbound_emails (id) {
         id -> Int8,
         kind -> Text,
@@ -693,6 +709,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     project_members,
     invitations,
     outbound_emails,
+    background_jobs,
     api_keys,
     idempotency_keys,
     agents,

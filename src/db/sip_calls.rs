@@ -110,21 +110,15 @@ pub async fn release(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool>
     Ok(true)
 }
 
-/// Dial reservations made before `before` (their dial can no longer be
-/// answering: the process that made them died), oldest first.
-pub async fn stale_reservations(
-    conn: &mut AsyncPgConnection,
-    before: DateTime<Utc>,
-    limit: i64,
-) -> QueryResult<Vec<SipCall>> {
+/// A dial's reservation by id, if it is still `reserved`.
+pub async fn reservation(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<SipCall>> {
     sip_calls::table
+        .find(id)
         .filter(sip_calls::status.eq(RESERVED))
-        .filter(sip_calls::created_at.lt(before))
-        .order(sip_calls::created_at)
-        .limit(limit)
         .select(SipCall::as_select())
-        .load(conn)
+        .first(conn)
         .await
+        .optional()
 }
 
 /// Records a call.

@@ -11,10 +11,10 @@
 //! | a participant in LiveKit that Voxplane does not have in the room | `participant_joined` (`participant_joined`) |
 //! | a participant Voxplane has in a live room that LiveKit does not | `participant_left` (`participant_left`) |
 //! | a running recording whose egress ended | `egress_ended`, settled like the webhook (`recording_settled`) |
-//! | a recording reservation (a start that never heard back from LiveKit) | the egress writing its file is adopted (`recording_adopted`), else the reservation is dropped (`recording_released`) |
-//! | a SIP trunk reservation whose LiveKit ids were never recorded | the reservation is dropped (`trunk_released`) |
-//! | a room reservation (`POST /rooms` that never heard back from LiveKit) whose room LiveKit does not have | the reservation is dropped (`room_released`) |
-//! | a dial reservation (`POST /sip/dial` that never heard back from LiveKit) | the call LiveKit placed (its SIP participant is in the room) is adopted as the dial would have confirmed it (`dial_adopted`), else the reservation is dropped with its session (`dial_released`) |
+//!
+//! Reservations of creates that called LiveKit (rooms, recordings, SIP
+//! trunks, dials) are not the reconciler's: each is settled by the
+//! background job committed with it (`crate::jobs`).
 //!
 //! Each repair is the missed webhook, made up and applied through the
 //! webhook's own path ([`super::webhook::apply_event`]) under the id
@@ -155,25 +155,6 @@ async fn repair(state: &AppState) -> anyhow::Result<Repairs> {
         };
         apply(state, event, "room_ended", &mut repairs).await;
     }
-    // Reservations of rooms whose create can no longer answer (the
-    // process that made them died): those LiveKit has are claimed by the
-    // room_started repair below, the others never existed.
-    let grace = Duration::from_millis(state.settings.livekit_timeout_ms) + SETTLE * 2;
-    let stale = {
-        let mut conn = state.pool.get().await?;
-        let before = listed_at - chrono::Duration::from_std(grace).unwrap_or_default();
-        crate::db::rooms::stale_reservations(&mut conn, before, BATCH).await?
-    };
-    for (id, full_name) in stale {
-        if live_names.contains(full_name.as_str()) {
-            continue;
-        }
-        let mut conn = state.pool.get().await?;
-        if crate::db::rooms::release(&mut conn, id).await? {
-            *repairs.entry("room_released").or_default() += 1;
-            state.metrics.reconcile_repair("room_released");
-        }
-    }
     // Rooms and participants LiveKit has and Voxplane does not.
     let known = known_sids(state, &live).await?;
     for room in &live {
@@ -195,35 +176,6 @@ async fn repair(state: &AppState) -> anyhow::Result<Repairs> {
         }
         participants_of(state, room, &mut repairs).await?;
     }
-    // Trunk reservations whose LiveKit side was never recorded. (What
-    // LiveKit made for them, if anything, is not traced back: logged.)
-    {
-        let grace = Duration::from_millis(state.settings.livekit_timeout_ms) * 4 + SETTLE * 2;
-        let before = listed_at - chrono::Duration::from_std(grace).unwrap_or_default();
-        let mut conn = state.pool.get().await?;
-        let n = crate::sip::store::drop_stale_reservations(&mut conn, before).await?;
-        if n > 0 {
-            tracing::warn!(
-                trunks = n,
-                "dropped SIP trunk reservations left by a process that died"
-            );
-            *repairs.entry("trunk_released").or_default() += n as u64;
-            state.metrics.reconcile_repair("trunk_released");
-        }
-    }
-    // Dial reservations whose dial can no longer answer.
-    {
-        let grace = crate::sip::dialing::PLACE_TIMEOUT
-            + Duration::from_millis(state.settings.livekit_timeout_ms) * 4
-            + SETTLE * 2;
-        let before = listed_at - chrono::Duration::from_std(grace).unwrap_or_default();
-        for kind in crate::sip::dialing::settle_stale(state, before, BATCH).await? {
-            *repairs.entry(kind).or_default() += 1;
-            state.metrics.reconcile_repair(kind);
-        }
-    }
-    // Recording reservations whose start can no longer answer.
-    settle_recording_reservations(state, listed_at, &mut repairs).await?;
     // Recordings whose egress ended.
     let running: Vec<(String, DateTime<Utc>)> = {
         let mut conn = state.pool.get().await?;
@@ -263,62 +215,6 @@ async fn repair(state: &AppState) -> anyhow::Result<Repairs> {
         apply(state, event, "recording_settled", &mut repairs).await;
     }
     Ok(repairs)
-}
-
-/// Recording reservations (`starting`) older than a start can take (the
-/// process that made them died between its transactions): the egress
-/// LiveKit runs to their file is adopted (`recording_adopted`), else the
-/// reservation is dropped (`recording_released`).
-async fn settle_recording_reservations(
-    state: &AppState,
-    listed_at: DateTime<Utc>,
-    repairs: &mut Repairs,
-) -> anyhow::Result<()> {
-    use crate::recordings::store;
-    let lk = state.livekit().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let grace = Duration::from_millis(state.settings.livekit_timeout_ms) + SETTLE * 2;
-    let before = listed_at - chrono::Duration::from_std(grace).unwrap_or_default();
-    let stale = {
-        let mut conn = state.pool.get().await?;
-        store::stale_reservations(&mut conn, before, BATCH).await?
-    };
-    for row in stale {
-        let options = EgressListOptions {
-            filter: EgressListFilter::Room(row.room_name.clone()),
-            ..Default::default()
-        };
-        let Ok(egresses) = lk.call(lk.egress.list_egress(options)).await else {
-            continue;
-        };
-        let writes_file = |e: &proto::EgressInfo| match &e.request {
-            Some(proto::egress_info::Request::RoomComposite(r)) => {
-                r.file_outputs.iter().any(|f| f.filepath == row.file_path)
-            }
-            _ => false,
-        };
-        let mut conn = state.pool.get().await?;
-        let kind = match egresses.iter().find(|e| writes_file(e)) {
-            Some(e) => {
-                let adopted = store::confirm(&mut conn, row.id, &e.egress_id).await?;
-                if let Some(r) = &adopted {
-                    let data = serde_json::json!({
-                        "room_name": r.room_name, "recording_id": r.id,
-                        "egress_id": r.egress_id, "format": r.format, "status": r.status,
-                    });
-                    crate::events::emit(&mut conn, r.project_id, "recording.started", data).await?;
-                }
-                adopted.is_some().then_some("recording_adopted")
-            }
-            None => store::release(&mut conn, row.id)
-                .await?
-                .then_some("recording_released"),
-        };
-        if let Some(kind) = kind {
-            *repairs.entry(kind).or_default() += 1;
-            state.metrics.reconcile_repair(kind);
-        }
-    }
-    Ok(())
 }
 
 /// Applies a made-up webhook under its repair id; counts it when it did

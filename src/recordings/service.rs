@@ -6,12 +6,15 @@ use super::store::{self, NewRecording, Recording, RecordingStatus};
 use crate::auth::ProjectInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
+use crate::jobs::{self, Job};
 use crate::limits::quota::{self, Resource};
 use crate::livekit::names::RoomName;
 use crate::livekit::proto;
 use crate::state::AppState;
 use diesel_async::AsyncConnection;
-use livekit_api::services::egress::{EgressOutput, RoomCompositeOptions};
+use livekit_api::services::egress::{
+    EgressListFilter, EgressListOptions, EgressOutput, RoomCompositeOptions,
+};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -60,7 +63,9 @@ fn file_key() -> String {
 ///    emits `recording.started`.
 ///
 /// When LiveKit fails the reservation is dropped (and its quota with it):
-/// the caller gets LiveKit's error and nothing is left behind.
+/// the caller gets LiveKit's error and nothing is left behind. A settle
+/// job committed with the reservation ([`settle`]) adopts the egress or
+/// drops the reservation when this process dies between the steps.
 pub async fn start(
     state: &AppState,
     project: &ProjectInfo,
@@ -79,7 +84,7 @@ pub async fn start(
     let placeholder = format!("starting:{key}");
     let mut conn = state.pool.get().await?;
     let settings = &state.settings;
-    let reserved = conn
+    let (reserved, job) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             quota::reserve(
                 conn,
@@ -96,7 +101,10 @@ pub async fn start(
                 format,
                 file_path: &filepath,
             };
-            Ok(store::reserve(conn, &new).await?)
+            let id = store::reserve(conn, &new).await?;
+            let settle = Job::SettleRecording { recording_id: id };
+            let job = jobs::enqueue(conn, &settle, settle.grace(settings)).await?;
+            Ok((id, job))
         })
         .await?;
     drop(conn);
@@ -119,11 +127,11 @@ pub async fn start(
     let info = match started {
         Ok(info) => info,
         Err(e) => {
-            release(state, reserved).await;
+            release(state, reserved, job).await;
             return Err(e.or_not_found(&format!("Room {} not found", room.short)));
         }
     };
-    let confirmed = confirm(state, project.id, room, reserved, &info.egress_id).await;
+    let confirmed = confirm(state, project.id, room, (reserved, job), &info.egress_id).await;
     match confirmed {
         Ok(row) => Ok(row),
         Err(e) => {
@@ -131,18 +139,19 @@ pub async fn start(
             if let Err(stop) = lk.call(lk.egress.stop_egress(&info.egress_id)).await {
                 tracing::warn!(egress = %info.egress_id, error = %stop, "could not stop an unrecorded egress");
             }
-            release(state, reserved).await;
+            release(state, reserved, job).await;
             Err(e)
         }
     }
 }
 
-/// The second transaction of [`start`]: the egress id, `recording.started`.
+/// The second transaction of [`start`]: the egress id, `recording.started`,
+/// the settle job cancelled.
 async fn confirm(
     state: &AppState,
     project_id: i64,
     room: &RoomName,
-    id: i64,
+    (id, job): (i64, i64),
     egress_id: &str,
 ) -> ApiResult<Recording> {
     let mut conn = state.pool.get().await?;
@@ -151,6 +160,7 @@ async fn confirm(
             let row = store::confirm(conn, id, egress_id).await?.ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("a recording reservation went missing"))
             })?;
+            jobs::cancel(conn, job).await?;
             emit(
                 conn,
                 project_id,
@@ -168,16 +178,71 @@ async fn confirm(
     Ok(row)
 }
 
-/// Drops a reservation whose egress did not start (logged when it cannot:
-/// the reconciler drops reservations left behind).
-async fn release(state: &AppState, id: i64) {
-    let released = match state.pool.get().await {
-        Ok(mut conn) => store::release(&mut conn, id).await.map_err(ApiError::from),
-        Err(e) => Err(e.into()),
+/// Drops a reservation whose egress did not start, and its settle job
+/// (logged when it cannot: the job settles it).
+async fn release(state: &AppState, id: i64, job: i64) {
+    let released = async {
+        let mut conn = state.pool.get().await?;
+        store::release(&mut conn, id).await?;
+        jobs::cancel(&mut conn, job).await?;
+        Ok::<_, ApiError>(())
     };
-    if let Err(e) = released {
+    if let Err(e) = released.await {
         tracing::warn!(recording = id, error = %e, "could not release a recording reservation");
     }
+}
+
+/// The settle job of a recording reservation ([`Job::SettleRecording`]),
+/// when it is still `starting`: the egress LiveKit runs to its file is
+/// adopted as the start would have confirmed it, with
+/// `recording.started` (`recording_adopted`), else the reservation is
+/// dropped, its quota with it (`recording_released`).
+pub async fn settle(state: &AppState, id: i64) -> anyhow::Result<Option<&'static str>> {
+    let row = {
+        let mut conn = state.pool.get().await?;
+        store::reservation(&mut conn, id).await?
+    };
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let lk = state.livekit().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = EgressListOptions {
+        filter: EgressListFilter::Room(row.room_name.clone()),
+        ..Default::default()
+    };
+    let egresses = lk
+        .call(lk.egress.list_egress(options))
+        .await
+        .map_err(|e| anyhow::anyhow!("ListEgress: {e}"))?;
+    let writes_file = |e: &proto::EgressInfo| match &e.request {
+        Some(proto::egress_info::Request::RoomComposite(r)) => {
+            r.file_outputs.iter().any(|f| f.filepath == row.file_path)
+        }
+        _ => false,
+    };
+    let mut conn = state.pool.get().await?;
+    let Some(egress) = egresses.iter().find(|e| writes_file(e)) else {
+        return Ok(store::release(&mut conn, row.id)
+            .await?
+            .then_some("recording_released"));
+    };
+    let adopted = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let Some(r) = store::confirm(conn, row.id, &egress.egress_id).await? else {
+                return Ok(false);
+            };
+            let data = json!({
+                "room_name": r.room_name, "recording_id": r.id,
+                "egress_id": r.egress_id, "format": r.format, "status": r.status,
+            });
+            emit(conn, r.project_id, "recording.started", data).await?;
+            Ok(true)
+        })
+        .await?;
+    if adopted {
+        state.events_wake.committed();
+    }
+    Ok(adopted.then_some("recording_adopted"))
 }
 
 /// Whether a recording is still running.

@@ -151,21 +151,15 @@ pub async fn release(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool>
     .map(|n| n > 0)
 }
 
-/// Reservations made before `before` (their start can no longer answer:
-/// the process that made them died).
-pub async fn stale_reservations(
-    conn: &mut AsyncPgConnection,
-    before: DateTime<Utc>,
-    limit: i64,
-) -> QueryResult<Vec<Recording>> {
+/// A reservation (`starting`) by id, if it is still one.
+pub async fn reservation(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Recording>> {
     recordings::table
+        .find(id)
         .filter(recordings::status.eq(RecordingStatus::Starting))
-        .filter(recordings::created_at.lt(before))
-        .order(recordings::id.asc())
-        .limit(limit)
         .select(Recording::as_select())
-        .load(conn)
+        .first(conn)
         .await
+        .optional()
 }
 
 /// A recording by id, whatever its project (the caller checks ownership).

@@ -5,9 +5,11 @@
 use crate::auth::ProjectInfo;
 use crate::db::rooms::{self as store, CreatedRoom, RoomReservation};
 use crate::error::{ApiError, ApiResult};
+use crate::jobs::{self, Job};
 use crate::limits::quota::{self, Resource};
 use crate::livekit::names::RoomName;
 use crate::livekit::proto;
+use crate::livekit::webhook::{apply_event, repair_id};
 use crate::state::AppState;
 use chrono::{TimeZone, Utc};
 use diesel_async::AsyncConnection;
@@ -39,7 +41,10 @@ pub async fn live_room(state: &AppState, room: &RoomName) -> ApiResult<Option<pr
 /// a short transaction (the unique index refuses a concurrent create of
 /// the name: 409), LiveKit is called with no transaction (nor pooled
 /// connection) held, and its answer is recorded in a second one. When
-/// LiveKit fails the reservation is dropped, its quota with it.
+/// LiveKit fails the reservation is dropped, its quota with it. A settle
+/// job committed with the reservation ([`settle`]) finishes or drops it
+/// when this process dies between the steps; the confirmation or the
+/// release cancels it.
 pub async fn create(
     state: &AppState,
     project: &ProjectInfo,
@@ -79,7 +84,7 @@ pub async fn create(
         max_participants: max_participants as i32,
         metadata: &metadata,
     };
-    let reserved = conn
+    let (reserved, job) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             quota::reserve(
                 conn,
@@ -96,12 +101,16 @@ pub async fn create(
                 return Err(taken());
             }
             // A concurrent create of the same name meets the unique index.
-            store::reserve(conn, &reservation)
-                .await
-                .map_err(|e| match ApiError::from(e) {
-                    ApiError::Conflict { .. } => taken(),
-                    other => other,
-                })
+            let id =
+                store::reserve(conn, &reservation)
+                    .await
+                    .map_err(|e| match ApiError::from(e) {
+                        ApiError::Conflict { .. } => taken(),
+                        other => other,
+                    })?;
+            let settle = Job::SettleRoom { room_id: id };
+            let job = jobs::enqueue(conn, &settle, settle.grace(settings)).await?;
+            Ok((id, job))
         })
         .await?;
     drop(conn);
@@ -115,7 +124,7 @@ pub async fn create(
         Ok(r) => r,
         Err(e) => {
             // No room: the reservation goes (and its quota with it).
-            release(state, reserved).await;
+            release(state, reserved, job).await;
             return Err(e);
         }
     };
@@ -139,19 +148,75 @@ pub async fn create(
         },
     )
     .await?;
+    cancel(&mut conn, job).await;
     Ok(lk_room)
 }
 
 /// Drops the reservation of a room LiveKit did not create. A failure is
-/// logged: the reconciler drops reservations left behind.
-async fn release(state: &AppState, id: i64) {
+/// logged: its settle job drops it.
+async fn release(state: &AppState, id: i64, job: i64) {
     let released = match state.pool.get().await {
-        Ok(mut conn) => store::release(&mut conn, id).await.map_err(ApiError::from),
+        Ok(mut conn) => match store::release(&mut conn, id).await {
+            Ok(_) => {
+                cancel(&mut conn, job).await;
+                Ok(())
+            }
+            Err(e) => Err(ApiError::from(e)),
+        },
         Err(e) => Err(e.into()),
     };
     if let Err(e) = released {
         tracing::warn!(room = id, error = %e, "could not release a room reservation");
     }
+}
+
+/// Cancels a settle job whose step finished (left to run, it would find
+/// nothing to do).
+async fn cancel(conn: &mut diesel_async::AsyncPgConnection, job: i64) {
+    if let Err(e) = jobs::cancel(conn, job).await {
+        tracing::debug!(job, error = %e, "settle job not cancelled; it will find nothing to do");
+    }
+}
+
+/// The settle job of a room reservation ([`Job::SettleRoom`]): when the
+/// reservation is still one, the room LiveKit has is recorded as its
+/// `room_started` webhook would have recorded it (`room_recorded`: the
+/// webhook's path claims the reservation, under the reconciler's repair
+/// id, so the event is emitted once), else the reservation is dropped
+/// (`room_released`), its quota with it.
+pub async fn settle(state: &AppState, id: i64) -> anyhow::Result<Option<&'static str>> {
+    let full_name = {
+        let mut conn = state.pool.get().await?;
+        store::reservation(&mut conn, id).await?
+    };
+    let Some(full_name) = full_name else {
+        return Ok(None);
+    };
+    let lk = state.livekit().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let live = lk
+        .call(lk.rooms.list_rooms(vec![full_name.clone()]))
+        .await
+        .map_err(|e| anyhow::anyhow!("ListRooms: {e}"))?
+        .into_iter()
+        .find(|r| r.name == full_name);
+    if let Some(room) = live {
+        let mut event = proto::WebhookEvent {
+            event: "room_started".into(),
+            created_at: room.creation_time,
+            room: Some(room),
+            ..Default::default()
+        };
+        event.id = repair_id(&event).unwrap_or_default();
+        apply_event(state, &event)
+            .await
+            .map_err(|e| anyhow::anyhow!("room_started: {e}"))?;
+        state.events_wake.committed();
+        return Ok(Some("room_recorded"));
+    }
+    let mut conn = state.pool.get().await?;
+    Ok(store::release(&mut conn, id)
+        .await?
+        .then_some("room_released"))
 }
 
 /// Closes a room: LiveKit disconnects everyone (no transaction open), then

@@ -28,8 +28,9 @@
 //! as `sip.call_status` failed, once, in that transaction. So a failed
 //! dial leaves nothing behind, and a dial retried after a 5xx (the
 //! idempotency middleware forgets the key then) never leaves two calls.
-//! A reservation left by a process that died is settled by the
-//! reconciler ([`settle_stale`]).
+//! A reservation left by a process that died is settled by its settle
+//! job, committed with it ([`settle`], `crate::jobs`); the confirmation
+//! or the release cancels the job.
 
 use crate::auth::ProjectInfo;
 use crate::calls::dispatch::agent_metadata;
@@ -39,6 +40,7 @@ use crate::db::sessions::{self, NewSession, Session};
 use crate::db::sip_calls::{self, NewCall, SipCall};
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
+use crate::jobs::{self, Job};
 use crate::limits::quota::{self, Resource};
 use crate::livekit::calls::DIAL_SESSION;
 use crate::livekit::names::{RoomName, prefix_of};
@@ -89,6 +91,8 @@ pub struct Reservation {
     pub session: Session,
     /// The call, `reserved`.
     pub call: SipCall,
+    /// Its settle job (none when the job itself settles it).
+    pub job: Option<i64>,
 }
 
 /// A placed call.
@@ -257,10 +261,13 @@ async fn reserve(state: &AppState, project: &ProjectInfo, d: &Dial) -> ApiResult
             },
         )
         .await?;
+        let settle = Job::SettleDial { call_id: call.id };
+        let job = jobs::enqueue(conn, &settle, settle.grace(settings)).await?;
         Ok(Reservation {
             room,
             session,
             call,
+            job: Some(job),
         })
     })
     .await
@@ -389,7 +396,7 @@ fn failed_reason(e: &ApiError) -> Option<String> {
     }
 }
 
-/// The confirmation's transaction (step 3), also the reconciler's when it
+/// The confirmation's transaction (step 3), also the settle job's when it
 /// adopts a call a dead process placed.
 async fn confirm(
     state: &AppState,
@@ -406,6 +413,9 @@ async fn confirm(
             })?;
         if let Some(sid) = room_sid {
             sessions::set_room_sid(conn, r.session.id, sid).await?;
+        }
+        if let Some(job) = r.job {
+            jobs::cancel(conn, job).await?;
         }
         sessions::announce(conn, &r.session).await?;
         let meta = &r.session.metadata;
@@ -437,12 +447,15 @@ async fn confirm(
 /// Deletes a reservation whose call was not placed, with its session (the
 /// quota and the room name with it); a call LiveKit refused is reported
 /// `failed` with `reason`, in the same transaction. Logged when it cannot
-/// be done: the reconciler settles reservations left behind.
+/// be done: its settle job settles it.
 async fn release(state: &AppState, r: &Reservation, reason: Option<String>) {
     let released = async {
         let mut conn = state.pool.get().await?;
         conn.transaction::<_, ApiError, _>(async |conn| {
             sip_calls::release(conn, r.call.id).await?;
+            if let Some(job) = r.job {
+                jobs::cancel(conn, job).await?;
+            }
             if let Some(reason) = reason {
                 let data = json!({
                     "room_name": r.room.full, "phone_number": r.call.phone_number,
@@ -462,68 +475,65 @@ async fn release(state: &AppState, r: &Reservation, reason: Option<String>) {
     }
 }
 
-/// Settles the dial reservations made before `before` (the process that
-/// made them died between its transactions): a call LiveKit has placed
-/// (its SIP participant is in the room) is adopted as the dial would have
-/// confirmed it (`dial_adopted`), any other reservation is dropped with
-/// its session (`dial_released`; a room or dispatch the dead dial may have
-/// made is left to LiveKit's empty-room timeout and the room repairs).
-/// Returns the repairs by kind.
-pub async fn settle_stale(
-    state: &AppState,
-    before: DateTime<Utc>,
-    limit: i64,
-) -> anyhow::Result<Vec<&'static str>> {
+/// The settle job of a dial reservation ([`Job::SettleDial`]; the dial
+/// that made it died between its transactions), when the call is still
+/// `reserved`: a call LiveKit has placed (its SIP participant is in the
+/// room) is adopted as the dial would have confirmed it (`dial_adopted`),
+/// else the reservation is dropped with its session (`dial_released`; a
+/// room or dispatch the dead dial may have made is left to LiveKit's
+/// empty-room timeout and the room repairs). LiveKit unreachable: an
+/// error, retried.
+pub async fn settle(state: &AppState, call_id: i64) -> anyhow::Result<Option<&'static str>> {
     let lk = state.livekit().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let stale = {
+    let call = {
         let mut conn = state.pool.get().await?;
-        sip_calls::stale_reservations(&mut conn, before, limit).await?
+        sip_calls::reservation(&mut conn, call_id).await?
     };
-    let mut repairs = Vec::new();
-    for call in stale {
-        let present = match lk.call(lk.rooms.list_participants(&call.room_name)).await {
-            Ok(present) => present,
-            // No such room: nothing was placed there.
-            Err(ApiError::NotFound(_)) => Vec::new(),
-            // LiveKit unreachable: the next pass looks again.
-            Err(_) => continue,
-        };
-        let placed = present
-            .iter()
-            .find(|p| p.identity == call.participant_identity);
-        let session = match call.session_id {
-            Some(id) => {
-                let mut conn = state.pool.get().await?;
-                sessions_table::table
-                    .find(id)
-                    .select(Session::as_select())
-                    .first(&mut conn)
-                    .await
-                    .optional()?
-            }
-            None => None,
-        };
-        let room = prefix_of(&call.room_name)
-            .and_then(|prefix| RoomName::from_full(prefix, &call.room_name));
-        match (placed, session, room) {
-            (Some(p), Some(session), Some(room)) => {
-                let sid = p.sid.clone();
-                let r = Reservation {
-                    room,
-                    session,
-                    call,
-                };
-                if confirm(state, &r, None, &sid).await.is_ok() {
-                    repairs.push("dial_adopted");
-                }
-            }
-            _ => {
-                let mut conn = state.pool.get().await?;
-                if sip_calls::release(&mut conn, call.id).await? {
-                    repairs.push("dial_released");
-                }
-            }
+    let Some(call) = call else {
+        return Ok(None);
+    };
+    let present = match lk.call(lk.rooms.list_participants(&call.room_name)).await {
+        Ok(present) => present,
+        // No such room: nothing was placed there.
+        Err(ApiError::NotFound(_)) => Vec::new(),
+        Err(e) => anyhow::bail!("ListParticipants: {e}"),
+    };
+    let placed = present
+        .iter()
+        .find(|p| p.identity == call.participant_identity);
+    let session = match call.session_id {
+        Some(id) => {
+            let mut conn = state.pool.get().await?;
+            sessions_table::table
+                .find(id)
+                .select(Session::as_select())
+                .first(&mut conn)
+                .await
+                .optional()?
+        }
+        None => None,
+    };
+    let room =
+        prefix_of(&call.room_name).and_then(|prefix| RoomName::from_full(prefix, &call.room_name));
+    match (placed, session, room) {
+        (Some(p), Some(session), Some(room)) => {
+            let sid = p.sid.clone();
+            let r = Reservation {
+                room,
+                session,
+                call,
+                job: None,
+            };
+            confirm(state, &r, None, &sid)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(Some("dial_adopted"))
+        }
+        _ => {
+            let mut conn = state.pool.get().await?;
+            Ok(sip_calls::release(&mut conn, call.id)
+                .await?
+                .then_some("dial_released"))
         }
     }
-    Ok(repairs)
 }

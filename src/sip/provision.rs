@@ -8,6 +8,8 @@
 //! transaction or pooled connection held, and the ids are recorded in a
 //! second short transaction. A failure in LiveKit undoes what was made
 //! there and drops the reservation (or, for a change, puts the row back).
+//! A settle job committed with a new trunk's reservation ([`settle`])
+//! drops it when the process creating it dies between the steps.
 
 use super::lines::line_agent;
 use super::rules;
@@ -16,6 +18,7 @@ use crate::auth::ProjectInfo;
 use crate::db::agents::Agent;
 use crate::error::{ApiError, ApiResult};
 use crate::events::ssrf;
+use crate::jobs::{self, Job};
 use crate::livekit::LiveKit;
 use crate::state::AppState;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -268,12 +271,15 @@ pub async fn create_trunk(
 ) -> ApiResult<Trunk> {
     let lk = state.livekit()?;
     let mut conn = state.pool.get().await?;
-    let reserved = conn
+    let (reserved, job) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             number_free(conn, None, &fields.phone_number).await?;
-            store::insert_trunk(conn, &fields)
+            let row = store::insert_trunk(conn, &fields)
                 .await
-                .map_err(|e| taken_or(e, &fields.phone_number))
+                .map_err(|e| taken_or(e, &fields.phone_number))?;
+            let settle = Job::SettleTrunk { trunk_id: row.id };
+            let job = jobs::enqueue(conn, &settle, settle.grace(&state.settings)).await?;
+            Ok((row, job))
         })
         .await?;
     // The line's agent, dispatched into each inbound call's room.
@@ -286,14 +292,18 @@ pub async fn create_trunk(
     let ids = match made {
         Ok(ids) => ids,
         Err(e) => {
-            forget_trunk(state, reserved.id).await;
+            forget_trunk(state, reserved.id, job).await;
             return Err(e);
         }
     };
     let confirmed = match state.pool.get().await {
-        Ok(mut conn) => store::set_lk_ids(&mut conn, reserved.id, &ids)
-            .await
-            .map_err(ApiError::from),
+        Ok(mut conn) => {
+            let set = store::set_lk_ids(&mut conn, reserved.id, &ids).await;
+            if let Err(e) = jobs::cancel(&mut conn, job).await {
+                tracing::debug!(job, error = %e, "settle job not cancelled; it will find nothing to do");
+            }
+            set.map_err(ApiError::from)
+        }
         Err(e) => Err(e.into()),
     };
     let row = match confirmed {
@@ -301,7 +311,7 @@ pub async fn create_trunk(
         // Deleted meanwhile, or not recorded: LiveKit's side goes too.
         Ok(None) | Err(_) => {
             drop_lk(lk, Some(&ids.outbound), Some(&ids.inbound), Some(&ids.rule)).await;
-            forget_trunk(state, reserved.id).await;
+            forget_trunk(state, reserved.id, job).await;
             return Err(confirmed
                 .err()
                 .unwrap_or_else(|| ApiError::not_found("SIP trunk")));
@@ -376,18 +386,34 @@ pub async fn update_trunk(
     Ok(row)
 }
 
-/// Drops the reservation of a trunk LiveKit did not make (logged when it
-/// cannot be).
-async fn forget_trunk(state: &AppState, id: i64) {
-    let deleted = match state.pool.get().await {
-        Ok(mut conn) => store::delete_trunk(&mut conn, id)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e.into()),
+/// Drops the reservation of a trunk LiveKit did not make, and its settle
+/// job (logged when it cannot be: the job drops it).
+async fn forget_trunk(state: &AppState, id: i64, job: i64) {
+    let deleted = async {
+        let mut conn = state.pool.get().await?;
+        store::delete_trunk(&mut conn, id).await?;
+        jobs::cancel(&mut conn, job).await?;
+        Ok::<_, ApiError>(())
     };
-    if let Err(e) = deleted {
+    if let Err(e) = deleted.await {
         tracing::warn!(trunk = id, error = %e, "could not drop a SIP trunk reservation");
     }
+}
+
+/// The settle job of a trunk reservation ([`Job::SettleTrunk`]): a trunk
+/// whose LiveKit ids were never recorded is dropped, its number freed
+/// (`trunk_released`; what LiveKit may have made for it is not traced
+/// back, and logged).
+pub async fn settle(state: &AppState, id: i64) -> anyhow::Result<Option<&'static str>> {
+    let mut conn = state.pool.get().await?;
+    let dropped = store::drop_reservation(&mut conn, id).await?;
+    if dropped {
+        tracing::warn!(
+            trunk = id,
+            "dropped a SIP trunk reservation left by a process that died"
+        );
+    }
+    Ok(dropped.then_some("trunk_released"))
 }
 
 /// Puts a trunk back as it was before a change LiveKit refused.

@@ -145,21 +145,19 @@ pub async fn replace_dispatch_rule(
     Ok(n > 0)
 }
 
-/// Drops trunk reservations made before `before` that never got their
-/// LiveKit resources (the process creating them died); how many.
-pub async fn drop_stale_reservations(
-    conn: &mut AsyncPgConnection,
-    before: DateTime<Utc>,
-) -> QueryResult<usize> {
+/// Drops a trunk reservation that never got its LiveKit resources (the
+/// process creating it died); whether it was one.
+pub async fn drop_reservation(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
     diesel::delete(
         sip_trunks::table
+            .find(id)
             .filter(sip_trunks::outbound_trunk_id.is_null())
             .filter(sip_trunks::inbound_trunk_id.is_null())
-            .filter(sip_trunks::dispatch_rule_id.is_null())
-            .filter(sip_trunks::updated_at.lt(before)),
+            .filter(sip_trunks::dispatch_rule_id.is_null()),
     )
     .execute(conn)
     .await
+    .map(|n| n > 0)
 }
 
 /// Deletes a trunk.

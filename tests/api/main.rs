@@ -20,6 +20,7 @@ mod deploy;
 mod docs;
 mod errors;
 mod idempotency;
+mod jobs;
 mod knowledge;
 mod knowledge_docs;
 mod knowledge_eval;

@@ -141,16 +141,29 @@ async fn a_failed_room_create_leaves_no_row_and_frees_the_quota() {
     assert_eq!(status, 201, "{body}");
 }
 
+/// Waits (at most 3 s: a few job periods) until `sql` counts `want`.
+async fn settled(app: &TestApp, sql: &str, want: i64) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while count(app, sql).await != want {
+        assert!(Instant::now() < deadline, "{sql} not {want}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 #[tokio::test]
-async fn the_reconciler_drops_a_room_reservation_whose_process_died() {
+async fn a_room_reservation_whose_process_died_is_dropped_by_its_job() {
     let app = TestApp::spawn().await;
-    // A reservation as a process that died before LiveKit answered left it.
+    // A reservation and its settle job, due, as a process that died before
+    // LiveKit answered left them.
     {
         use diesel_async::RunQueryDsl;
         let mut conn = app.conn().await;
         diesel::sql_query(
-            "INSERT INTO rooms (project_id, name, full_name, created_at)
-             VALUES ($1, 'ghost', $2, now() - interval '1 minute')",
+            "WITH r AS (INSERT INTO rooms (project_id, name, full_name, created_at)
+                        VALUES ($1, 'ghost', $2, now() - interval '1 minute') RETURNING id)
+             INSERT INTO background_jobs (job_type, data, run_at)
+             SELECT 'settle_room', jsonb_build_object('room_id', id), now() + interval '1 second'
+               FROM r",
         )
         .bind::<diesel::sql_types::Int8, _>(app.project.id)
         .bind::<diesel::sql_types::Text, _>(format!("{}_ghost", app.project.room_prefix))
@@ -160,11 +173,12 @@ async fn the_reconciler_drops_a_room_reservation_whose_process_died() {
     }
     let (_, q) = json(app.get("/api/v1/quota").await).await;
     assert_eq!(q["quotas"]["rooms"]["used"], 1);
-    let repairs = voxplane::livekit::reconcile::pass(&app.state)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(repairs.get("room_released"), Some(&1), "{repairs:?}");
+    settled(
+        &app,
+        "SELECT count(*) AS n FROM rooms WHERE project_id = $1",
+        0,
+    )
+    .await;
     let (_, q) = json(app.get("/api/v1/quota").await).await;
     assert_eq!(q["quotas"]["rooms"]["used"], 0);
 }
@@ -255,15 +269,18 @@ async fn a_recording_in_flight_is_not_listed_and_a_failed_start_leaves_nothing()
 }
 
 #[tokio::test]
-async fn the_reconciler_drops_a_recording_reservation_whose_process_died() {
+async fn a_recording_reservation_whose_process_died_is_dropped_by_its_job() {
     let app = TestApp::spawn().await;
     create_room(&app, "rec").await;
     {
         use diesel_async::RunQueryDsl;
         let mut conn = app.conn().await;
         diesel::sql_query(
-            "INSERT INTO recordings (project_id, room_name, egress_id, format, file_path, status, created_at)
-             VALUES ($1, $2, 'starting:abc', 'ogg', '/nowhere/pending-abc.ogg', 'starting', now() - interval '1 minute')",
+            "WITH r AS (INSERT INTO recordings (project_id, room_name, egress_id, format, file_path, status, created_at)
+             VALUES ($1, $2, 'starting:abc', 'ogg', '/nowhere/pending-abc.ogg', 'starting', now() - interval '1 minute')
+             RETURNING id)
+             INSERT INTO background_jobs (job_type, data)
+             SELECT 'settle_recording', jsonb_build_object('recording_id', id) FROM r",
         )
         .bind::<diesel::sql_types::Int8, _>(app.project.id)
         .bind::<diesel::sql_types::Text, _>(format!("{}_rec", app.project.room_prefix))
@@ -271,19 +288,18 @@ async fn the_reconciler_drops_a_recording_reservation_whose_process_died() {
         .await
         .unwrap();
     }
-    let repairs = voxplane::livekit::reconcile::pass(&app.state)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(repairs.get("recording_released"), Some(&1), "{repairs:?}");
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) AS n FROM recordings WHERE project_id = $1"
-        )
-        .await,
-        0
-    );
+    settled(
+        &app,
+        "SELECT count(*) AS n FROM recordings WHERE project_id = $1",
+        0,
+    )
+    .await;
+    settled(
+        &app,
+        "SELECT count(*) AS n FROM background_jobs WHERE $1 > 0",
+        0,
+    )
+    .await;
 }
 
 fn trunk_body(number: &str) -> Value {
@@ -432,15 +448,18 @@ async fn an_overdue_call_livekit_cannot_end_is_ended_once_it_can() {
 }
 
 #[tokio::test]
-async fn the_reconciler_drops_a_trunk_reservation_whose_process_died() {
+async fn a_trunk_reservation_whose_process_died_is_dropped_by_its_job() {
     let app = TestApp::spawn().await;
     {
         use diesel_async::RunQueryDsl;
         let mut conn = app.conn().await;
         diesel::sql_query(
-            "INSERT INTO sip_trunks (project_id, name, phone_number, address, created_at, updated_at)
+            "WITH t AS (INSERT INTO sip_trunks (project_id, name, phone_number, address, created_at, updated_at)
              VALUES ($1, 'Ghost', '+18001234567', 'sip.provider.example',
-                     now() - interval '1 minute', now() - interval '1 minute')",
+                     now() - interval '1 minute', now() - interval '1 minute') RETURNING id)
+             INSERT INTO background_jobs (job_type, data, run_at)
+             SELECT 'settle_trunk', jsonb_build_object('trunk_id', id), now() + interval '1 second'
+               FROM t",
         )
         .bind::<diesel::sql_types::Int8, _>(app.project.id)
         .execute(&mut conn)
@@ -457,11 +476,12 @@ async fn the_reconciler_drops_a_trunk_reservation_whose_process_died() {
         "CONFLICT",
     )
     .await;
-    let repairs = voxplane::livekit::reconcile::pass(&app.state)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(repairs.get("trunk_released"), Some(&1), "{repairs:?}");
+    settled(
+        &app,
+        "SELECT count(*) AS n FROM sip_trunks WHERE project_id = $1",
+        0,
+    )
+    .await;
     let (status, body) = json(
         app.post_json("/api/v1/sip/trunks", &trunk_body("+18001234567"))
             .await,
@@ -618,7 +638,7 @@ async fn a_dial_livekit_fails_after_the_commit_leaves_no_call_and_frees_the_quot
 }
 
 #[tokio::test]
-async fn the_reconciler_settles_dial_reservations_whose_process_died() {
+async fn dial_reservations_whose_process_died_are_settled_by_their_jobs() {
     use diesel_async::RunQueryDsl;
     let app = TestApp::spawn().await;
     dial_ready(&app).await;
@@ -650,15 +670,31 @@ async fn the_reconciler_settles_dial_reservations_whose_process_died() {
     .execute(&mut conn)
     .await
     .unwrap();
-    drop(conn);
     assert_eq!(count(&app, SIP_CALLS_USED).await, 2);
-    let repairs = voxplane::livekit::reconcile::pass(&app.state)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(repairs.get("dial_adopted"), Some(&1), "{repairs:?}");
-    assert_eq!(repairs.get("dial_released"), Some(&1), "{repairs:?}");
-    assert_eq!(count(&app, SIP_CALLS_USED).await, 1);
+    // Their settle jobs, due.
+    diesel::sql_query(
+        "INSERT INTO background_jobs (job_type, data)
+         SELECT 'settle_dial', jsonb_build_object('call_id', id) FROM sip_calls
+          WHERE project_id = $1 AND status = 'reserved'",
+    )
+    .bind::<diesel::sql_types::Int8, _>(app.project.id)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    drop(conn);
+    settled(&app, SIP_CALLS_USED, 1).await;
+    settled(
+        &app,
+        "SELECT count(*) AS n FROM background_jobs WHERE $1 > 0",
+        0,
+    )
+    .await;
+    let metrics = app.state.metrics.render();
+    for kind in ["dial_adopted", "dial_released"] {
+        let line =
+            format!("voxplane_jobs_run_total{{job_type=\"settle_dial\",outcome=\"{kind}\"}} 1");
+        assert!(metrics.contains(&line), "{metrics}");
+    }
     // Adopted: live (the calls worker may have moved it on already).
     let calls = "SELECT count(*) AS n FROM sip_calls
                  WHERE project_id = $1 AND status IN ('dialing', 'ringing', 'active')";

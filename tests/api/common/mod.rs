@@ -170,6 +170,7 @@ pub fn test_settings(db_url: &str) -> Settings {
         webhook_allow_loopback: true,
         events_poll_ms: 200,
         calls_poll_ms: 100,
+        jobs_poll_ms: 100,
         // Tests drive LiveKit's webhooks themselves; the reconciler's
         // tests turn it on with a short period.
         reconcile_secs: 3600,
