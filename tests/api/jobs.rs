@@ -210,21 +210,24 @@ async fn a_recording_start_whose_process_died_during_the_call_is_adopted_once() 
 async fn a_create_commits_its_settle_job_and_its_confirmation_cancels_it() {
     let app = TestApp::spawn().await;
     app.sim()
-        .set_latency("CreateRoom", Some(Duration::from_millis(800)));
+        .set_latency("CreateRoom", Some(Duration::from_millis(1500)));
     let body = json!({"name": "watched"});
     let create = app.post_json("/api/v1/rooms", &body);
     let look = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
         // Committed with the reservation, due once the create can no
         // longer be waiting (LiveKit timeout 5 s + 2 s).
-        scalar(
-            &app,
-            "SELECT count(*) AS n FROM background_jobs j JOIN rooms r
-                 ON r.id = (j.data->>'room_id')::bigint
-              WHERE j.job_type = 'settle_room' AND r.name = 'watched' AND r.project_id = $1
-                AND j.run_at BETWEEN now() + interval '6 seconds' AND now() + interval '7 seconds'",
-        )
-        .await
+        let sql = "SELECT count(*) AS n FROM background_jobs j JOIN rooms r
+                       ON r.id = (j.data->>'room_id')::bigint
+                    WHERE j.job_type = 'settle_room' AND r.name = 'watched' AND r.project_id = $1
+                      AND j.run_at - j.created_at BETWEEN interval '6.5 seconds' AND interval '7.5 seconds'";
+        let deadline = Instant::now() + Duration::from_millis(1200);
+        loop {
+            let n = scalar(&app, sql).await;
+            if n > 0 || Instant::now() > deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     };
     let (created, during) = tokio::join!(create, look);
     assert_eq!(created.status(), 201);
