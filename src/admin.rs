@@ -101,6 +101,47 @@ pub async fn set_rate_limit(url: &str, project_id: i64, per_minute: Option<u32>)
     Ok(())
 }
 
+/// The background jobs (only the failed ones with `failed`), one line
+/// each: id, type, state, attempts, due time, data, last error.
+pub async fn list_jobs(url: &str, failed: bool, limit: i64) -> Result<Vec<String>> {
+    let mut conn = AsyncPgConnection::establish(url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let now = chrono::Utc::now();
+    let rows = crate::jobs::store::list(&mut conn, failed, limit.clamp(1, 10_000)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|j| {
+            let state = match (&j.failed_at, j.locked_until) {
+                (Some(_), _) => "failed".to_owned(),
+                (None, Some(until)) if until > now => {
+                    format!("running({})", j.locked_by.as_deref().unwrap_or("?"))
+                }
+                _ => "queued".to_owned(),
+            };
+            format!(
+                "{}\t{}\t{state}\tattempts={}\trun_at={}\t{}\t{}",
+                j.id,
+                j.job_type,
+                j.attempts,
+                j.run_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                j.data,
+                j.last_error.unwrap_or_default()
+            )
+        })
+        .collect())
+}
+
+/// Puts a failed job back in the queue, due now.
+pub async fn retry_job(url: &str, id: i64) -> Result<()> {
+    let mut conn = AsyncPgConnection::establish(url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let requeued = crate::jobs::store::requeue(&mut conn, id).await?;
+    anyhow::ensure!(requeued, "job {id} is not a failed job");
+    Ok(())
+}
+
 /// Prints the result as JSON or as lines.
 pub fn print(c: &Created, json: bool) -> Result<()> {
     if json {

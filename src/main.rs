@@ -101,6 +101,21 @@ enum AdminCommand {
         #[arg(long)]
         project: Option<i64>,
     },
+    /// List background jobs (oldest first), or only the failed ones.
+    Jobs {
+        /// Only the jobs kept as failed.
+        #[arg(long)]
+        failed: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Put a failed background job back in the queue, due now.
+    RetryJob {
+        /// Job id.
+        #[arg(long)]
+        id: i64,
+    },
 }
 
 fn parse_plan(s: &str) -> Result<Plan, String> {
@@ -207,6 +222,17 @@ async fn run(cli: Cli) -> Result<()> {
                         );
                     }
                     println!("{} counter(s) repaired", repaired.len());
+                    Ok(())
+                }
+                AdminCommand::Jobs { failed, limit } => {
+                    for line in admin::list_jobs(&url, failed, limit).await? {
+                        println!("{line}");
+                    }
+                    Ok(())
+                }
+                AdminCommand::RetryJob { id } => {
+                    admin::retry_job(&url, id).await?;
+                    println!("job {id} queued again");
                     Ok(())
                 }
             }

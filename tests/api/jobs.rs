@@ -336,8 +336,27 @@ async fn a_failing_job_is_retried_with_backoff_then_kept_as_failed() {
     // Put back once LiveKit answers: the reservation is dropped.
     app.sim().set_failing("ListEgress", false);
     let id = scalar(&app, "SELECT id AS n FROM background_jobs").await;
-    let mut conn = app.conn().await;
-    assert!(voxplane::jobs::store::requeue(&mut conn, id).await.unwrap());
+    let admin = |args: &[&str]| {
+        let out = crate::cli::voxplane()
+            .arg("admin")
+            .args(args)
+            .env("DATABASE_URL", &app.db_url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed = admin(&["jobs", "--failed"]);
+    assert!(
+        listed.starts_with(&format!("{id}\tsettle_recording\tfailed\tattempts=3\t"))
+            && listed.contains("ListEgress"),
+        "{listed}"
+    );
+    admin(&["retry-job", "--id", &id.to_string()]);
     until(&app, reserved, 0, Duration::from_secs(3)).await;
     until(&app, JOBS, 0, Duration::from_secs(2)).await;
     assert_eq!(job_runs(&app, "settle_recording", "recording_released"), 1);
