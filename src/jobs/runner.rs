@@ -191,3 +191,22 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_the_job_period_doubling_to_ten_minutes() {
+        let settings = crate::config::Settings {
+            jobs_poll_ms: 1000,
+            ..Default::default()
+        };
+        let secs = |attempts| backoff(&settings, attempts).as_secs();
+        assert_eq!([secs(1), secs(2), secs(3), secs(4)], [1, 2, 4, 8]);
+        assert_eq!(secs(10), 512);
+        assert_eq!(secs(11), 600);
+        assert_eq!(secs(1000), 600);
+        assert!(lease(&settings) > run_limit(&settings));
+    }
+}

@@ -231,8 +231,12 @@ pub async fn settle(state: &AppState, id: i64) -> anyhow::Result<Option<&'static
             let Some(r) = store::confirm(conn, row.id, &egress.egress_id).await? else {
                 return Ok(false);
             };
+            // As the start would have reported it.
+            let room = crate::livekit::names::prefix_of(&r.room_name)
+                .and_then(|p| RoomName::from_full(p, &r.room_name))
+                .map(|n| n.short);
             let data = json!({
-                "room_name": r.room_name, "recording_id": r.id,
+                "room_name": r.room_name, "room": room, "recording_id": r.id,
                 "egress_id": r.egress_id, "format": r.format, "status": r.status,
             });
             emit(conn, r.project_id, "recording.started", data).await?;

@@ -203,6 +203,11 @@ async fn a_recording_start_whose_process_died_during_the_call_is_adopted_once() 
     );
     assert_eq!(page["recordings"][0]["status"], "recording", "{page}");
     assert_eq!(scalar(&node, &events("recording.started")).await, 1);
+    // Reported as the start would have.
+    let reported = "SELECT count(*) AS n FROM events WHERE project_id = $1
+                     AND event_type = 'recording.started' AND data->>'room' = 'rec'
+                     AND data->>'status' = 'recording'";
+    assert_eq!(scalar(&node, reported).await, 1);
     until(&node, JOBS, 0, Duration::from_secs(2)).await;
 }
 
