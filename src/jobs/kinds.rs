@@ -38,7 +38,8 @@ pub enum Job {
         recording_id: i64,
     },
     /// Settles a SIP trunk reservation whose LiveKit ids were never
-    /// recorded: dropped (`trunk_released`).
+    /// recorded: what LiveKit made for it is deleted and the reservation
+    /// dropped (`trunk_released`).
     SettleTrunk {
         /// `sip_trunks.id` of the reservation.
         trunk_id: i64,

@@ -22,7 +22,10 @@ use crate::jobs::{self, Job};
 use crate::livekit::LiveKit;
 use crate::state::AppState;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use livekit_api::services::sip::{CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions};
+use livekit_api::services::sip::{
+    CreateSIPInboundTrunkOptions, CreateSIPOutboundTrunkOptions, ListSIPDispatchRuleFilter,
+    ListSIPInboundTrunkFilter, ListSIPOutboundTrunkFilter,
+};
 use serde_json::json;
 use std::net::IpAddr;
 
@@ -401,15 +404,88 @@ async fn forget_trunk(state: &AppState, id: i64, job: i64) {
 }
 
 /// The settle job of a trunk reservation ([`Job::SettleTrunk`]): a trunk
-/// whose LiveKit ids were never recorded is dropped, its number freed
-/// (`trunk_released`; what LiveKit may have made for it is not traced
-/// back, and logged).
+/// whose LiveKit ids were never recorded (the process creating it died
+/// between its steps) is undone in LiveKit — the trunks made for it (its
+/// number, this project's metadata, recorded on no row) and their
+/// dispatch rules — then dropped, its number freed (`trunk_released`).
+/// LiveKit unreachable: an error, retried.
 pub async fn settle(state: &AppState, id: i64) -> anyhow::Result<Option<&'static str>> {
+    let trunk = {
+        let mut conn = state.pool.get().await?;
+        store::reservation(&mut conn, id).await?
+    };
+    let Some(trunk) = trunk else {
+        return Ok(None);
+    };
+    let lk = state.livekit().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let lk_err = |what: &str, e: ApiError| anyhow::anyhow!("{what}: {e}");
+    let ours = |numbers: &[String], metadata: &str| {
+        numbers.contains(&trunk.phone_number)
+            && serde_json::from_str::<serde_json::Value>(metadata)
+                .is_ok_and(|m| m["project_id"] == trunk.project_id)
+    };
+    let outbound: Vec<String> = lk
+        .call(
+            lk.sip
+                .list_sip_outbound_trunk(ListSIPOutboundTrunkFilter::All),
+        )
+        .await
+        .map_err(|e| lk_err("ListSIPOutboundTrunk", e))?
+        .into_iter()
+        .filter(|t| ours(&t.numbers, &t.metadata))
+        .map(|t| t.sip_trunk_id)
+        .collect();
+    let inbound: Vec<String> = lk
+        .call(
+            lk.sip
+                .list_sip_inbound_trunk(ListSIPInboundTrunkFilter::All),
+        )
+        .await
+        .map_err(|e| lk_err("ListSIPInboundTrunk", e))?
+        .into_iter()
+        .filter(|t| ours(&t.numbers, &t.metadata))
+        .map(|t| t.sip_trunk_id)
+        .collect();
+    let made: Vec<String> = outbound.iter().chain(&inbound).cloned().collect();
+    let recorded = {
+        let mut conn = state.pool.get().await?;
+        store::recorded_lk_trunks(&mut conn, &made).await?
+    };
+    let orphan = |id: &String| !recorded.contains(id);
+    let inbound: Vec<&String> = inbound.iter().filter(|i| orphan(i)).collect();
+    if !inbound.is_empty() {
+        let rules = lk
+            .call(
+                lk.sip
+                    .list_sip_dispatch_rule(ListSIPDispatchRuleFilter::All),
+            )
+            .await
+            .map_err(|e| lk_err("ListSIPDispatchRule", e))?;
+        for rule in rules
+            .iter()
+            .filter(|r| r.trunk_ids.iter().any(|t| inbound.contains(&t)))
+        {
+            match lk
+                .call(lk.sip.delete_sip_dispatch_rule(&rule.sip_dispatch_rule_id))
+                .await
+            {
+                Ok(_) | Err(ApiError::NotFound(_)) => {}
+                Err(e) => return Err(lk_err("DeleteSIPDispatchRule", e)),
+            }
+        }
+    }
+    for id in outbound.iter().filter(|o| orphan(o)).chain(inbound) {
+        match lk.call(lk.sip.delete_sip_trunk(id)).await {
+            Ok(_) | Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(lk_err("DeleteSIPTrunk", e)),
+        }
+    }
     let mut conn = state.pool.get().await?;
     let dropped = store::drop_reservation(&mut conn, id).await?;
     if dropped {
         tracing::warn!(
             trunk = id,
+            undone_in_livekit = made.len(),
             "dropped a SIP trunk reservation left by a process that died"
         );
     }

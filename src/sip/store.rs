@@ -145,6 +145,40 @@ pub async fn replace_dispatch_rule(
     Ok(n > 0)
 }
 
+/// A trunk reservation (no LiveKit ids recorded yet) by id.
+pub async fn reservation(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Trunk>> {
+    sip_trunks::table
+        .find(id)
+        .filter(sip_trunks::outbound_trunk_id.is_null())
+        .filter(sip_trunks::inbound_trunk_id.is_null())
+        .filter(sip_trunks::dispatch_rule_id.is_null())
+        .select(Trunk::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Which of these LiveKit trunk ids a trunk row records.
+pub async fn recorded_lk_trunks(
+    conn: &mut AsyncPgConnection,
+    ids: &[String],
+) -> QueryResult<Vec<String>> {
+    let rows: Vec<(Option<String>, Option<String>)> = sip_trunks::table
+        .filter(
+            sip_trunks::outbound_trunk_id
+                .eq_any(ids)
+                .or(sip_trunks::inbound_trunk_id.eq_any(ids)),
+        )
+        .select((sip_trunks::outbound_trunk_id, sip_trunks::inbound_trunk_id))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .flat_map(|(o, i)| [o, i])
+        .flatten()
+        .collect())
+}
+
 /// Drops a trunk reservation that never got its LiveKit resources (the
 /// process creating it died); whether it was one.
 pub async fn drop_reservation(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {

@@ -476,3 +476,88 @@ async fn a_dial_whose_process_died_while_placing_the_call_is_adopted_once() {
     assert_eq!(scalar(&node, &events("sip.call_initiated")).await, 1);
     assert_eq!(job_runs(&node, "settle_dial", "dial_adopted"), 1);
 }
+
+#[tokio::test]
+async fn a_trunk_create_whose_process_died_is_undone_in_livekit_and_dropped() {
+    let mut app = TestApp::spawn().await;
+    let body = json!({"name": "Main Trunk", "phone_number": "+18001234567",
+                      "address": "sip.provider.example", "auth_username": "u", "auth_password": "p"});
+    // A trunk whose LiveKit side is complete and recorded: left alone.
+    let (status, kept) = json(
+        app.post_json(
+            "/api/v1/sip/trunks",
+            &json!({"name": "Other", "phone_number": "+18001234599",
+                    "address": "sip.provider.example", "auth_username": "u", "auth_password": "p"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{kept}");
+    // LiveKit makes both trunks and the rule, then answers slowly: the
+    // process dies before it records them.
+    app.sim()
+        .set_latency("CreateSIPDispatchRule", Some(Duration::from_millis(1500)));
+    let pending = tokio::spawn(
+        app.req(reqwest::Method::POST, "/api/v1/sip/trunks")
+            .json(&body)
+            .send(),
+    );
+    let began = Instant::now();
+    while app.sim().sip_dispatch_rules().len() < 2 {
+        assert!(began.elapsed() < Duration::from_secs(5), "no rule made");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.stop();
+    let _ = pending.await;
+    app.sim().set_latency("CreateSIPDispatchRule", None);
+    assert_eq!(app.sim().sip_outbound_trunks().len(), 2);
+    assert_eq!(app.sim().sip_inbound_trunks().len(), 2);
+    // Its settle job is due after the create's four LiveKit timeouts and
+    // the margin (22 s): brought forward here.
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) AS n FROM background_jobs WHERE job_type = 'settle_trunk'
+                AND run_at > now() + interval '15 seconds'"
+        )
+        .await,
+        1
+    );
+    exec(
+        &app,
+        "UPDATE background_jobs SET run_at = now() WHERE $1 > 0",
+    )
+    .await;
+    let node = app.another_node(|_| {}).await;
+    until(
+        &node,
+        "SELECT count(*) AS n FROM sip_trunks WHERE project_id = $1",
+        1,
+        Duration::from_secs(3),
+    )
+    .await;
+    until(&node, JOBS, 0, Duration::from_secs(2)).await;
+    // What LiveKit made for it is gone; the other trunk's side is intact.
+    let outbound = app.sim().sip_outbound_trunks();
+    assert_eq!(outbound.len(), 1);
+    assert_eq!(
+        outbound[0].sip_trunk_id,
+        kept["trunk"]["outbound_trunk_id"].as_str().unwrap()
+    );
+    let inbound = app.sim().sip_inbound_trunks();
+    assert_eq!(inbound.len(), 1);
+    assert_eq!(
+        inbound[0].sip_trunk_id,
+        kept["trunk"]["inbound_trunk_id"].as_str().unwrap()
+    );
+    let rules = app.sim().sip_dispatch_rules();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0].sip_dispatch_rule_id,
+        kept["trunk"]["dispatch_rule_id"].as_str().unwrap()
+    );
+    assert_eq!(job_runs(&node, "settle_trunk", "trunk_released"), 1);
+    // The number is free again.
+    let (status, again) = json(node.post_json("/api/v1/sip/trunks", &body).await).await;
+    assert_eq!(status, 201, "{again}");
+}

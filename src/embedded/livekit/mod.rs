@@ -317,6 +317,12 @@ impl LiveKitSim {
             .read(|s| s.sip.outbound.values().cloned().collect())
     }
 
+    /// The inbound SIP trunks.
+    pub fn sip_inbound_trunks(&self) -> Vec<livekit_protocol::SipInboundTrunkInfo> {
+        self.shared
+            .read(|s| s.sip.inbound.values().cloned().collect())
+    }
+
     /// The SIP dispatch rules.
     pub fn sip_dispatch_rules(&self) -> Vec<livekit_protocol::SipDispatchRuleInfo> {
         self.shared
