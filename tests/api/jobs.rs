@@ -370,13 +370,13 @@ async fn a_failing_job_is_retried_with_backoff_then_kept_as_failed() {
 #[tokio::test]
 async fn a_job_whose_lease_ran_out_is_taken_over_and_a_live_lease_is_respected() {
     let app = TestApp::spawn().await;
-    ghost_rooms(&app, 2, 0).await;
-    // Both held before the runner looks: one by a process that died (its
-    // lease ran out), one by a runner still working on it.
+    ghost_rooms(&app, 2, 60_000).await;
+    // Both held (and due) at once: one by a process that died (its lease
+    // ran out), one by a runner still working on it.
     exec(
         &app,
         "UPDATE background_jobs
-            SET locked_by = CASE WHEN data->>'room_id' = (SELECT min(id)::text FROM rooms)
+            SET run_at = now(), locked_by = CASE WHEN data->>'room_id' = (SELECT min(id)::text FROM rooms)
                                  THEN 'dead-node' ELSE 'busy-node' END,
                 locked_until = CASE WHEN data->>'room_id' = (SELECT min(id)::text FROM rooms)
                                     THEN now() - interval '1 second' ELSE now() + interval '1 hour' END,

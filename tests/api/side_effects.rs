@@ -141,6 +141,9 @@ async fn a_failed_room_create_leaves_no_row_and_frees_the_quota() {
     assert_eq!(status, 201, "{body}");
 }
 
+/// No settle job left.
+const NO_JOBS: &str = "SELECT count(*) AS n FROM background_jobs WHERE $1 > 0";
+
 /// Waits (at most 3 s: a few job periods) until `sql` counts `want`.
 async fn settled(app: &TestApp, sql: &str, want: i64) {
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -173,12 +176,8 @@ async fn a_room_reservation_whose_process_died_is_dropped_by_its_job() {
     }
     let (_, q) = json(app.get("/api/v1/quota").await).await;
     assert_eq!(q["quotas"]["rooms"]["used"], 1);
-    settled(
-        &app,
-        "SELECT count(*) AS n FROM rooms WHERE project_id = $1",
-        0,
-    )
-    .await;
+    let sql = "SELECT count(*) AS n FROM rooms WHERE project_id = $1";
+    settled(&app, sql, 0).await;
     let (_, q) = json(app.get("/api/v1/quota").await).await;
     assert_eq!(q["quotas"]["rooms"]["used"], 0);
 }
@@ -288,18 +287,9 @@ async fn a_recording_reservation_whose_process_died_is_dropped_by_its_job() {
         .await
         .unwrap();
     }
-    settled(
-        &app,
-        "SELECT count(*) AS n FROM recordings WHERE project_id = $1",
-        0,
-    )
-    .await;
-    settled(
-        &app,
-        "SELECT count(*) AS n FROM background_jobs WHERE $1 > 0",
-        0,
-    )
-    .await;
+    let sql = "SELECT count(*) AS n FROM recordings WHERE project_id = $1";
+    settled(&app, sql, 0).await;
+    settled(&app, NO_JOBS, 0).await;
 }
 
 fn trunk_body(number: &str) -> Value {
@@ -476,12 +466,8 @@ async fn a_trunk_reservation_whose_process_died_is_dropped_by_its_job() {
         "CONFLICT",
     )
     .await;
-    settled(
-        &app,
-        "SELECT count(*) AS n FROM sip_trunks WHERE project_id = $1",
-        0,
-    )
-    .await;
+    let sql = "SELECT count(*) AS n FROM sip_trunks WHERE project_id = $1";
+    settled(&app, sql, 0).await;
     let (status, body) = json(
         app.post_json("/api/v1/sip/trunks", &trunk_body("+18001234567"))
             .await,
@@ -683,12 +669,7 @@ async fn dial_reservations_whose_process_died_are_settled_by_their_jobs() {
     .unwrap();
     drop(conn);
     settled(&app, SIP_CALLS_USED, 1).await;
-    settled(
-        &app,
-        "SELECT count(*) AS n FROM background_jobs WHERE $1 > 0",
-        0,
-    )
-    .await;
+    settled(&app, NO_JOBS, 0).await;
     let metrics = app.state.metrics.render();
     for kind in ["dial_adopted", "dial_released"] {
         let line =
