@@ -60,6 +60,11 @@ pub struct Metrics {
     pub worker_restarts: Family<NameLabel, Counter>,
     /// Repairs made by the LiveKit reconciler, by kind.
     pub reconcile_repairs: Family<NameLabel, Counter>,
+    /// Batches written by a batch writer (`db::batch`), by queue.
+    pub batches: Family<NameLabel, Counter>,
+    /// Items in those batches, by queue: items / batches is the mean batch.
+    pub batched_items: Family<NameLabel, Counter>,
+    batch_sync: std::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -111,8 +116,23 @@ impl Default for Metrics {
             "State repaired by the LiveKit reconciler, by kind",
             reconcile_repairs.clone(),
         );
+        let batches = Family::<NameLabel, Counter>::default();
+        let batched_items = Family::<NameLabel, Counter>::default();
+        registry.register(
+            "batches",
+            "Batches written together (one transaction each), by queue",
+            batches.clone(),
+        );
+        registry.register(
+            "batched_items",
+            "Items written in those batches, by queue",
+            batched_items.clone(),
+        );
         Self {
             registry,
+            batches,
+            batched_items,
+            batch_sync: Default::default(),
             redis_fallbacks,
             worker_restarts,
             reconcile_repairs,
@@ -164,6 +184,20 @@ impl Metrics {
         self.reconcile_repairs
             .get_or_create(&NameLabel { name: kind.into() })
             .inc();
+    }
+
+    /// Brings the batch counters of queue `name` up to what it has written.
+    pub fn batch_written(&self, name: &str, written: crate::db::batch::Written) {
+        // One scrape at a time: read and increment are two steps.
+        let _one = self.batch_sync.lock().unwrap_or_else(|e| e.into_inner());
+        let label = NameLabel { name: name.into() };
+        for (family, now) in [
+            (&self.batches, written.batches),
+            (&self.batched_items, written.items),
+        ] {
+            let counter = family.get_or_create(&label);
+            counter.inc_by(now.saturating_sub(counter.get()));
+        }
     }
 
     /// The text exposition of every metric.

@@ -28,6 +28,7 @@ mod knowledge_search;
 mod knowledge_sources;
 mod layers;
 mod livekit;
+mod livekit_batches;
 mod monitor;
 mod ops;
 mod outcomes;
