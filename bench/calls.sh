@@ -35,6 +35,9 @@ PORT=${PORT:-18183}
 # the project at its quota (one session a month).
 export VOXPLANE_PLANS__ENTERPRISE__SESSIONS=1000000000 VOXPLANE_PLANS__ENTERPRISE__ROOMS=1000000000
 export VOXPLANE_PLANS__PROFESSIONAL__SESSIONS=1
+# The webhook step's rooms exist only in its webhooks, not in the simulator:
+# the reconciler (every 30 s) would end them all in the middle of the run.
+export VOXPLANE_RECONCILE_SECS=3600
 VOXPLANE_DATA_DIR=$DATA VOXPLANE_LOG_LEVEL=warn "$BIN" dev --port "$PORT" > "$DATA/dev.log" 2>&1 &
 DEV=$!
 PEER=
@@ -137,7 +140,7 @@ done
 EVENTS=$DATA/webhooks-ww.tsv THREADS=$THREADS wrk -t"$THREADS" -c"$CONNECTIONS" -d10s \
   -s bench/livekit_webhooks.lua "$VOXPLANE_URL" >/dev/null
 batch_counts() {
-  curl -fsS "$VOXPLANE_URL/metrics" | awk '/^voxplane_batch(es|ed_items)_total\{name="livekit_webhooks"\}/ {printf "%s ", $2}'
+  curl -fsS "$VOXPLANE_URL/metrics" | awk '/^voxplane_batch(es|ed_items)_total\{name="livekit_webhooks"\}/ {printf "%s ", $2} END {print ""}'
 }
 read -r B0 I0 < <(batch_counts)
 echo "-- POST /livekit/webhook: agent joins, a room each (each starts a session)"
