@@ -41,6 +41,7 @@ mod sessions;
 mod side_effects;
 mod simulator;
 mod sip;
+mod statuses;
 mod supervisor;
 mod transcripts;
 mod webhooks;
