@@ -148,4 +148,9 @@ mod tests {
     fn session_status_round_trips() {
         round_trips::<crate::db::sessions::SessionStatus>();
     }
+
+    #[test]
+    fn sip_call_status_round_trips() {
+        round_trips::<crate::db::sip_calls::SipCallStatus>();
+    }
 }
