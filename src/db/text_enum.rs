@@ -153,4 +153,9 @@ mod tests {
     fn sip_call_status_round_trips() {
         round_trips::<crate::db::sip_calls::SipCallStatus>();
     }
+
+    #[test]
+    fn room_status_round_trips() {
+        round_trips::<crate::db::rooms::RoomStatus>();
+    }
 }
