@@ -158,4 +158,9 @@ mod tests {
     fn room_status_round_trips() {
         round_trips::<crate::db::rooms::RoomStatus>();
     }
+
+    #[test]
+    fn chat_call_status_round_trips() {
+        round_trips::<crate::chat::calls_store::ChatCallStatus>();
+    }
 }
