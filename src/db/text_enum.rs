@@ -163,4 +163,9 @@ mod tests {
     fn chat_call_status_round_trips() {
         round_trips::<crate::chat::calls_store::ChatCallStatus>();
     }
+
+    #[test]
+    fn delivery_status_round_trips() {
+        round_trips::<crate::events::delivery::DeliveryStatus>();
+    }
 }

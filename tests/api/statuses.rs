@@ -104,6 +104,7 @@ async fn status_enums_match_the_check_constraints() {
     use voxplane::db::rooms::RoomStatus;
     use voxplane::db::sessions::SessionStatus;
     use voxplane::db::sip_calls::SipCallStatus;
+    use voxplane::events::delivery::DeliveryStatus;
 
     let (name, url) = fresh_database().await;
     let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
@@ -114,9 +115,10 @@ async fn status_enums_match_the_check_constraints() {
     check!(&mut conn, checks, covered, SipCallStatus);
     check!(&mut conn, checks, covered, RoomStatus);
     check!(&mut conn, checks, covered, ChatCallStatus);
+    check!(&mut conn, checks, covered, DeliveryStatus);
 
     // Status columns whose enum is still to come.
-    let todo = [("webhook_deliveries", "status"), ("recordings", "status"), ("knowledge_bases", "indexing_status"), ("kb_documents", "status"), ("kb_sources", "status"), ("kb_source_pages", "status")];
+    let todo = [("recordings", "status"), ("knowledge_bases", "indexing_status"), ("kb_documents", "status"), ("kb_sources", "status"), ("kb_source_pages", "status")];
     let missing: Vec<_> = checks
         .keys()
         .filter(|k| !covered.contains(*k) && !todo.contains(&(k.0.as_str(), k.1.as_str())))
@@ -137,6 +139,7 @@ fn documented_statuses_are_the_enums() {
     use voxplane::chat::calls_store::ChatCallStatus;
     use voxplane::db::rooms::RoomStatus;
     use voxplane::db::sessions::SessionStatus;
+    use voxplane::events::delivery::DeliveryStatus;
 
     fn names<E: TextEnum>() -> Vec<&'static str> {
         E::ALL.iter().map(|v| v.as_str()).collect()
@@ -155,6 +158,8 @@ fn documented_statuses_are_the_enums() {
         ("SessionStatus", names::<SessionStatus>()),
         ("RoomStatus", names::<RoomStatus>()),
         ("ChatCallStatus", names::<ChatCallStatus>()),
+        ("DeliveryStatus", names::<DeliveryStatus>()),
+        ("DeliveryStatusFilter", names::<DeliveryStatus>()),
     ];
     for (schema, values) in expected {
         assert_eq!(listed(schema), values, "the {schema} schema");
