@@ -168,4 +168,9 @@ mod tests {
     fn delivery_status_round_trips() {
         round_trips::<crate::events::delivery::DeliveryStatus>();
     }
+
+    #[test]
+    fn recording_status_round_trips() {
+        round_trips::<crate::recordings::store::RecordingStatus>();
+    }
 }
