@@ -173,4 +173,24 @@ mod tests {
     fn recording_status_round_trips() {
         round_trips::<crate::recordings::store::RecordingStatus>();
     }
+
+    #[test]
+    fn kb_indexing_status_round_trips() {
+        round_trips::<crate::db::knowledge_bases::KbIndexingStatus>();
+    }
+
+    #[test]
+    fn kb_document_status_round_trips() {
+        round_trips::<crate::db::kb_documents::KbDocumentStatus>();
+    }
+
+    #[test]
+    fn kb_source_status_round_trips() {
+        round_trips::<crate::knowledge::sources::store::KbSourceStatus>();
+    }
+
+    #[test]
+    fn kb_page_status_round_trips() {
+        round_trips::<crate::knowledge::sources::store::KbPageStatus>();
+    }
 }

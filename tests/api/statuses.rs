@@ -101,10 +101,13 @@ macro_rules! check {
 #[tokio::test]
 async fn status_enums_match_the_check_constraints() {
     use voxplane::chat::calls_store::ChatCallStatus;
+    use voxplane::db::kb_documents::KbDocumentStatus;
+    use voxplane::db::knowledge_bases::KbIndexingStatus;
     use voxplane::db::rooms::RoomStatus;
     use voxplane::db::sessions::SessionStatus;
     use voxplane::db::sip_calls::SipCallStatus;
     use voxplane::events::delivery::DeliveryStatus;
+    use voxplane::knowledge::sources::store::{KbPageStatus, KbSourceStatus};
     use voxplane::recordings::RecordingStatus;
 
     let (name, url) = fresh_database().await;
@@ -118,13 +121,12 @@ async fn status_enums_match_the_check_constraints() {
     check!(&mut conn, checks, covered, ChatCallStatus);
     check!(&mut conn, checks, covered, DeliveryStatus);
     check!(&mut conn, checks, covered, RecordingStatus);
+    check!(&mut conn, checks, covered, KbIndexingStatus);
+    check!(&mut conn, checks, covered, KbDocumentStatus);
+    check!(&mut conn, checks, covered, KbSourceStatus);
+    check!(&mut conn, checks, covered, KbPageStatus);
 
-    // Status columns whose enum is still to come.
-    let todo = [("knowledge_bases", "indexing_status"), ("kb_documents", "status"), ("kb_sources", "status"), ("kb_source_pages", "status")];
-    let missing: Vec<_> = checks
-        .keys()
-        .filter(|k| !covered.contains(*k) && !todo.contains(&(k.0.as_str(), k.1.as_str())))
-        .collect();
+    let missing: Vec<_> = checks.keys().filter(|k| !covered.contains(*k)).collect();
     assert!(
         missing.is_empty(),
         "status columns with no Rust enum: {missing:?}"
@@ -139,9 +141,12 @@ async fn status_enums_match_the_check_constraints() {
 #[test]
 fn documented_statuses_are_the_enums() {
     use voxplane::chat::calls_store::ChatCallStatus;
+    use voxplane::db::kb_documents::KbDocumentStatus;
+    use voxplane::db::knowledge_bases::KbIndexingStatus;
     use voxplane::db::rooms::RoomStatus;
     use voxplane::db::sessions::SessionStatus;
     use voxplane::events::delivery::DeliveryStatus;
+    use voxplane::knowledge::sources::store::{KbPageStatus, KbSourceStatus};
     use voxplane::recordings::RecordingStatus;
 
     fn names<E: TextEnum>() -> Vec<&'static str> {
@@ -163,6 +168,10 @@ fn documented_statuses_are_the_enums() {
         ("ChatCallStatus", names::<ChatCallStatus>()),
         ("DeliveryStatus", names::<DeliveryStatus>()),
         ("DeliveryStatusFilter", names::<DeliveryStatus>()),
+        ("KbIndexingStatus", names::<KbIndexingStatus>()),
+        ("KbDocumentStatus", names::<KbDocumentStatus>()),
+        ("KbSourceStatus", names::<KbSourceStatus>()),
+        ("KbPageStatus", names::<KbPageStatus>()),
         (
             "RecordingStatusFilter",
             names::<RecordingStatus>()
