@@ -349,12 +349,14 @@ async fn sip_participant(
         }
         return Ok(());
     }
-    let status = match p.attributes.get("sip.callStatus").map(String::as_str) {
-        Some(s @ ("dialing" | "ringing")) => s.to_owned(),
-        _ => "active".to_owned(),
+    use calls::SipCallStatus as S;
+    let reported = p.attributes.get("sip.callStatus");
+    let status = match reported.and_then(|s| super::calls::reported(s)) {
+        Some(s @ (S::Dialing | S::Ringing)) => s,
+        _ => S::Active,
     };
     if let Some(call) = call {
-        return super::calls::progress(conn, &call, &status).await;
+        return super::calls::progress(conn, &call, status).await;
     }
     if p.attributes.contains_key(super::calls::DIAL_SESSION) {
         // Placed by a dial that has not committed its call yet: the dial
@@ -365,7 +367,7 @@ async fn sip_participant(
         // Reported after the room's end: that call is over.
         return Ok(());
     }
-    inbound_call(conn, project_id, name, room, p, &status).await
+    inbound_call(conn, project_id, name, room, p, status).await
 }
 
 /// An inbound call: its session is the room's, `sip.inbound_call` is
@@ -384,7 +386,7 @@ async fn inbound_call(
     name: &RoomName,
     room: &proto::Room,
     p: &proto::ParticipantInfo,
-    status: &str,
+    status: crate::db::sip_calls::SipCallStatus,
 ) -> ApiResult<()> {
     use crate::db::{sessions, sip_calls as calls};
     let attr = |k: &str| p.attributes.get(k).cloned().unwrap_or_default();

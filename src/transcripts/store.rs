@@ -1,5 +1,6 @@
 //! SQL of transcript search and of the sessions export.
 
+use crate::db::sessions::SessionStatus;
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamptz};
@@ -14,7 +15,7 @@ pub struct SessionFilter {
     pub to: Option<DateTime<Utc>>,
     pub agent_config_id: Option<i64>,
     /// active or completed.
-    pub status: Option<String>,
+    pub status: Option<SessionStatus>,
     /// Carries this tag.
     pub tag: Option<String>,
     pub disposition: Option<String>,
@@ -143,7 +144,7 @@ pub async fn search(
         .bind::<Nullable<Timestamptz>, _>(f.from)
         .bind::<Nullable<Timestamptz>, _>(f.to)
         .bind::<Nullable<BigInt>, _>(f.agent_config_id)
-        .bind::<Nullable<Text>, _>(f.status.as_deref())
+        .bind::<Nullable<Text>, _>(f.status)
         .bind::<Nullable<Text>, _>(f.tag.as_deref())
         .bind::<Nullable<Text>, _>(f.disposition.as_deref())
         .bind::<Nullable<Text>, _>(speaker)
@@ -166,7 +167,7 @@ pub struct ExportRow {
     #[diesel(sql_type = Nullable<Text>)]
     pub agent_name: Option<String>,
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: SessionStatus,
     #[diesel(sql_type = Text)]
     pub session_type: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -246,7 +247,7 @@ pub async fn export_page(
         .bind::<Nullable<Timestamptz>, _>(f.from)
         .bind::<Nullable<Timestamptz>, _>(f.to)
         .bind::<Nullable<BigInt>, _>(f.agent_config_id)
-        .bind::<Nullable<Text>, _>(f.status.as_deref())
+        .bind::<Nullable<Text>, _>(f.status)
         .bind::<Nullable<Text>, _>(f.tag.as_deref())
         .bind::<Nullable<Text>, _>(f.disposition.as_deref())
         .bind::<BigInt, _>(limit)

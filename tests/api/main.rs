@@ -42,6 +42,7 @@ mod sessions;
 mod side_effects;
 mod simulator;
 mod sip;
+mod statuses;
 mod supervisor;
 mod transcripts;
 mod webhooks;
