@@ -9,6 +9,8 @@
 #   4. 20 projects starting calls at once (keys rotated per request), then 19 of
 #      them next to a 20th that is at its quota (answered 429)
 #   5. POST /api/v1/rooms (the LiveKit simulator) with unique names
+#   6. POST /livekit/webhook: signed agent joins, a room each (each starts the
+#      room's session), as LiveKit sends them (ONLY=webhooks runs just this)
 # Results go to stdout; docs/PERFORMANCE.md keeps them with the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +24,11 @@ if ! command -v wrk >/dev/null; then
   echo "bench: installing wrk (Debian package)"
   apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/voxplane"
+# BIN: another build of the server to measure (e.g. an earlier commit's).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN="$CARGO_TARGET_DIR/release/voxplane"
+fi
 
 DATA=.local/bench-calls
 rm -rf "$DATA"; mkdir -p "$DATA"
@@ -33,6 +38,9 @@ PORT=${PORT:-18183}
 # the project at its quota (one session a month).
 export VOXPLANE_PLANS__ENTERPRISE__SESSIONS=1000000000 VOXPLANE_PLANS__ENTERPRISE__ROOMS=1000000000
 export VOXPLANE_PLANS__PROFESSIONAL__SESSIONS=1
+# The webhook step's rooms exist only in its webhooks, not in the simulator:
+# the reconciler (every 30 s) would end them all in the middle of the run.
+export VOXPLANE_RECONCILE_SECS=3600
 VOXPLANE_DATA_DIR=$DATA VOXPLANE_LOG_LEVEL=warn "$BIN" dev --port "$PORT" > "$DATA/dev.log" 2>&1 &
 DEV=$!
 PEER=
@@ -83,6 +91,7 @@ echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine; server: 
   -c "CREATE TABLE wal_warm (x int)" \
   -c "DO \$\$ BEGIN FOR i IN 1..48 LOOP INSERT INTO wal_warm VALUES (i); PERFORM pg_switch_wal(); COMMIT; END LOOP; END \$\$" \
   -c "DROP TABLE wal_warm" -c "CHECKPOINT" -c "CHECKPOINT" >/dev/null
+if [ "${ONLY:-}" != webhooks ]; then
 KEYS=$KEY RUN=warm wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
 
 KEYS=$KEY RUN=a wrk_run "POST /api/v1/token, agent dispatch (contract default), empty month" "$VOXPLANE_URL"
@@ -123,3 +132,27 @@ wait $SIDE
 grep -E "Requests/sec|Non-2xx" "$DATA/side.txt" | sed 's/^/      the project at its quota: /'
 
 KEYS=$KEY RUN=rm PATH_=/api/v1/rooms ROOM_FIELD=name wrk_run "POST /api/v1/rooms (simulator), unique names" "$VOXPLANE_URL"
+fi
+
+PREFIX=$("$PSQL" -qAt "$DATABASE_URL" -c "SELECT room_prefix FROM projects WHERE id = $ID")
+EVENTS_N=${WEBHOOK_EVENTS:-200000}
+for run in ww w; do
+  python3 bench/livekit_webhooks.py "$LIVEKIT_API_KEY" "$LIVEKIT_API_SECRET" "$PREFIX" "$run" \
+    "$EVENTS_N" "$DATA/webhooks-$run.tsv"
+done
+EVENTS=$DATA/webhooks-ww.tsv THREADS=$THREADS wrk -t"$THREADS" -c"$CONNECTIONS" -d10s \
+  -s bench/livekit_webhooks.lua "$VOXPLANE_URL" >/dev/null
+batch_counts() {
+  curl -fsS "$VOXPLANE_URL/metrics" | awk '/^voxplane_batch(es|ed_items)_total\{name="livekit_webhooks"\}/ {printf "%s ", $2} END {print ""}'
+}
+read -r B0 I0 < <(batch_counts) || true
+echo "-- POST /livekit/webhook: agent joins, a room each (each starts a session)"
+EVENTS=$DATA/webhooks-w.tsv THREADS=$THREADS wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
+  -s bench/livekit_webhooks.lua "$VOXPLANE_URL" | grep -E "Requests/sec|Latency  |  50%|  99%|Non-2xx|Socket errors|requests in"
+read -r B1 I1 < <(batch_counts) || true
+echo "   sessions started: $("$PSQL" -qAt "$DATABASE_URL" -c "SELECT count(*) FROM sessions WHERE room_name LIKE '${PREFIX}_wh-w-%'") of $EVENTS_N events in the file (repeats are duplicates)"
+if [ -n "${B1:-}" ]; then
+  python3 -c "b=$B1-$B0; i=$I1-$I0; print(f'   {i:.0f} webhooks in {b:.0f} batches: {i/max(b,1):.1f} per commit')"
+else
+  echo "   (this build reports no batches: one transaction per webhook)"
+fi

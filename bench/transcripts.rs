@@ -119,6 +119,23 @@ fn start_server(settings: Settings) -> String {
     format!("http://{}", rx.recv().unwrap())
 }
 
+/// The measured project of a database loaded by an earlier run, if any.
+async fn kept_project(conn: &mut AsyncPgConnection) -> Option<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    diesel::sql_query(
+        "SELECT p.id FROM projects p WHERE p.name = 'bench'
+           AND EXISTS (SELECT 1 FROM transcripts t WHERE t.project_id = p.id)",
+    )
+    .get_result::<Id>(conn)
+    .await
+    .ok()
+    .map(|r| r.id)
+}
+
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -228,49 +245,69 @@ async fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let lines = env_or("TX_BENCH_LINES", 10_000_000);
     let rounds = env_or("TX_BENCH_ROUNDS", 300);
+    // TX_BENCH_KEEP=1 keeps the loaded database (one per line count) and
+    // reuses it on the next run: query changes are timed without a reload.
+    let keep = std::env::var("TX_BENCH_KEEP").is_ok_and(|v| v == "1");
+    let data_dir = if keep {
+        root.join(format!(".local/bench-tx/kept-{lines}"))
+    } else {
+        root.join(format!(".local/bench-tx/run-{}", std::process::id()))
+    };
     let pg = EmbeddedPostgres::start(PgOptions {
         install_dir: root.join(".local/pg"),
-        data_dir: root.join(format!(".local/bench-tx/run-{}", std::process::id())),
+        data_dir,
         port: 0,
-        ephemeral: true,
+        ephemeral: !keep,
         settings: voxplane::embedded::postgres::memory_settings(),
     })
     .expect("embedded Postgres (run `make setup`)");
     pg.ensure_database("txbench").await.unwrap();
     let url = pg.url("txbench");
     voxplane::db::run_migrations(&url).await.unwrap();
-    let mine = voxplane::admin::create_project(&url, "bench", Plan::Enterprise)
-        .await
-        .unwrap();
-    let other = voxplane::admin::create_project(&url, "other", Plan::Enterprise)
-        .await
-        .unwrap();
-    voxplane::admin::set_rate_limit(&url, mine.project_id, Some(2_000_000_000))
-        .await
-        .unwrap();
     let vocab = vocabulary(5_000);
     let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
-    let t = Instant::now();
-    conn.batch_execute("DROP INDEX transcripts_search_idx")
-        .await
-        .unwrap();
-    load(&mut conn, mine.project_id, lines * 4 / 5, &vocab).await;
-    load(&mut conn, other.project_id, lines / 5, &vocab).await;
-    let loaded = t.elapsed();
-    let t = Instant::now();
-    for sql in [
-        "SET maintenance_work_mem = '1GB'",
-        "CREATE INDEX transcripts_search_idx ON transcripts USING gin (search)",
-        "VACUUM ANALYZE transcripts",
-        "VACUUM ANALYZE sessions",
-    ] {
-        conn.batch_execute(sql).await.unwrap();
-    }
-    println!(
-        "== {lines} lines loaded in {:.0} s, index built in {:.0} s",
-        loaded.as_secs_f64(),
-        t.elapsed().as_secs_f64()
-    );
+    let loaded_before = kept_project(&mut conn).await;
+    let mine = match loaded_before {
+        Some(id) => {
+            println!("== reusing the {lines} lines kept from an earlier run");
+            voxplane::admin::create_key(&url, id, "bench")
+                .await
+                .unwrap()
+        }
+        None => {
+            let mine = voxplane::admin::create_project(&url, "bench", Plan::Enterprise)
+                .await
+                .unwrap();
+            let other = voxplane::admin::create_project(&url, "other", Plan::Enterprise)
+                .await
+                .unwrap();
+            voxplane::admin::set_rate_limit(&url, mine.project_id, Some(2_000_000_000))
+                .await
+                .unwrap();
+            let t = Instant::now();
+            conn.batch_execute("DROP INDEX transcripts_search_idx")
+                .await
+                .unwrap();
+            load(&mut conn, mine.project_id, lines * 4 / 5, &vocab).await;
+            load(&mut conn, other.project_id, lines / 5, &vocab).await;
+            let loaded = t.elapsed();
+            let t = Instant::now();
+            for sql in [
+                "SET maintenance_work_mem = '1GB'",
+                "CREATE INDEX transcripts_search_idx ON transcripts USING gin (search)",
+                "VACUUM ANALYZE transcripts",
+                "VACUUM ANALYZE sessions",
+            ] {
+                conn.batch_execute(sql).await.unwrap();
+            }
+            println!(
+                "== {lines} lines loaded in {:.0} s, index built in {:.0} s",
+                loaded.as_secs_f64(),
+                t.elapsed().as_secs_f64()
+            );
+            mine
+        }
+    };
     let settings = Settings {
         port: 0,
         workers: 1,

@@ -5,6 +5,8 @@
 # API. Release build. Figures go to stdout; docs/PERFORMANCE.md records them.
 #   TX_BENCH_LINES (default 10000000)   lines loaded
 #   TX_BENCH_ROUNDS (default 300)       sequential requests per query class
+#   TX_BENCH_KEEP=1                     keep the loaded database (.local/bench-tx/kept-LINES)
+#                                       and reuse it next time (time query changes without a reload)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/voxplane-target}"

@@ -81,6 +81,11 @@ pub struct Metrics {
     pub jobs: Family<StateLabel, Gauge>,
     /// Background job attempts, by type and outcome.
     pub jobs_run: Family<JobLabels, Counter>,
+    /// Batches written by a batch writer (`db::batch`), by queue.
+    pub batches: Family<NameLabel, Counter>,
+    /// Items in those batches, by queue: items / batches is the mean batch.
+    pub batched_items: Family<NameLabel, Counter>,
+    batch_sync: std::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -144,10 +149,25 @@ impl Default for Metrics {
             "Background job attempts by type and outcome",
             jobs_run.clone(),
         );
+        let batches = Family::<NameLabel, Counter>::default();
+        let batched_items = Family::<NameLabel, Counter>::default();
+        registry.register(
+            "batches",
+            "Batches written together (one transaction each), by queue",
+            batches.clone(),
+        );
+        registry.register(
+            "batched_items",
+            "Items written in those batches, by queue",
+            batched_items.clone(),
+        );
         Self {
             registry,
             jobs,
             jobs_run,
+            batches,
+            batched_items,
+            batch_sync: Default::default(),
             redis_fallbacks,
             worker_restarts,
             reconcile_repairs,
@@ -220,6 +240,20 @@ impl Metrics {
         self.reconcile_repairs
             .get_or_create(&NameLabel { name: kind.into() })
             .inc();
+    }
+
+    /// Brings the batch counters of queue `name` up to what it has written.
+    pub fn batch_written(&self, name: &str, written: crate::db::batch::Written) {
+        // One scrape at a time: read and increment are two steps.
+        let _one = self.batch_sync.lock().unwrap_or_else(|e| e.into_inner());
+        let label = NameLabel { name: name.into() };
+        for (family, now) in [
+            (&self.batches, written.batches),
+            (&self.batched_items, written.items),
+        ] {
+            let counter = family.get_or_create(&label);
+            counter.inc_by(now.saturating_sub(counter.get()));
+        }
     }
 
     /// The text exposition of every metric.

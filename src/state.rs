@@ -61,6 +61,8 @@ pub struct AppState {
     pub transcripts: Arc<crate::db::transcripts::TranscriptWriter>,
     /// Session starts waiting to be written, batched across requests.
     pub starts: Arc<crate::calls::starts::SessionStarter>,
+    /// LiveKit webhooks waiting to be applied, batched across requests.
+    pub webhooks_in: Arc<crate::livekit::applier::WebhookApplier>,
     /// This process's SIP dispatch-rule syncs, one at a time per project.
     pub sip_syncs: Arc<crate::sip::rules::Syncs>,
 }
@@ -116,6 +118,7 @@ impl AppState {
                 Duration::from_millis(settings.database_timeout_ms),
             )),
             starts: Arc::new(Default::default()),
+            webhooks_in: Arc::new(Default::default()),
             sip_syncs: Arc::new(Default::default()),
             settings: Arc::new(settings),
             pool,

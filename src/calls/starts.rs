@@ -135,6 +135,11 @@ impl std::fmt::Debug for SessionStarter {
 }
 
 impl SessionStarter {
+    /// What the writers have written so far.
+    pub fn written(&self) -> crate::db::batch::Written {
+        self.queue.written()
+    }
+
     /// Starts a session (or refuses it) and returns once it is committed.
     pub async fn start(&self, state: &AppState, request: StartRequest) -> Result<Outcome, Failed> {
         let home = self

@@ -14,7 +14,7 @@
 //! after `call_ring_timeout_secs` (`missed`, [`expire`]). The call's
 //! message shows the call as it is now, with its duration (answer to end).
 
-use super::calls_store::{self as store, CallRow};
+use super::calls_store::{self as store, CallRow, ChatCallStatus};
 use super::events as ev;
 use super::service::{Member, no_chat};
 use super::types::{ChatCallOut, ChatCallTokenOut, ChatMessageOut};
@@ -130,7 +130,7 @@ pub async fn start(state: &AppState, m: &Member, chat_id: i64) -> ApiResult<Chat
         .transaction::<_, ApiError, _>(async |conn| {
             if let Err(e) = created {
                 if let Some(failed) =
-                    store::end(conn, call.id, "failed", "livekit_unavailable").await?
+                    store::end(conn, call.id, ChatCallStatus::Failed, "livekit_unavailable").await?
                 {
                     announce(conn, &failed, "ended", None).await?;
                 }
@@ -215,7 +215,7 @@ pub async fn join(
     state.livekit()?;
     let mut conn = state.pool.get().await?;
     let call = named_call(&mut conn, m, chat_id, call_id).await?;
-    if !store::LIVE.contains(&call.status.as_str()) {
+    if !store::LIVE.contains(&call.status) {
         return Err(ApiError::conflict("The call has ended"));
     }
     let out = call_out(&mut conn, &call).await?;
@@ -234,7 +234,7 @@ pub async fn end(
     let call = named_call(&mut conn, m, chat_id, call_id).await?;
     let ended = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            match store::end(conn, call.id, "ended", "ended").await? {
+            match store::end(conn, call.id, ChatCallStatus::Ended, "ended").await? {
                 Some(ended) => Ok(Some(
                     announce(conn, &ended, "ended", Some(m.account_id)).await?,
                 )),
@@ -281,7 +281,7 @@ pub async fn on_participant(
     if joined {
         store::joined(conn, call.id, &p.identity, account, at).await?;
         let caller = account.is_some() && account == call.started_by;
-        let call = if call.status == "ringing" && !caller {
+        let call = if call.status == ChatCallStatus::Ringing && !caller {
             store::answered(conn, call.id, at).await?.unwrap_or(call)
         } else {
             call
@@ -296,13 +296,13 @@ pub async fn on_participant(
         announce(conn, &call, "participant_left", account).await?;
         return Ok(());
     }
-    let reason = if call.status == "active" {
+    let reason = if call.status == ChatCallStatus::Active {
         "everyone_left"
     } else {
         "cancelled"
     };
     let call = announce(conn, &call, "participant_left", account).await?;
-    if let Some(ended) = store::end(conn, call.id, "ended", reason).await? {
+    if let Some(ended) = store::end(conn, call.id, ChatCallStatus::Ended, reason).await? {
         announce(conn, &ended, "ended", None).await?;
     }
     Ok(())
@@ -314,12 +314,12 @@ pub async fn on_room_finished(conn: &mut AsyncPgConnection, room_full: &str) -> 
     let Some(call) = store::lock_live_by_room(conn, room_full).await? else {
         return Ok(());
     };
-    let reason = if call.status == "active" {
+    let reason = if call.status == ChatCallStatus::Active {
         "everyone_left"
     } else {
         "missed"
     };
-    if let Some(ended) = store::end(conn, call.id, "ended", reason).await? {
+    if let Some(ended) = store::end(conn, call.id, ChatCallStatus::Ended, reason).await? {
         announce(conn, &ended, "ended", None).await?;
     }
     Ok(())
@@ -334,10 +334,10 @@ pub async fn expire(state: &AppState) -> anyhow::Result<()> {
         .transaction::<_, ApiError, _>(async |conn| {
             let mut ended = Vec::new();
             for call in store::lock_overdue(conn, ring).await? {
-                let (status, reason) = if call.status == "pending" {
-                    ("failed", "livekit_unavailable")
+                let (status, reason) = if call.status == ChatCallStatus::Pending {
+                    (ChatCallStatus::Failed, "livekit_unavailable")
                 } else {
-                    ("ended", "missed")
+                    (ChatCallStatus::Ended, "missed")
                 };
                 if let Some(done) = store::end(conn, call.id, status, reason).await? {
                     announce(conn, &done, "ended", None).await?;

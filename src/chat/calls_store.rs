@@ -11,8 +11,29 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+crate::db::text_enum::text_enum! {
+    /// The status of a call in a chat (`chat_calls.status`).
+    #[derive(utoipa::ToSchema)]
+    pub enum ChatCallStatus in ("chat_calls", "status") {
+        /// Reserved; its LiveKit room is being created.
+        Pending = "pending",
+        /// Nobody but the caller joined yet.
+        Ringing = "ringing",
+        /// Someone answered.
+        Active = "active",
+        /// Over.
+        Ended = "ended",
+        /// Its room could not be created.
+        Failed = "failed",
+    }
+}
+
 /// The statuses of a call that has not ended.
-pub const LIVE: [&str; 3] = ["pending", "ringing", "active"];
+pub const LIVE: [ChatCallStatus; 3] = [
+    ChatCallStatus::Pending,
+    ChatCallStatus::Ringing,
+    ChatCallStatus::Active,
+];
 
 /// A row of `chat_calls`.
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
@@ -23,7 +44,7 @@ pub struct CallRow {
     pub project_id: i64,
     pub room_name: String,
     pub started_by: Option<i64>,
-    pub status: String,
+    pub status: ChatCallStatus,
     pub end_reason: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -50,7 +71,7 @@ impl CallRow {
             chat_id: self.chat_id,
             room: self.room_name.clone(),
             started_by: self.started_by,
-            status: self.status.clone(),
+            status: self.status,
             end_reason: self.end_reason.clone(),
             version: self.version,
             started_at: self.created_at,
@@ -176,12 +197,16 @@ pub async fn participants(
 
 /// Moves a call to `ringing` (from `pending`).
 pub async fn ringing(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<CallRow>> {
-    diesel::update(cc::table.find(id).filter(cc::status.eq("pending")))
-        .set(cc::status.eq("ringing"))
-        .returning(CallRow::as_returning())
-        .get_result(conn)
-        .await
-        .optional()
+    diesel::update(
+        cc::table
+            .find(id)
+            .filter(cc::status.eq(ChatCallStatus::Pending)),
+    )
+    .set(cc::status.eq(ChatCallStatus::Ringing))
+    .returning(CallRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// Moves a ringing call to `active` (answered at `at`).
@@ -190,12 +215,19 @@ pub async fn answered(
     id: i64,
     at: DateTime<Utc>,
 ) -> QueryResult<Option<CallRow>> {
-    diesel::update(cc::table.find(id).filter(cc::status.eq("ringing")))
-        .set((cc::status.eq("active"), cc::answered_at.eq(at)))
-        .returning(CallRow::as_returning())
-        .get_result(conn)
-        .await
-        .optional()
+    diesel::update(
+        cc::table
+            .find(id)
+            .filter(cc::status.eq(ChatCallStatus::Ringing)),
+    )
+    .set((
+        cc::status.eq(ChatCallStatus::Active),
+        cc::answered_at.eq(at),
+    ))
+    .returning(CallRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// Ends a live call (`ended`, or `failed`) with a reason; `None` when it
@@ -203,7 +235,7 @@ pub async fn answered(
 pub async fn end(
     conn: &mut AsyncPgConnection,
     id: i64,
-    status: &str,
+    status: ChatCallStatus,
     reason: &str,
 ) -> QueryResult<Option<CallRow>> {
     let ended = diesel::update(cc::table.find(id).filter(cc::status.eq_any(LIVE)))

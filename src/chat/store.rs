@@ -236,7 +236,7 @@ pub struct MessageRow {
     #[diesel(sql_type = Nullable<BigInt>)]
     pub call_started_by: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
-    pub call_status: Option<String>,
+    pub call_status: Option<super::calls_store::ChatCallStatus>,
     #[diesel(sql_type = Nullable<Text>)]
     pub call_end_reason: Option<String>,
     #[diesel(sql_type = Nullable<BigInt>)]

@@ -88,8 +88,7 @@ pub struct ChatCallOut {
     pub started_by: Option<i64>,
     /// `pending` (room being created), `ringing` (nobody but the caller
     /// joined), `active`, `ended` or `failed`.
-    #[schema(example = "active")]
-    pub status: String,
+    pub status: super::calls_store::ChatCallStatus,
     /// Why it ended: `ended` (end-call), `everyone_left`, `cancelled`
     /// (the caller left before anyone answered), `missed` (nobody answered
     /// in time), `livekit_unavailable`.

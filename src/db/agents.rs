@@ -189,7 +189,7 @@ pub async fn delete(
                 s::project_id
                     .eq(project_id)
                     .and(s::agent_config_id.eq(id))
-                    .and(s::status.eq("active")),
+                    .and(s::status.eq(super::sessions::SessionStatus::Active)),
             )
             .count()
             .get_result(conn)

@@ -21,6 +21,7 @@ use diesel::result::{DatabaseErrorKind, Error};
 use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -67,6 +68,19 @@ pub struct BatchQueue<T, R> {
     write: WriteFn<T, R>,
     max_writers: usize,
     max_batch: usize,
+    /// Batches taken by writers, and the items they held.
+    batches: AtomicU64,
+    items: AtomicU64,
+}
+
+/// What a queue has written since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Batches taken by a writer (one transaction each, unless written
+    /// again item by item after a failure).
+    pub batches: u64,
+    /// Items in them.
+    pub items: u64,
 }
 
 impl<T, R> BatchQueue<T, R>
@@ -91,6 +105,17 @@ where
             write,
             max_writers: max_writers.max(1),
             max_batch: max_batch.max(1),
+            batches: AtomicU64::new(0),
+            items: AtomicU64::new(0),
+        }
+    }
+
+    /// Batches and items taken by writers so far (`voxplane_batches`,
+    /// `voxplane_batched_items`).
+    pub fn written(&self) -> Written {
+        Written {
+            batches: self.batches.load(Ordering::Relaxed),
+            items: self.items.load(Ordering::Relaxed),
         }
     }
 
@@ -137,6 +162,8 @@ where
             return None;
         }
         let n = q.items.len().min(self.max_batch);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.items.fetch_add(n as u64, Ordering::Relaxed);
         Some(q.items.drain(..n).collect())
     }
 

@@ -9,6 +9,21 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+crate::db::text_enum::text_enum! {
+    /// The status of a document (`kb_documents.status`).
+    #[derive(utoipa::ToSchema)]
+    pub enum KbDocumentStatus in ("kb_documents", "status") {
+        /// Being chunked and embedded.
+        Indexing = "indexing",
+        /// Searchable.
+        Ready = "ready",
+        /// A PDF without a text layer (nothing to index).
+        NoTextLayer = "no_text_layer",
+        /// Indexing failed.
+        Error = "error",
+    }
+}
+
 /// A row of `kb_documents`.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = kb_documents)]
@@ -22,7 +37,7 @@ pub struct Document {
     pub source_id: Option<i64>,
     pub url: Option<String>,
     pub title: Option<String>,
-    pub status: String,
+    pub status: KbDocumentStatus,
     pub error: Option<String>,
     pub page_count: Option<i32>,
     pub created_at: DateTime<Utc>,
@@ -49,7 +64,7 @@ pub struct DocumentIn<'a> {
     pub source_id: Option<i64>,
     pub url: Option<&'a str>,
     pub title: Option<&'a str>,
-    pub status: &'a str,
+    pub status: KbDocumentStatus,
     pub error: Option<&'a str>,
     pub page_count: Option<i32>,
 }
@@ -94,7 +109,7 @@ pub async fn set_status(
     conn: &mut AsyncPgConnection,
     kb_id: i64,
     name: &str,
-    status: &str,
+    status: KbDocumentStatus,
     error: Option<&str>,
 ) -> QueryResult<()> {
     diesel::update(
@@ -160,7 +175,7 @@ async fn with_stats(
 pub async fn page(
     conn: &mut AsyncPgConnection,
     kb_id: i64,
-    status: Option<&str>,
+    status: Option<KbDocumentStatus>,
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<DocumentStats>, i64)> {
@@ -171,8 +186,8 @@ pub async fn page(
         .filter(kb_documents::knowledge_base_id.eq(kb_id))
         .into_boxed();
     if let Some(s) = status {
-        q = q.filter(kb_documents::status.eq(s.to_owned()));
-        count = count.filter(kb_documents::status.eq(s.to_owned()));
+        q = q.filter(kb_documents::status.eq(s));
+        count = count.filter(kb_documents::status.eq(s));
     }
     let total = count.count().get_result(conn).await?;
     let docs: Vec<Document> = q

@@ -7,6 +7,21 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+crate::db::text_enum::text_enum! {
+    /// The indexing status of a knowledge base (`knowledge_bases.indexing_status`).
+    #[derive(utoipa::ToSchema)]
+    pub enum KbIndexingStatus in ("knowledge_bases", "indexing_status") {
+        /// Nothing indexed yet.
+        Pending = "pending",
+        /// Documents are being indexed (or queued).
+        Indexing = "indexing",
+        /// Every document is indexed.
+        Ready = "ready",
+        /// The last indexing failed.
+        Error = "error",
+    }
+}
+
 /// A row of `knowledge_bases`.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = knowledge_bases)]
@@ -17,7 +32,7 @@ pub struct KnowledgeBase {
     pub description: Option<String>,
     pub chunk_size: i32,
     pub chunk_overlap: i32,
-    pub indexing_status: String,
+    pub indexing_status: KbIndexingStatus,
     pub indexing_error: Option<String>,
     pub last_indexed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -171,7 +186,7 @@ pub async fn existing_ids(
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
     id: i64,
-    status: &str,
+    status: KbIndexingStatus,
     error: Option<&str>,
 ) -> QueryResult<()> {
     let now = Utc::now();
@@ -181,7 +196,7 @@ pub async fn set_status(
         knowledge_bases::indexing_error.eq(error),
         knowledge_bases::updated_at.eq(now),
     );
-    if status == "ready" {
+    if status == KbIndexingStatus::Ready {
         diesel::update(target)
             .set((common, knowledge_bases::last_indexed_at.eq(now)))
             .execute(conn)
@@ -194,13 +209,17 @@ pub async fn set_status(
 
 /// After an index pass: `ready`, unless background jobs still wait for the
 /// knowledge base (then `indexing`). Returns the status set.
-pub async fn mark_indexed(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<&'static str> {
+pub async fn mark_indexed(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<KbIndexingStatus> {
     let waiting: i64 = kb_index_jobs::table
         .filter(kb_index_jobs::knowledge_base_id.eq(id))
         .count()
         .get_result(conn)
         .await?;
-    let status = if waiting > 0 { "indexing" } else { "ready" };
+    let status = if waiting > 0 {
+        KbIndexingStatus::Indexing
+    } else {
+        KbIndexingStatus::Ready
+    };
     set_status(conn, id, status, None).await?;
     Ok(status)
 }

@@ -17,6 +17,7 @@ pub mod schema;
 pub mod sessions;
 pub mod sip_calls;
 pub mod sql_types;
+pub mod text_enum;
 pub mod transcripts;
 
 use diesel_async::AsyncPgConnection;

@@ -9,6 +9,17 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Int4, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+crate::db::text_enum::text_enum! {
+    /// The status of a room (`rooms.status`).
+    #[derive(utoipa::ToSchema)]
+    pub enum RoomStatus in ("rooms", "status") {
+        /// Open (or reserved: created here, LiveKit not yet answered).
+        Active = "active",
+        /// LiveKit reported its end, or it was deleted.
+        Closed = "closed",
+    }
+}
+
 /// A row of `rooms`.
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = rooms)]
@@ -18,7 +29,7 @@ pub struct Room {
     pub name: String,
     pub full_name: String,
     pub sid: Option<String>,
-    pub status: String,
+    pub status: RoomStatus,
     pub empty_timeout: i32,
     pub max_participants: i32,
     pub metadata: String,
@@ -38,7 +49,7 @@ pub async fn find_active(
             rooms::project_id
                 .eq(project_id)
                 .and(rooms::name.eq(name))
-                .and(rooms::status.eq("active")),
+                .and(rooms::status.eq(RoomStatus::Active)),
         )
         .select(Room::as_select())
         .first(conn)
@@ -173,7 +184,7 @@ pub async fn reservation(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<O
     rooms::table
         .find(id)
         .filter(rooms::sid.is_null())
-        .filter(rooms::status.eq("active"))
+        .filter(rooms::status.eq(RoomStatus::Active))
         .select(rooms::full_name)
         .first(conn)
         .await
@@ -192,11 +203,11 @@ pub async fn close_active(
             rooms::project_id
                 .eq(project_id)
                 .and(rooms::name.eq(name))
-                .and(rooms::status.eq("active")),
+                .and(rooms::status.eq(RoomStatus::Active)),
         ),
     )
     .set((
-        rooms::status.eq("closed"),
+        rooms::status.eq(RoomStatus::Closed),
         rooms::closed_at.eq(at),
         rooms::updated_at.eq(Utc::now()),
     ))
@@ -300,9 +311,9 @@ pub async fn is_open(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool>
     rooms::table
         .find(id)
         .select(rooms::status)
-        .first::<String>(conn)
+        .first::<RoomStatus>(conn)
         .await
-        .map(|status| status == "active")
+        .map(|status| status == RoomStatus::Active)
 }
 
 #[derive(QueryableByName)]

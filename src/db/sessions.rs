@@ -9,6 +9,17 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
+crate::db::text_enum::text_enum! {
+    /// The status of a session (`sessions.status`).
+    #[derive(utoipa::ToSchema)]
+    pub enum SessionStatus in ("sessions", "status") {
+        /// The call is running.
+        Active = "active",
+        /// The call ended.
+        Completed = "completed",
+    }
+}
+
 /// A row of `sessions`.
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = sessions)]
@@ -19,7 +30,7 @@ pub struct Session {
     pub agent_config_id: Option<i64>,
     pub caller_identity: Option<String>,
     pub session_type: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub metadata: Value,
     pub summary: Option<String>,
     pub duration_seconds: Option<i32>,
@@ -131,7 +142,7 @@ pub async fn active(
             sessions::project_id
                 .eq(project_id)
                 .and(sessions::room_name.eq(room_name))
-                .and(sessions::status.eq("active")),
+                .and(sessions::status.eq(SessionStatus::Active)),
         )
         .select(Session::as_select())
         .first(conn)
@@ -151,7 +162,7 @@ pub async fn lock_active(
             sessions::project_id
                 .eq(project_id)
                 .and(sessions::id.eq(id))
-                .and(sessions::status.eq("active")),
+                .and(sessions::status.eq(SessionStatus::Active)),
         )
         .for_update()
         .select(Session::as_select())
@@ -263,10 +274,10 @@ pub async fn end(
     let ended: Option<Session> = diesel::update(
         sessions::table
             .find(current.id)
-            .filter(sessions::status.eq("active")),
+            .filter(sessions::status.eq(SessionStatus::Active)),
     )
     .set((
-        sessions::status.eq("completed"),
+        sessions::status.eq(SessionStatus::Completed),
         sessions::ended_at.eq(at),
         sessions::duration_seconds.eq(duration.unwrap_or(computed)),
         sessions::summary.eq(summary.map(str::to_owned).or(current.summary.clone())),

@@ -7,12 +7,34 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-/// The status of a dial's call before LiveKit placed it (a reservation:
-/// its session holds the quota and the room; see `crate::sip::dialing`).
-pub const RESERVED: &str = "reserved";
+crate::db::text_enum::text_enum! {
+    /// The status of a SIP call (`sip_calls.status`).
+    pub enum SipCallStatus in ("sip_calls", "status") {
+        /// A dial's call before LiveKit placed it (a reservation: its
+        /// session holds the quota and the room; see `crate::sip::dialing`).
+        Reserved = "reserved",
+        /// Placed; the phone is being dialed.
+        Dialing = "dialing",
+        /// The phone rings.
+        Ringing = "ringing",
+        /// Answered.
+        Active = "active",
+        /// Ended after it was answered.
+        Ended = "ended",
+        /// Ended before it was answered (busy, no answer, …).
+        Failed = "failed",
+    }
+}
+
+/// The status of a dial's call before LiveKit placed it.
+pub const RESERVED: SipCallStatus = SipCallStatus::Reserved;
 
 /// The statuses of a call that has not ended.
-pub const LIVE: [&str; 3] = ["dialing", "ringing", "active"];
+pub const LIVE: [SipCallStatus; 3] = [
+    SipCallStatus::Dialing,
+    SipCallStatus::Ringing,
+    SipCallStatus::Active,
+];
 
 /// A row of `sip_calls`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -25,7 +47,7 @@ pub struct SipCall {
     pub participant_identity: String,
     pub phone_number: String,
     pub direction: String,
-    pub status: String,
+    pub status: SipCallStatus,
     pub reason: Option<String>,
     pub max_call_duration: i32,
     pub deadline: DateTime<Utc>,
@@ -45,7 +67,7 @@ pub struct NewCall<'a> {
     pub participant_identity: &'a str,
     pub phone_number: &'a str,
     pub direction: &'a str,
-    pub status: &'a str,
+    pub status: SipCallStatus,
     pub max_call_duration: i32,
     pub deadline: DateTime<Utc>,
 }
@@ -75,7 +97,7 @@ pub async fn confirm(
             .filter(sip_calls::status.eq(RESERVED)),
     )
     .set((
-        sip_calls::status.eq("dialing"),
+        sip_calls::status.eq(SipCallStatus::Dialing),
         sip_calls::deadline.eq(deadline),
         sip_calls::updated_at.eq(Utc::now()),
     ))
@@ -162,8 +184,8 @@ pub async fn any_for_session(conn: &mut AsyncPgConnection, session_id: i64) -> Q
 pub async fn transition(
     conn: &mut AsyncPgConnection,
     id: i64,
-    from: &str,
-    to: &str,
+    from: SipCallStatus,
+    to: SipCallStatus,
     reason: Option<&str>,
 ) -> QueryResult<Option<SipCall>> {
     let now = Utc::now();
@@ -172,7 +194,7 @@ pub async fn transition(
         .set((
             sip_calls::status.eq(to),
             sip_calls::reason.eq(reason),
-            (to == "active").then_some(sip_calls::answered_at.eq(now)),
+            (to == SipCallStatus::Active).then_some(sip_calls::answered_at.eq(now)),
             terminal.then_some(sip_calls::ended_at.eq(now)),
             sip_calls::updated_at.eq(now),
         ))
@@ -185,7 +207,7 @@ pub async fn transition(
 /// Calls still dialing or ringing (their progress is read from LiveKit).
 pub async fn progressing(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<SipCall>> {
     sip_calls::table
-        .filter(sip_calls::status.eq_any(["dialing", "ringing"]))
+        .filter(sip_calls::status.eq_any([SipCallStatus::Dialing, SipCallStatus::Ringing]))
         .order(sip_calls::id)
         .limit(limit)
         .select(SipCall::as_select())

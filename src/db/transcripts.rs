@@ -54,6 +54,11 @@ pub struct TranscriptWriter {
 }
 
 impl TranscriptWriter {
+    /// What the writers have written so far.
+    pub fn written(&self) -> crate::db::batch::Written {
+        self.queue.written()
+    }
+
     /// A writer for the database at `database_url`; its thread and
     /// connections start with the first append.
     pub fn new(database_url: Option<&str>, timeout: std::time::Duration) -> Self {

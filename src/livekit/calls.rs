@@ -25,7 +25,7 @@
 /// Default `max_call_duration` (seconds) of a line without a config.
 pub const DEFAULT_MAX_CALL_SECS: i32 = 1800;
 
-use crate::db::sip_calls::{self as store, SipCall};
+use crate::db::sip_calls::{self as store, SipCall, SipCallStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::livekit::proto;
@@ -43,12 +43,25 @@ pub const DIAL_SESSION: &str = "voxplane.session_id";
 /// Calls examined per tick.
 const BATCH: i64 = 100;
 
-fn rank(status: &str) -> Option<u8> {
-    match status {
-        "dialing" => Some(0),
-        "ringing" => Some(1),
-        "active" => Some(2),
+/// A call's status as LiveKit reports it in its SIP participant's
+/// `sip.callStatus` attribute (LiveKit's names), when it is one Voxplane
+/// follows.
+pub fn reported(attribute: &str) -> Option<SipCallStatus> {
+    match attribute {
+        "dialing" => Some(SipCallStatus::Dialing),
+        "ringing" => Some(SipCallStatus::Ringing),
+        "active" => Some(SipCallStatus::Active),
         _ => None,
+    }
+}
+
+/// The order in which a call moves forward (dialing → ringing → active).
+fn rank(status: SipCallStatus) -> Option<u8> {
+    match status {
+        SipCallStatus::Dialing => Some(0),
+        SipCallStatus::Ringing => Some(1),
+        SipCallStatus::Active => Some(2),
+        SipCallStatus::Reserved | SipCallStatus::Ended | SipCallStatus::Failed => None,
     }
 }
 
@@ -68,10 +81,10 @@ pub async fn report(conn: &mut AsyncPgConnection, call: &SipCall) -> ApiResult<(
 pub async fn move_to(
     conn: &mut AsyncPgConnection,
     call: &SipCall,
-    to: &str,
+    to: SipCallStatus,
     reason: Option<&str>,
 ) -> ApiResult<Option<SipCall>> {
-    let Some(moved) = store::transition(conn, call.id, &call.status, to, reason).await? else {
+    let Some(moved) = store::transition(conn, call.id, call.status, to, reason).await? else {
         return Ok(None);
     };
     report(conn, &moved).await?;
@@ -83,9 +96,9 @@ pub async fn move_to(
 pub async fn progress(
     conn: &mut AsyncPgConnection,
     call: &SipCall,
-    reported: &str,
+    reported: SipCallStatus,
 ) -> ApiResult<()> {
-    if let (Some(now), Some(new)) = (rank(&call.status), rank(reported))
+    if let (Some(now), Some(new)) = (rank(call.status), rank(reported))
         && new > now
     {
         move_to(conn, call, reported, None).await?;
@@ -108,14 +121,14 @@ pub async fn left(
     if why == R::DuplicateIdentity {
         return Ok(());
     }
-    let (status, reason) = if call.status == "active" {
+    let (status, reason) = if call.status == SipCallStatus::Active {
         let reason = match why {
             R::ClientInitiated => "hangup",
             R::ParticipantRemoved => "removed",
             R::RoomDeleted | R::RoomClosed => "room_closed",
             _ => "disconnected",
         };
-        ("ended", reason)
+        (SipCallStatus::Ended, reason)
     } else {
         let reason = match why {
             R::UserRejected => "busy",
@@ -126,7 +139,7 @@ pub async fn left(
             R::RoomDeleted | R::RoomClosed => "room_closed",
             _ => "unknown",
         };
-        ("failed", reason)
+        (SipCallStatus::Failed, reason)
     };
     if move_to(conn, call, status, Some(reason)).await?.is_some() {
         // The call is over, so is its session (and the dial quota it
@@ -195,7 +208,7 @@ async fn poll_progress(state: &AppState) -> ApiResult<()> {
             .await;
         // Gone: its participant_left reports the end.
         let Ok(p) = found else { continue };
-        if let Some(status) = p.attributes.get("sip.callStatus") {
+        if let Some(status) = p.attributes.get("sip.callStatus").and_then(|s| reported(s)) {
             progress(&mut conn, &call, status).await?;
         }
     }
@@ -235,7 +248,7 @@ pub async fn end_overdue(state: &AppState) -> ApiResult<usize> {
                 let Some(call) = store::lock_overdue(conn, call.id).await? else {
                     return Ok(false);
                 };
-                if move_to(conn, &call, "ended", Some("max_call_duration"))
+                if move_to(conn, &call, SipCallStatus::Ended, Some("max_call_duration"))
                     .await?
                     .is_some()
                 {

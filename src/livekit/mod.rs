@@ -1,6 +1,7 @@
 //! Voxplane's side of LiveKit: the `livekit-api` clients with timeouts and
 //! error mapping, project room naming, and the inbound webhook.
 
+pub mod applier;
 pub mod calls;
 pub mod grants;
 pub mod names;

@@ -124,7 +124,7 @@ async fn repair(state: &AppState) -> anyhow::Result<Repairs> {
     let open: Vec<OpenRoom> = {
         let mut conn = state.pool.get().await?;
         rooms::table
-            .filter(rooms::status.eq("active"))
+            .filter(rooms::status.eq(crate::db::rooms::RoomStatus::Active))
             .filter(rooms::created_at.lt(listed_at - settle))
             .order(rooms::id.asc())
             .limit(BATCH)

@@ -1,7 +1,8 @@
 //! Inbound LiveKit webhooks: verified with LiveKit's signature, mapped to a
 //! project by the room prefix, applied to `rooms` and `participants`
 //! idempotently (each event id is processed once, in the same transaction as
-//! its effects). The reconciler (`super::reconcile`) applies the events it
+//! its effects; concurrent webhooks share transactions, see
+//! [`super::applier`]). The reconciler (`super::reconcile`) applies the events it
 //! finds missing through [`apply_event`], the same path.
 //!
 //! A repair is recorded under a made-up event id ([`repair_id`]); the real
@@ -10,6 +11,7 @@
 //! recording by its egress id, removing an orphan) runs outside the
 //! transaction.
 
+use super::applier::PendingEvent;
 use super::names::{RoomName, prefix_of};
 use super::proto;
 use crate::db::rooms::{self, ObservedParticipant};
@@ -19,7 +21,7 @@ use crate::events::emit;
 use crate::state::AppState;
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use livekit_api::access_token::TokenVerifier;
 use livekit_api::webhooks::WebhookReceiver;
 use serde_json::json;
@@ -44,6 +46,8 @@ pub async fn receive(state: &AppState, body: &str, authorization: &str) -> ApiRe
         tracing::warn!(error = %e, "rejected a LiveKit webhook");
         ApiError::Unauthorized("Invalid LiveKit webhook signature".into())
     })?;
+    // Postgres cannot store a NUL in text: refused, not failed in a query.
+    crate::middleware::json_input::refuse_nul(body)?;
     apply_event(state, &event).await
 }
 
@@ -112,38 +116,19 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
         };
         ended_egress = Some((row.is_none(), settled));
     }
-    let settled = ended_egress.as_ref().and_then(|(_, s)| s.as_deref());
-    let mut conn = state.pool.get().await?;
-    let outcome = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            let fresh = diesel::insert_into(lwe::table)
-                .values((
-                    lwe::event_id.eq(&event.id),
-                    lwe::event.eq(&event.event),
-                    lwe::room_name.eq(&room.name),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            if fresh == 0 && !event.id.is_empty() {
-                return Ok(Outcome::Duplicate);
-            }
-            // The reconciler repaired this change already.
-            if let Some(repair) = repair_id(event).filter(|r| *r != event.id) {
-                let repaired = lwe::table
-                    .filter(lwe::event_id.eq(&repair))
-                    .count()
-                    .get_result::<i64>(conn)
-                    .await?;
-                if repaired > 0 {
-                    return Ok(Outcome::Duplicate);
-                }
-            }
-            apply(conn, project_id, &name, room, event, settled).await?;
-            Ok(Outcome::Processed)
-        })
+    let outcome = state
+        .webhooks_in
+        .apply(
+            state,
+            PendingEvent {
+                project_id,
+                name: name.clone(),
+                room: room.clone(),
+                event: event.clone(),
+                settled: ended_egress.as_ref().and_then(|(_, s)| s.clone()),
+            },
+        )
         .await?;
-    drop(conn);
     if outcome == Outcome::Processed
         && let (Some((true, _)), Some(info)) = (&ended_egress, event.egress_info.as_ref())
     {
@@ -161,6 +146,42 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
         tracing::warn!(error = %e, room = %room.name, "supervision: could not apply a LiveKit event");
     }
     Ok(outcome)
+}
+
+/// Applies one event in the caller's transaction: records its id (a
+/// duplicate, or a change the reconciler repaired already, does nothing)
+/// and its effects.
+pub(super) async fn apply_one(
+    conn: &mut AsyncPgConnection,
+    p: &PendingEvent,
+) -> ApiResult<Outcome> {
+    let event = &p.event;
+    let fresh = diesel::insert_into(lwe::table)
+        .values((
+            lwe::event_id.eq(&event.id),
+            lwe::event.eq(&event.event),
+            lwe::room_name.eq(&p.room.name),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    if fresh == 0 && !event.id.is_empty() {
+        return Ok(Outcome::Duplicate);
+    }
+    // The reconciler repaired this change already.
+    if let Some(repair) = repair_id(event).filter(|r| *r != event.id) {
+        let repaired = lwe::table
+            .filter(lwe::event_id.eq(&repair))
+            .count()
+            .get_result::<i64>(conn)
+            .await?;
+        if repaired > 0 {
+            return Ok(Outcome::Duplicate);
+        }
+    }
+    let settled = p.settled.as_deref();
+    apply(conn, p.project_id, &p.name, &p.room, event, settled).await?;
+    Ok(Outcome::Processed)
 }
 
 async fn apply(
@@ -328,12 +349,14 @@ async fn sip_participant(
         }
         return Ok(());
     }
-    let status = match p.attributes.get("sip.callStatus").map(String::as_str) {
-        Some(s @ ("dialing" | "ringing")) => s.to_owned(),
-        _ => "active".to_owned(),
+    use calls::SipCallStatus as S;
+    let reported = p.attributes.get("sip.callStatus");
+    let status = match reported.and_then(|s| super::calls::reported(s)) {
+        Some(s @ (S::Dialing | S::Ringing)) => s,
+        _ => S::Active,
     };
     if let Some(call) = call {
-        return super::calls::progress(conn, &call, &status).await;
+        return super::calls::progress(conn, &call, status).await;
     }
     if p.attributes.contains_key(super::calls::DIAL_SESSION) {
         // Placed by a dial that has not committed its call yet: the dial
@@ -344,7 +367,7 @@ async fn sip_participant(
         // Reported after the room's end: that call is over.
         return Ok(());
     }
-    inbound_call(conn, project_id, name, room, p, &status).await
+    inbound_call(conn, project_id, name, room, p, status).await
 }
 
 /// An inbound call: its session is the room's, `sip.inbound_call` is
@@ -363,7 +386,7 @@ async fn inbound_call(
     name: &RoomName,
     room: &proto::Room,
     p: &proto::ParticipantInfo,
-    status: &str,
+    status: crate::db::sip_calls::SipCallStatus,
 ) -> ApiResult<()> {
     use crate::db::{sessions, sip_calls as calls};
     let attr = |k: &str| p.attributes.get(k).cloned().unwrap_or_default();

@@ -120,6 +120,22 @@ fn takes_array(method: &str, path: &str) -> bool {
     })
 }
 
+/// Refuses a JSON document holding a NUL in a string or key (the same 400
+/// as for `/api/v1` bodies), for JSON read outside this middleware (LiveKit
+/// webhooks). A body that is not JSON passes.
+pub fn refuse_nul(body: &str) -> Result<(), ApiError> {
+    if !body.contains("\\u0000") && !body.contains('\0') {
+        return Ok(());
+    }
+    match serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| nul_field(&v, ""))
+    {
+        Some(field) => Err(nul_error(&field)),
+        None => Ok(()),
+    }
+}
+
 fn nul_error(field: &str) -> ApiError {
     ApiError::invalid_field(
         field,

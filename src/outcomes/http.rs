@@ -38,7 +38,7 @@ pub struct SessionOutcomeIn {
 pub struct SessionOutcome {
     pub id: i64,
     pub room_name: String,
-    pub status: String,
+    pub status: crate::db::sessions::SessionStatus,
     pub disposition: Option<String>,
     pub tags: Vec<String>,
     pub notes: Option<String>,

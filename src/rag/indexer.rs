@@ -5,7 +5,8 @@ use super::chunking::ChunkParams;
 use super::documents::{Kind, Piece, chunk_document, embedding_text};
 use super::embedder::Embedder;
 use crate::db::kb_chunks::{self, NewChunk};
-use crate::db::knowledge_bases::{self, KnowledgeBase};
+use crate::db::kb_documents::KbDocumentStatus;
+use crate::db::knowledge_bases::{self, KbIndexingStatus, KnowledgeBase};
 use crate::db::sql_types::Embedding;
 use crate::db::{kb_documents, kb_jobs};
 use crate::error::ApiError;
@@ -245,7 +246,7 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
             let n = store_chunks(conn, &embedder, &kb, &job.source, pieces, Graph::Later, url.as_deref())
                 .await?;
             kb_jobs::finish(conn, job.id).await?;
-            kb_documents::set_status(conn, kb.id, &job.source, "ready", None).await?;
+            kb_documents::set_status(conn, kb.id, &job.source, KbDocumentStatus::Ready, None).await?;
             knowledge_bases::mark_indexed(conn, kb.id).await?;
             let event = uploaded_event(kb.id, &job.source, n, &job.origin);
             emit(conn, kb.project_id, "knowledge.document_uploaded", event).await?;
@@ -266,13 +267,18 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
             let attempts = kb_jobs::record_failure(&mut conn, job.id, &why, retry).await?;
             if attempts >= MAX_ATTEMPTS {
                 kb_jobs::abandon(&mut conn, job.id).await?;
-                knowledge_bases::set_status(&mut conn, job.knowledge_base_id, "error", Some(&why))
-                    .await?;
+                knowledge_bases::set_status(
+                    &mut conn,
+                    job.knowledge_base_id,
+                    KbIndexingStatus::Error,
+                    Some(&why),
+                )
+                .await?;
                 kb_documents::set_status(
                     &mut conn,
                     job.knowledge_base_id,
                     &job.source,
-                    "error",
+                    KbDocumentStatus::Error,
                     Some(&why),
                 )
                 .await?;

@@ -2,70 +2,27 @@
 
 use crate::db::schema::recordings;
 use chrono::{DateTime, Utc};
-use diesel::deserialize::{self, FromSql, FromSqlRow};
-use diesel::expression::AsExpression;
-use diesel::pg::{Pg, PgValue};
 use diesel::prelude::*;
-use diesel::serialize::{self, Output, ToSql};
-use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-/// The status of a recording (`recordings.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow, serde::Serialize)]
-#[diesel(sql_type = Text)]
-#[serde(rename_all = "lowercase")]
-pub enum RecordingStatus {
-    /// Reserved; LiveKit has not answered the start yet (never shown).
-    Starting,
-    /// The egress runs.
-    Recording,
-    /// The egress ended with a file.
-    Completed,
-    /// The egress failed.
-    Error,
+crate::db::text_enum::text_enum! {
+    /// The status of a recording (`recordings.status`).
+    pub enum RecordingStatus in ("recordings", "status") {
+        /// Reserved; LiveKit has not answered the start yet (never shown).
+        Starting = "starting",
+        /// The egress runs.
+        Recording = "recording",
+        /// The egress ended with a file.
+        Completed = "completed",
+        /// The egress failed.
+        Error = "error",
+    }
 }
 
 impl RecordingStatus {
-    /// The stored (and JSON) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Recording => "recording",
-            Self::Completed => "completed",
-            Self::Error => "error",
-        }
-    }
-
     /// A status by name; `starting` is not one the API lists.
     pub fn listed(name: &str) -> Option<Self> {
-        match name {
-            "recording" => Some(Self::Recording),
-            "completed" => Some(Self::Completed),
-            "error" => Some(Self::Error),
-            _ => None,
-        }
-    }
-}
-
-impl ToSql<Text, Pg> for RecordingStatus {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        <str as ToSql<Text, Pg>>::to_sql(self.as_str(), out)
-    }
-}
-
-impl FromSql<Text, Pg> for RecordingStatus {
-    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
-        match value.as_bytes() {
-            b"starting" => Ok(Self::Starting),
-            b"recording" => Ok(Self::Recording),
-            b"completed" => Ok(Self::Completed),
-            b"error" => Ok(Self::Error),
-            other => Err(format!(
-                "unknown recording status {:?}",
-                String::from_utf8_lossy(other)
-            )
-            .into()),
-        }
+        Self::parse(name).filter(|s| *s != Self::Starting)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::service::{self, NewRoom, live_room};
 use crate::auth::Auth;
-use crate::db::rooms as room_rows;
+use crate::db::rooms::{self as room_rows, RoomStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::livekit::names::{RoomName, identity};
 use crate::livekit::proto;
@@ -105,8 +105,7 @@ pub struct RoomDetail {
     pub full_name: String,
     pub sid: Option<String>,
     /// `active` or `closed`.
-    #[schema(example = "active")]
-    pub status: String,
+    pub status: RoomStatus,
     pub num_participants: u32,
     pub max_participants: u32,
     pub empty_timeout: u32,
@@ -367,7 +366,7 @@ pub async fn get_room(
                 name: room.short,
                 full_name: room.full,
                 sid: Some(live.sid),
-                status: "active".into(),
+                status: RoomStatus::Active,
                 num_participants: live.num_participants,
                 max_participants: live.max_participants,
                 empty_timeout: live.empty_timeout,
@@ -397,7 +396,7 @@ pub async fn get_room(
             name: row.name,
             full_name: row.full_name,
             sid: row.sid,
-            status: "closed".into(),
+            status: RoomStatus::Closed,
             num_participants: 0,
             max_participants: row.max_participants.max(0) as u32,
             empty_timeout: row.empty_timeout.max(0) as u32,

@@ -22,6 +22,7 @@ pub struct WebhookAck {
     request_body(content = String, content_type = "application/webhook+json", description = "LiveKit WebhookEvent"),
     responses(
         (status = 200, description = "Accepted", body = WebhookAck),
+        (status = 400, description = "The event holds a NUL (\\u0000) character, which cannot be stored", body = crate::error::ErrorBody),
         (status = 401, description = "Signature invalid", body = crate::error::ErrorBody),
     )
 )]

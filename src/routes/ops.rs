@@ -108,6 +108,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .metrics
         .pool_idle
         .set(i64::from(pool.idle_connections));
+    let m = &state.metrics;
+    m.batch_written("session_starts", state.starts.written());
+    m.batch_written("transcript_lines", state.transcripts.written());
+    m.batch_written("livekit_webhooks", state.webhooks_in.written());
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())

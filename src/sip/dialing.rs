@@ -459,7 +459,7 @@ async fn release(state: &AppState, r: &Reservation, reason: Option<String>) {
             if let Some(reason) = reason {
                 let data = json!({
                     "room_name": r.room.full, "phone_number": r.call.phone_number,
-                    "status": "failed", "reason": reason,
+                    "status": sip_calls::SipCallStatus::Failed, "reason": reason,
                 });
                 emit(conn, r.call.project_id, "sip.call_status", data).await?;
             }

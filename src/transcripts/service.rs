@@ -56,14 +56,14 @@ pub struct RawFilter<'a> {
 /// Validates filters: `from` inclusive, `to` inclusive (a date: through
 /// its end), status active or completed.
 pub fn filter(raw: &RawFilter<'_>) -> ApiResult<SessionFilter> {
-    if let Some(v) = raw.status
-        && !matches!(v, "active" | "completed")
-    {
-        return Err(ApiError::invalid_field(
-            "status",
-            "status must be active or completed",
-        ));
-    }
+    let status = raw
+        .status
+        .map(|v| {
+            sessions::SessionStatus::parse(v).ok_or_else(|| {
+                ApiError::invalid_field("status", "status must be active or completed")
+            })
+        })
+        .transpose()?;
     let text = |field: &str, v: Option<&str>| crate::validate::opt_text(field, v, 100);
     let from = raw
         .from
@@ -82,7 +82,7 @@ pub fn filter(raw: &RawFilter<'_>) -> ApiResult<SessionFilter> {
         from,
         to,
         agent_config_id: raw.agent_config_id,
-        status: raw.status.map(str::to_owned),
+        status,
         tag: text("tag", raw.tag)?,
         disposition: text("disposition", raw.disposition)?,
     })

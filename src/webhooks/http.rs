@@ -145,7 +145,7 @@ pub struct DeliveryOut {
     pub event_id: String,
     pub event_type: String,
     /// pending, delivered or failed.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,
@@ -460,7 +460,7 @@ pub async fn test_webhook(
 }
 
 fn delivery_out(r: Delivery) -> DeliveryOut {
-    let pending = r.attempts >= 0 && r.status == DeliveryStatus::Pending.as_str();
+    let pending = r.attempts >= 0 && r.status == DeliveryStatus::Pending;
     DeliveryOut {
         id: r.id,
         event_id: r.event_id,

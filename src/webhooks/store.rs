@@ -9,37 +9,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-/// The status of a delivery (`webhook_deliveries.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Waiting for its (next) try.
-    Pending,
-    /// The endpoint answered 2xx.
-    Delivered,
-    /// Every try of its cycle failed.
-    Failed,
-}
-
-impl DeliveryStatus {
-    /// The stored (and JSON) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// A status by name.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "pending" => Some(Self::Pending),
-            "delivered" => Some(Self::Delivered),
-            "failed" => Some(Self::Failed),
-            _ => None,
-        }
-    }
-}
+/// The status of a delivery (owned by the delivery workers).
+pub use crate::events::delivery::DeliveryStatus;
 
 /// An endpoint as the API shows it (never its secrets).
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -108,7 +79,7 @@ pub struct Delivery {
     /// The event's public id (`webhook-id`).
     pub event_id: String,
     pub event_type: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,
@@ -267,7 +238,7 @@ pub async fn deliveries(
             .filter(wd::endpoint_id.eq(endpoint))
             .into_boxed();
         if let Some(s) = status {
-            q = q.filter(wd::status.eq(s.as_str()));
+            q = q.filter(wd::status.eq(s));
         }
         q
     };
@@ -347,7 +318,7 @@ pub async fn recover(
         wd::table.filter(
             wd::endpoint_id
                 .eq(endpoint)
-                .and(wd::status.eq(DeliveryStatus::Failed.as_str()))
+                .and(wd::status.eq(DeliveryStatus::Failed))
                 .and(wd::created_at.ge(since)),
         ),
     )
@@ -358,7 +329,7 @@ pub async fn recover(
 
 #[allow(clippy::type_complexity)]
 fn fresh_cycle() -> (
-    diesel::dsl::Eq<wd::status, &'static str>,
+    diesel::dsl::Eq<wd::status, DeliveryStatus>,
     diesel::dsl::Eq<wd::next_attempt_at, DateTime<Utc>>,
     diesel::dsl::Eq<wd::locked_until, Option<DateTime<Utc>>>,
     diesel::dsl::Eq<wd::cycle_attempts, i32>,
@@ -366,7 +337,7 @@ fn fresh_cycle() -> (
 ) {
     let now = Utc::now();
     (
-        wd::status.eq(DeliveryStatus::Pending.as_str()),
+        wd::status.eq(DeliveryStatus::Pending),
         wd::next_attempt_at.eq(now),
         wd::locked_until.eq(None),
         wd::cycle_attempts.eq(0),

@@ -244,6 +244,19 @@ async fn claim(state: &Spine, limit: i64) -> anyhow::Result<Vec<Claimed>> {
     .await?)
 }
 
+crate::db::text_enum::text_enum! {
+    /// The status of a delivery (`webhook_deliveries.status`).
+    #[derive(utoipa::ToSchema)]
+    pub enum DeliveryStatus in ("webhook_deliveries", "status") {
+        /// Waiting for its (next) try.
+        Pending = "pending",
+        /// The endpoint answered 2xx.
+        Delivered = "delivered",
+        /// Every try of its cycle failed.
+        Failed = "failed",
+    }
+}
+
 struct Outcome {
     status: Option<u16>,
     body: Option<String>,
@@ -273,7 +286,16 @@ async fn deliver(
 ) -> anyhow::Result<()> {
     if !c.is_active {
         let error = Some("endpoint disabled".into());
-        finish(state, recorder, &c, None, "failed", error, None).await?;
+        finish(
+            state,
+            recorder,
+            &c,
+            None,
+            DeliveryStatus::Failed,
+            error,
+            None,
+        )
+        .await?;
         return Ok(());
     }
     let event = c.event();
@@ -299,8 +321,12 @@ async fn deliver(
     // What the try makes of the delivery: its new status, the error kept,
     // and when to try again.
     let (status, error, next) = match outcome.status {
-        Some(s) if (200..300).contains(&s) => ("delivered", None, None),
-        Some(410) => ("failed", Some("410 Gone: endpoint disabled".into()), None),
+        Some(s) if (200..300).contains(&s) => (DeliveryStatus::Delivered, None, None),
+        Some(410) => (
+            DeliveryStatus::Failed,
+            Some("410 Gone: endpoint disabled".into()),
+            None,
+        ),
         _ => {
             let error = outcome
                 .error
@@ -316,9 +342,9 @@ async fn deliver(
                     let next = Utc::now()
                         + chrono::Duration::from_std(delay)
                             .unwrap_or_else(|_| chrono::Duration::days(1));
-                    ("pending", error, Some(next))
+                    (DeliveryStatus::Pending, error, Some(next))
                 }
-                None => ("failed", error, None),
+                None => (DeliveryStatus::Failed, error, None),
             }
         }
     };

@@ -3,7 +3,7 @@
 //! try's claim still holds; and the endpoint's failing streak or its
 //! disabling.
 
-use super::{Claimed, Outcome};
+use super::{Claimed, DeliveryStatus, Outcome};
 use crate::db::batch::BatchQueue;
 use crate::db::prepared::bind;
 use crate::db::schema::webhook_endpoints as we;
@@ -32,7 +32,7 @@ pub(super) struct Record {
     latency_ms: i32,
     body: Option<String>,
     attempt_error: Option<String>,
-    status: &'static str,
+    status: DeliveryStatus,
     last_error: Option<String>,
     next: Option<DateTime<Utc>>,
 }
@@ -138,7 +138,7 @@ pub(super) async fn finish(
     recorder: &Arc<Recorder>,
     c: &Claimed,
     attempt: Option<&Outcome>,
-    status: &'static str,
+    status: DeliveryStatus,
     error: Option<String>,
     next: Option<DateTime<Utc>>,
 ) -> anyhow::Result<bool> {

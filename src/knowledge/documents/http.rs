@@ -30,8 +30,7 @@ pub struct KbDocumentOut {
     pub origin: String,
     /// `indexing`, `ready`, `no_text_layer` (a PDF whose pages carry no
     /// text, e.g. a scan: nothing to search) or `error`.
-    #[schema(example = "ready")]
-    pub status: String,
+    pub status: KbDocumentStatus,
     /// Why the status is `no_text_layer` or `error`.
     pub error: Option<String>,
     /// Pages of a PDF.
@@ -110,20 +109,8 @@ pub struct KbDocumentQuery {
     pub status: Option<String>,
 }
 
-/// The statuses of a knowledge-base document (the `status` filter).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum KbDocumentStatus {
-    /// Being chunked and embedded.
-    Indexing,
-    /// Searchable.
-    Ready,
-    /// A PDF without a text layer (nothing to index).
-    NoTextLayer,
-    /// Indexing failed.
-    Error,
-}
+/// The statuses of a knowledge-base document (the `status` filter and field).
+pub use crate::db::kb_documents::KbDocumentStatus;
 
 fn doc_missing(e: diesel::result::Error) -> ApiError {
     match e {
@@ -150,26 +137,24 @@ pub async fn list_documents(
     q: web::Query<KbDocumentQuery>,
 ) -> ApiResult<HttpResponse> {
     let pg = crate::validate::Page::parse(q.page, q.per_page, 20)?;
-    if let Some(s) = &q.status
-        && !matches!(s.as_str(), "indexing" | "ready" | "no_text_layer" | "error")
-    {
-        return Err(ApiError::invalid_field(
-            "status",
-            "status must be indexing, ready, no_text_layer or error",
-        ));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            KbDocumentStatus::parse(s).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "status",
+                    "status must be indexing, ready, no_text_layer or error",
+                )
+            })
+        })
+        .transpose()?;
     let mut conn = state.pool.get().await?;
     let kb = knowledge_bases::find(&mut conn, auth.project.id, *id)
         .await
         .map_err(kb_missing)?;
-    let (docs, total) = kb_documents::page(
-        &mut conn,
-        kb.id,
-        q.status.as_deref(),
-        pg.offset(),
-        pg.per_page,
-    )
-    .await?;
+    let (docs, total) =
+        kb_documents::page(&mut conn, kb.id, status, pg.offset(), pg.per_page).await?;
     Ok(HttpResponse::Ok().json(KbDocumentList {
         documents: docs.into_iter().map(Into::into).collect(),
         total,

@@ -5,9 +5,9 @@
 //! indexer, recording the document and its status in the same transaction
 //! as its chunks (or its job).
 
-use crate::db::kb_documents::{self, Document, DocumentIn};
+use crate::db::kb_documents::{self, Document, DocumentIn, KbDocumentStatus};
 use crate::db::kb_jobs::{self, NewJob};
-use crate::db::knowledge_bases::{self, KnowledgeBase};
+use crate::db::knowledge_bases::{self, KbIndexingStatus, KnowledgeBase};
 use crate::error::{ApiError, ApiResult};
 use crate::rag::documents::{Kind, Piece, chunk_blocks, chunk_document};
 use crate::rag::extract::{self, Extracted, Limits};
@@ -41,7 +41,7 @@ pub enum Outcome {
     /// Indexed within the request: chunks stored, the knowledge base's status.
     Indexed {
         chunks: usize,
-        kb_status: &'static str,
+        kb_status: KbIndexingStatus,
     },
     /// Queued for the background indexer.
     Queued,
@@ -157,7 +157,7 @@ pub async fn index(
 ) -> ApiResult<(Outcome, Document)> {
     let mut conn = state.pool.get().await?;
     let page_count = doc.pages.and_then(|p| i32::try_from(p).ok());
-    let row = |status: &'static str, error: Option<&'static str>| DocumentIn {
+    let row = |status: KbDocumentStatus, error: Option<&'static str>| DocumentIn {
         project_id: kb.project_id,
         knowledge_base_id: kb.id,
         name: &doc.name,
@@ -180,9 +180,12 @@ pub async fn index(
         let recorded = conn
             .transaction::<_, ApiError, _>(async |conn| {
                 kb_jobs::supersede(conn, kb.id, &doc.name).await?;
-                let d = kb_documents::upsert(conn, &row("no_text_layer", Some(NO_TEXT_LAYER)))
-                    .await?
-                    .ok_or_else(|| conflict(&doc.name))?;
+                let d = kb_documents::upsert(
+                    conn,
+                    &row(KbDocumentStatus::NoTextLayer, Some(NO_TEXT_LAYER)),
+                )
+                .await?
+                .ok_or_else(|| conflict(&doc.name))?;
                 indexer::lock_source(conn, kb.id, &doc.name).await?;
                 crate::db::kb_chunks::delete_source(conn, kb.id, &doc.name).await?;
                 Ok(d)
@@ -202,7 +205,7 @@ pub async fn index(
         };
         let recorded = conn
             .transaction::<_, ApiError, _>(async |conn| {
-                let d = kb_documents::upsert(conn, &row("indexing", None))
+                let d = kb_documents::upsert(conn, &row(KbDocumentStatus::Indexing, None))
                     .await?
                     .ok_or_else(|| conflict(&doc.name))?;
                 let job = NewJob {
@@ -214,7 +217,7 @@ pub async fn index(
                     content: &content,
                 };
                 kb_jobs::enqueue(conn, &job).await?;
-                knowledge_bases::set_status(conn, kb.id, "indexing", None).await?;
+                knowledge_bases::set_status(conn, kb.id, KbIndexingStatus::Indexing, None).await?;
                 Ok(d)
             })
             .await?;
@@ -255,7 +258,7 @@ async fn store_now(
                 source_id: from.source_id,
                 url: from.url,
                 title: doc.title.as_deref(),
-                status: "ready",
+                status: KbDocumentStatus::Ready,
                 error: None,
                 page_count,
             };

@@ -11,7 +11,7 @@
 use super::fetch::{Fetched, Fetcher, Validators};
 use super::robots::{AGENT, Robots};
 use super::sitemap;
-use super::store::{self, PageOutcome, Source};
+use super::store::{self, KbPageStatus, KbSourceStatus, PageOutcome, Source};
 use crate::db::kb_documents;
 use crate::db::knowledge_bases::{self, KnowledgeBase};
 use crate::error::ApiError;
@@ -93,7 +93,7 @@ pub async fn run_one(state: &AppState, fetcher: &Fetcher) -> anyhow::Result<bool
     let (status, error) = crawl.run().await;
     let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     store::finish(&mut conn, source.id, status, error.as_deref()).await?;
-    tracing::info!(source_id = source.id, status, error = ?error, "web source: crawled");
+    tracing::info!(source_id = source.id, status = %status, error = ?error, "web source: crawled");
     Ok(true)
 }
 
@@ -121,9 +121,12 @@ impl Frontier {
 
 impl Crawl<'_> {
     /// The crawl; the source's status and error.
-    async fn run(&self) -> (&'static str, Option<String>) {
+    async fn run(&self) -> (KbSourceStatus, Option<String>) {
         let Ok(seed) = Url::parse(&self.source.url) else {
-            return ("error", Some("the source URL is not valid".into()));
+            return (
+                KbSourceStatus::Error,
+                Some("the source URL is not valid".into()),
+            );
         };
         let known: HashMap<String, store::Page> = match self.state.pool.get().await {
             Ok(mut c) => store::pages(&mut c, self.source.id)
@@ -132,7 +135,12 @@ impl Crawl<'_> {
                 .into_iter()
                 .map(|p| (p.url.clone(), p))
                 .collect(),
-            Err(e) => return ("error", Some(format!("database unavailable: {e}"))),
+            Err(e) => {
+                return (
+                    KbSourceStatus::Error,
+                    Some(format!("database unavailable: {e}")),
+                );
+            }
         };
         let (robots, robots_error) = self.robots(&seed).await;
         let crawl = self.source.mode == "crawl";
@@ -171,22 +179,27 @@ impl Crawl<'_> {
                     .unwrap_or_else(|| "disallowed by robots.txt".into());
                 let blocked = PageOutcome {
                     depth,
-                    status: "blocked",
+                    status: KbPageStatus::Blocked,
                     error: Some(why),
                     ..PageOutcome::default()
                 };
                 (blocked, Vec::new())
             };
-            if outcome.status == "error" {
+            if outcome.status == KbPageStatus::Error {
                 failed += 1;
             }
-            if depth == 0 && matches!(outcome.status, "error" | "blocked") {
+            if depth == 0 && matches!(outcome.status, KbPageStatus::Error | KbPageStatus::Blocked) {
                 seed_error = outcome.error.clone();
             }
             match self.record(&url, &outcome).await {
                 Ok(true) => {}
-                Ok(false) => return ("error", Some("the source was deleted".into())),
-                Err(e) => return ("error", Some(format!("could not record a page: {e}"))),
+                Ok(false) => return (KbSourceStatus::Error, Some("the source was deleted".into())),
+                Err(e) => {
+                    return (
+                        KbSourceStatus::Error,
+                        Some(format!("could not record a page: {e}")),
+                    );
+                }
             }
             if crawl && depth < self.source.max_depth {
                 for link in same_site_links(&seed, &url, &links) {
@@ -195,9 +208,12 @@ impl Crawl<'_> {
             }
         }
         match (seed_error, failed) {
-            (Some(e), _) => ("error", Some(e)),
-            (None, 0) => ("ready", None),
-            (None, n) => ("ready", Some(format!("{n} of {fetched} pages failed"))),
+            (Some(e), _) => (KbSourceStatus::Error, Some(e)),
+            (None, 0) => (KbSourceStatus::Ready, None),
+            (None, n) => (
+                KbSourceStatus::Ready,
+                Some(format!("{n} of {fetched} pages failed")),
+            ),
         }
     }
 
@@ -293,7 +309,8 @@ impl Crawl<'_> {
             fetched: true,
             ..PageOutcome::default()
         };
-        let indexed_before = prev.filter(|p| matches!(p.status.as_str(), "indexed" | "unchanged"));
+        let indexed_before =
+            prev.filter(|p| matches!(p.status, KbPageStatus::Indexed | KbPageStatus::Unchanged));
         let validators = indexed_before
             .map(|p| Validators {
                 etag: p.etag.clone(),
@@ -305,7 +322,7 @@ impl Crawl<'_> {
                 let error = Some(e);
                 return (
                     PageOutcome {
-                        status: "error",
+                        status: KbPageStatus::Error,
                         error,
                         ..base
                     },
@@ -314,7 +331,7 @@ impl Crawl<'_> {
             }
             Ok(Fetched::NotModified) => {
                 let o = PageOutcome {
-                    status: "unchanged",
+                    status: KbPageStatus::Unchanged,
                     http_status: Some(304),
                     ..base
                 };
@@ -328,7 +345,7 @@ impl Crawl<'_> {
                     Err(e) => Some(format!("HTTP {s}; removing its chunks failed: {e}")),
                 };
                 let o = PageOutcome {
-                    status: "gone",
+                    status: KbPageStatus::Gone,
                     http_status: Some(i32::from(s)),
                     error,
                     chunk_count: Some(0),
@@ -338,7 +355,7 @@ impl Crawl<'_> {
             }
             Ok(Fetched::Status(s)) => {
                 let o = PageOutcome {
-                    status: "error",
+                    status: KbPageStatus::Error,
                     http_status: Some(i32::from(s)),
                     error: Some(format!("HTTP {s}")),
                     ..base
@@ -379,7 +396,7 @@ impl Crawl<'_> {
             )),
             None => {
                 let o = PageOutcome {
-                    status: "skipped",
+                    status: KbPageStatus::Skipped,
                     error: Some(format!(
                         "unsupported content type {}",
                         body.content_type.as_deref().unwrap_or("(none)")
@@ -394,7 +411,7 @@ impl Crawl<'_> {
             Err(e) => {
                 return (
                     PageOutcome {
-                        status: "error",
+                        status: KbPageStatus::Error,
                         error: Some(e.to_string()),
                         ..base
                     },
@@ -408,7 +425,7 @@ impl Crawl<'_> {
             // Same bytes as the indexed version: nothing to re-embed.
             return (
                 PageOutcome {
-                    status: "unchanged",
+                    status: KbPageStatus::Unchanged,
                     ..base
                 },
                 links,
@@ -432,29 +449,29 @@ impl Crawl<'_> {
         .await;
         match indexed {
             Ok((Outcome::Indexed { chunks, .. }, _)) => PageOutcome {
-                status: "indexed",
+                status: KbPageStatus::Indexed,
                 chunk_count: i32::try_from(chunks).ok(),
                 indexed: true,
                 ..base
             },
             Ok((Outcome::Queued, _)) => PageOutcome {
-                status: "indexed",
+                status: KbPageStatus::Indexed,
                 indexed: true,
                 ..base
             },
             Ok((Outcome::NoTextLayer, _)) => PageOutcome {
-                status: "skipped",
+                status: KbPageStatus::Skipped,
                 error: Some(service::NO_TEXT_LAYER.into()),
                 chunk_count: Some(0),
                 ..base
             },
             Err(ApiError::BadRequest { message, .. }) => PageOutcome {
-                status: "skipped",
+                status: KbPageStatus::Skipped,
                 error: Some(message),
                 ..base
             },
             Err(e) => PageOutcome {
-                status: "error",
+                status: KbPageStatus::Error,
                 error: Some(format!("indexing failed: {e}")),
                 ..base
             },

@@ -2,7 +2,7 @@
 //! base and their pages.
 
 use super::service::{self, SourceSpec};
-use super::store::{self, Page, Source};
+use super::store::{self, KbPageStatus, KbSourceStatus, Page, Source};
 use crate::auth::Auth;
 use crate::db::knowledge_bases::{self, KnowledgeBase};
 use crate::error::{ApiError, ApiResult};
@@ -74,8 +74,7 @@ pub struct KbSourceOut {
     pub refresh_hours: Option<i32>,
     /// `pending` (never crawled yet), `crawling`, `ready` or `error` (the
     /// URL itself could not be fetched or indexed).
-    #[schema(example = "ready")]
-    pub status: String,
+    pub status: KbSourceStatus,
     /// Why the last crawl failed, or how many of its pages did.
     pub last_error: Option<String>,
     pub last_crawled_at: Option<DateTime<Utc>>,
@@ -127,8 +126,7 @@ pub struct KbSourcePageOut {
     #[schema(example = 1)]
     pub depth: i32,
     /// `indexed`, `unchanged`, `skipped`, `blocked`, `error` or `gone`.
-    #[schema(example = "indexed")]
-    pub status: String,
+    pub status: KbPageStatus,
     /// The last HTTP status (304: not modified).
     #[schema(example = 200)]
     pub http_status: Option<i32>,
@@ -209,13 +207,13 @@ async fn with_counts(state: &AppState, sources: Vec<Source>) -> ApiResult<Vec<Kb
     for (id, status, n) in store::page_counts(&mut conn, &ids).await? {
         let c = counts.entry(id).or_default();
         c.total += n;
-        match status.as_str() {
-            "indexed" => c.indexed += n,
-            "unchanged" => c.unchanged += n,
-            "skipped" => c.skipped += n,
-            "blocked" => c.blocked += n,
-            "gone" => c.gone += n,
-            _ => c.error += n,
+        match status {
+            KbPageStatus::Indexed => c.indexed += n,
+            KbPageStatus::Unchanged => c.unchanged += n,
+            KbPageStatus::Skipped => c.skipped += n,
+            KbPageStatus::Blocked => c.blocked += n,
+            KbPageStatus::Gone => c.gone += n,
+            KbPageStatus::Error => c.error += n,
         }
     }
     Ok(sources

@@ -9,6 +9,41 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+crate::db::text_enum::text_enum! {
+    /// The status of a web source (`kb_sources.status`).
+    #[derive(utoipa::ToSchema)]
+    pub enum KbSourceStatus in ("kb_sources", "status") {
+        /// Never crawled yet.
+        Pending = "pending",
+        /// A crawl holds it.
+        Crawling = "crawling",
+        /// Crawled (some pages may have failed).
+        Ready = "ready",
+        /// The URL itself could not be fetched or indexed.
+        Error = "error",
+    }
+}
+
+crate::db::text_enum::text_enum! {
+    /// The status of a page of a web source (`kb_source_pages.status`).
+    #[derive(Default, utoipa::ToSchema)]
+    pub enum KbPageStatus in ("kb_source_pages", "status") {
+        /// Fetched and (re-)indexed.
+        Indexed = "indexed",
+        /// Not modified (304) or the same content: not re-embedded.
+        Unchanged = "unchanged",
+        /// No text, or a content type that is not a page.
+        Skipped = "skipped",
+        /// Disallowed by robots.txt.
+        Blocked = "blocked",
+        /// Could not be fetched or indexed (what an outcome is until it is known).
+        #[default]
+        Error = "error",
+        /// 404/410: its chunks were removed.
+        Gone = "gone",
+    }
+}
+
 /// A row of `kb_sources`.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = kb_sources)]
@@ -22,7 +57,7 @@ pub struct Source {
     pub max_pages: i32,
     pub use_sitemap: bool,
     pub refresh_hours: Option<i32>,
-    pub status: String,
+    pub status: KbSourceStatus,
     pub last_error: Option<String>,
     pub last_crawled_at: Option<DateTime<Utc>>,
     pub next_crawl_at: Option<DateTime<Utc>>,
@@ -53,7 +88,7 @@ pub struct Page {
     pub source_id: i64,
     pub url: String,
     pub depth: i32,
-    pub status: String,
+    pub status: KbPageStatus,
     pub http_status: Option<i32>,
     pub last_error: Option<String>,
     pub etag: Option<String>,
@@ -71,8 +106,7 @@ pub struct Page {
 #[derive(Debug, Clone, Default)]
 pub struct PageOutcome {
     pub depth: i32,
-    /// `indexed`, `unchanged`, `skipped`, `blocked`, `error` or `gone`.
-    pub status: &'static str,
+    pub status: KbPageStatus,
     pub http_status: Option<i32>,
     pub error: Option<String>,
     /// Validators and content hash: `None` keeps the recorded ones.
@@ -121,7 +155,7 @@ pub async fn find(conn: &mut AsyncPgConnection, kb_id: i64, id: i64) -> QueryRes
 pub async fn page_counts(
     conn: &mut AsyncPgConnection,
     source_ids: &[i64],
-) -> QueryResult<Vec<(i64, String, i64)>> {
+) -> QueryResult<Vec<(i64, KbPageStatus, i64)>> {
     kb_source_pages::table
         .filter(kb_source_pages::source_id.eq_any(source_ids))
         .group_by((kb_source_pages::source_id, kb_source_pages::status))
@@ -191,7 +225,7 @@ pub async fn renew(conn: &mut AsyncPgConnection, id: i64, lease_secs: i64) -> Qu
 pub async fn finish(
     conn: &mut AsyncPgConnection,
     id: i64,
-    status: &str,
+    status: KbSourceStatus,
     error: Option<&str>,
 ) -> QueryResult<()> {
     diesel::sql_query(

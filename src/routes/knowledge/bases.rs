@@ -60,8 +60,7 @@ pub struct KnowledgeBaseOut {
     #[schema(example = 18500)]
     pub total_chars: i64,
     /// `pending` (nothing indexed yet), `indexing`, `ready` or `error`.
-    #[schema(example = "ready")]
-    pub indexing_status: String,
+    pub indexing_status: crate::db::knowledge_bases::KbIndexingStatus,
     /// Why background indexing failed (status `error` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indexing_error: Option<String>,

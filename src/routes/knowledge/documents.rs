@@ -2,6 +2,8 @@
 
 use super::{MAX_DOCUMENT_BYTES, kb_missing};
 use crate::auth::Auth;
+use crate::db::kb_documents::KbDocumentStatus;
+use crate::db::knowledge_bases::KbIndexingStatus;
 use crate::db::sql_types::Embedding;
 use crate::db::{kb_chunks, knowledge_bases};
 use crate::error::{ApiError, ApiResult};
@@ -88,9 +90,19 @@ pub struct Reindexed {
 /// 201 when indexed (or recorded without text), 202 when queued.
 fn respond(outcome: Outcome) -> (actix_web::HttpResponseBuilder, usize, &'static str) {
     match outcome {
-        Outcome::Indexed { chunks, kb_status } => (HttpResponse::Created(), chunks, kb_status),
-        Outcome::Queued => (HttpResponse::Accepted(), 0, "indexing"),
-        Outcome::NoTextLayer => (HttpResponse::Created(), 0, "no_text_layer"),
+        Outcome::Indexed { chunks, kb_status } => {
+            (HttpResponse::Created(), chunks, kb_status.as_str())
+        }
+        Outcome::Queued => (
+            HttpResponse::Accepted(),
+            0,
+            KbDocumentStatus::Indexing.as_str(),
+        ),
+        Outcome::NoTextLayer => (
+            HttpResponse::Created(),
+            0,
+            KbDocumentStatus::NoTextLayer.as_str(),
+        ),
     }
 }
 
@@ -326,7 +338,7 @@ async fn reindex(
     kb: knowledge_bases::KnowledgeBase,
 ) -> ApiResult<usize> {
     let mut conn = state.pool.get().await?;
-    knowledge_bases::set_status(&mut conn, kb.id, "indexing", None).await?;
+    knowledge_bases::set_status(&mut conn, kb.id, KbIndexingStatus::Indexing, None).await?;
     let mut after = 0;
     let mut done = 0;
     let result: Result<(), IndexError> = async {
@@ -343,7 +355,7 @@ async fn reindex(
                 for ((id, _, _), v) in page.iter().zip(vectors) {
                     kb_chunks::set_embedding(conn, *id, &Embedding(v)).await?;
                 }
-                knowledge_bases::set_status(conn, kb.id, "indexing", None).await
+                knowledge_bases::set_status(conn, kb.id, KbIndexingStatus::Indexing, None).await
             })
             .await?;
             done += page.len();
@@ -352,7 +364,13 @@ async fn reindex(
     }
     .await;
     if let Err(e) = result {
-        knowledge_bases::set_status(&mut conn, kb.id, "error", Some(&e.to_string())).await?;
+        knowledge_bases::set_status(
+            &mut conn,
+            kb.id,
+            KbIndexingStatus::Error,
+            Some(&e.to_string()),
+        )
+        .await?;
         return Err(e.into());
     }
     crate::events::rings_after(&state.events_wake, async {

@@ -46,8 +46,7 @@ pub struct SessionOut {
     pub project_id: i64,
     #[schema(example = "proj_my-room")]
     pub room_name: String,
-    #[schema(example = "active")]
-    pub status: String,
+    pub status: SessionStatus,
     #[schema(example = "voice")]
     pub session_type: String,
     pub agent_config_id: Option<i64>,
@@ -90,7 +89,7 @@ pub struct SessionSummary {
     pub room_name: String,
     pub agent_config_id: Option<i64>,
     pub agent_name: Option<String>,
-    pub status: String,
+    pub status: SessionStatus,
     pub session_type: String,
     /// Seconds (running time for active sessions).
     pub duration: i64,
@@ -152,7 +151,7 @@ pub struct SessionDetail {
     pub agent_name: Option<String>,
     pub llm_provider: Option<String>,
     pub llm_model: Option<String>,
-    pub status: String,
+    pub status: SessionStatus,
     pub session_type: String,
     pub caller_identity: Option<String>,
     pub duration_seconds: i64,
@@ -307,14 +306,15 @@ pub async fn list_sessions(
 ) -> ApiResult<HttpResponse> {
     let pg = crate::validate::Page::parse(q.page, q.per_page, 25)?;
     let (page, per_page) = (pg.page, pg.per_page);
-    if let Some(v) = &q.status
-        && !matches!(v.as_str(), "active" | "completed")
-    {
-        return Err(ApiError::invalid_field(
-            "status",
-            "status must be active or completed",
-        ));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|v| {
+            SessionStatus::parse(v).ok_or_else(|| {
+                ApiError::invalid_field("status", "status must be active or completed")
+            })
+        })
+        .transpose()?;
     if q.rating.is_some_and(|r| !(1..=5).contains(&r)) {
         return Err(ApiError::invalid_field("rating", "rating must be 1 to 5"));
     }
@@ -346,8 +346,8 @@ pub async fn list_sessions(
         let mut b = s::table
             .filter(s::project_id.eq(auth.project.id))
             .into_boxed();
-        if let Some(v) = &q.status {
-            b = b.filter(s::status.eq(v.clone()));
+        if let Some(v) = status {
+            b = b.filter(s::status.eq(v));
         }
         if let Some(v) = &q.session_type {
             b = b.filter(s::session_type.eq(v.clone()));
@@ -560,16 +560,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The statuses of a session (the `status` filters).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum SessionStatus {
-    /// The call is running.
-    Active,
-    /// The call ended.
-    Completed,
-}
+/// The statuses of a session (the `status` filters and fields).
+pub use crate::db::sessions::SessionStatus;
 
 /// The documented values of `session_type`.
 #[derive(utoipa::ToSchema)]
