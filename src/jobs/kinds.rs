@@ -44,6 +44,16 @@ pub enum Job {
         /// `sip_trunks.id` of the reservation.
         trunk_id: i64,
     },
+    /// Settles a SIP trunk change that recreates its LiveKit side (number,
+    /// address or auth) whose new LiveKit ids were never recorded: what
+    /// LiveKit made for the new values is deleted and the row put back as
+    /// it was, on its old LiveKit trunks (`trunk_restored`).
+    SettleRelink {
+        /// `sip_trunks.id` of the trunk.
+        trunk_id: i64,
+        /// The trunk before the change.
+        before: crate::sip::store::TrunkFields,
+    },
     /// Settles a dial reservation (`reserved`): the call LiveKit placed is
     /// adopted as the dial would have confirmed it (`dial_adopted`), else
     /// the reservation is dropped with its session (`dial_released`).
@@ -58,6 +68,7 @@ pub const TYPES: &[&str] = &[
     "settle_room",
     "settle_recording",
     "settle_trunk",
+    "settle_relink",
     "settle_dial",
 ];
 
@@ -77,6 +88,7 @@ impl Job {
             Self::SettleRoom { .. } => "settle_room",
             Self::SettleRecording { .. } => "settle_recording",
             Self::SettleTrunk { .. } => "settle_trunk",
+            Self::SettleRelink { .. } => "settle_relink",
             Self::SettleDial { .. } => "settle_dial",
         }
     }
@@ -110,7 +122,7 @@ impl Job {
                 // The start, then StopEgress when it could not be recorded.
                 Self::SettleRecording { .. } => lk * 2,
                 // Two trunks and a dispatch rule, the line's agent.
-                Self::SettleTrunk { .. } => lk * 4,
+                Self::SettleTrunk { .. } | Self::SettleRelink { .. } => lk * 4,
                 // ListRooms, CreateRoom, CreateDispatch, then the placing.
                 Self::SettleDial { .. } => crate::sip::dialing::PLACE_TIMEOUT + lk * 4,
             }
@@ -119,13 +131,16 @@ impl Job {
     /// Runs the job, with no transaction open; `Ok(Some(kind))` names what
     /// it repaired (`Ok(None)`: nothing left to do). An error is retried.
     pub async fn run(&self, state: &AppState) -> anyhow::Result<Option<&'static str>> {
-        match *self {
-            Self::SettleRoom { room_id } => crate::rooms::service::settle(state, room_id).await,
+        match self {
+            Self::SettleRoom { room_id } => crate::rooms::service::settle(state, *room_id).await,
             Self::SettleRecording { recording_id } => {
-                crate::recordings::service::settle(state, recording_id).await
+                crate::recordings::service::settle(state, *recording_id).await
             }
-            Self::SettleTrunk { trunk_id } => crate::sip::provision::settle(state, trunk_id).await,
-            Self::SettleDial { call_id } => crate::sip::dialing::settle(state, call_id).await,
+            Self::SettleTrunk { trunk_id } => crate::sip::provision::settle(state, *trunk_id).await,
+            Self::SettleRelink { trunk_id, before } => {
+                crate::sip::provision::settle_relink(state, *trunk_id, before).await
+            }
+            Self::SettleDial { call_id } => crate::sip::dialing::settle(state, *call_id).await,
         }
     }
 }
@@ -140,6 +155,19 @@ mod tests {
             Job::SettleRoom { room_id: 1 },
             Job::SettleRecording { recording_id: 2 },
             Job::SettleTrunk { trunk_id: 3 },
+            Job::SettleRelink {
+                trunk_id: 5,
+                before: crate::sip::store::TrunkFields {
+                    project_id: 1,
+                    name: "line".into(),
+                    phone_number: "+17755550100".into(),
+                    address: "sip.example.com".into(),
+                    auth_username: None,
+                    inbound_trunk_id: Some("ST_in".into()),
+                    outbound_trunk_id: Some("ST_out".into()),
+                    dispatch_rule_id: None,
+                },
+            },
             Job::SettleDial { call_id: 4 },
         ] {
             assert!(TYPES.contains(&job.job_type()));

@@ -337,18 +337,30 @@ pub async fn update_trunk(
 ) -> ApiResult<Trunk> {
     let mut conn = state.pool.get().await?;
     // Checked first: no LiveKit resource is made for a number in use; the
-    // row takes the new number at once (the unique index holds it).
-    let updated = conn
+    // row takes the new number at once (the unique index holds it), with
+    // the job that puts it back if this process dies before the new
+    // LiveKit ids are recorded.
+    let (updated, job) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             number_free(conn, Some(current.id), &fields.phone_number).await?;
-            store::update_trunk(conn, current.id, &fields)
+            let row = store::update_trunk(conn, current.id, &fields)
                 .await
-                .map_err(|e| taken_or(e, &fields.phone_number))
+                .map_err(|e| taken_or(e, &fields.phone_number))?;
+            let job = if relink {
+                let settle = Job::SettleRelink {
+                    trunk_id: current.id,
+                    before: fields_of(current),
+                };
+                Some(jobs::enqueue(conn, &settle, settle.grace(&state.settings)).await?)
+            } else {
+                None
+            };
+            Ok((row, job))
         })
         .await?;
-    if !relink {
+    let Some(job) = job else {
         return Ok(updated);
-    }
+    };
     let lk = state.livekit()?;
     let agent = line_agent(&mut conn, project.id, &fields.phone_number).await;
     drop(conn);
@@ -359,14 +371,18 @@ pub async fn update_trunk(
     let ids = match made {
         Ok(ids) => ids,
         Err(e) => {
-            restore_trunk(state, current).await;
+            restore_trunk(state, current, job).await;
             return Err(e);
         }
     };
     let confirmed = match state.pool.get().await {
-        Ok(mut conn) => store::set_lk_ids(&mut conn, current.id, &ids)
-            .await
-            .map_err(ApiError::from),
+        Ok(mut conn) => conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                let row = store::set_lk_ids(conn, current.id, &ids).await?;
+                jobs::cancel(conn, job).await?;
+                Ok(row)
+            })
+            .await,
         Err(e) => Err(e.into()),
     };
     let row = match confirmed {
@@ -417,12 +433,43 @@ pub async fn settle(state: &AppState, id: i64) -> anyhow::Result<Option<&'static
     let Some(trunk) = trunk else {
         return Ok(None);
     };
+    let made = undo_unrecorded(state, trunk.project_id, &trunk.phone_number).await?;
+    let mut conn = state.pool.get().await?;
+    let dropped = store::drop_reservation(&mut conn, id).await?;
+    if dropped {
+        tracing::warn!(
+            trunk = id,
+            undone_in_livekit = made,
+            "dropped a SIP trunk reservation left by a process that died"
+        );
+    }
+    Ok(dropped.then_some("trunk_released"))
+}
+
+/// The stored fields of a trunk row.
+fn fields_of(t: &Trunk) -> TrunkFields {
+    TrunkFields {
+        project_id: t.project_id,
+        name: t.name.clone(),
+        phone_number: t.phone_number.clone(),
+        address: t.address.clone(),
+        auth_username: t.auth_username.clone(),
+        inbound_trunk_id: t.inbound_trunk_id.clone(),
+        outbound_trunk_id: t.outbound_trunk_id.clone(),
+        dispatch_rule_id: t.dispatch_rule_id.clone(),
+    }
+}
+
+/// Deletes the LiveKit trunks made for `number` in the project (its
+/// metadata) that no trunk row records, and their dispatch rules; returns
+/// how many trunks it deleted. LiveKit unreachable: an error.
+async fn undo_unrecorded(state: &AppState, project_id: i64, number: &str) -> anyhow::Result<usize> {
     let lk = state.livekit().map_err(|e| anyhow::anyhow!("{e}"))?;
     let lk_err = |what: &str, e: ApiError| anyhow::anyhow!("{what}: {e}");
     let ours = |numbers: &[String], metadata: &str| {
-        numbers.contains(&trunk.phone_number)
+        numbers.iter().any(|n| n == number)
             && serde_json::from_str::<serde_json::Value>(metadata)
-                .is_ok_and(|m| m["project_id"] == trunk.project_id)
+                .is_ok_and(|m| m["project_id"] == project_id)
     };
     let outbound: Vec<String> = lk
         .call(
@@ -474,46 +521,72 @@ pub async fn settle(state: &AppState, id: i64) -> anyhow::Result<Option<&'static
             }
         }
     }
+    let mut deleted = 0;
     for id in outbound.iter().filter(|o| orphan(o)).chain(inbound) {
         match lk.call(lk.sip.delete_sip_trunk(id)).await {
-            Ok(_) | Err(ApiError::NotFound(_)) => {}
+            Ok(_) | Err(ApiError::NotFound(_)) => deleted += 1,
             Err(e) => return Err(lk_err("DeleteSIPTrunk", e)),
         }
     }
-    let mut conn = state.pool.get().await?;
-    let dropped = store::drop_reservation(&mut conn, id).await?;
-    if dropped {
-        tracing::warn!(
-            trunk = id,
-            undone_in_livekit = made.len(),
-            "dropped a SIP trunk reservation left by a process that died"
-        );
-    }
-    Ok(dropped.then_some("trunk_released"))
+    Ok(deleted)
 }
 
-/// Puts a trunk back as it was before a change LiveKit refused.
-async fn restore_trunk(state: &AppState, current: &Trunk) {
-    let fields = TrunkFields {
-        project_id: current.project_id,
-        name: current.name.clone(),
-        phone_number: current.phone_number.clone(),
-        address: current.address.clone(),
-        auth_username: current.auth_username.clone(),
-        inbound_trunk_id: current.inbound_trunk_id.clone(),
-        outbound_trunk_id: current.outbound_trunk_id.clone(),
-        dispatch_rule_id: current.dispatch_rule_id.clone(),
-    };
+/// Puts a trunk back as it was before a change LiveKit refused, and
+/// cancels the change's settle job (logged when it cannot: the job puts
+/// the trunk back).
+async fn restore_trunk(state: &AppState, current: &Trunk, job: i64) {
+    let fields = fields_of(current);
     let restored = match state.pool.get().await {
-        Ok(mut conn) => store::update_trunk(&mut conn, current.id, &fields)
-            .await
-            .map(|_| ())
-            .map_err(ApiError::from),
+        Ok(mut conn) => conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                store::update_trunk(conn, current.id, &fields).await?;
+                jobs::cancel(conn, job).await?;
+                Ok(())
+            })
+            .await,
         Err(e) => Err(e.into()),
     };
     if let Err(e) = restored {
         tracing::warn!(trunk = current.id, error = %e, "could not restore a SIP trunk");
     }
+}
+
+/// The settle job of a trunk change that recreates its LiveKit side
+/// ([`Job::SettleRelink`]). Its new LiveKit ids recorded (or the trunk
+/// gone, or put back already): nothing to do. Otherwise the process making
+/// the change died between its steps (or could not record them): what
+/// LiveKit made for the new values is deleted (trunks with the trunk's
+/// number and the project's metadata that no row records, and their
+/// dispatch rules) and the row put back as it was, on its old LiveKit
+/// trunks, which stayed (they are deleted only after the new ids are
+/// recorded). LiveKit unreachable: an error, retried.
+pub async fn settle_relink(
+    state: &AppState,
+    id: i64,
+    before: &TrunkFields,
+) -> anyhow::Result<Option<&'static str>> {
+    let trunk = {
+        let mut conn = state.pool.get().await?;
+        store::by_id(&mut conn, id).await?
+    };
+    let Some(trunk) = trunk else {
+        return Ok(None);
+    };
+    let now = fields_of(&trunk);
+    let same_ids = now.outbound_trunk_id == before.outbound_trunk_id
+        && now.inbound_trunk_id == before.inbound_trunk_id;
+    if !same_ids || now == *before {
+        return Ok(None);
+    }
+    let undone = undo_unrecorded(state, trunk.project_id, &trunk.phone_number).await?;
+    let mut conn = state.pool.get().await?;
+    store::update_trunk(&mut conn, id, before).await?;
+    tracing::warn!(
+        trunk = id,
+        undone_in_livekit = undone,
+        "put back a SIP trunk change left by a process that died"
+    );
+    Ok(Some("trunk_restored"))
 }
 
 #[cfg(test)]

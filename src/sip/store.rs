@@ -23,7 +23,9 @@ pub struct Trunk {
 }
 
 /// The stored fields of a trunk.
-#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Insertable, AsChangeset, serde::Serialize, serde::Deserialize,
+)]
 #[diesel(table_name = sip_trunks, treat_none_as_null = true)]
 pub struct TrunkFields {
     pub project_id: i64,
@@ -99,6 +101,16 @@ pub async fn update_trunk(
         .returning(Trunk::as_returning())
         .get_result(conn)
         .await
+}
+
+/// A trunk by id, whatever its project.
+pub async fn by_id(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Trunk>> {
+    sip_trunks::table
+        .find(id)
+        .select(Trunk::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// Records the LiveKit ids of a trunk; `None` when the trunk is gone.

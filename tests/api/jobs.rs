@@ -561,3 +561,103 @@ async fn a_trunk_create_whose_process_died_is_undone_in_livekit_and_dropped() {
     let (status, again) = json(node.post_json("/api/v1/sip/trunks", &body).await).await;
     assert_eq!(status, 201, "{again}");
 }
+
+#[tokio::test]
+async fn a_trunk_change_whose_process_died_is_put_back_on_its_old_livekit_trunks() {
+    let mut app = TestApp::spawn().await;
+    let (status, created) = json(
+        app.post_json(
+            "/api/v1/sip/trunks",
+            &json!({"name": "Main Trunk", "phone_number": "+18001234567",
+                    "address": "sip.provider.example", "auth_username": "u", "auth_password": "p"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let trunk = &created["trunk"];
+    let path = format!("/api/v1/sip/trunks/{}", trunk["id"]);
+    let lk_id = |name: &str| trunk[name].as_str().unwrap().to_owned();
+    let (old_out, old_in, old_rule) = (
+        lk_id("outbound_trunk_id"),
+        lk_id("inbound_trunk_id"),
+        lk_id("dispatch_rule_id"),
+    );
+    // A new number recreates the LiveKit side; LiveKit makes it, then
+    // answers slowly: the process dies before it records the new ids.
+    app.sim()
+        .set_latency("CreateSIPDispatchRule", Some(Duration::from_millis(1500)));
+    let pending = tokio::spawn(
+        app.req(reqwest::Method::PATCH, &path)
+            .json(&json!({"phone_number": "+18001234568", "auth_password": "p"}))
+            .send(),
+    );
+    let began = Instant::now();
+    while app.sim().sip_dispatch_rules().len() < 2 {
+        assert!(began.elapsed() < Duration::from_secs(5), "no rule made");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.stop();
+    let _ = pending.await;
+    app.sim().set_latency("CreateSIPDispatchRule", None);
+    assert_eq!(app.sim().sip_outbound_trunks().len(), 2);
+    // Left half-done: the new number on the old LiveKit trunks.
+    let half_done = format!(
+        "SELECT count(*) AS n FROM sip_trunks WHERE project_id = $1
+            AND phone_number = '+18001234568' AND outbound_trunk_id = '{old_out}'"
+    );
+    assert_eq!(scalar(&app, &half_done).await, 1);
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) AS n FROM background_jobs WHERE job_type = 'settle_relink'
+                AND run_at > now() + interval '15 seconds' AND $1 > 0"
+        )
+        .await,
+        1
+    );
+    exec(
+        &app,
+        "UPDATE background_jobs SET run_at = now() WHERE $1 > 0",
+    )
+    .await;
+    let node = app.another_node(|_| {}).await;
+    until(&node, JOBS, 0, Duration::from_secs(3)).await;
+    assert_eq!(job_runs(&node, "settle_relink", "trunk_restored"), 1);
+    // Put back: the old number on its old LiveKit side, which is all LiveKit has.
+    let (_, list) = json(node.get("/api/v1/sip/trunks").await).await;
+    let row = &list["trunks"][0];
+    assert_eq!(row["phone_number"], "+18001234567", "{list}");
+    assert_eq!(row["outbound_trunk_id"], old_out.as_str());
+    let ids = |v: Vec<String>| v;
+    assert_eq!(
+        ids(app.sim().sip_outbound_trunks().into_iter().map(|t| t.sip_trunk_id).collect()),
+        vec![old_out.clone()]
+    );
+    assert_eq!(
+        ids(app.sim().sip_inbound_trunks().into_iter().map(|t| t.sip_trunk_id).collect()),
+        vec![old_in]
+    );
+    assert_eq!(
+        ids(app
+            .sim()
+            .sip_dispatch_rules()
+            .into_iter()
+            .map(|r| r.sip_dispatch_rule_id)
+            .collect()),
+        vec![old_rule]
+    );
+    // The change can be made again, and then sticks.
+    let (status, changed) = json(
+        node.req(reqwest::Method::PATCH, &path)
+            .json(&json!({"phone_number": "+18001234568", "auth_password": "p"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["trunk"]["phone_number"], "+18001234568");
+    assert_eq!(app.sim().sip_outbound_trunks().len(), 1);
+    assert_eq!(scalar(&node, JOBS).await, 0, "its settle job cancelled");
+}
