@@ -376,13 +376,14 @@ pub async fn update_trunk(
         }
     };
     let confirmed = match state.pool.get().await {
-        Ok(mut conn) => conn
-            .transaction::<_, ApiError, _>(async |conn| {
+        Ok(mut conn) => {
+            conn.transaction::<_, ApiError, _>(async |conn| {
                 let row = store::set_lk_ids(conn, current.id, &ids).await?;
                 jobs::cancel(conn, job).await?;
                 Ok(row)
             })
-            .await,
+            .await
+        }
         Err(e) => Err(e.into()),
     };
     let row = match confirmed {
@@ -537,13 +538,14 @@ async fn undo_unrecorded(state: &AppState, project_id: i64, number: &str) -> any
 async fn restore_trunk(state: &AppState, current: &Trunk, job: i64) {
     let fields = fields_of(current);
     let restored = match state.pool.get().await {
-        Ok(mut conn) => conn
-            .transaction::<_, ApiError, _>(async |conn| {
+        Ok(mut conn) => {
+            conn.transaction::<_, ApiError, _>(async |conn| {
                 store::update_trunk(conn, current.id, &fields).await?;
                 jobs::cancel(conn, job).await?;
                 Ok(())
             })
-            .await,
+            .await
+        }
         Err(e) => Err(e.into()),
     };
     if let Err(e) = restored {

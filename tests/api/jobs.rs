@@ -631,11 +631,21 @@ async fn a_trunk_change_whose_process_died_is_put_back_on_its_old_livekit_trunks
     assert_eq!(row["outbound_trunk_id"], old_out.as_str());
     let ids = |v: Vec<String>| v;
     assert_eq!(
-        ids(app.sim().sip_outbound_trunks().into_iter().map(|t| t.sip_trunk_id).collect()),
+        ids(app
+            .sim()
+            .sip_outbound_trunks()
+            .into_iter()
+            .map(|t| t.sip_trunk_id)
+            .collect()),
         vec![old_out.clone()]
     );
     assert_eq!(
-        ids(app.sim().sip_inbound_trunks().into_iter().map(|t| t.sip_trunk_id).collect()),
+        ids(app
+            .sim()
+            .sip_inbound_trunks()
+            .into_iter()
+            .map(|t| t.sip_trunk_id)
+            .collect()),
         vec![old_in]
     );
     assert_eq!(
