@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# A slow LiveKit (issue #19), a benchmark, not a test. Starts `voxplane dev`
+# (release build) with the LiveKit simulator, sets one RPC's latency to 2 s
+# (PUT /_sim/latency) and, in one project, starts N creates that call it at once
+# (40 POST /rooms on CreateRoom, 20 recording starts on StartRoomCompositeEgress,
+# 20 POST /sip/dial on CreateSIPParticipant) while one wrk connection sends the
+# project's other requests (GET /project, POST /agents, POST /token no_agent) one
+# after the other for the 2 s. Reports their p99 and errors (a pool timeout
+# would be a 503) and how long the creates took. Target: p99 < 50 ms.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/voxplane-target}"
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
+fi
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN="$CARGO_TARGET_DIR/release/voxplane"
+fi
+DATA=.local/bench-stalled
+rm -rf "$DATA"; mkdir -p "$DATA"
+ln -s "$(pwd)/.local/pg" "$DATA/pg"
+PORT=${PORT:-18184}
+export VOXPLANE_PLANS__PROFESSIONAL__SIP_CONFIGS=50 VOXPLANE_PLANS__PROFESSIONAL__AGENTS=100000
+VOXPLANE_DATA_DIR=$DATA VOXPLANE_LOG_LEVEL=warn "$BIN" dev --port "$PORT" > "$DATA/dev.log" 2>&1 &
+DEV=$!
+trap 'kill $DEV 2>/dev/null; wait $DEV 2>/dev/null || true' EXIT
+for _ in $(seq 1 240); do [ -f "$DATA/dev.env" ] && break; sleep 0.5; done
+sleep 1
+# shellcheck disable=SC1091
+source "$DATA/dev.env"
+KEY=$VOXPLANE_API_KEY
+"$BIN" admin set-rate-limit --project 1 --per-minute 2000000000 >/dev/null
+sleep 6 # the key cache picks up the raised limit
+api() { # method path body
+  curl -sS -o /dev/null -w '%{http_code}\n' -X "$1" -H "X-API-Key: $KEY" \
+    -H "Content-Type: application/json" -d "$3" "$VOXPLANE_URL$2"
+}
+api POST /api/v1/rooms '{"name":"rec"}' >/dev/null
+api POST /api/v1/sip/trunks '{"name":"Main","phone_number":"+18001234567","address":"sip.provider.example","auth_username":"u","auth_password":"p"}' >/dev/null
+latency() { # rpc ms
+  curl -fsS -o /dev/null -X PUT -H "Content-Type: application/json" \
+    -d "{\"rpc\":\"$1\",\"ms\":$2}" "$LIVEKIT_URL/_sim/latency"
+}
+# Warm-up of the measured requests.
+KEY=$KEY wrk -t1 -c1 -d3s -s bench/others.lua "$VOXPLANE_URL" >/dev/null
+
+stalled() { # title rpc n method path body ({i}: the create's number)
+  local title=$1 rpc=$2 n=$3 method=$4 path=$5 body=$6
+  latency "$rpc" 2000
+  local began
+  began=$(date +%s%N)
+  local pids=()
+  for i in $(seq 1 "$n"); do
+    api "$method" "$path" "${body//\{i\}/$i}" > "$DATA/create-$i.status" &
+    pids+=($!)
+  done
+  sleep 0.2
+  echo "-- $title, $rpc stalled 2 s: the project's other requests meanwhile"
+  KEY=$KEY wrk -t1 -c1 -d1700ms --latency -s bench/others.lua "$VOXPLANE_URL" |
+    grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors|requests in"
+  wait "${pids[@]}" || true
+  local ms=$(( ($(date +%s%N) - began) / 1000000 ))
+  echo "   creates: $(cat "$DATA"/create-*.status | sort | uniq -c | xargs) in ${ms} ms"
+  rm -f "$DATA"/create-*.status
+  latency "$rpc" 0
+}
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); server: release build"
+stalled "40 POST /rooms" CreateRoom 40 POST /api/v1/rooms '{"name":"load-{i}"}'
+stalled "20 recording starts" StartRoomCompositeEgress 20 POST /api/v1/rooms/rec/recordings/start '{}'
+stalled "20 SIP dials" CreateSIPParticipant 20 POST /api/v1/sip/dial '{"phone_number":"+1775123{i}0000"}'
