@@ -45,19 +45,19 @@ latency() { # rpc ms
 # Warm-up of the measured requests.
 KEY=$KEY wrk -t1 -c1 -d3s -s bench/others.lua "$VOXPLANE_URL" >/dev/null
 
-stalled() { # title rpc n method path body ({i}: the create's number)
+stalled() { # title rpc n method path body ({i}: the create's number, two digits)
   local title=$1 rpc=$2 n=$3 method=$4 path=$5 body=$6
   latency "$rpc" 2000
   local began
   began=$(date +%s%N)
   local pids=()
-  for i in $(seq 1 "$n"); do
+  for i in $(seq -w 1 "$n"); do
     api "$method" "$path" "${body//\{i\}/$i}" > "$DATA/create-$i.status" &
     pids+=($!)
   done
-  sleep 0.2
+  sleep 0.1
   echo "-- $title, $rpc stalled 2 s: the project's other requests meanwhile"
-  KEY=$KEY wrk -t1 -c1 -d1700ms --latency -s bench/others.lua "$VOXPLANE_URL" |
+  KEY=$KEY RUN=$rpc wrk -t1 -c1 -d2s --latency -s bench/others.lua "$VOXPLANE_URL" |
     grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors|requests in"
   wait "${pids[@]}" || true
   local ms=$(( ($(date +%s%N) - began) / 1000000 ))
@@ -69,4 +69,4 @@ stalled() { # title rpc n method path body ({i}: the create's number)
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); server: release build"
 stalled "40 POST /rooms" CreateRoom 40 POST /api/v1/rooms '{"name":"load-{i}"}'
 stalled "20 recording starts" StartRoomCompositeEgress 20 POST /api/v1/rooms/rec/recordings/start '{}'
-stalled "20 SIP dials" CreateSIPParticipant 20 POST /api/v1/sip/dial '{"phone_number":"+1775123{i}0000"}'
+stalled "20 SIP dials" CreateSIPParticipant 20 POST /api/v1/sip/dial '{"phone_number":"+177555501{i}"}'
