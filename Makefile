@@ -41,6 +41,7 @@ bench: setup
 	./bench/run.sh
 	./bench/events.sh
 	./bench/chat.sh
+	./bench/stalled.sh
 
 clean-local:
 	rm -rf .local/pgdata .local/pgdata.password .local/test-pg .local/dev.env .local/dev-seed.json
