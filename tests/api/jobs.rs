@@ -6,36 +6,9 @@
 //! with backoff and kept as failed after its attempts, a job whose lease
 //! ran out is taken over.
 
-use crate::common::{TestApp, json};
+use crate::common::{TestApp, exec, json, scalar};
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-/// The one number a query returns (`$1` is the test project's id, when used).
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    use diesel_async::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = app.conn().await;
-    diesel::sql_query(sql)
-        .bind::<diesel::sql_types::Int8, _>(app.project.id)
-        .get_result::<N>(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .n
-}
-
-async fn exec(app: &TestApp, sql: &str) {
-    use diesel_async::RunQueryDsl;
-    let mut conn = app.conn().await;
-    diesel::sql_query(sql)
-        .bind::<diesel::sql_types::Int8, _>(app.project.id)
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
 
 /// Waits until `sql` returns `want`, at most `within`.
 async fn until(app: &TestApp, sql: &str, want: i64, within: Duration) {

@@ -8,22 +8,6 @@ use crate::livekit::{post_webhook, signed};
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
-#[derive(diesel::QueryableByName)]
-struct N {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let mut conn = app.conn().await;
-    let n: N = diesel::sql_query(sql)
-        .bind::<diesel::sql_types::BigInt, _>(app.project.id)
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-    n.n
-}
-
 fn agent_joined(id: &str, room: &str, identity: &str) -> String {
     let at = chrono::Utc::now().timestamp();
     json!({
@@ -101,7 +85,7 @@ async fn concurrent_agent_joins_share_commits_and_each_starts_one_session() {
     // Each room: one session, one session.started, one participant.joined.
     let sql = |what: &str| format!("SELECT count(*) AS n FROM {what} AND project_id = $1");
     assert_eq!(
-        count(
+        scalar(
             &app,
             &sql("sessions WHERE status = 'active' AND room_name LIKE '%_batch-%'")
         )
@@ -109,15 +93,15 @@ async fn concurrent_agent_joins_share_commits_and_each_starts_one_session() {
         ROOMS as i64
     );
     assert_eq!(
-        count(&app, &sql("events WHERE event_type = 'session.started'")).await,
+        scalar(&app, &sql("events WHERE event_type = 'session.started'")).await,
         ROOMS as i64
     );
     assert_eq!(
-        count(&app, &sql("events WHERE event_type = 'participant.joined'")).await,
+        scalar(&app, &sql("events WHERE event_type = 'participant.joined'")).await,
         ROOMS as i64
     );
     assert_eq!(
-        count(&app, &sql("sessions WHERE room_name LIKE '%_batch-bad'")).await,
+        scalar(&app, &sql("sessions WHERE room_name LIKE '%_batch-bad'")).await,
         0,
         "the bad event left nothing behind"
     );

@@ -3,7 +3,7 @@
 //! stalls only the requests that wait for it; a failing one leaves a clear
 //! error and nothing half-created behind.
 
-use crate::common::{TestApp, expect_error, json};
+use crate::common::{TestApp, expect_error, json, scalar};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -36,22 +36,6 @@ async fn others_proceed(app: &TestApp, stall: Duration) {
         took < stall * 3 / 4,
         "other requests waited {took:?} for the stalled LiveKit call"
     );
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    use diesel_async::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = app.conn().await;
-    diesel::sql_query(sql)
-        .bind::<diesel::sql_types::Int8, _>(app.project.id)
-        .get_result::<N>(&mut conn)
-        .await
-        .unwrap()
-        .n
 }
 
 #[tokio::test]
@@ -101,7 +85,7 @@ async fn a_duplicate_room_create_during_the_call_is_a_conflict() {
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 409]);
     assert_eq!(
-        count(
+        scalar(
             &app,
             "SELECT count(*) AS n FROM rooms WHERE project_id = $1"
         )
@@ -123,7 +107,7 @@ async fn a_failed_room_create_leaves_no_row_and_frees_the_quota() {
     .await;
     assert_eq!(err["error"], "LiveKit unavailable");
     assert_eq!(
-        count(
+        scalar(
             &app,
             "SELECT count(*) AS n FROM rooms WHERE project_id = $1"
         )
@@ -147,7 +131,7 @@ const NO_JOBS: &str = "SELECT count(*) AS n FROM background_jobs WHERE $1 > 0";
 /// Waits (at most 3 s: a few job periods) until `sql` counts `want`.
 async fn settled(app: &TestApp, sql: &str, want: i64) {
     let deadline = Instant::now() + Duration::from_secs(3);
-    while count(app, sql).await != want {
+    while scalar(app, sql).await != want {
         assert!(Instant::now() < deadline, "{sql} not {want}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -235,7 +219,7 @@ async fn a_recording_in_flight_is_not_listed_and_a_failed_start_leaves_nothing()
     app.sim().set_latency("StartRoomCompositeEgress", None);
     // LiveKit failing: a clear 503, no row, no event, the quota untouched.
     app.sim().set_failing("StartRoomCompositeEgress", true);
-    let quota_before = count(
+    let quota_before = scalar(
         &app,
         "SELECT count(*) AS n FROM recordings WHERE project_id = $1",
     )
@@ -249,7 +233,7 @@ async fn a_recording_in_flight_is_not_listed_and_a_failed_start_leaves_nothing()
     .await;
     assert_eq!(err["error"], "LiveKit unavailable");
     assert_eq!(
-        count(
+        scalar(
             &app,
             "SELECT count(*) AS n FROM recordings WHERE project_id = $1"
         )
@@ -257,7 +241,7 @@ async fn a_recording_in_flight_is_not_listed_and_a_failed_start_leaves_nothing()
         quota_before
     );
     assert_eq!(
-        count(
+        scalar(
             &app,
             "SELECT count(*) AS n FROM events WHERE project_id = $1 AND event_type = 'recording.started'"
         )
@@ -349,7 +333,7 @@ async fn a_trunk_livekit_fails_to_make_leaves_nothing_and_its_number_free() {
     .await;
     assert_eq!(err["error"], "LiveKit unavailable");
     assert_eq!(
-        count(
+        scalar(
             &app,
             "SELECT count(*) AS n FROM sip_trunks WHERE project_id = $1"
         )
@@ -421,15 +405,15 @@ async fn an_overdue_call_livekit_cannot_end_is_ended_once_it_can() {
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(app.sim().participants(&full).len(), 1);
     let live = "SELECT count(*) AS n FROM sip_calls WHERE project_id = $1 AND status IN ('dialing', 'ringing', 'active')";
-    assert_eq!(count(&app, live).await, 1);
+    assert_eq!(scalar(&app, live).await, 1);
     app.sim().set_failing("RemoveParticipant", false);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while count(&app, live).await > 0 {
+    while scalar(&app, live).await > 0 {
         assert!(Instant::now() < deadline, "the overdue call was not ended");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(app.sim().participants(&full).is_empty());
-    let ended = count(
+    let ended = scalar(
         &app,
         "SELECT count(*) AS n FROM sip_calls WHERE project_id = $1 AND reason = 'max_call_duration'",
     )
@@ -568,11 +552,11 @@ async fn twenty_stalled_dials_leave_the_projects_other_requests_fast() {
     app.sim().set_latency("CreateSIPParticipant", None);
     // Twenty calls, each in its own room, each reported once.
     let rooms = "SELECT count(DISTINCT room_name) AS n FROM sip_calls WHERE project_id = $1";
-    assert_eq!(count(&app, rooms).await, 20);
+    assert_eq!(scalar(&app, rooms).await, 20);
     let initiated = "SELECT count(*) AS n FROM events
                      WHERE project_id = $1 AND event_type = 'sip.call_initiated'";
-    assert_eq!(count(&app, initiated).await, 20);
-    assert_eq!(count(&app, SIP_CALLS_USED).await, 20);
+    assert_eq!(scalar(&app, initiated).await, 20);
+    assert_eq!(scalar(&app, SIP_CALLS_USED).await, 20);
 }
 
 #[tokio::test]
@@ -595,11 +579,11 @@ async fn a_dial_livekit_fails_after_the_commit_leaves_no_call_and_frees_the_quot
     .await;
     assert_eq!(err["error"], "LiveKit unavailable");
     app.sim().set_failing("CreateSIPParticipant", false);
-    assert_eq!(count(&app, rows).await, 0);
-    assert_eq!(count(&app, SIP_CALLS_USED).await, 0);
+    assert_eq!(scalar(&app, rows).await, 0);
+    assert_eq!(scalar(&app, SIP_CALLS_USED).await, 0);
     assert!(app.sim().rooms().is_empty(), "{:?}", app.sim().rooms());
-    assert_eq!(count(&app, &events("session.started")).await, 0);
-    assert_eq!(count(&app, &events("sip.call_status")).await, 0);
+    assert_eq!(scalar(&app, &events("session.started")).await, 0);
+    assert_eq!(scalar(&app, &events("sip.call_status")).await, 0);
 
     // The callee busy: 409, the call reported failed exactly once.
     app.sim()
@@ -610,17 +594,17 @@ async fn a_dial_livekit_fails_after_the_commit_leaves_no_call_and_frees_the_quot
         "CONFLICT",
     )
     .await;
-    assert_eq!(count(&app, rows).await, 0);
-    assert_eq!(count(&app, SIP_CALLS_USED).await, 0);
-    assert_eq!(count(&app, &events("sip.call_status")).await, 1);
-    assert_eq!(count(&app, &events("session.started")).await, 0);
+    assert_eq!(scalar(&app, rows).await, 0);
+    assert_eq!(scalar(&app, SIP_CALLS_USED).await, 0);
+    assert_eq!(scalar(&app, &events("sip.call_status")).await, 1);
+    assert_eq!(scalar(&app, &events("session.started")).await, 0);
 
     // The one call of the quota goes through now, reported once.
     let (status, out) = json(app.post_json("/api/v1/sip/dial", &dial_body()).await).await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!(count(&app, SIP_CALLS_USED).await, 1);
-    assert_eq!(count(&app, &events("session.started")).await, 1);
-    assert_eq!(count(&app, &events("sip.call_initiated")).await, 1);
+    assert_eq!(scalar(&app, SIP_CALLS_USED).await, 1);
+    assert_eq!(scalar(&app, &events("session.started")).await, 1);
+    assert_eq!(scalar(&app, &events("sip.call_initiated")).await, 1);
 }
 
 #[tokio::test]
@@ -656,7 +640,7 @@ async fn dial_reservations_whose_process_died_are_settled_by_their_jobs() {
     .execute(&mut conn)
     .await
     .unwrap();
-    assert_eq!(count(&app, SIP_CALLS_USED).await, 2);
+    assert_eq!(scalar(&app, SIP_CALLS_USED).await, 2);
     // Their settle jobs, due.
     diesel::sql_query(
         "INSERT INTO background_jobs (job_type, data)
@@ -679,8 +663,8 @@ async fn dial_reservations_whose_process_died_are_settled_by_their_jobs() {
     // Adopted: live (the calls worker may have moved it on already).
     let calls = "SELECT count(*) AS n FROM sip_calls
                  WHERE project_id = $1 AND status IN ('dialing', 'ringing', 'active')";
-    assert_eq!(count(&app, calls).await, 1);
+    assert_eq!(scalar(&app, calls).await, 1);
     let reserved =
         "SELECT count(*) AS n FROM sip_calls WHERE project_id = $1 AND status = 'reserved'";
-    assert_eq!(count(&app, reserved).await, 0);
+    assert_eq!(scalar(&app, reserved).await, 0);
 }

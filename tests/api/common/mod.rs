@@ -442,3 +442,32 @@ pub async fn expect_error(res: Response, status: u16, code: &str) -> Value {
     );
     body
 }
+
+/// The one number `sql` returns as column `n`; `$1` is the test project's
+/// id (a query that does not need it still has to use it, e.g. `$1 > 0`).
+pub async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.conn().await;
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Int8, _>(app.project.id)
+        .get_result::<N>(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .n
+}
+
+/// Runs `sql`, `$1` being the test project's id (see [`scalar`]).
+pub async fn exec(app: &TestApp, sql: &str) {
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.conn().await;
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Int8, _>(app.project.id)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
