@@ -20,20 +20,9 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 SESSIONS_BEFORE=${SESSIONS_BEFORE:-1000000}
 
-if ! command -v wrk >/dev/null; then
-  echo "bench: installing wrk (Debian package)"
-  apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
-fi
-# BIN: another build of the server to measure (e.g. an earlier commit's).
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN="$CARGO_TARGET_DIR/release/voxplane"
-fi
-
+# shellcheck source=bench/dev.sh
+source bench/dev.sh
 DATA=.local/bench-calls
-rm -rf "$DATA"; mkdir -p "$DATA"
-ln -s "$(pwd)/.local/pg" "$DATA/pg"
-PORT=${PORT:-18183}
 # Enterprise: room and session quotas out of the way; professional: the plan of
 # the project at its quota (one session a month).
 export VOXPLANE_PLANS__ENTERPRISE__SESSIONS=1000000000 VOXPLANE_PLANS__ENTERPRISE__ROOMS=1000000000
@@ -41,14 +30,9 @@ export VOXPLANE_PLANS__PROFESSIONAL__SESSIONS=1
 # The webhook step's rooms exist only in its webhooks, not in the simulator:
 # the reconciler (every 30 s) would end them all in the middle of the run.
 export VOXPLANE_RECONCILE_SECS=3600
-VOXPLANE_DATA_DIR=$DATA VOXPLANE_LOG_LEVEL=warn "$BIN" dev --port "$PORT" > "$DATA/dev.log" 2>&1 &
-DEV=$!
 PEER=
 trap 'kill $DEV $PEER 2>/dev/null; wait $DEV 2>/dev/null || true' EXIT
-for _ in $(seq 1 240); do [ -f "$DATA/dev.env" ] && break; sleep 0.5; done
-sleep 1
-# shellcheck disable=SC1091
-source "$DATA/dev.env"
+dev_start "$DATA" "${PORT:-18183}"
 PSQL=.local/pg/bin/psql
 
 project() { # plan → "id key"

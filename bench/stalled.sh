@@ -10,25 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/voxplane-target}"
-if ! command -v wrk >/dev/null; then
-  apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
-fi
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN="$CARGO_TARGET_DIR/release/voxplane"
-fi
+# shellcheck source=bench/dev.sh
+source bench/dev.sh
 DATA=.local/bench-stalled
-rm -rf "$DATA"; mkdir -p "$DATA"
-ln -s "$(pwd)/.local/pg" "$DATA/pg"
-PORT=${PORT:-18184}
 export VOXPLANE_PLANS__PROFESSIONAL__SIP_CONFIGS=50 VOXPLANE_PLANS__PROFESSIONAL__AGENTS=100000
-VOXPLANE_DATA_DIR=$DATA VOXPLANE_LOG_LEVEL=warn "$BIN" dev --port "$PORT" > "$DATA/dev.log" 2>&1 &
-DEV=$!
 trap 'kill $DEV 2>/dev/null; wait $DEV 2>/dev/null || true' EXIT
-for _ in $(seq 1 240); do [ -f "$DATA/dev.env" ] && break; sleep 0.5; done
-sleep 1
-# shellcheck disable=SC1091
-source "$DATA/dev.env"
+dev_start "$DATA" "${PORT:-18184}"
 KEY=$VOXPLANE_API_KEY
 "$BIN" admin set-rate-limit --project 1 --per-minute 2000000000 >/dev/null
 sleep 6 # the key cache picks up the raised limit
