@@ -14,6 +14,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 crate::db::text_enum::text_enum! {
     /// The status of a call in a chat (`chat_calls.status`).
     #[derive(utoipa::ToSchema)]
+    #[schema(example = "active")]
     pub enum ChatCallStatus in ("chat_calls", "status") {
         /// Reserved; its LiveKit room is being created.
         Pending = "pending",

@@ -12,6 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 crate::db::text_enum::text_enum! {
     /// The status of a document (`kb_documents.status`).
     #[derive(utoipa::ToSchema)]
+    #[schema(example = "ready")]
     pub enum KbDocumentStatus in ("kb_documents", "status") {
         /// Being chunked and embedded.
         Indexing = "indexing",

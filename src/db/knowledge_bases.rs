@@ -10,6 +10,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 crate::db::text_enum::text_enum! {
     /// The indexing status of a knowledge base (`knowledge_bases.indexing_status`).
     #[derive(utoipa::ToSchema)]
+    #[schema(example = "ready")]
     pub enum KbIndexingStatus in ("knowledge_bases", "indexing_status") {
         /// Nothing indexed yet.
         Pending = "pending",

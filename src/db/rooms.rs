@@ -12,6 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 crate::db::text_enum::text_enum! {
     /// The status of a room (`rooms.status`).
     #[derive(utoipa::ToSchema)]
+    #[schema(example = "active")]
     pub enum RoomStatus in ("rooms", "status") {
         /// Open (or reserved: created here, LiveKit not yet answered).
         Active = "active",

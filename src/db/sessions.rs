@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 crate::db::text_enum::text_enum! {
     /// The status of a session (`sessions.status`).
     #[derive(utoipa::ToSchema)]
+    #[schema(example = "active")]
     pub enum SessionStatus in ("sessions", "status") {
         /// The call is running.
         Active = "active",

@@ -12,6 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 crate::db::text_enum::text_enum! {
     /// The status of a web source (`kb_sources.status`).
     #[derive(utoipa::ToSchema)]
+    #[schema(example = "ready")]
     pub enum KbSourceStatus in ("kb_sources", "status") {
         /// Never crawled yet.
         Pending = "pending",
@@ -27,6 +28,7 @@ crate::db::text_enum::text_enum! {
 crate::db::text_enum::text_enum! {
     /// The status of a page of a web source (`kb_source_pages.status`).
     #[derive(Default, utoipa::ToSchema)]
+    #[schema(example = "indexed")]
     pub enum KbPageStatus in ("kb_source_pages", "status") {
         /// Fetched and (re-)indexed.
         Indexed = "indexed",
