@@ -18,13 +18,18 @@ use serde_json::Value;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "my-room", "empty_timeout": 600}))]
 pub struct RoomIn {
-    /// Room name (auto-prefixed).
+    /// Room name (auto-prefixed): 1 to 128 letters, digits, `-`, `_`, `.`,
+    /// `:`, `@` or `+`.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:@+-]+$")]
     pub name: String,
     /// Seconds before an empty room closes (default 300, at most 86400).
+    #[schema(maximum = 86400)]
     pub empty_timeout: Option<u32>,
-    /// Maximum participants, 0 = unlimited (default 0).
+    /// Maximum participants, 0 = unlimited (default 0, at most 100000).
+    #[schema(maximum = 100000)]
     pub max_participants: Option<u32>,
-    /// Room metadata.
+    /// Room metadata (at most 64 KB of UTF-8).
+    #[schema(max_length = 65536)]
     pub metadata: Option<String>,
 }
 
