@@ -4,6 +4,7 @@
 //! closed room is never reopened, a participant who left never rejoins.
 
 use super::schema::rooms;
+use crate::db::prepared::bind;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Int4, Jsonb, Nullable, Text, Timestamptz};
@@ -220,13 +221,14 @@ pub async fn close_active(
 /// A room LiveKit reports as started (or first seen through a participant):
 /// older active rooms of the same name are closed (their `room_finished` was
 /// lost), then this incarnation is recorded unless already known. A room
-/// already closed stays closed. Returns the row id.
+/// already closed stays closed. Returns the row and whether it is open.
 ///
 /// A reservation of the name (a room being created through the API, no sid
 /// yet: [`reserve`]) is this room and gets its sid.
 ///
 /// Inside a transaction. The project is locked first (see
-/// [`super::projects::share`]), as every row referencing it does.
+/// [`super::projects::share`]), as every row referencing it does, unless
+/// the caller has locked it in this transaction (`project_locked`).
 pub async fn observe_started(
     conn: &mut AsyncPgConnection,
     project_id: i64,
@@ -234,47 +236,64 @@ pub async fn observe_started(
     full_name: &str,
     sid: &str,
     created_at: DateTime<Utc>,
-) -> QueryResult<i64> {
-    super::projects::share(conn, project_id).await?;
-    if let Some(id) = id_by_sid(conn, sid).await? {
-        return Ok(id);
+    project_locked: bool,
+) -> QueryResult<ObservedRoom> {
+    if !project_locked {
+        super::projects::share(conn, project_id).await?;
+    }
+    if let Some(found) = by_sid(conn, sid).await? {
+        return Ok(found);
     }
     // A room being created through the API: its reservation is this room.
-    let claimed: Option<IdRow> = diesel::sql_query(
-        "UPDATE rooms SET sid = $3, updated_at = now()
-         WHERE project_id = $1 AND name = $2 AND status = 'active' AND sid IS NULL
+    // (Every call's webhooks come here: prepared once per connection.)
+    let claimed: Option<IdRow> = crate::prepared!(
+        "UPDATE rooms SET sid = $1, updated_at = now()
+         WHERE project_id = $2 AND name = $3 AND status = 'active' AND sid IS NULL
          RETURNING id",
+        bind::<Text, _>(sid),
+        bind::<BigInt, _>(project_id),
+        bind::<Text, _>(name)
     )
-    .bind::<BigInt, _>(project_id)
-    .bind::<Text, _>(name)
-    .bind::<Text, _>(sid)
     .get_result(conn)
     .await
     .optional()?;
     if let Some(row) = claimed {
-        return Ok(row.id);
+        return Ok(ObservedRoom {
+            id: row.id,
+            open: true,
+        });
     }
-    diesel::sql_query(
+    crate::prepared!(
         "UPDATE rooms SET status = 'closed', closed_at = coalesce(closed_at, now()), updated_at = now()
          WHERE project_id = $1 AND name = $2 AND status = 'active' AND sid IS DISTINCT FROM $3",
+        bind::<BigInt, _>(project_id),
+        bind::<Text, _>(name),
+        bind::<Text, _>(sid)
     )
-    .bind::<BigInt, _>(project_id)
-    .bind::<Text, _>(name)
-    .bind::<Text, _>(sid)
     .execute(conn)
     .await?;
-    let row: IdRow = diesel::sql_query(
+    crate::prepared!(
         "INSERT INTO rooms (project_id, name, full_name, sid, created_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (sid) DO UPDATE SET updated_at = now() RETURNING id",
+         ON CONFLICT (sid) DO UPDATE SET updated_at = now() RETURNING id, status = 'active' AS open",
+        bind::<BigInt, _>(project_id),
+        bind::<Text, _>(name),
+        bind::<Text, _>(full_name),
+        bind::<Text, _>(sid),
+        bind::<Timestamptz, _>(created_at)
     )
-    .bind::<BigInt, _>(project_id)
-    .bind::<Text, _>(name)
-    .bind::<Text, _>(full_name)
-    .bind::<Text, _>(sid)
-    .bind::<Timestamptz, _>(created_at)
     .get_result(conn)
-    .await?;
-    Ok(row.id)
+    .await
+}
+
+/// A room a webhook reports, as recorded.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct ObservedRoom {
+    /// The row.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// Still open: LiveKit has not reported its end.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub open: bool,
 }
 
 /// A room LiveKit reports as finished: closed, whether or not it was seen
@@ -306,30 +325,25 @@ pub async fn observe_finished(
     Ok(row.id)
 }
 
-/// Whether a room (by row id) is still open: LiveKit has not reported
-/// its end.
-pub async fn is_open(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
-    rooms::table
-        .find(id)
-        .select(rooms::status)
-        .first::<RoomStatus>(conn)
-        .await
-        .map(|status| status == RoomStatus::Active)
-}
-
 #[derive(QueryableByName)]
 struct IdRow {
     #[diesel(sql_type = BigInt)]
     id: i64,
 }
 
-async fn id_by_sid(conn: &mut AsyncPgConnection, sid: &str) -> QueryResult<Option<i64>> {
+async fn by_sid(conn: &mut AsyncPgConnection, sid: &str) -> QueryResult<Option<ObservedRoom>> {
     rooms::table
         .filter(rooms::sid.eq(sid))
-        .select(rooms::id)
-        .first(conn)
+        .select((rooms::id, rooms::status))
+        .first::<(i64, RoomStatus)>(conn)
         .await
         .optional()
+        .map(|row| {
+            row.map(|(id, status)| ObservedRoom {
+                id,
+                open: status == RoomStatus::Active,
+            })
+        })
 }
 
 /// A participant as a webhook reports it.
@@ -352,7 +366,7 @@ pub async fn observe_participant(
     conn: &mut AsyncPgConnection,
     p: &ObservedParticipant<'_>,
 ) -> QueryResult<()> {
-    diesel::sql_query(
+    crate::prepared!(
         "INSERT INTO participants (project_id, room_id, sid, identity, name, kind, metadata, attributes, joined_at, left_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (sid) DO UPDATE SET
@@ -360,17 +374,17 @@ pub async fn observe_participant(
              joined_at = coalesce(participants.joined_at, excluded.joined_at),
              left_at = coalesce(participants.left_at, excluded.left_at),
              updated_at = now()",
+        bind::<BigInt, _>(p.project_id),
+        bind::<BigInt, _>(p.room_id),
+        bind::<Text, _>(p.sid),
+        bind::<Text, _>(p.identity),
+        bind::<Text, _>(p.name),
+        bind::<Text, _>(p.kind),
+        bind::<Text, _>(p.metadata),
+        bind::<Jsonb, _>(&p.attributes),
+        bind::<Nullable<Timestamptz>, _>(p.joined_at),
+        bind::<Nullable<Timestamptz>, _>(p.left_at)
     )
-    .bind::<BigInt, _>(p.project_id)
-    .bind::<BigInt, _>(p.room_id)
-    .bind::<Text, _>(p.sid)
-    .bind::<Text, _>(p.identity)
-    .bind::<Text, _>(p.name)
-    .bind::<Text, _>(p.kind)
-    .bind::<Text, _>(p.metadata)
-    .bind::<Jsonb, _>(&p.attributes)
-    .bind::<Nullable<Timestamptz>, _>(p.joined_at)
-    .bind::<Nullable<Timestamptz>, _>(p.left_at)
     .execute(conn)
     .await?;
     Ok(())

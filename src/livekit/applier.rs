@@ -5,9 +5,14 @@
 //! idempotency record. Concurrent webhooks are written together
 //! ([`BatchQueue`], as session starts and transcript lines are): one
 //! transaction per batch applies the events in their order of arrival, so a
-//! commit is paid per batch, not per event — including the session an
-//! agent's join starts. Each webhook is answered after the commit that holds
-//! its effects, so an answered webhook is as durable as one applied alone.
+//! commit is paid per batch, not per event. Statements are shared too: the
+//! batch records its event ids in one statement, and the sessions that
+//! agents' joins start and the events of the webhooks that keep to their
+//! room are written together ([`Effects`]), in order, before any other
+//! webhook of the batch and at its end. What a batch leaves is what its
+//! webhooks applied one by one would leave. Each webhook is answered after
+//! the commit that holds its effects, so an answered webhook is as durable
+//! as one applied alone.
 //!
 //! A batch that fails (a deadlock with another writer, one event's error)
 //! is rolled back and its events applied again one transaction each, so one
@@ -16,10 +21,12 @@
 //! The writers run on a thread of their own ([`Home`]), like the other
 //! batch writers.
 
+use super::effects::Effects;
 use super::names::RoomName;
 use super::proto;
-use super::webhook::{Outcome, apply_one};
+use super::webhook::{Outcome, apply_recorded, keeps_to_its_room, repair_id};
 use crate::db::batch::{BatchQueue, Failed, Home};
+use crate::db::prepared::bind;
 use crate::error::ApiError;
 use crate::state::AppState;
 use diesel::QueryResult;
@@ -111,13 +118,7 @@ fn write_events<'a>(
     Box::pin(async move {
         if batch.len() > 1 {
             let together = conn
-                .transaction::<_, ApiError, _>(async |conn| {
-                    let mut out = Vec::with_capacity(batch.len());
-                    for p in batch {
-                        out.push(Ok(apply_one(conn, p).await?));
-                    }
-                    Ok(out)
-                })
+                .transaction::<_, ApiError, _>(async |conn| apply_batch(conn, batch).await)
                 .await;
             match together {
                 Ok(out) => return Ok(out),
@@ -137,10 +138,124 @@ fn write_events<'a>(
         let mut out = Vec::with_capacity(batch.len());
         for p in batch {
             let one = conn
-                .transaction::<_, ApiError, _>(async |conn| apply_one(conn, p).await)
+                .transaction::<_, ApiError, _>(async |conn| apply_batch(conn, &[*p]).await)
                 .await;
-            out.push(one);
+            out.push(one.and_then(|mut o| o.pop().unwrap_or(Ok(Outcome::Ignored))));
         }
         Ok(out)
     })
+}
+
+/// Locks the projects `$1` as [`crate::db::projects::share`] does.
+const SHARE_PROJECTS: &str =
+    "SELECT id FROM projects WHERE id = ANY($1::int8[]) ORDER BY id FOR KEY SHARE";
+
+/// Repair ids recorded already, of those in `$1`.
+const RECORDED: &str =
+    "SELECT event_id FROM livekit_webhook_events WHERE event_id = ANY($1::text[])";
+
+/// Records the event ids of a batch (arrays in order); returns those that
+/// were new.
+const RECORD: &str = "\
+INSERT INTO livekit_webhook_events (event_id, event, room_name)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+ON CONFLICT DO NOTHING
+RETURNING event_id";
+
+#[derive(diesel::QueryableByName)]
+struct EventId {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    event_id: String,
+}
+
+/// A batch in the caller's transaction, as its events applied one by one
+/// in order would be: every id recorded (and the repairs looked up) in one
+/// statement each, and the effects of the events that keep to their room
+/// written together ([`Effects::flush`]) before any other event and at the
+/// end.
+async fn apply_batch(
+    conn: &mut AsyncPgConnection,
+    batch: &[&PendingEvent],
+) -> Result<Vec<Applied>, ApiError> {
+    use diesel::sql_types::{Array, BigInt, Text};
+    use diesel_async::RunQueryDsl;
+    use std::collections::HashSet;
+    let repairs: Vec<String> = batch
+        .iter()
+        .filter_map(|p| repair_id(&p.event).filter(|r| *r != p.event.id))
+        .collect();
+    // What an event applied alone would find: the repairs recorded before
+    // the batch, and the ids of the events before it in the batch.
+    let mut recorded: HashSet<String> = if repairs.is_empty() {
+        HashSet::new()
+    } else {
+        crate::prepared!(RECORDED, bind::<Array<Text>, _>(&repairs))
+            .load::<EventId>(conn)
+            .await?
+            .into_iter()
+            .map(|r| r.event_id)
+            .collect()
+    };
+    let mut fresh: HashSet<String> = crate::prepared!(
+        RECORD,
+        bind::<Array<Text>, _>(
+            batch
+                .iter()
+                .map(|p| p.event.id.as_str())
+                .collect::<Vec<_>>()
+        ),
+        bind::<Array<Text>, _>(
+            batch
+                .iter()
+                .map(|p| p.event.event.as_str())
+                .collect::<Vec<_>>()
+        ),
+        bind::<Array<Text>, _>(
+            batch
+                .iter()
+                .map(|p| p.room.name.as_str())
+                .collect::<Vec<_>>()
+        )
+    )
+    .load::<EventId>(conn)
+    .await?
+    .into_iter()
+    .map(|r| r.event_id)
+    .collect();
+    // The batch's projects, locked once for the rows referencing them
+    // (see `db::projects::share`), in one order.
+    let mut projects: Vec<i64> = batch.iter().map(|p| p.project_id).collect();
+    projects.sort_unstable();
+    projects.dedup();
+    crate::prepared!(SHARE_PROJECTS, bind::<Array<BigInt>, _>(projects))
+        .execute(conn)
+        .await?;
+    let mut kept = Effects::Later(Vec::new());
+    let mut out = Vec::with_capacity(batch.len());
+    for p in batch {
+        let id = &p.event.id;
+        // The first event of an id recorded it; any other is a duplicate
+        // (an event without an id is always applied, as alone).
+        if fresh.remove(id) {
+            recorded.insert(id.clone());
+        } else if !id.is_empty() {
+            out.push(Ok(Outcome::Duplicate));
+            continue;
+        }
+        if let Some(repair) = repair_id(&p.event).filter(|r| r != id)
+            && recorded.contains(&repair)
+        {
+            out.push(Ok(Outcome::Duplicate));
+            continue;
+        }
+        if keeps_to_its_room(p) {
+            apply_recorded(conn, p, &mut kept).await?;
+        } else {
+            kept.flush(conn).await?;
+            apply_recorded(conn, p, &mut Effects::Now).await?;
+        }
+        out.push(Ok(Outcome::Processed));
+    }
+    kept.flush(conn).await?;
+    Ok(out)
 }

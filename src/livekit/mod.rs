@@ -3,6 +3,7 @@
 
 pub mod applier;
 pub mod calls;
+mod effects;
 pub mod grants;
 pub mod names;
 pub mod reconcile;

@@ -12,10 +12,11 @@
 //! transaction.
 
 use super::applier::PendingEvent;
+use super::effects::Effects;
 use super::names::{RoomName, prefix_of};
 use super::proto;
 use crate::db::rooms::{self, ObservedParticipant};
-use crate::db::schema::{livekit_webhook_events as lwe, projects};
+use crate::db::schema::projects;
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::state::AppState;
@@ -148,40 +149,33 @@ pub async fn apply_event(state: &AppState, event: &proto::WebhookEvent) -> ApiRe
     Ok(outcome)
 }
 
-/// Applies one event in the caller's transaction: records its id (a
-/// duplicate, or a change the reconciler repaired already, does nothing)
-/// and its effects.
-pub(super) async fn apply_one(
+/// Applies the effects of an event whose id is recorded, writing them
+/// through `out`.
+pub(super) async fn apply_recorded(
     conn: &mut AsyncPgConnection,
     p: &PendingEvent,
-) -> ApiResult<Outcome> {
-    let event = &p.event;
-    let fresh = diesel::insert_into(lwe::table)
-        .values((
-            lwe::event_id.eq(&event.id),
-            lwe::event.eq(&event.event),
-            lwe::room_name.eq(&p.room.name),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    if fresh == 0 && !event.id.is_empty() {
-        return Ok(Outcome::Duplicate);
-    }
-    // The reconciler repaired this change already.
-    if let Some(repair) = repair_id(event).filter(|r| *r != event.id) {
-        let repaired = lwe::table
-            .filter(lwe::event_id.eq(&repair))
-            .count()
-            .get_result::<i64>(conn)
-            .await?;
-        if repaired > 0 {
-            return Ok(Outcome::Duplicate);
-        }
-    }
+    out: &mut Effects,
+) -> ApiResult<()> {
     let settled = p.settled.as_deref();
-    apply(conn, p.project_id, &p.name, &p.room, event, settled).await?;
-    Ok(Outcome::Processed)
+    apply(conn, p.project_id, &p.name, &p.room, &p.event, settled, out).await
+}
+
+/// Whether an event's effects are only rows of its own room and events,
+/// with no read of sessions: they may be kept for a batch's flush
+/// ([`Effects::Later`]). SIP participants, call rooms, finished rooms and
+/// egress go through other code and read sessions: applied at once.
+pub(super) fn keeps_to_its_room(p: &PendingEvent) -> bool {
+    match p.event.event.as_str() {
+        "room_started" | "track_published" | "track_unpublished" => true,
+        "participant_joined" | "participant_left" | "participant_connection_aborted" => {
+            p.event
+                .participant
+                .as_ref()
+                .is_some_and(|x| x.kind != proto::participant_info::Kind::Sip as i32)
+                && !crate::chat::calls::is_call_room(&p.name.full)
+        }
+        _ => false,
+    }
 }
 
 async fn apply(
@@ -191,6 +185,7 @@ async fn apply(
     room: &proto::Room,
     event: &proto::WebhookEvent,
     settled: Option<&str>,
+    out: &mut Effects,
 ) -> ApiResult<()> {
     let at = seconds(event.created_at).unwrap_or_else(Utc::now);
     let created = seconds(room.creation_time).unwrap_or(at);
@@ -201,18 +196,28 @@ async fn apply(
     };
     let base = json!({ "room_name": name.full, "room": name.short, "room_sid": room.sid });
     let with = |extra: serde_json::Value| base.clone().merge(extra);
+    // A batch keeping effects for later has locked its projects first.
+    let locked = matches!(out, Effects::Later(_));
     let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     match event.event.as_str() {
         "room_started" => {
-            rooms::observe_started(conn, project_id, &name.short, &name.full, &sid, created)
-                .await?;
+            rooms::observe_started(
+                conn,
+                project_id,
+                &name.short,
+                &name.full,
+                &sid,
+                created,
+                locked,
+            )
+            .await?;
             let data = with(json!({ "created_at": rfc(created) }));
-            emit(conn, project_id, "room.started", data).await?;
+            out.emit(conn, project_id, "room.started", data).await?;
         }
         "room_finished" => {
             rooms::observe_finished(conn, project_id, &name.short, &name.full, &sid, created, at)
                 .await?;
-            emit(
+            out.emit(
                 conn,
                 project_id,
                 "room.finished",
@@ -232,9 +237,17 @@ async fn apply(
             let Some(p) = event.participant.as_ref() else {
                 return Ok(());
             };
-            let room_id =
-                rooms::observe_started(conn, project_id, &name.short, &name.full, &sid, created)
-                    .await?;
+            let observed = rooms::observe_started(
+                conn,
+                project_id,
+                &name.short,
+                &name.full,
+                &sid,
+                created,
+                locked,
+            )
+            .await?;
+            let room_id = observed.id;
             let joined = event.event == "participant_joined";
             let attributes = serde_json::to_value(&p.attributes).unwrap_or_default();
             rooms::observe_participant(
@@ -259,7 +272,7 @@ async fn apply(
             let who = json!({ "identity": p.identity, "name": p.name, "kind": kind_name(p.kind), "participant_sid": p.sid });
             // A join reported after its room's room_finished (webhooks out
             // of order) starts nothing that would never end.
-            let open = rooms::is_open(conn, room_id).await?;
+            let open = observed.open;
             if joined && open && p.kind == proto::participant_info::Kind::Agent as i32 {
                 // An agent joining starts the room's session, unless one runs.
                 let new = crate::db::sessions::NewSession {
@@ -269,14 +282,14 @@ async fn apply(
                     room_sid: (!room.sid.is_empty()).then(|| room.sid.clone()),
                     ..Default::default()
                 };
-                crate::db::sessions::start(conn, project_id, &new).await?;
+                out.start_session(conn, project_id, new).await?;
             }
             if p.kind == proto::participant_info::Kind::Sip as i32 {
                 sip_participant(conn, project_id, name, room, p, joined, open).await?;
             }
             if joined {
                 let joined_at = seconds(p.joined_at).unwrap_or(at);
-                emit(
+                out.emit(
                     conn,
                     project_id,
                     "participant.joined",
@@ -287,7 +300,7 @@ async fn apply(
                 let reason = proto::DisconnectReason::try_from(p.disconnect_reason)
                     .map(|r| r.as_str_name())
                     .unwrap_or("UNKNOWN_REASON");
-                emit(
+                out.emit(
                     conn,
                     project_id,
                     "participant.left",
@@ -311,7 +324,7 @@ async fn apply(
                 "track_type": proto::TrackType::try_from(t.r#type).map(|k| k.as_str_name()).unwrap_or("UNKNOWN"),
                 "source": proto::TrackSource::try_from(t.source).map(|k| k.as_str_name()).unwrap_or("UNKNOWN"),
             });
-            emit(conn, project_id, kind, with(track)).await?;
+            out.emit(conn, project_id, kind, with(track)).await?;
         }
         "egress_started" | "egress_updated" | "egress_ended" => {
             if let Some(info) = event.egress_info.as_ref() {

@@ -119,6 +119,251 @@ async fn concurrent_agent_joins_share_commits_and_each_starts_one_session() {
         batches < items,
         "{items} webhooks in {batches} batches: none shared a commit"
     );
+
+    // And statements. Forty more agents join at once (no bad event: a
+    // failed batch is applied one by one): the sessions a transaction
+    // started, and the events it emitted, were each written by one
+    // statement (the rows a statement writes share its transaction's xmin
+    // and its command id, cmin).
+    futures_util::future::join_all((0..ROOMS).map(|i| {
+        let app = &app;
+        let room = format!("{}_again-{i}", app.project.room_prefix);
+        async move {
+            let body = agent_joined(&format!("EV_a{i}"), &room, "agent-1");
+            let res = post_webhook(app, &body, &signed(app, &body)).await;
+            assert_eq!(res.status(), 200);
+        }
+    }))
+    .await;
+    for rows in [
+        "sessions WHERE room_name LIKE '%_again-%'",
+        "events WHERE data->>'room_name' LIKE '%_again-%'",
+    ] {
+        let commits = scalar(
+            &app,
+            &format!("SELECT count(DISTINCT xmin::text) AS n FROM {rows} AND project_id = $1"),
+        )
+        .await;
+        let statements = scalar(
+            &app,
+            &format!(
+                "SELECT count(DISTINCT (xmin::text, cmin::text)) AS n FROM {rows} AND project_id = $1"
+            ),
+        )
+        .await;
+        assert!(commits < ROOMS as i64, "{rows}: {commits} commits");
+        assert_eq!(statements, commits, "{rows}: a statement per webhook");
+    }
+}
+
+/// A webhook about `room` (sid `RM_<room>`), at `at` seconds.
+fn room_event(id: &str, event: &str, room: &str, at: i64, extra: Value) -> String {
+    let mut body = json!({
+        "event": event, "id": id, "createdAt": at.to_string(),
+        "room": {"sid": format!("RM_{room}"), "name": room, "creationTime": (at - 60).to_string()},
+    });
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    body.to_string()
+}
+
+/// A call's webhooks, in LiveKit's order: the room starts, the agent joins
+/// (starting a voice session) and publishes, a phone caller joins (the
+/// session becomes the SIP call's), a web participant joins and leaves, the
+/// room finishes (ending the session).
+fn call_webhooks(room: &str) -> Vec<String> {
+    let at = chrono::Utc::now().timestamp() - 30;
+    let who = |sid: &str, identity: &str, kind: &str, attributes: Value| {
+        json!({"participant": {"sid": format!("{sid}_{room}"), "identity": identity, "kind": kind,
+                               "state": "ACTIVE", "attributes": attributes}})
+    };
+    let agent = || who("PA_agent", "agent-1", "AGENT", json!({}));
+    let caller = who(
+        "PA_sip",
+        "sip_+17755550123",
+        "SIP",
+        json!({"sip.phoneNumber": "+17755550123", "sip.trunkPhoneNumber": "+18005550100",
+               "sip.callStatus": "active"}),
+    );
+    let web = || who("PA_web", "web-1", "STANDARD", json!({}));
+    let mut track = agent();
+    track["track"] = json!({"sid": format!("TR_{room}"), "type": "AUDIO", "source": "MICROPHONE"});
+    [
+        ("room_started", json!({})),
+        ("participant_joined", agent()),
+        ("track_published", track),
+        ("participant_joined", caller),
+        ("participant_joined", web()),
+        ("participant_left", web()),
+        ("room_finished", json!({})),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (event, extra))| {
+        room_event(&format!("EV_{room}_{i}"), event, room, at + i as i64, extra)
+    })
+    .collect()
+}
+
+/// What a room's webhooks left: its events' types in order, and its
+/// sessions (type, status, caller).
+async fn left_by(app: &TestApp, room: &str) -> (Vec<String>, Vec<String>) {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+    }
+    let mut conn = app.conn().await;
+    let load = async |conn: &mut diesel_async::AsyncPgConnection, sql: &str| {
+        diesel::sql_query(sql)
+            .bind::<diesel::sql_types::BigInt, _>(app.project.id)
+            .bind::<diesel::sql_types::Text, _>(room)
+            .load::<Row>(conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.t)
+            .collect::<Vec<_>>()
+    };
+    let events = load(
+        &mut conn,
+        "SELECT event_type AS t FROM events WHERE project_id = $1
+           AND (data->>'room_name' = $2 OR (data->>'session_id')::int8 IN
+                (SELECT id FROM sessions WHERE room_name = $2))
+         ORDER BY id",
+    )
+    .await;
+    let sessions = load(
+        &mut conn,
+        "SELECT concat_ws(' ', session_type, status, caller_identity) AS t FROM sessions
+         WHERE project_id = $1 AND room_name = $2 ORDER BY id",
+    )
+    .await;
+    (events, sessions)
+}
+
+#[tokio::test]
+async fn a_batch_of_mixed_webhooks_leaves_what_they_leave_applied_alone() {
+    let app = TestApp::spawn().await;
+    let room = |name: &str| format!("{}_{name}", app.project.room_prefix);
+    // One call's webhooks applied one at a time: each alone in its batch.
+    let alone = room("alone");
+    for body in call_webhooks(&alone) {
+        let res = post_webhook(&app, &body, &signed(&app, &body)).await;
+        assert_eq!(res.status(), 200, "{body}");
+    }
+    let (events, sessions) = left_by(&app, &alone).await;
+    let position = |t: &str| events.iter().position(|e| e == t);
+    for t in [
+        "room.started",
+        "session.started",
+        "participant.joined",
+        "track.published",
+        "sip.inbound_call",
+        "participant.left",
+        "room.finished",
+    ] {
+        assert!(position(t).is_some(), "no {t} in {events:?}");
+    }
+    assert!(
+        position("room.started") < position("session.started"),
+        "{events:?}"
+    );
+    assert!(
+        position("session.started") < position("participant.joined"),
+        "{events:?}"
+    );
+    assert!(
+        position("sip.inbound_call") < position("room.finished"),
+        "{events:?}"
+    );
+    assert_eq!(sessions, ["sip completed +17755550123"], "{events:?}");
+
+    // Thirty calls at once: each call's webhooks in order, the calls side
+    // by side, so batches mix every kind of webhook of many rooms. Each
+    // room is left as the call applied alone left its room.
+    const CALLS: usize = 30;
+    let before = batch_metric(&app, "batches").await;
+    futures_util::future::join_all((0..CALLS).map(|i| {
+        let app = &app;
+        let name = room(&format!("mixed-{i}"));
+        async move {
+            for body in call_webhooks(&name) {
+                let res = post_webhook(app, &body, &signed(app, &body)).await;
+                assert_eq!(res.status(), 200, "{body}");
+            }
+        }
+    }))
+    .await;
+    for i in 0..CALLS {
+        let name = room(&format!("mixed-{i}"));
+        assert_eq!(
+            left_by(&app, &name).await,
+            (events.clone(), sessions.clone()),
+            "{name}"
+        );
+    }
+    let batches = batch_metric(&app, "batches").await - before;
+    assert!(
+        batches < (CALLS * 7) as f64,
+        "{batches} batches for {} webhooks: none shared a commit",
+        CALLS * 7
+    );
+
+    // A room's webhooks in one batch: its agent joins and, sent while the
+    // join is on its way, the room finishes. Whatever batches they fall
+    // in, the session the join started is ended by the room's end (or,
+    // the end applied first, never started).
+    futures_util::future::join_all((0..CALLS).map(|i| {
+        let app = &app;
+        let name = room(&format!("short-{i}"));
+        async move {
+            let at = chrono::Utc::now().timestamp();
+            let join = agent_joined(&format!("EV_short_{i}"), &name, "agent-1");
+            let join = join.replace(&format!("RM_EV_short_{i}"), &format!("RM_{name}"));
+            let end = room_event(
+                &format!("EV_end_{i}"),
+                "room_finished",
+                &name,
+                at + 1,
+                json!({}),
+            );
+            let join_auth = signed(app, &join);
+            let joining = post_webhook(app, &join, &join_auth);
+            let ending = async {
+                tokio::task::yield_now().await;
+                post_webhook(app, &end, &signed(app, &end)).await
+            };
+            let (a, b) = futures_util::join!(joining, ending);
+            assert_eq!(
+                (a.status().as_u16(), b.status().as_u16()),
+                (200, 200),
+                "{name}"
+            );
+        }
+    }))
+    .await;
+    let active = scalar(
+        &app,
+        "SELECT count(*) AS n FROM sessions WHERE project_id = $1
+           AND room_name LIKE '%_short-%' AND status = 'active'",
+    )
+    .await;
+    assert_eq!(active, 0, "sessions left running in finished rooms");
+    let started = scalar(
+        &app,
+        "SELECT count(*) AS n FROM events WHERE project_id = $1
+           AND event_type = 'session.started' AND data->>'room_name' LIKE '%_short-%'",
+    )
+    .await;
+    let ended = scalar(
+        &app,
+        "SELECT count(*) AS n FROM events WHERE project_id = $1 AND event_type = 'session.ended'
+           AND (data->>'session_id')::int8 IN (SELECT id FROM sessions WHERE room_name LIKE '%_short-%')",
+    )
+    .await;
+    assert_eq!(started, ended, "every session started was ended");
 }
 
 #[tokio::test]

@@ -546,8 +546,10 @@ async fn twenty_stalled_dials_leave_the_projects_other_requests_fast() {
         took[took.len() / 2]
     );
     // Held behind the dials' transactions (the dial lock, the sessions
-    // counter) they waited for whole stalls.
-    assert!(p99 < Duration::from_millis(50), "p99 {p99:?}");
+    // counter) they waited for whole stalls (seconds). The p99 itself is a
+    // figure of bench/stalled.sh (a debug build on a busy host is no
+    // measure of it): this bound only tells "waited for a stall" apart.
+    assert!(p99 < Duration::from_millis(500), "p99 {p99:?}");
     assert!(all < stall * 3, "20 dials took {all:?}");
     app.sim().set_latency("CreateSIPParticipant", None);
     // Twenty calls, each in its own room, each reported once.
