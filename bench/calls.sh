@@ -6,8 +6,9 @@
 #   2. the same with no_agent, and the Node peer (express + livekit-server-sdk,
 #      bench/peers/node-token) with the same unique rooms
 #   3. the same as 1 after 1,000,000 sessions were recorded this month
-#   4. 20 projects starting calls at once (keys rotated per request), then 19 of
-#      them next to a 20th that is at its quota (answered 429)
+#   4. 20 projects starting calls at once (keys rotated per request), alternated
+#      with one of them alone; then 19 of them next to a 20th that is at its
+#      quota (answered 429)
 #   5. POST /api/v1/rooms (the LiveKit simulator) with unique names
 #   6. POST /livekit/webhook: signed agent joins, a room each (each starts the
 #      room's session), as LiveKit sends them (ONLY=webhooks runs just this)
@@ -102,7 +103,20 @@ KEYS=$KEY RUN=m wrk_run "POST /api/v1/token, agent dispatch, $SESSIONS_BEFORE se
 
 ALL20=$(IFS=,; echo "$KEY,${KEYS20[*]}")
 KEYS=$ALL20 RUN=t20warm wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
-KEYS=$ALL20 RUN=t20 wrk_run "20 projects: POST /api/v1/token, agent dispatch, keys rotated" "$VOXPLANE_URL"
+# The twenty against one project (the first of them) in adjacent windows,
+# alternated twice: the host's speed drifts over a run (minutes apart, the
+# empty month above is no fair peer), adjacent windows compare alike.
+rate() { awk '/Requests\/sec/ {print $2}'; }
+ONE_SUM=0 T20_SUM=0
+for r in 1 2; do
+  out=$(KEYS=$KEY RUN=s$r wrk_run "one project (the first of the 20), round $r" "$VOXPLANE_URL")
+  echo "$out"
+  ONE_SUM=$(python3 -c "print($ONE_SUM + $(echo "$out" | rate))")
+  out=$(KEYS=$ALL20 RUN=t20$r wrk_run "20 projects: POST /api/v1/token, agent dispatch, keys rotated, round $r" "$VOXPLANE_URL")
+  echo "$out"
+  T20_SUM=$(python3 -c "print($T20_SUM + $(echo "$out" | rate))")
+done
+python3 -c "print(f'   20 projects / one project, alternated: {$T20_SUM / $ONE_SUM:.2f} x')"
 KEYS19=$(IFS=,; echo "${KEYS20[*]}")
 echo "-- 19 projects (48 connections) next to a 20th project …"
 KEYS=$KEY RUN=b C=16 wrk -t1 -c16 -d"$DURATION" -s bench/call_start.lua "$VOXPLANE_URL" > "$DATA/side.txt" &
