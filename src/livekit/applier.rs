@@ -15,8 +15,9 @@
 //! as one applied alone.
 //!
 //! A batch that fails (a deadlock with another writer, one event's error)
-//! is rolled back and its events applied again one transaction each, so one
-//! bad event fails alone and the others are not lost.
+//! is rolled back and its events applied again one transaction each (an
+//! event that fails alone is tried up to three times: a deadlock is
+//! transient), so one bad event fails alone and the others are not lost.
 //!
 //! The writers run on a thread of their own ([`Home`]), like the other
 //! batch writers.
@@ -137,14 +138,31 @@ fn write_events<'a>(
         }
         let mut out = Vec::with_capacity(batch.len());
         for p in batch {
-            let one = conn
-                .transaction::<_, ApiError, _>(async |conn| apply_batch(conn, &[*p]).await)
-                .await;
+            // A deadlock with the other writer (batches take the rows of
+            // their rooms and counters in their events' order) fails one
+            // of them: its events, alone, are tried again.
+            let mut attempt = 1;
+            let one = loop {
+                let one = conn
+                    .transaction::<_, ApiError, _>(async |conn| apply_batch(conn, &[*p]).await)
+                    .await;
+                match one {
+                    Err(ApiError::Internal(e)) if attempt < ALONE_ATTEMPTS => {
+                        tracing::debug!(error = %e, attempt, event = %p.event.id, "LiveKit webhook failed; trying it again");
+                        tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                        attempt += 1;
+                    }
+                    other => break other,
+                }
+            };
             out.push(one.and_then(|mut o| o.pop().unwrap_or(Ok(Outcome::Ignored))));
         }
         Ok(out)
     })
 }
+
+/// Transactions an event applied alone gets before its error is its answer.
+const ALONE_ATTEMPTS: u64 = 3;
 
 /// Locks the projects `$1` as [`crate::db::projects::share`] does.
 const SHARE_PROJECTS: &str =

@@ -379,3 +379,85 @@ async fn a_webhook_holding_a_nul_is_refused_not_failed() {
     let res = post_webhook(&app, &body, "Bearer nope").await;
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn a_webhook_that_loses_a_deadlock_is_applied_on_its_next_try() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = TestApp::spawn().await;
+    let room = |name: &str| format!("{}_{name}", app.project.room_prefix);
+    // The project's room and session counters exist.
+    let warm = agent_joined("EV_warm", &room("warm"), "agent-1");
+    assert_eq!(
+        post_webhook(&app, &warm, &signed(&app, &warm))
+            .await
+            .status(),
+        200
+    );
+
+    // Another transaction takes the session counter, as a batch whose
+    // webhooks came in another order would, and then wants the room
+    // counter the agent's join takes before its session: a deadlock,
+    // which Postgres breaks by failing the webhook (it waited first).
+    let mut other = app.conn().await;
+    let project = app.project.id;
+    other
+        .batch_execute(&format!(
+            "BEGIN; SELECT used FROM quota_counters WHERE project_id = {project}
+               AND resource = 'sessions' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let join = agent_joined("EV_deadlock", &room("deadlock"), "agent-1");
+    let sent = {
+        let (app, join) = (&app, join.clone());
+        async move {
+            let res = post_webhook(app, &join, &signed(app, &join)).await;
+            (
+                res.status().as_u16(),
+                res.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let waited = async {
+        // The webhook's transaction waits for the session counter...
+        for _ in 0..100 {
+            let waiting = scalar(
+                &app,
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                   AND query LIKE '%sessions%' AND datname = current_database() AND $1 > 0",
+            )
+            .await;
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // ... and this one for the room counter it holds.
+        let took = other
+            .batch_execute(&format!(
+                "UPDATE quota_counters SET used = used WHERE project_id = {project}
+                   AND resource = 'rooms'"
+            ))
+            .await;
+        let committed = other.batch_execute("COMMIT").await;
+        (took, committed)
+    };
+    let ((status, out), (took, committed)) = tokio::join!(sent, waited);
+    // The deadlock was the webhook's to lose: the other transaction went on.
+    took.expect("the other transaction lost the deadlock");
+    committed.unwrap();
+    assert_eq!(
+        (status, &out["outcome"]),
+        (200, &json!("processed")),
+        "{out}"
+    );
+    let sessions = scalar(
+        &app,
+        &format!(
+            "SELECT count(*) AS n FROM sessions WHERE project_id = $1 AND room_name = '{}'",
+            room("deadlock")
+        ),
+    )
+    .await;
+    assert_eq!(sessions, 1);
+}
