@@ -507,8 +507,12 @@ async fn forty_stalled_room_creates_leave_the_projects_other_requests_fast() {
         "40 creates stalled 2 s: all done in {all:?}; other requests p50 {:?}, p99 {p99:?}",
         took[took.len() / 2]
     );
-    // Behind the project lock they waited for whole stalls (seconds).
-    assert!(p99 < Duration::from_millis(500), "p99 {p99:?}");
+    // Behind the project lock they waited for whole stalls (seconds, each
+    // create after the other). The p99 itself is a figure of
+    // bench/stalled.sh: a debug build on a busy 2-core host saw 604 ms
+    // (the 40 confirms and their webhooks land at once when the stall
+    // ends), so this bound only tells "waited for a stall" apart.
+    assert!(p99 < stall * 3 / 4, "p99 {p99:?}");
     assert!(all < stall * 3, "40 creates took {all:?}");
 }
 
@@ -549,7 +553,7 @@ async fn twenty_stalled_dials_leave_the_projects_other_requests_fast() {
     // counter) they waited for whole stalls (seconds). The p99 itself is a
     // figure of bench/stalled.sh (a debug build on a busy host is no
     // measure of it): this bound only tells "waited for a stall" apart.
-    assert!(p99 < Duration::from_millis(500), "p99 {p99:?}");
+    assert!(p99 < stall * 3 / 4, "p99 {p99:?}");
     assert!(all < stall * 3, "20 dials took {all:?}");
     app.sim().set_latency("CreateSIPParticipant", None);
     // Twenty calls, each in its own room, each reported once.
