@@ -7,6 +7,7 @@
 //! ran out is taken over.
 
 use crate::common::{TestApp, exec, json, scalar};
+use crate::sip::{trunk, trunk_body};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -388,16 +389,7 @@ async fn a_job_of_an_unknown_type_is_left_visible_not_dropped() {
 #[tokio::test]
 async fn a_dial_whose_process_died_while_placing_the_call_is_adopted_once() {
     let mut app = TestApp::spawn().await;
-    let (status, t) = json(
-        app.post_json(
-            "/api/v1/sip/trunks",
-            &json!({"name": "Main Trunk", "phone_number": "+18001234567",
-                    "address": "sip.provider.example", "auth_username": "u", "auth_password": "p"}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201, "{t}");
+    trunk(&app, "+18001234567").await;
     set_webhooks(&app, false).await;
     // LiveKit places the call, then answers slowly: the dial's process dies
     // before it confirms.
@@ -453,8 +445,7 @@ async fn a_dial_whose_process_died_while_placing_the_call_is_adopted_once() {
 #[tokio::test]
 async fn a_trunk_create_whose_process_died_is_undone_in_livekit_and_dropped() {
     let mut app = TestApp::spawn().await;
-    let body = json!({"name": "Main Trunk", "phone_number": "+18001234567",
-                      "address": "sip.provider.example", "auth_username": "u", "auth_password": "p"});
+    let body = trunk_body("+18001234567");
     // A trunk whose LiveKit side is complete and recorded: left alone.
     let (status, kept) = json(
         app.post_json(
@@ -538,17 +529,7 @@ async fn a_trunk_create_whose_process_died_is_undone_in_livekit_and_dropped() {
 #[tokio::test]
 async fn a_trunk_change_whose_process_died_is_put_back_on_its_old_livekit_trunks() {
     let mut app = TestApp::spawn().await;
-    let (status, created) = json(
-        app.post_json(
-            "/api/v1/sip/trunks",
-            &json!({"name": "Main Trunk", "phone_number": "+18001234567",
-                    "address": "sip.provider.example", "auth_username": "u", "auth_password": "p"}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-    let trunk = &created["trunk"];
+    let trunk = &trunk(&app, "+18001234567").await;
     let path = format!("/api/v1/sip/trunks/{}", trunk["id"]);
     let lk_id = |name: &str| trunk[name].as_str().unwrap().to_owned();
     let (old_out, old_in, old_rule) = (

@@ -4,6 +4,7 @@
 //! error and nothing half-created behind.
 
 use crate::common::{TestApp, expect_error, json, scalar};
+use crate::sip::trunk_body;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -274,11 +275,6 @@ async fn a_recording_reservation_whose_process_died_is_dropped_by_its_job() {
     let sql = "SELECT count(*) AS n FROM recordings WHERE project_id = $1";
     settled(&app, sql, 0).await;
     settled(&app, NO_JOBS, 0).await;
-}
-
-fn trunk_body(number: &str) -> Value {
-    json!({"name": "Main Trunk", "phone_number": number, "address": "sip.provider.example",
-           "auth_username": "u", "auth_password": "p"})
 }
 
 #[tokio::test]

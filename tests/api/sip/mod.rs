@@ -24,13 +24,17 @@ async fn agent(app: &TestApp, name: &str) -> i64 {
     body["agent"]["id"].as_i64().unwrap()
 }
 
-async fn trunk(app: &TestApp, number: &str) -> Value {
+/// A trunk's create body for `number`.
+pub(crate) fn trunk_body(number: &str) -> Value {
+    json!({"name": "Main Trunk", "phone_number": number, "address": "sip.provider.example",
+           "auth_username": "u", "auth_password": "p"})
+}
+
+/// Creates a trunk for `number`; its `trunk` object.
+pub(crate) async fn trunk(app: &TestApp, number: &str) -> Value {
     let (status, body) = json(
-        app.post_json(
-            "/api/v1/sip/trunks",
-            &json!({"name": "Main Trunk", "phone_number": number, "address": "sip.provider.example", "auth_username": "u", "auth_password": "p"}),
-        )
-        .await,
+        app.post_json("/api/v1/sip/trunks", &trunk_body(number))
+            .await,
     )
     .await;
     assert_eq!(status, 201, "{body}");
