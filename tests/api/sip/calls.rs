@@ -79,22 +79,7 @@ async fn busy_no_answer_and_failed_calls_report_failed_with_a_reason() {
 #[tokio::test]
 async fn max_call_duration_is_enforced_by_a_fresh_process() {
     let mut app = TestApp::spawn().await;
-    let t = trunk(&app, "+18001234567").await;
-    let (status, _) = json(
-        app.post_json(
-            "/api/v1/sip/configs",
-            &json!({"name": "Short", "phone_number": "+18001234567", "max_call_duration": 2, "trunk_id": t["id"]}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (status, out) = json(
-        app.post_json("/api/v1/sip/dial", &json!({"phone_number": "+17751234567"}))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{out}");
+    let out = short_call(&app, 2).await;
     let full = out["call"]["full_room_name"].as_str().unwrap().to_owned();
     let session_id = out["call"]["session_id"].as_i64().unwrap();
     // The process that placed the call goes away before the deadline.

@@ -24,6 +24,28 @@ async fn agent(app: &TestApp, name: &str) -> i64 {
     body["agent"]["id"].as_i64().unwrap()
 }
 
+/// A call dialed on a line whose calls last at most `max_secs`; the dial's
+/// answer.
+pub(crate) async fn short_call(app: &TestApp, max_secs: u32) -> Value {
+    let t = trunk(app, "+18001234567").await;
+    let (status, _) = json(
+        app.post_json(
+            "/api/v1/sip/configs",
+            &json!({"name": "Short", "phone_number": "+18001234567", "max_call_duration": max_secs, "trunk_id": t["id"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, out) = json(
+        app.post_json("/api/v1/sip/dial", &json!({"phone_number": "+17751234567"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    out
+}
+
 /// A trunk's create body for `number`.
 pub(crate) fn trunk_body(number: &str) -> Value {
     json!({"name": "Main Trunk", "phone_number": number, "address": "sip.provider.example",
@@ -425,22 +447,7 @@ async fn failed_calls_report_the_sip_status() {
 #[tokio::test]
 async fn max_call_duration_ends_the_call() {
     let app = TestApp::spawn().await;
-    let t = trunk(&app, "+18001234567").await;
-    let (status, _) = json(
-        app.post_json(
-            "/api/v1/sip/configs",
-            &json!({"name": "Short", "phone_number": "+18001234567", "max_call_duration": 1, "trunk_id": t["id"]}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (status, out) = json(
-        app.post_json("/api/v1/sip/dial", &json!({"phone_number": "+17751234567"}))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{out}");
+    let out = short_call(&app, 1).await;
     let full = out["call"]["full_room_name"].as_str().unwrap().to_owned();
     let calls = app.sim().sip_calls();
     assert_eq!(
