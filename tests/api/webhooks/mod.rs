@@ -290,6 +290,20 @@ async fn gone_disables_the_endpoint_and_says_so() {
 }
 
 /// Sets (or clears) when an endpoint started failing, as if time had passed.
+/// `POST /webhooks/{webhook}/deliveries/{delivery}/redeliver`.
+async fn redeliver(app: &TestApp, webhook: i64, delivery: &Value) -> reqwest::Response {
+    app.req(
+        Method::POST,
+        &format!(
+            "/api/v1/webhooks/{webhook}/deliveries/{}/redeliver",
+            delivery["id"]
+        ),
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
 async fn set_failing_since(app: &TestApp, id: i64, hours_ago: Option<i64>) {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;

@@ -76,19 +76,7 @@ async fn redeliver_and_recover_requeue_deliveries() {
     .await;
     assert_eq!(page["total"], 2, "{page}");
 
-    let (status, _) = json(
-        app.req(
-            Method::POST,
-            &format!(
-                "/api/v1/webhooks/{id}/deliveries/{}/redeliver",
-                failed["id"]
-            ),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let (status, _) = json(redeliver(&app, id, &failed).await).await;
     assert_eq!(status, 200);
     rx.wait_for(3, WAIT).await;
     let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
@@ -175,15 +163,9 @@ async fn redelivering_a_delivery_being_sent_is_a_conflict_not_a_second_send() {
     app.post_json("/api/v1/webhooks/test", &json!({})).await;
     rx.wait_for(1, WAIT).await; // being sent now
     let (_, page) = json(app.get(&format!("/api/v1/webhooks/{id}/deliveries")).await).await;
-    let delivery = page["deliveries"][0]["id"].as_i64().unwrap();
-    let redeliver = || {
-        app.req(
-            Method::POST,
-            &format!("/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver"),
-        )
-        .send()
-    };
-    let err = expect_error(redeliver().await.unwrap(), 409, "CONFLICT").await;
+    let first = &page["deliveries"][0];
+    let delivery = first["id"].as_i64().unwrap();
+    let err = expect_error(redeliver(&app, id, first).await, 409, "CONFLICT").await;
     assert_eq!(err["details"]["delivery_id"], delivery);
     assert!(
         err["error"].as_str().unwrap().contains("being sent"),
@@ -193,7 +175,7 @@ async fn redelivering_a_delivery_being_sent_is_a_conflict_not_a_second_send() {
     assert_eq!(rx.received().len(), 1, "no second send alongside the first");
 
     // Once the attempt is over, redelivering sends it again.
-    let (status, body) = json(redeliver().await.unwrap()).await;
+    let (status, body) = json(redeliver(&app, id, first).await).await;
     assert_eq!(status, 200, "{body}");
     rx.wait_for(2, WAIT).await;
     let d = wait_status(&app, id, "delivered").await;
@@ -234,19 +216,7 @@ async fn redeliver_and_recover_start_a_fresh_retry_cycle() {
     app.post_json("/api/v1/webhooks/test", &json!({})).await;
     let failed = wait_status(&app, id, "failed").await;
     assert_eq!(failed["attempts"], 2, "the schedule is used up");
-    let (status, _) = json(
-        app.req(
-            Method::POST,
-            &format!(
-                "/api/v1/webhooks/{id}/deliveries/{}/redeliver",
-                failed["id"]
-            ),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let (status, _) = json(redeliver(&app, id, &failed).await).await;
     assert_eq!(status, 200);
     let d = wait_status(&app, id, "delivered").await;
     assert_eq!(d["attempts"], 4, "{d}");
