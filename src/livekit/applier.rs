@@ -32,8 +32,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use diesel::QueryResult;
 use diesel::result::{DatabaseErrorKind, Error};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel::sql_types::{Array, BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::future::BoxFuture;
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 /// Events per transaction at most.
@@ -182,7 +184,7 @@ RETURNING event_id";
 
 #[derive(diesel::QueryableByName)]
 struct EventId {
-    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[diesel(sql_type = Text)]
     event_id: String,
 }
 
@@ -195,9 +197,6 @@ async fn apply_batch(
     conn: &mut AsyncPgConnection,
     batch: &[&PendingEvent],
 ) -> Result<Vec<Applied>, ApiError> {
-    use diesel::sql_types::{Array, BigInt, Text};
-    use diesel_async::RunQueryDsl;
-    use std::collections::HashSet;
     let repairs: Vec<String> = batch
         .iter()
         .filter_map(|p| repair_id(&p.event).filter(|r| *r != p.event.id))
