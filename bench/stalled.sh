@@ -37,19 +37,28 @@ stalled() { # title rpc n method path body ({i}: the create's number, two digits
   latency "$rpc" 2000
   local began
   began=$(date +%s%N)
-  local pids=()
+  # One curl process sends the N creates at once: N processes forked next to
+  # wrk would charge their start-up to the measured requests.
+  local cfg=$DATA/creates.curl sep=
+  : >"$cfg"
   for i in $(seq -w 1 "$n"); do
-    api "$method" "$path" "${body//\{i\}/$i}" > "$DATA/create-$i.status" &
-    pids+=($!)
+    local one=${body//\{i\}/$i}
+    printf '%surl = "%s"\nrequest = "%s"\nheader = "X-API-Key: %s"\nheader = "Content-Type: application/json"\ndata = "%s"\noutput = "/dev/null"\nwrite-out = "%%{http_code} %%{time_total}\\n"\n' \
+      "$sep" "$VOXPLANE_URL$path" "$method" "$KEY" "${one//\"/\\\"}" >>"$cfg"
+    sep=$'next\n'
   done
+  curl -sS --no-progress-meter --parallel --parallel-immediate --parallel-max "$n" -K "$cfg" >"$DATA/creates.status" &
+  local pid=$!
   sleep 0.1
   echo "-- $title, $rpc stalled 2 s: the project's other requests meanwhile"
   KEY=$KEY RUN=$rpc wrk -t1 -c1 -d2s --latency -s bench/others.lua "$VOXPLANE_URL" |
     grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors|requests in"
-  wait "${pids[@]}" || true
+  wait "$pid" || true
   local ms=$(( ($(date +%s%N) - began) / 1000000 ))
-  echo "   creates: $(cat "$DATA"/create-*.status | sort | uniq -c | xargs) in ${ms} ms"
-  rm -f "$DATA"/create-*.status
+  echo "   creates: $(cut -d' ' -f1 "$DATA/creates.status" | sort | uniq -c | xargs) in ${ms} ms," \
+    "each answered after $(sort -n -k2 "$DATA/creates.status" |
+      awk 'NR==1{a=$2} {b=$2} END{printf "%.2f to %.2f s", a, b}')"
+  rm -f "$DATA/creates.status" "$cfg"
   latency "$rpc" 0
 }
 
