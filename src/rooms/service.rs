@@ -132,23 +132,24 @@ pub async fn create(
         .timestamp_opt(lk_room.creation_time, 0)
         .single()
         .unwrap_or_else(Utc::now);
+    let created = CreatedRoom {
+        project_id: project.id,
+        name: &room.short,
+        full_name: &room.full,
+        sid: &lk_room.sid,
+        empty_timeout: empty_timeout as i32,
+        max_participants: max_participants as i32,
+        metadata: &metadata,
+        created_at,
+    };
+    // The confirmation and its settle job's cancellation: one commit.
     let mut conn = state.pool.get().await?;
-    store::confirm(
-        &mut conn,
-        reserved,
-        &CreatedRoom {
-            project_id: project.id,
-            name: &room.short,
-            full_name: &room.full,
-            sid: &lk_room.sid,
-            empty_timeout: empty_timeout as i32,
-            max_participants: max_participants as i32,
-            metadata: &metadata,
-            created_at,
-        },
-    )
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        store::confirm(conn, reserved, &created).await?;
+        jobs::cancel(conn, job).await?;
+        Ok(())
+    })
     .await?;
-    cancel(&mut conn, job).await;
     Ok(lk_room)
 }
 
@@ -156,25 +157,18 @@ pub async fn create(
 /// logged: its settle job drops it.
 async fn release(state: &AppState, id: i64, job: i64) {
     let released = match state.pool.get().await {
-        Ok(mut conn) => match store::release(&mut conn, id).await {
-            Ok(_) => {
-                cancel(&mut conn, job).await;
+        Ok(mut conn) => {
+            conn.transaction::<_, ApiError, _>(async |conn| {
+                store::release(conn, id).await?;
+                jobs::cancel(conn, job).await?;
                 Ok(())
-            }
-            Err(e) => Err(ApiError::from(e)),
-        },
+            })
+            .await
+        }
         Err(e) => Err(e.into()),
     };
     if let Err(e) = released {
         tracing::warn!(room = id, error = %e, "could not release a room reservation");
-    }
-}
-
-/// Cancels a settle job whose step finished (left to run, it would find
-/// nothing to do).
-async fn cancel(conn: &mut diesel_async::AsyncPgConnection, job: i64) {
-    if let Err(e) = jobs::cancel(conn, job).await {
-        tracing::debug!(job, error = %e, "settle job not cancelled; it will find nothing to do");
     }
 }
 
