@@ -11,7 +11,9 @@
 #      quota (answered 429)
 #   5. POST /api/v1/rooms (the LiveKit simulator) with unique names
 #   6. POST /livekit/webhook: signed agent joins, a room each (each starts the
-#      room's session), as LiveKit sends them (ONLY=webhooks runs just this)
+#      room's session), as LiveKit sends them
+# ONLY=token|projects|rooms|webhooks runs one part (token: 1 to 3; projects: 4,
+# on an empty month); ROUNDS (2) sets how many times 4 alternates.
 # Results go to stdout; docs/PERFORMANCE.md keeps them with the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,8 @@ DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 SESSIONS_BEFORE=${SESSIONS_BEFORE:-1000000}
+ROUNDS=${ROUNDS:-2}
+want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 
 # shellcheck source=bench/dev.sh
 source bench/dev.sh
@@ -67,6 +71,23 @@ wrk_run() { # title; env: KEYS, RUN, EXTRA, PATH_, ROOM_FIELD; args: url
     grep -E "Requests/sec|Latency  |  50%|  99%|Non-2xx|Socket errors"
 }
 
+rate() { awk '/Requests\/sec/ {print $2}'; }
+alternate() { # title-a keys-a title-b keys-b run: windows of a then b, ROUNDS times; b / a
+  local a_sum=0 b_sum=0 each= out a b r
+  for r in $(seq 1 "$ROUNDS"); do
+    out=$(KEYS=$2 RUN=$5a$r wrk_run "$1, round $r" "$VOXPLANE_URL")
+    echo "$out"
+    a=$(echo "$out" | rate)
+    out=$(KEYS=$4 RUN=$5b$r wrk_run "$3, round $r" "$VOXPLANE_URL")
+    echo "$out"
+    b=$(echo "$out" | rate)
+    a_sum=$(python3 -c "print($a_sum + $a)") b_sum=$(python3 -c "print($b_sum + $b)")
+    each="$each $(python3 -c "print(f'{$b / $a:.2f}')")"
+  done
+  python3 -c 'import sys; print(f"   {sys.argv[2]} / {sys.argv[1]}, alternated: {float(sys.argv[4]) / float(sys.argv[3]):.2f} x (rounds:{sys.argv[5]})")' \
+    "$1" "$3" "$a_sum" "$b_sum" "$each"
+}
+
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine; server: release build"
 # Steady state, as bench/run.sh: WAL segments ready for reuse (a fresh
@@ -76,7 +97,7 @@ echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine; server: 
   -c "CREATE TABLE wal_warm (x int)" \
   -c "DO \$\$ BEGIN FOR i IN 1..48 LOOP INSERT INTO wal_warm VALUES (i); PERFORM pg_switch_wal(); COMMIT; END LOOP; END \$\$" \
   -c "DROP TABLE wal_warm" -c "CHECKPOINT" -c "CHECKPOINT" >/dev/null
-if [ "${ONLY:-}" != webhooks ]; then
+if want token; then
 KEYS=$KEY RUN=warm wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
 
 KEYS=$KEY RUN=a wrk_run "POST /api/v1/token, agent dispatch (contract default), empty month" "$VOXPLANE_URL"
@@ -100,23 +121,22 @@ echo "   sessions used this month: $(curl -fsS -H "X-API-Key: $KEY" "$VOXPLANE_U
 # checkpointed, then 10 s of the same requests.
 KEYS=$KEY RUN=mwarm wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
 KEYS=$KEY RUN=m wrk_run "POST /api/v1/token, agent dispatch, $SESSIONS_BEFORE sessions this month" "$VOXPLANE_URL"
+# The same project against another (same plan, one agent, same table) that has
+# only this step's sessions, in adjacent windows, alternated ROUNDS times: the
+# empty month minutes earlier is a fair peer only on a steady host.
+KEYS=${KEYS20[0]} RUN=ewarm wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
+alternate "a project without them (its month's sessions: only this step's)" "${KEYS20[0]}" \
+  "the project with $SESSIONS_BEFORE sessions" "$KEY" m
+fi
 
+if want projects; then
 ALL20=$(IFS=,; echo "$KEY,${KEYS20[*]}")
 KEYS=$ALL20 RUN=t20warm wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/call_start.lua "$VOXPLANE_URL" >/dev/null
 # The twenty against one project (the first of them) in adjacent windows,
-# alternated twice: the host's speed drifts over a run (minutes apart, the
-# empty month above is no fair peer), adjacent windows compare alike.
-rate() { awk '/Requests\/sec/ {print $2}'; }
-ONE_SUM=0 T20_SUM=0
-for r in 1 2; do
-  out=$(KEYS=$KEY RUN=s$r wrk_run "one project (the first of the 20), round $r" "$VOXPLANE_URL")
-  echo "$out"
-  ONE_SUM=$(python3 -c "print($ONE_SUM + $(echo "$out" | rate))")
-  out=$(KEYS=$ALL20 RUN=t20$r wrk_run "20 projects: POST /api/v1/token, agent dispatch, keys rotated, round $r" "$VOXPLANE_URL")
-  echo "$out"
-  T20_SUM=$(python3 -c "print($T20_SUM + $(echo "$out" | rate))")
-done
-python3 -c "print(f'   20 projects / one project, alternated: {$T20_SUM / $ONE_SUM:.2f} x')"
+# alternated ROUNDS times: the host's speed drifts over a run (minutes apart,
+# the empty month above is no fair peer), adjacent windows compare alike.
+alternate "one project (the first of the 20)" "$KEY" \
+  "20 projects (POST /api/v1/token, agent dispatch, keys rotated)" "$ALL20" t
 KEYS19=$(IFS=,; echo "${KEYS20[*]}")
 echo "-- 19 projects (48 connections) next to a 20th project …"
 KEYS=$KEY RUN=b C=16 wrk -t1 -c16 -d"$DURATION" -s bench/call_start.lua "$VOXPLANE_URL" > "$DATA/side.txt" &
@@ -128,10 +148,13 @@ SIDE=$!
 KEYS=$KEYS19 RUN=o2 C=48 wrk_run "   … at its quota (every start 429): the 19" "$VOXPLANE_URL"
 wait $SIDE
 grep -E "Requests/sec|Non-2xx" "$DATA/side.txt" | sed 's/^/      the project at its quota: /'
+fi
 
+if want rooms; then
 KEYS=$KEY RUN=rm PATH_=/api/v1/rooms ROOM_FIELD=name wrk_run "POST /api/v1/rooms (simulator), unique names" "$VOXPLANE_URL"
 fi
 
+want webhooks || exit 0
 PREFIX=$("$PSQL" -qAt "$DATABASE_URL" -c "SELECT room_prefix FROM projects WHERE id = $ID")
 EVENTS_N=${WEBHOOK_EVENTS:-200000}
 for run in ww w; do
