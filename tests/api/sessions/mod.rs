@@ -8,6 +8,7 @@ use voxplane::embedded::livekit::{SimKind, SimParticipant};
 use voxplane::limits::plans::Plan;
 
 mod isolation;
+mod started;
 
 async fn start(app: &TestApp, room: &str) -> Value {
     let (status, body) = json(
