@@ -41,6 +41,7 @@ bench: setup
 	./bench/run.sh
 	./bench/events.sh
 	./bench/chat.sh
+	./bench/calls.sh
 	./bench/stalled.sh
 
 clean-local:
