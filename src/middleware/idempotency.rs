@@ -60,7 +60,7 @@ pub async fn idempotency(
 
     // Buffer the body to fingerprint it, then hand it on unchanged: never
     // more than the route itself would accept.
-    let limit = body_limit(&req, &state);
+    let limit = super::body_limit(&req, &state);
     let too_large = || ApiError::PayloadTooLarge { limit }.error_response();
     let declared = req
         .headers()
@@ -137,16 +137,6 @@ pub async fn idempotency(
         http_req,
         head.set_body(bytes).map_into_boxed_body(),
     ))
-}
-
-/// The largest body the request's route accepts: uploads and ingest under
-/// `/knowledge-bases` take documents, everything else JSON.
-fn body_limit(req: &ServiceRequest, state: &AppState) -> usize {
-    if req.path().starts_with("/api/v1/knowledge-bases/") {
-        crate::routes::knowledge::BODY_LIMIT
-    } else {
-        state.settings.json_body_limit
-    }
 }
 
 enum Claim {

@@ -47,7 +47,7 @@ pub async fn json_input(
     }
     let limit = req
         .app_data::<web::Data<AppState>>()
-        .map(|s| s.settings.json_body_limit)
+        .map(|s| super::body_limit(&req, s))
         .unwrap_or(1024 * 1024);
     let mut body = BytesMut::new();
     let mut payload = req.take_payload();

@@ -8,3 +8,14 @@ pub mod idempotency;
 pub mod json_input;
 pub mod observe;
 pub mod request_id;
+
+/// The largest body the request's route accepts: uploads and ingest under
+/// `/knowledge-bases` take documents, everything else JSON. One rule for
+/// every layer that reads the body.
+pub fn body_limit(req: &actix_web::dev::ServiceRequest, state: &crate::state::AppState) -> usize {
+    if req.path().starts_with("/api/v1/knowledge-bases/") {
+        crate::routes::knowledge::BODY_LIMIT
+    } else {
+        state.settings.json_body_limit
+    }
+}

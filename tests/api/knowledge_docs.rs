@@ -499,3 +499,32 @@ async fn a_newer_small_upload_supersedes_a_queued_one_and_dead_reindexes_heal() 
     let detail = wait_ready(&node, kb).await;
     assert_eq!(detail["chunk_count"], 1);
 }
+
+#[tokio::test]
+async fn ingested_text_may_be_larger_than_other_json_bodies() {
+    // Ingest takes documents up to 10 MB; other JSON bodies stop at
+    // `json_body_limit` (here its least, 1 KB) with 413.
+    let app = TestApp::spawn_with(|s| s.json_body_limit = 1024).await;
+    let kb = create_kb(&app, json!({"name": "Big"})).await;
+    let text = "Our office opens at nine in the morning. ".repeat(100);
+    let (status, body) = json(
+        app.post_json(
+            &format!("/api/v1/knowledge-bases/{kb}/ingest"),
+            &json!({"content": text}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let err = expect_error(
+        app.post_json(
+            "/api/v1/agents",
+            &json!({"name": "A", "instructions": text}),
+        )
+        .await,
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+    .await;
+    assert_eq!(err["details"]["limit_bytes"], 1024);
+}
