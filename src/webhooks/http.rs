@@ -435,9 +435,17 @@ pub async fn test_webhook(
             details: Some(json!({ "field": "event_type", "allowed": events::EVENT_TYPES })),
         });
     }
-    let data = body
-        .payload
-        .unwrap_or_else(|| json!({ "message": "This is a test event from Voxplane" }));
+    // An event's `data` is an object, in every event the receiver gets.
+    let data = match body.payload {
+        None | Some(Value::Null) => json!({ "message": "This is a test event from Voxplane" }),
+        Some(data @ Value::Object(_)) => data,
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "payload",
+                "payload must be a JSON object (the event's data)",
+            ));
+        }
+    };
     let mut conn = state.pool.get().await?;
     let project_id = auth.project.id;
     let (event, ids) = conn

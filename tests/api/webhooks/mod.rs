@@ -161,6 +161,18 @@ async fn test_event_is_delivered_signed_in_the_contract_shape() {
         "INVALID_REQUEST",
     )
     .await;
+    // An event's `data` is an object: a test payload that is not one is
+    // refused, not sent.
+    for payload in [json!([1, 2]), json!("text"), json!(3)] {
+        let err = expect_error(
+            app.post_json("/api/v1/webhooks/test", &json!({"payload": payload}))
+                .await,
+            400,
+            "INVALID_REQUEST",
+        )
+        .await;
+        assert!(err["error"].as_str().unwrap().contains("payload"), "{err}");
+    }
 }
 
 async fn wait_status(app: &TestApp, webhook: i64, status: &str) -> Value {
