@@ -348,7 +348,22 @@ async fn start_refusals_room_format_quota() {
 
 #[tokio::test]
 async fn delete_while_recording_stops_it_and_removes_everything() {
-    let app = TestApp::spawn().await;
+    delete_while_recording(TestApp::spawn().await).await;
+    // `voxplane dev`'s recordings directory is relative (`.local/recordings`),
+    // and so are the locations its simulator's egresses report.
+    let relative = format!(
+        ".local/test-recordings/relative-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    let app =
+        TestApp::spawn_with_sim(|sim| sim.recordings_dir = relative.clone().into(), |_| {}).await;
+    assert!(app.sim().recordings_dir().is_relative());
+    delete_while_recording(app).await;
+    let _ = std::fs::remove_dir_all(&relative);
+}
+
+async fn delete_while_recording(app: TestApp) {
     create_room(&app, "del").await;
     let out = start(&app, "del", json!({})).await;
     let id = out["recording"]["id"].as_i64().unwrap();

@@ -203,9 +203,18 @@ impl TestApp {
 
     /// An app whose settings are adjusted by `f`, with its own LiveKit simulator.
     pub async fn spawn_with(f: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_with_sim(|_| {}, f).await
+    }
+
+    /// An app whose simulator's settings are adjusted by `sim_f` and its own
+    /// by `f`.
+    pub async fn spawn_with_sim(
+        sim_f: impl FnOnce(&mut SimConfig),
+        f: impl FnOnce(&mut Settings),
+    ) -> Self {
         let (db_name, db_url) = fresh_database().await;
         let mut settings = test_settings(&db_url);
-        let sim = LiveKitSim::start(SimConfig {
+        let mut sim_config = SimConfig {
             recordings_dir: root().join(".local/test-recordings").join(&db_name),
             // Calls ring and are answered quickly; tests that drive them
             // set their own progress.
@@ -214,8 +223,9 @@ impl TestApp {
                 answer_after: Some(std::time::Duration::from_millis(150)),
             },
             ..SimConfig::dev_defaults()
-        })
-        .expect("LiveKit simulator");
+        };
+        sim_f(&mut sim_config);
+        let sim = LiveKitSim::start(sim_config).expect("LiveKit simulator");
         settings.livekit_url = Some(sim.url());
         settings.livekit_api_key = Some(sim.api_key().to_owned());
         settings.livekit_api_secret = Some(sim.api_secret().to_owned());
