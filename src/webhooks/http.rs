@@ -586,9 +586,14 @@ pub async fn redeliver(
     }
     state.delivery_wake.notify_one();
     let d = delivery(&mut conn, auth.project.id, endpoint, id).await?;
+    let attempts = store::attempts(&mut conn, id)
+        .await?
+        .into_iter()
+        .map(AttemptOut::from)
+        .collect();
     Ok(HttpResponse::Ok().json(DeliveryDetail {
         delivery: d,
-        attempts: Vec::new(),
+        attempts,
     }))
 }
 

@@ -76,7 +76,10 @@ async fn redeliver_and_recover_requeue_deliveries() {
     .await;
     assert_eq!(page["total"], 2, "{page}");
 
-    let (status, _) = json(redeliver(&app, id, &failed).await).await;
+    let (status, body) = json(redeliver(&app, id, &failed).await).await;
+    // The answer is the delivery with its attempts so far, as its GET shows
+    // (the redelivered try may be under way already).
+    assert_eq!(body["attempts"][0]["status_code"], 500, "{body}");
     assert_eq!(status, 200);
     rx.wait_for(3, WAIT).await;
     let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
