@@ -20,16 +20,7 @@ async fn every_path_that_starts_a_session_announces_it_alike() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = json(
-        app.post_json(
-            "/api/v1/agents",
-            &json!({"name": "Receptionist", "instructions": "Answer calls."}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let agent_id = body["agent"]["id"].as_i64().unwrap();
+    let agent_id = crate::sip::agent(&app, "Receptionist").await;
     let full = |room: &str| format!("{}_{room}", app.project.room_prefix);
 
     // A token with agent dispatch (the contract's default) and the API.
@@ -62,24 +53,9 @@ async fn every_path_that_starts_a_session_announces_it_alike() {
         .await
         .unwrap();
     // An inbound phone call on a line with an agent.
-    let (status, body) = json(
-        app.post_json(
-            "/api/v1/sip/configs",
-            &json!({"name": "Line", "phone_number": "+18005550100", "agent_config_id": agent_id}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    crate::sip::line(&app, agent_id).await;
     app.sim()
-        .join(
-            &full("call-_+17755550123_abc"),
-            SimParticipant::new("sip_+17755550123")
-                .kind(SimKind::Sip)
-                .attribute("sip.phoneNumber", "+17755550123")
-                .attribute("sip.trunkPhoneNumber", "+18005550100")
-                .attribute("sip.callStatus", "active"),
-        )
+        .join(&full("call-_+17755550123_abc"), crate::sip::caller())
         .await
         .unwrap();
     // A dialed call.

@@ -466,17 +466,7 @@ async fn the_inbound_dispatch_rule_follows_the_lines_agent() {
 
     // An inbound call's session records the agent the rule dispatched.
     let room = format!("{}_call-_+17755550123_xyz", app.project.room_prefix);
-    app.sim()
-        .join(
-            &room,
-            SimParticipant::new("sip_+17755550123")
-                .kind(SimKind::Sip)
-                .attribute("sip.phoneNumber", "+17755550123")
-                .attribute("sip.trunkPhoneNumber", "+18005550100")
-                .attribute("sip.callStatus", "active"),
-        )
-        .await
-        .unwrap();
+    app.sim().join(&room, caller()).await.unwrap();
     app.sim().flush_webhooks().await;
     let inbound = events(&app, "sip.inbound_call").await;
     assert_eq!(inbound.len(), 1, "{inbound:?}");
@@ -533,15 +523,7 @@ async fn a_trunk_patched_to_another_trunks_number_is_refused_before_livekit() {
 async fn an_inbound_call_whose_agent_joined_first_turns_its_session_into_a_sip_session() {
     let app = TestApp::spawn().await;
     let agent_id = agent(&app, "Receptionist").await;
-    let (status, _) = json(
-        app.post_json(
-            "/api/v1/sip/configs",
-            &json!({"name": "Line", "phone_number": "+18005550100", "agent_config_id": agent_id}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201);
+    line(&app, agent_id).await;
     let room = format!("{}_call-_+17755550123_first", app.project.room_prefix);
     // The dispatched agent's join is handled first: a voice session.
     app.sim()
@@ -553,12 +535,7 @@ async fn an_inbound_call_whose_agent_joined_first_turns_its_session_into_a_sip_s
     assert_eq!(list["total"], 1, "{list}");
     let id = list["sessions"][0]["id"].as_i64().unwrap();
     // Then the caller's: the call is inbound, in that session.
-    let caller = SimParticipant::new("sip_+17755550123")
-        .kind(SimKind::Sip)
-        .attribute("sip.phoneNumber", "+17755550123")
-        .attribute("sip.trunkPhoneNumber", "+18005550100")
-        .attribute("sip.callID", "SCL_in1")
-        .attribute("sip.callStatus", "active");
+    let caller = caller().attribute("sip.callID", "SCL_in1");
     app.sim().join(&room, caller.clone()).await.unwrap();
     app.sim().flush_webhooks().await;
     let inbound = events(&app, "sip.inbound_call").await;

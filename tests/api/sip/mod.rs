@@ -11,7 +11,8 @@ use voxplane::limits::plans::Plan;
 
 mod calls;
 
-async fn agent(app: &TestApp, name: &str) -> i64 {
+/// Creates an agent; its id.
+pub(crate) async fn agent(app: &TestApp, name: &str) -> i64 {
     let (status, body) = json(
         app.post_json(
             "/api/v1/agents",
@@ -44,6 +45,29 @@ pub(crate) async fn short_call(app: &TestApp, max_secs: u32) -> Value {
     .await;
     assert_eq!(status, 200, "{out}");
     out
+}
+
+/// The line +18005550100 (no trunk of its own), answered by `agent_id`.
+pub(crate) async fn line(app: &TestApp, agent_id: i64) {
+    let (status, body) = json(
+        app.post_json(
+            "/api/v1/sip/configs",
+            &json!({"name": "Line", "phone_number": "+18005550100", "agent_config_id": agent_id}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// The SIP participant LiveKit joins to a room for a call from
+/// +17755550123 to the line +18005550100.
+pub(crate) fn caller() -> SimParticipant {
+    SimParticipant::new("sip_+17755550123")
+        .kind(SimKind::Sip)
+        .attribute("sip.phoneNumber", "+17755550123")
+        .attribute("sip.trunkPhoneNumber", "+18005550100")
+        .attribute("sip.callStatus", "active")
 }
 
 /// A trunk's create body for `number`.
@@ -487,27 +511,9 @@ async fn max_call_duration_ends_the_call() {
 async fn inbound_call_creates_a_sip_session() {
     let app = TestApp::spawn().await;
     let agent_id = agent(&app, "Receptionist").await;
-    let (status, _) = json(
-        app.post_json(
-            "/api/v1/sip/configs",
-            &json!({"name": "Line", "phone_number": "+18005550100", "agent_config_id": agent_id}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201);
+    line(&app, agent_id).await;
     let room = format!("{}_call-_+17755550123_abc", app.project.room_prefix);
-    app.sim()
-        .join(
-            &room,
-            SimParticipant::new("sip_+17755550123")
-                .kind(SimKind::Sip)
-                .attribute("sip.phoneNumber", "+17755550123")
-                .attribute("sip.trunkPhoneNumber", "+18005550100")
-                .attribute("sip.callStatus", "active"),
-        )
-        .await
-        .unwrap();
+    app.sim().join(&room, caller()).await.unwrap();
     app.sim().flush_webhooks().await;
     let inbound = events(&app, "sip.inbound_call").await;
     assert_eq!(inbound.len(), 1, "{inbound:?}");
